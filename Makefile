@@ -1,0 +1,43 @@
+# Listing Studio: `make run` starts the chat app, `make test` runs the whole suite.
+# Both create .venv and install everything first (idempotent: a stamp file skips reinstalling).
+
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of torch; override for a GPU machine, e.g. make install TORCH_SPEC="torch==2.13.0 --index-url ..."
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 7860
+PYTEST_ARGS ?=
+
+export HF_HUB_OFFLINE ?= 1
+export HF_HUB_DISABLE_TELEMETRY ?= 1
+export GRADIO_ANALYTICS_ENABLED ?= False
+export ANONYMIZED_TELEMETRY ?= False
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/listing-studio ui --host $(HOST) --port $(PORT)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m benchmarks.run_all
+
+lint: install
+	$(VENV)/bin/ruff check agent tools pipelines ui prompts tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

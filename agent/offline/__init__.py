@@ -1,0 +1,1 @@
+"""The offline brief reader: plain seller language to a Brief with rules, no LLM needed."""

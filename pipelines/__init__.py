@@ -1,0 +1,1 @@
+"""The engines: image in, image out. No SKUs, no LLM, no database; heavy models load lazily."""

@@ -1,0 +1,1 @@
+"""The faces: the Gradio chat app and the `listing-studio` command. Thin: they call agent and tools."""

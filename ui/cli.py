@@ -1,0 +1,272 @@
+"""The `listing-studio` command: argument parsing, output (text or `--json`) and exit codes.
+
+Thin: every subcommand opens a Workspace and calls one tool (or agent) function. Exit codes:
+0 ok; 2 bad input or refused (one line on stderr); 3 `check` ran and the candidate failed; 1 else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tools.errors import ListingError
+from tools.settings import Settings
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_CHECK_FAILED = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2 (its default code, our contract)."""
+
+    def error(self, message: str):  # noqa: D401
+        sys.stderr.write(f"listing-studio: {message} (see --help)\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="listing-studio", description="Listing Studio: product-page images through a chat.")
+    parser.add_argument("--home", help="home folder (default: $LISTING_STUDIO_HOME or ~/.listing-studio)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help_text: str, handler: Callable) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("ui", "start the chat app", cmd_ui)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (non-loopback needs --auth)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", help="user:password (or LISTING_STUDIO_AUTH)")
+    p.add_argument("--engine", choices=["studio", "diffusers"])
+    p.add_argument("--model", help="diffusers model folder or hub id")
+
+    p = add("cutout", "cut the product out of a photo (RGBA PNG)", cmd_cutout)
+    p.add_argument("image")
+    p.add_argument("-o", "--output", required=True, help="output PNG")
+
+    p = add("gallery", "plan, render and check a gallery for a SKU", cmd_gallery)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--sku", required=True)
+    p.add_argument("--category")
+    p.add_argument("--brief", default="", help="the brief in plain words")
+    p.add_argument("--channel", action="append", default=[], help="amazon, etsy, shopify, ebay, google, zalando")
+    p.add_argument("--engine", choices=["studio", "diffusers"])
+    p.add_argument("--model", help="diffusers model folder or hub id (with --engine diffusers)")
+    p.add_argument("--auto-approve", action="store_true", help="approve every passing candidate")
+
+    p = add("check", "vision check: compare a candidate with the source photo", cmd_check)
+    p.add_argument("source")
+    p.add_argument("candidate")
+    p.add_argument("--role", default="packshot")
+    p.add_argument("--channel")
+
+    p = add("review", "list a SKU's candidates or approve / reject them", cmd_review)
+    p.add_argument("sku")
+    p.add_argument("--approve", action="append", default=[], metavar="ID")
+    p.add_argument("--reject", action="append", default=[], metavar="ID")
+    p.add_argument("--note", default="", help="reason or change request recorded with the decisions")
+
+    p = add("publish", "write a channel pack of the approved images", cmd_publish)
+    p.add_argument("sku")
+    p.add_argument("--channel", required=True)
+    p.add_argument("-o", "--output", required=True, help="output folder")
+
+    p = add("missing", "what a SKU (or every SKU) still lacks", cmd_missing)
+    p.add_argument("sku", nargs="?")
+    p.add_argument("--role", help="only SKUs lacking this role, e.g. try_on")
+
+    p = add("batch", "render galleries for every row of a catalog CSV (resumable)", cmd_batch)
+    p.add_argument("csv")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--engine", choices=["studio", "diffusers"])
+    p.add_argument("--model")
+
+    p = add("plate", "register and list model plates (try-on) and their talent consent", cmd_plate)
+    plate_sub = p.add_subparsers(dest="plate_command", metavar="ACTION", parser_class=_Parser)
+    pa = plate_sub.add_parser("add", help="register a plate image with its anchor mask and talent consent")
+    pa.add_argument("image")
+    pa.add_argument("--mask", help="mask marking the anchor (ring spot, neckline, lobe, wrist)")
+    pa.add_argument("--kind", required=True, choices=["hand", "neck", "ear", "wrist"])
+    pa.add_argument("--id", dest="plate_id", help="plate id (default: from the file name)")
+    pa.add_argument("--mm-per-px", type=float, help="calibration; default from the anchor and a typical size")
+    pa.add_argument("--talent", help="talent id")
+    pa.add_argument("--talent-name")
+    pa.add_argument("--consent-channels", default="", help="comma-separated channels the consent covers")
+    pa.add_argument("--consent-regions", default="worldwide")
+    pa.add_argument("--consent-expires", help="YYYY-MM-DD")
+    plate_sub.add_parser("list", help="list registered plates")
+    pr = plate_sub.add_parser("revoke", help="revoke a talent's consent")
+    pr.add_argument("talent")
+    return parser
+
+
+# -- handlers: each returns (exit code, payload for --json, text for humans) -----------------------------
+
+
+def _workspace(args):
+    from tools.workspace import Workspace
+
+    return Workspace.open(_settings(args))
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(
+        home=args.home,
+        engine=getattr(args, "engine", None),
+        diffusion_model=getattr(args, "model", None),
+        auth=getattr(args, "auth", None),
+    )
+
+
+def cmd_ui(args):
+    from ui.app import serve
+
+    serve(_settings(args), host=args.host, port=args.port)
+    return EXIT_OK, {"served": f"http://{args.host}:{args.port}"}, ""
+
+
+def cmd_cutout(args):
+    from tools.prepare import cutout_file
+
+    report = cutout_file(args.image, args.output)
+    text = f"wrote {args.output} (background: {report['background']}, confidence {report['confidence']:.2f})"
+    return EXIT_OK, report, text
+
+
+def cmd_gallery(args):
+    from agent.runner import run_gallery
+
+    ws = _workspace(args)
+    result = run_gallery(
+        ws,
+        images=args.images,
+        sku=args.sku,
+        category=args.category,
+        brief=args.brief,
+        channels=args.channel,
+        engine=args.engine,
+        model=args.model,
+        auto_approve=args.auto_approve,
+        progress=None if args.json else _print_progress,
+    )
+    lines = [f"{c['id']}  {c['role']:<10} {c['verdict']:<5} {c['score']:.2f}  {c['path']}" for c in result["candidates"]]
+    return EXIT_OK, result, "\n".join([f"plan for {result['sku']}: {len(result['plan'])} shots", *lines])
+
+
+def _print_progress(event: dict) -> None:
+    sys.stderr.write(f"  {event.get('message', event)}\n")
+
+
+def cmd_check(args):
+    from tools.critique import check_files
+
+    critique = check_files(_settings(args), args.source, args.candidate, role=args.role, channel=args.channel)
+    payload = {"verdict": critique.verdict, "score": critique.score,
+               "checks": [c.model_dump(mode="json") for c in critique.checks]}
+    lines = [f"{critique.verdict.upper()} (score {critique.score:.2f})"]
+    lines += [f"  {'ok  ' if c.passed else 'FAIL'} {c.name}: {c.message}" for c in critique.checks]
+    return (EXIT_OK if critique.verdict == "pass" else EXIT_CHECK_FAILED), payload, "\n".join(lines)
+
+
+def cmd_review(args):
+    from tools.review import review_sku
+
+    result = review_sku(_workspace(args), args.sku, approve=args.approve, reject=args.reject, note=args.note)
+    lines = [f"{c['id']}  {c['role']:<10} {c['verdict']:<5} {c.get('decision') or 'pending':<8} {c['path']}"
+             for c in result["candidates"]]
+    return EXIT_OK, result, "\n".join(lines) or f"{args.sku} has no candidates yet"
+
+
+def cmd_publish(args):
+    from tools.publish import publish_pack
+
+    result = publish_pack(_workspace(args), args.sku, args.channel, Path(args.output))
+    return EXIT_OK, result, "\n".join([f"wrote {len(result['files'])} files to {result['folder']}",
+                                        *[f"  {f['name']}" for f in result["files"]]])
+
+
+def cmd_missing(args):
+    from tools.coverage import missing_report
+
+    result = missing_report(_workspace(args), args.sku, role=args.role)
+    return EXIT_OK, result, _format_missing(result)
+
+
+def _format_missing(result: dict) -> str:
+    reports = result["skus"] if "skus" in result else [result]
+    if not reports:
+        return "the catalog has no products yet"
+    lines = []
+    for report in reports:
+        if not report["missing"]:
+            lines.append(f"{report['sku']}: complete ({len(report['approved'])} approved)")
+            continue
+        lines.append(f"{report['sku']}: {len(report['missing'])} missing")
+        lines += [f"  {m['slot']:<10} {m['role']:<10} {m['reason']}" for m in report["missing"]]
+    return "\n".join(lines)
+
+
+def cmd_batch(args):
+    from tools.batch import run_batch
+
+    result = run_batch(_workspace(args), Path(args.csv), workers=args.workers,
+                       progress=None if args.json else _print_progress)
+    text = (f"done {len(result['done'])}, failed {len(result['failed'])}, needs review {len(result['needs_review'])}")
+    text += "".join(f"\n  failed {f['sku']}: {f['reason']}" for f in result["failed"])
+    return EXIT_OK, result, text
+
+
+def cmd_plate(args):
+    from tools import plates
+
+    ws = _workspace(args)
+    if args.plate_command == "add":
+        plate = plates.register_plate(
+            ws, args.image, kind=args.kind, mask=args.mask, plate_id=args.plate_id, mm_per_px=args.mm_per_px,
+            talent_id=args.talent, talent_name=args.talent_name,
+            consent_channels=[c for c in args.consent_channels.split(",") if c.strip()],
+            consent_regions=[r for r in args.consent_regions.split(",") if r.strip()],
+            consent_expires=args.consent_expires,
+        )
+        return EXIT_OK, plate.model_dump(mode="json"), f"registered plate {plate.id} ({plate.kind})"
+    if args.plate_command == "revoke":
+        talent = plates.revoke_consent(ws, args.talent)
+        return EXIT_OK, talent.model_dump(mode="json"), f"revoked the consent of {talent.id}"
+    listed = [p.model_dump(mode="json") for p in ws.catalog.plates()]
+    return EXIT_OK, {"plates": listed}, "\n".join(f"{p['id']}  {p['kind']}  talent={p['talent_id']}" for p in listed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    if args.command == "plate" and not args.plate_command:
+        sys.stderr.write("listing-studio: plate needs an action: add, list or revoke\n")
+        return EXIT_BAD_INPUT
+    try:
+        code, payload, text = args.handler(args)
+    except ListingError as error:
+        sys.stderr.write(f"listing-studio: {error}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("listing-studio: interrupted; finished work is saved\n")
+        return 130
+    except Exception as error:  # the last line of defence: one line, not a traceback
+        sys.stderr.write(f"listing-studio: unexpected error: {type(error).__name__}: {error}\n")
+        return EXIT_ERROR
+    if args.json:
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    elif text:
+        sys.stdout.write(text + "\n")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
