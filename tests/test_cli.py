@@ -1,0 +1,74 @@
+"""The `listing-studio` command's contract: subcommands, --json, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = ["ui", "cutout", "gallery", "check", "review", "publish", "missing"]
+
+
+def run_cli(*args, home=None, check=False):
+    argv = [sys.executable, "-m", "ui.cli"]
+    if home is not None:
+        argv += ["--home", str(home)]
+    result = subprocess.run([*argv, *map(str, args)], capture_output=True, text=True, timeout=180)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_one_line_error(result, code, pattern):
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert pattern in lines[0], lines[0]
+
+
+def test_help_lists_every_contract_subcommand():
+    result = run_cli("--help", check=True)
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+def test_cutout_of_a_non_image_exits_2_with_one_line(tmp_path):
+    bad = tmp_path / "not-an-image.png"
+    bad.write_text("hello")
+    result = run_cli("cutout", bad, "-o", tmp_path / "x.png", home=tmp_path / "home")
+    assert_one_line_error(result, 2, "not an image")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_missing_on_an_empty_catalog(tmp_path):
+    result = run_cli("--json", "missing", home=tmp_path / "home", check=True)
+    assert json.loads(result.stdout) == {"skus": []}
+
+
+def test_missing_for_an_unknown_sku_is_bad_input(tmp_path):
+    assert_one_line_error(run_cli("missing", "NOPE-1", home=tmp_path / "home"), 2, "unknown SKU 'NOPE-1'")
+
+
+def test_invalid_sku_is_refused(tmp_path):
+    assert_one_line_error(run_cli("missing", "../../etc", home=tmp_path / "home"), 2, "invalid SKU")
+
+
+def test_usage_errors_exit_2_in_one_line(tmp_path):
+    assert_one_line_error(run_cli("publish", "SKU-1", home=tmp_path / "home"), 2, "--channel")
+    assert_one_line_error(run_cli("frobnicate"), 2, "invalid choice")
+
+
+def test_a_home_that_is_a_file_is_refused(tmp_path):
+    home = tmp_path / "home"
+    home.write_text("I am a file")
+    assert_one_line_error(run_cli("missing", home=home), 2, "is a file, not a folder")
+
+
+@pytest.mark.parametrize("flag_first", [True, False])
+def test_json_flag_goes_before_or_after_the_command(tmp_path, flag_first):
+    args = ["--json", "missing"] if flag_first else ["missing", "--json"]
+    result = run_cli(*args, home=tmp_path / "home", check=True)
+    assert "skus" in json.loads(result.stdout)
