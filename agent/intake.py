@@ -1,0 +1,171 @@
+"""Intake nodes: route each message to an intent, read the brief, take in photos, check the assets the
+use case needs, and ask (interrupt) when the category or a usable photo is missing.
+
+Planning lives in `agent.planning`, production and review in `agent.production`.
+"""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agent.context import StudioContext
+from agent.events import progress
+from agent.offline.intents import classify_intent
+from agent.state import StudioState
+from tools.errors import BadInput, ListingError
+from tools.models import APPAREL, Brief, Photo, PhotoKind, check_sku
+
+# What each use case needs from the seller's photos (DESIGN: intake).
+USE_CASE_NEEDS = {
+    "model_creation": ({PhotoKind.flat_lay, PhotoKind.ghost_mannequin, PhotoKind.packshot}, 1, 5,
+                       "1-5 flat lay or ghost mannequin photos of the garment"),
+    "model_swap": ({PhotoKind.on_model}, 1, 5, "1-5 on-model photos"),
+    "digital_twin": (set(PhotoKind), 5, 5, "5 garment images: front, back, side and detail"),
+}
+TWIN_VIEWS = ("front", "back", "side", "detail")
+
+
+def understand(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
+    """Route the message: build/extend a gallery, change the plan, campaign variants, a question, status, publish."""
+    text = state.get("text", "")
+    intent = classify_intent(text, has_plan=bool(state.get("plan")), has_images=bool(state.get("images")))
+    return {"intent": intent, "messages": [{"role": "user", "text": text}], "notices": [], "ask": None,
+            "answer": "", "asks": 0, "decisions": None}
+
+
+def intake(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
+    """Read the brief, store the photos, and decide whether to ask or to plan."""
+    ws = runtime.context.ws
+    catalog = ws.catalog
+    notices = list(state.get("notices") or [])
+
+    # 1. Read the brief (LLM or offline), merged over what the conversation already knows
+    progress("Reading the brief", "running")
+    result = runtime.context.reader.read(state.get("text", ""), sku=state.get("sku"), category=state.get("category"),
+                                         channels=state.get("channels") or ())
+    notices += result.notices
+    brief = _merge_briefs(Brief.model_validate(state["brief"]) if state.get("brief") else None, result.brief)
+    progress("Reading the brief", "done", f"read the brief ({result.source}): " + _brief_summary(brief))
+
+    # 2. Which SKU: the explicit one, the one in the brief, the one of this conversation, or a new one
+    sku = brief.sku or state.get("sku")
+    if sku is None and state.get("images"):
+        sku = _new_sku(ws, brief)
+        notices.append(f"no SKU given; using {sku}")
+    if sku is not None:
+        check_sku(sku)
+        brief = brief.model_copy(update={"sku": sku})
+    if brief.category is None and sku and catalog.has_product(sku):
+        brief = brief.model_copy(update={"category": catalog.get_product(sku).category})
+
+    # 3. Ask for the category before storing anything that needs it
+    update = {"brief": brief.model_dump(mode="json"), "sku": sku, "notices": notices, "images": [], "ask": None,
+              "gave_up": state.get("asks", 0) >= runtime.context.max_asks}
+    if brief.category is None:
+        update["images"] = state.get("images") or []
+        return update | {"ask": "What kind of product is it (ring, necklace, earrings, bracelet, watch, top, "
+                                "bottoms, dress, shoes, bag, beauty)?"}
+
+    # 4. Take in the photos (each is validated by the loader; a bad one is reported, not fatal)
+    images = state.get("images") or []
+    if images:
+        from tools.prepare import ingest_product
+
+        progress("Preparing the photos", "running", f"cutting out the product in {len(images)} photo(s)")
+        good = []
+        for path in images:
+            try:
+                ingest_product(ws, sku, [path], category=brief.category.value, brief=brief)
+                good.append(path)
+            except ListingError as exc:
+                notices.append(f"photo {_name(path)} is not usable: {exc}")
+        progress("Preparing the photos", "done" if good else "failed",
+                 f"{len(good)} of {len(images)} photo(s) ready")
+    elif sku and catalog.has_product(sku):
+        product = catalog.get_product(sku)
+        if brief.dimensions != product.dimensions and any(brief.dimensions.model_dump().values()):
+            catalog.upsert_product(product.model_copy(update={"dimensions": brief.dimensions}))
+
+    # 5. A usable photo is required; then check what the use case needs
+    photos = catalog.photos(sku) if sku and catalog.has_product(sku) else []
+    if not photos:
+        return update | {"ask": f"Please upload a photo of the product{f' {sku}' if sku else ''}: a sharp photo on a "
+                                "plain background works best."}
+    notices += missing_assets(brief, photos)
+    return update | {"notices": notices}
+
+
+def ask(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
+    """Ask the user for what is missing (interrupt); the answer continues the brief."""
+    answer = interrupt({"kind": "question", "question": state["ask"]})
+    answer = answer if isinstance(answer, dict) else {"text": str(answer)}
+    text = f"{state.get('text', '')}\n{answer.get('text', '')}".strip()
+    images = list(state.get("images") or []) + list(answer.get("images") or [])
+    return {"text": text, "images": images, "asks": state.get("asks", 0) + 1,
+            "messages": [{"role": "user", "text": answer.get("text", "")}]}
+
+
+def missing_assets(brief: Brief, photos: list[Photo]) -> list[str]:
+    """What the requested use case still needs from the seller, in words (empty when all is there)."""
+    notices = []
+    if brief.use_case in USE_CASE_NEEDS:
+        kinds, low, high, words = USE_CASE_NEEDS[brief.use_case]
+        usable = [p for p in photos if p.kind in kinds]
+        if brief.use_case == "digital_twin":
+            named = " ".join(p.original_name.lower() for p in photos)
+            lacking = [v for v in TWIN_VIEWS if v not in named]
+            if len(photos) < low or lacking:
+                notices.append(f"a digital twin needs {words}; I have {len(photos)} photo(s)"
+                               + (f", missing views: {', '.join(lacking)}" if lacking else ""))
+        elif len(usable) < low:
+            notices.append(f"{brief.use_case.replace('_', ' ')} needs {words}; I have {len(usable)}")
+        elif len(usable) > high:
+            notices.append(f"{brief.use_case.replace('_', ' ')} uses at most {high} photos; I will use the first {high}")
+    if brief.category in APPAREL and brief.use_case == "gallery" and not any(
+            p.kind in (PhotoKind.flat_lay, PhotoKind.ghost_mannequin, PhotoKind.on_model) for p in photos):
+        notices.append("for on-model apparel shots a flat lay or ghost mannequin photo works best")
+    return notices
+
+
+def _merge_briefs(old: Brief | None, new: Brief) -> Brief:
+    """Later words refine earlier ones: non-empty new values win, lists are united."""
+    if old is None:
+        return new
+    merged = old.model_dump()
+    for key, value in new.model_dump().items():
+        if key == "dimensions":
+            merged[key] = {k: v if v is not None else merged[key].get(k) for k, v in value.items()}
+        elif isinstance(value, list):
+            merged[key] = list(dict.fromkeys([*merged[key], *value])) if value else merged[key]
+        elif value not in (None, "", "gallery"):
+            merged[key] = value
+    merged["exclude_roles"] = [r for r in merged["exclude_roles"] if r not in new.roles]
+    merged["roles"] = [r for r in merged["roles"] if r not in new.exclude_roles]
+    return Brief.model_validate(merged)
+
+
+def _brief_summary(brief: Brief) -> str:
+    parts = [brief.category.value if brief.category else "category unknown"]
+    if brief.channels:
+        parts.append("for " + ", ".join(c.value for c in brief.channels))
+    if brief.mood or brief.season:
+        parts.append("mood: " + ", ".join(x for x in (brief.mood, brief.season) if x))
+    return "; ".join(parts)
+
+
+def _new_sku(ws, brief: Brief) -> str:
+    base = (brief.category.value if brief.category else "item").upper().replace("_", "-")
+    n = 1
+    while ws.catalog.has_product(f"{base}-{n:03d}"):
+        n += 1
+    return f"{base}-{n:03d}"
+
+
+def _name(path) -> str:
+    from pathlib import Path
+
+    return Path(str(path)).name if not isinstance(path, bytes) else "upload"
+
+
+__all__ = ["understand", "intake", "ask", "missing_assets", "BadInput"]

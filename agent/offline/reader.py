@@ -1,0 +1,496 @@
+"""The offline brief reader: plain seller language to a `Brief` with rules and word lists, no LLM.
+
+Handles categories and their synonyms, channels, moods and seasons, counts, aspect ratios, SKU ids,
+real dimensions ("18 mm", "1.5 cm", "18 inch chain") and ring sizes (US / EU / UK to inner diameter
+in mm). It only extracts known vocabulary: free text never becomes a path, a flag or an instruction.
+Intent routing and plan edits by chat live in `agent.offline.intents`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from tools.errors import BadInput
+from tools.models import (
+    CATEGORY_SYNONYMS,
+    CHANNEL_SYNONYMS,
+    Brief,
+    Category,
+    Channel,
+    Dimensions,
+    Role,
+    check_sku,
+    normalize_category,
+    normalize_channel,
+)
+
+NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "a couple of": 2, "couple of": 2, "pair of": 2,
+    "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "a few": 3, "few": 3, "several": 3,
+}
+_NUM = r"(\d{1,2}|a couple of|couple of|pair of|a few|few|several|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|single|an|a)"
+
+# Longest phrases first so "rose gold" wins over "gold" and "wedding band" over "band".
+MATERIALS = sorted([
+    "yellow gold", "white gold", "rose gold", "gold", "sterling silver", "silver", "platinum", "titanium",
+    "stainless steel", "steel", "brass", "copper", "leather", "vegan leather", "cotton", "organic cotton",
+    "linen", "silk", "wool", "merino", "cashmere", "denim", "polyester", "nylon", "canvas", "suede",
+    "sapphire", "diamond", "diamonds", "emerald", "ruby", "pearl", "pearls", "opal", "amethyst", "topaz",
+    "moissanite", "cubic zirconia", "zirconia", "enamel", "crystal", "crystals", "turquoise", "onyx",
+    "jade", "garnet", "aquamarine", "ceramic", "wood", "glass", "resin",
+], key=len, reverse=True)
+_MATERIAL_CANON = {"diamonds": "diamond", "pearls": "pearl", "crystals": "crystal", "zirconia": "cubic zirconia"}
+
+COLORS = sorted([
+    "red", "blue", "green", "black", "white", "navy", "pink", "purple", "yellow", "orange", "brown", "beige",
+    "grey", "gray", "cream", "ivory", "teal", "burgundy", "olive", "khaki", "lavender", "mint", "coral",
+    "turquoise blue", "light blue", "dark blue", "sky blue", "emerald green", "charcoal", "tan", "camel",
+], key=len, reverse=True)
+_COLOR_CANON = {"gray": "grey"}
+
+MOODS = [
+    ("cosy", ("cosy", "cozy", "hygge", "snug")),
+    ("warm", ("warm", "golden hour", "candlelit", "candle light")),
+    ("festive", ("festive", "sparkly", "celebration", "celebratory")),
+    ("minimal", ("minimal", "minimalist", "clean", "simple", "scandi", "scandinavian")),
+    ("luxury", ("luxury", "luxurious", "premium", "high-end", "high end", "opulent")),
+    ("elegant", ("elegant", "classy", "sophisticated", "refined", "timeless")),
+    ("romantic", ("romantic", "dreamy", "soft", "delicate")),
+    ("playful", ("playful", "fun", "colorful", "colourful", "vibrant")),
+    ("bold", ("bold", "edgy", "dramatic", "striking")),
+    ("moody", ("moody", "dark", "noir")),
+    ("bright", ("bright", "airy", "fresh", "light and airy", "sunny")),
+    ("natural", ("natural", "organic", "earthy", "botanical", "outdoor", "outdoors")),
+    ("vintage", ("vintage", "retro", "antique")),
+    ("boho", ("boho", "bohemian")),
+    ("modern", ("modern", "contemporary", "urban", "street")),
+    ("beach", ("beach", "beachy", "coastal", "seaside")),
+]
+
+SEASONS = [
+    ("holiday", ("christmas", "xmas", "holiday season", "holidays", "holiday", "new year", "hanukkah", "black friday")),
+    ("valentine", ("valentine", "valentines", "valentine's")),
+    ("mother's day", ("mother's day", "mothers day")),
+    ("winter", ("winter", "wintry", "snow", "snowy")),
+    ("spring", ("spring", "easter")),
+    ("summer", ("summer", "summery")),
+    ("autumn", ("autumn", "fall season", "in the fall", "for fall", "fall mood", "fall vibe", "autumnal")),
+]
+
+ROLE_WORDS: list[tuple[Role, tuple[str, ...]]] = [
+    (Role.model_swap, ("model swap", "model-swap", "swap the model", "different model", "swap model")),
+    (Role.on_model, ("on model", "on-model", "on a model", "worn by a model", "model shot", "model shots")),
+    (Role.try_on, ("try-on", "try on", "tryon", "on hand", "on a hand", "on the hand", "on finger",
+                   "on the finger", "on the ear", "on ear", "on the neck", "on the wrist", "on wrist",
+                   "worn", "wearing")),
+    (Role.lifestyle, ("lifestyle", "in a scene", "scene", "scenes", "in context", "styled")),
+    (Role.detail, ("detail", "details", "close-up", "close up", "closeup", "macro", "zoom")),
+    (Role.campaign, ("campaign", "campaigns", "social", "instagram", "tiktok", "stories", "story", "reels",
+                     "banner", "banners", "ad creative", "ads")),
+    (Role.packshot, ("packshot", "packshots", "pack shot", "white background", "main image", "on white",
+                     "cutout shot")),
+]
+
+_NEGATORS = r"(?:no|not|without|skip|drop|remove|exclude|excluding|don't want|do not want|don't need|no need for|except)"
+
+ASPECT_WORDS = [
+    ("9:16", ("stories", "story", "reels", "reel", "tiktok", "vertical video", "vertical")),
+    ("4:5", ("instagram feed", "insta feed", "feed post", "portrait")),
+    ("1:1", ("square",)),
+    ("16:9", ("landscape", "widescreen", "youtube", "web banner", "banner")),
+]
+
+CHANNEL_WORDS: list[tuple[str, Channel]] = sorted(
+    [(c.value, c) for c in Channel] + list(CHANNEL_SYNONYMS.items()),
+    key=lambda kv: len(kv[0]), reverse=True,
+)
+CATEGORY_WORDS: list[tuple[str, Category]] = sorted(
+    [(c.value.replace("_", " "), c) for c in Category if c is not Category.other]
+    + [(c.value, c) for c in Category if "_" in c.value]
+    + list(CATEGORY_SYNONYMS.items())
+    + [("necklace", Category.necklace), ("earrings", Category.earrings), ("sweatshirt", Category.apparel_top),
+       ("polo", Category.apparel_top), ("jumper", Category.apparel_top), ("pullover", Category.apparel_top),
+       ("coat", Category.apparel_top), ("trouser", Category.apparel_bottom), ("jean", Category.apparel_bottom),
+       ("chinos", Category.apparel_bottom), ("maxi dress", Category.dress), ("sundress", Category.dress),
+       ("loafers", Category.shoes), ("trainers", Category.shoes), ("clutch", Category.bag),
+       ("wallet", Category.bag), ("serum", Category.beauty), ("moisturizer", Category.beauty),
+       ("moisturiser", Category.beauty), ("lip gloss", Category.beauty), ("eyeshadow", Category.beauty),
+       ("fragrance", Category.beauty), ("cologne", Category.beauty), ("ring", Category.ring)],
+    key=lambda kv: len(kv[0]), reverse=True,
+)
+
+# UK/AU letter sizes -> inner diameter mm (standard conversion chart, half sizes interpolated).
+_UK_RING_MM = {
+    "A": 12.04, "B": 12.45, "C": 12.85, "D": 13.26, "E": 13.67, "F": 14.07, "G": 14.48, "H": 14.88,
+    "I": 15.29, "J": 15.7, "K": 16.1, "L": 16.51, "M": 16.92, "N": 17.32, "O": 17.73, "P": 18.14,
+    "Q": 18.54, "R": 18.95, "S": 19.35, "T": 19.76, "U": 20.17, "V": 20.57, "W": 20.98, "X": 21.39,
+    "Y": 21.79, "Z": 22.2,
+}
+
+
+def ring_size_to_mm(system: str, size: str | float) -> float:
+    """Inner diameter in mm of a ring size: US/CA (0..16, halves ok), EU/ISO (circumference 38..76), UK letters."""
+    system = system.strip().upper()
+    if system in ("US", "CA", "USA"):
+        value = float(size)
+        if not 0 <= value <= 16:
+            raise BadInput(f"US ring size {size!r} is outside 0..16")
+        return round(11.63 + 0.8128 * value, 2)
+    if system in ("EU", "ISO", "FR", "DE", "EUR"):
+        value = float(size)
+        if not 38 <= value <= 76:
+            raise BadInput(f"EU ring size {size!r} is outside 38..76 (inner circumference in mm)")
+        return round(value / math.pi, 2)
+    if system in ("UK", "AU", "GB"):
+        letter = str(size).strip().upper()
+        half = letter.endswith("1/2") or letter.endswith("½")
+        letter = letter[0] if letter else ""
+        if letter not in _UK_RING_MM:
+            raise BadInput(f"UK ring size {size!r} is not a letter A..Z")
+        mm = _UK_RING_MM[letter] + (0.2 if half else 0.0)
+        return round(mm, 2)
+    raise BadInput(f"unknown ring size system {system!r}: use US, EU or UK")
+
+
+def _has(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text) is not None
+
+
+def _find_all(text: str, phrases) -> list[tuple[int, str]]:
+    hits = []
+    for phrase in phrases:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text):
+            hits.append((m.start(), phrase))
+    return sorted(hits)
+
+
+def _number(word: str) -> int:
+    word = word.strip().lower()
+    return int(word) if word.isdigit() else NUMBER_WORDS[word]
+
+
+def find_category(text: str) -> Category | None:
+    """The product category named in the text (first mention wins; longer phrases beat their parts)."""
+    low = text.lower()
+    taken: list[tuple[int, int]] = []
+    hits: list[tuple[int, Category]] = []
+    for phrase, category in CATEGORY_WORDS:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
+            if any(a <= m.start() < b for a, b in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            hits.append((m.start(), category))
+    if not hits:
+        return None
+    # "watch band" is a watch, "ring box" is a ring; the earliest product noun wins.
+    return sorted(hits)[0][1]
+
+
+def find_channels(text: str) -> list[Channel]:
+    low = text.lower()
+    found: list[tuple[int, Channel]] = []
+    for phrase, channel in CHANNEL_WORDS:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
+            found.append((m.start(), channel))
+    if "all channels" in low or "every channel" in low or "all marketplaces" in low:
+        found += [(10_000 + i, c) for i, c in enumerate(Channel)]
+    out: list[Channel] = []
+    for _, channel in sorted(found):
+        if channel not in out:
+            out.append(channel)
+    return out
+
+
+def find_skus(text: str) -> list[str]:
+    """SKU ids: 'SKU 123', 'sku: AB-1', or tokens like RING-001 / SKU-123 (upper case with a dash or digits)."""
+    out: list[str] = []
+    for m in re.finditer(r"\b(?:sku|item|article|product id)\s*(?:id|number|no\.?|#)?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._-]{0,63})",
+                         text, flags=re.IGNORECASE):
+        token = m.group(1).rstrip(".-_")
+        if token.lower() in {"is", "for", "the", "a", "an", "with", "and", "of", "id", "number"}:
+            continue
+        out.append(token if re.search(r"\d|-", token) or token.isupper() else token)
+    for m in re.finditer(r"(?<![\w.-])([A-Z][A-Z0-9]*(?:[-_.][A-Z0-9]+)+)(?![\w-])", text):
+        token = m.group(1)
+        if re.fullmatch(r"[A-Z]-[A-Z]+", token):  # "T-SHIRT" style words, not ids
+            continue
+        if "SKU" == token.split("-")[0] and m.start() > 0 and text[max(0, m.start() - 4):m.start()].lower().strip() == "sku":
+            continue
+        out.append(token)
+    seen: list[str] = []
+    for token in out:
+        try:
+            check_sku(token)
+        except BadInput:
+            continue
+        if token not in seen and not any(token != s and token in s for s in out):
+            seen.append(token)
+    return seen
+
+
+_UNIT_MM = {"mm": 1.0, "millimeter": 1.0, "millimetre": 1.0, "millimeters": 1.0, "millimetres": 1.0,
+            "cm": 10.0, "centimeter": 10.0, "centimetre": 10.0, "centimeters": 10.0, "centimetres": 10.0,
+            "in": 25.4, "inch": 25.4, "inches": 25.4, '"': 25.4, "m": 1000.0}
+_UNIT = r"(mm|millimet(?:er|re)s?|cm|centimet(?:er|re)s?|inch(?:es)?|in\b|\"|m\b)"
+_VAL = r"(\d+(?:[.,]\d+)?)"
+
+
+def find_dimensions(text: str, category: Category | None = None, notes: list[str] | None = None) -> Dimensions:
+    """Real sizes in mm: 'W x H mm', '18 mm wide', '1.5 cm', '45 cm chain', ring sizes 'size 7' / 'EU 52'."""
+    low = text.lower()
+    dims: dict[str, float] = {}
+    notes = [] if notes is None else notes
+
+    def mm(value: str, unit: str) -> float:
+        return round(float(value.replace(",", ".")) * _UNIT_MM[unit.strip()], 2)
+
+    # 1. "20 x 30 mm" / "20x30x5 mm"
+    for m in re.finditer(rf"{_VAL}\s*(?:{_UNIT})?\s*[x×by]+\s*{_VAL}\s*(?:[x×]\s*{_VAL}\s*)?{_UNIT}", low):
+        unit = m.group(6)
+        dims.setdefault("width_mm", mm(m.group(1), unit))
+        dims.setdefault("height_mm", mm(m.group(3), unit))
+        if m.group(5):
+            dims.setdefault("depth_mm", mm(m.group(5), unit))
+    spans = [m.span() for m in re.finditer(rf"{_VAL}\s*(?:{_UNIT})?\s*[x×]\s*{_VAL}", low)]
+
+    # 2. single values with an optional word that says which side
+    for m in re.finditer(rf"{_VAL}\s*-?\s*{_UNIT}(?:\s+(wide|width|across|tall|high|height|long|length|drop|deep|depth|thick|diameter|dia))?", low):
+        if any(a <= m.start() < b for a, b in spans):
+            continue
+        value = mm(m.group(1), m.group(2))
+        before = low[max(0, m.start() - 20):m.start()]
+        if re.match(r"\s*(?:long\s+)?(?:chain|strap|cord)", low[m.end():]):
+            notes.append(f"chain length {value:g} mm")
+            continue
+        word = m.group(3) or ""
+        if not word:
+            w = re.search(r"(width|wide|height|tall|length|long|drop|depth|thick(?:ness)?|diameter)\W*(?:of|is|:)?\s*$", before)
+            word = w.group(1) if w else ""
+        if word in ("wide", "width", "across", "diameter", "dia"):
+            key = "inner_diameter_mm" if "inner" in before and category is Category.ring else "width_mm"
+        elif word in ("tall", "high", "height", "long", "length", "drop"):
+            key = "height_mm"
+        elif word.startswith(("deep", "depth", "thick")):
+            key = "depth_mm"
+        elif category is Category.necklace or (category in (Category.bracelet,) and value > 100):
+            key = "height_mm"  # a chain or strap length
+        else:
+            key = "width_mm"
+        dims.setdefault(key, value)
+
+    # 3. ring sizes
+    if category in (Category.ring, None):
+        m = re.search(r"\b(?:ring\s+)?size\s*(us|eu|uk|au|iso|ca)?\s*([a-z](?:\s*(?:1/2|½))?|\d{1,2}(?:[.,]5|\s*1/2|½)?)\b(?:\s*\((us|eu|uk)\))?", low)
+        m2 = re.search(r"\b(us|eu|uk|iso)\s*(?:ring\s*)?size\s*([a-z]|\d{1,2}(?:[.,]5)?)\b", low)
+        m3 = re.search(r"\b(?:size\s+)?(us|eu|uk)\s*(\d{1,2}(?:[.,]5)?|[a-z])\b(?!\s*(?:mm|cm))", low)
+        system = size = None
+        if m2:
+            system, size = m2.group(1), m2.group(2)
+        elif m:
+            size = m.group(2).replace("½", ".5").replace(" 1/2", ".5").replace("1/2", ".5").replace(",", ".")
+            system = m.group(1) or m.group(3)
+            if system is None:
+                system = "uk" if size.isalpha() else ("eu" if float(size) >= 38 else "us")
+        elif m3 and category is Category.ring:
+            system, size = m3.group(1), m3.group(2).replace(",", ".")
+        if system and size:
+            if system in ("uk", "au") or size.isalpha():
+                dims["inner_diameter_mm"] = ring_size_to_mm("UK", size.upper())
+            else:
+                dims["inner_diameter_mm"] = ring_size_to_mm(system, size)
+    return Dimensions(**dims)
+
+
+def find_roles(text: str) -> tuple[list[Role], list[Role]]:
+    """(roles asked for, roles declined) in order of mention."""
+    low = text.lower()
+    asked: list[Role] = []
+    declined: list[Role] = []
+    hits: list[tuple[int, int, Role]] = []
+    taken: list[tuple[int, int]] = []
+    for role, words in ROLE_WORDS:
+        for phrase in sorted(words, key=len, reverse=True):
+            for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
+                if any(a <= m.start() < b for a, b in taken):
+                    continue
+                taken.append(m.span())
+                hits.append((m.start(), m.end(), role))
+    for start, _, role in sorted(hits):
+        clause = re.split(r"[,;.!?]|\bbut\b|\band\b|\bplus\b|\balso\b|\badd\b|\bkeep\b|\bthen\b", low[:start])[-1]
+        negated = re.search(rf"\b{_NEGATORS}\b", clause) is not None
+        target = declined if negated else asked
+        if role not in target:
+            target.append(role)
+    asked = [r for r in asked if r not in declined]
+    return asked, declined
+
+
+def find_aspects(text: str) -> list[str]:
+    low = text.lower()
+    found: list[tuple[int, str]] = []
+    for m in re.finditer(r"(?<![\d:])(\d{1,2})\s*[:x×]\s*(\d{1,2})(?![\d:])(?!\s*(?:mm|cm|in))", low):
+        a, b = int(m.group(1)), int(m.group(2))
+        if 0 < a <= 21 and 0 < b <= 21 and max(a, b) / min(a, b) <= 4 and not re.match(r"\s*(?:am|pm)", low[m.end():]):
+            if re.search(r"\b(?:at|by)\s*$", low[:m.start()]):  # "at 10:30"
+                continue
+            found.append((m.start(), f"{a}:{b}"))
+    for ratio, words in ASPECT_WORDS:
+        for pos, _ in _find_all(low, words):
+            found.append((pos, ratio))
+    out: list[str] = []
+    for _, ratio in sorted(found):
+        if ratio not in out:
+            out.append(ratio)
+    return out
+
+
+def find_counts(text: str) -> tuple[int | None, int | None]:
+    """(candidates per shot, campaign shot count)."""
+    low = text.lower()
+    count = campaign = None
+    m = re.search(rf"\b{_NUM}\s+(?:variants?|options?|versions?|candidates?|takes?|alternatives?)\s*(?:each|per shot|per image|of each|for each)?", low)
+    if m and re.search(r"each|per|of every|for every", low[m.start():m.end() + 20]):
+        count = _number(m.group(1))
+    m = re.search(rf"\b(?:each|every) (?:shot|image)\b[^.,;]*?\b{_NUM}\s+(?:variants?|options?|versions?|candidates?|takes?)", low)
+    if m:
+        count = _number(m.group(1))
+    m = re.search(rf"\b{_NUM}\s+(?:(?:new|more|extra|additional|different)\s+)?(?:[\w:'-]+\s+){{0,3}}?(?:campaign|social|instagram|story|stories|banner|ad)s?\b(?:\s+(?:shots?|images?|variants?|visuals?|creatives?|posts?|versions?))?", low)
+    if m:
+        campaign = _number(m.group(1))
+    else:
+        m = re.search(rf"\bcampaign\s+(?:shots?|images?|variants?|visuals?)?\s*[:x×]?\s*{_NUM}\b(?!\s*(?::|mm|cm))", low)
+        if m and m.group(1).isdigit():
+            campaign = _number(m.group(1))
+    return _clamp(count), _clamp(campaign)
+
+
+def _clamp(value: int | None) -> int | None:
+    return None if value is None else max(1, min(12, value))
+
+
+def find_words(text: str, words, canon: dict[str, str]) -> list[str]:
+    low = text.lower()
+    taken: list[tuple[int, int]] = []
+    hits: list[tuple[int, str]] = []
+    for phrase in words:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
+            if any(a <= m.start() < b or a < m.end() <= b for a, b in taken):
+                continue
+            taken.append(m.span())
+            hits.append((m.start(), canon.get(phrase, phrase)))
+    out: list[str] = []
+    for _, word in sorted(hits):
+        if word not in out:
+            out.append(word)
+    return out
+
+
+def find_mood(text: str) -> tuple[str, str]:
+    """(mood words joined by ', ', season)."""
+    low = text.lower()
+    moods = [(min(p for p, _ in hits), mood) for mood, words in MOODS if (hits := _find_all(low, words))]
+    seasons = [(min(p for p, _ in hits), season) for season, words in SEASONS if (hits := _find_all(low, words))]
+    mood = ", ".join(m for _, m in sorted(moods))
+    season = sorted(seasons)[0][1] if seasons else ""
+    return mood, season
+
+
+def find_use_case(text: str, category: Category | None) -> str:
+    low = text.lower()
+    if re.search(r"digital twin|twin of (?:the|our|my)? ?(?:model|talent)", low):
+        return "digital_twin"
+    if re.search(r"model swap|swap (?:the )?model|replace the model|different model|another model", low):
+        return "model_swap"
+    if re.search(r"flat ?lay|ghost mannequin|create a model|generate a model|on a model from|ai model", low):
+        return "model_creation"
+    if re.search(r"\bcampaign|\bvariants? for (?:marketing|social)|marketing (?:shots|images|variants)", low) and not re.search(
+            r"\bgallery|listing|product page|packshot|main image", low):
+        return "campaign"
+    return "gallery"
+
+
+def find_brand(text: str) -> tuple[list[str], str]:
+    low = text.lower()
+    colors = [h.upper() for h in re.findall(r"#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b", text)]
+    m = re.search(r"brand colou?rs?\s*(?:are|:)?\s*([^.;\n]+)", low)
+    if m:
+        colors += [c for c in find_words(m.group(1), COLORS, _COLOR_CANON) if c not in colors]
+    style = ""
+    m = re.search(r"brand (?:style|look|aesthetic|vibe)\s*(?:is|:)?\s*([a-z ,'-]{3,60})", low)
+    if m:
+        style = m.group(1).strip(" ,")
+    return colors, style
+
+
+def find_talent(text: str) -> str | None:
+    m = re.search(r"\b(?:talent|model named|with model|model:)\s*[:]?\s*([A-Z][a-zA-Z-]{1,30})", text)
+    return m.group(1) if m else None
+
+
+def find_title(text: str, category: Category | None) -> str:
+    if category is None:
+        return ""
+    for part in re.split(r"[,;.!?\n]| - ", text):
+        part = part.strip()
+        for sku in find_skus(part):
+            part = part.replace(sku, "")
+        part = re.sub(r"\bsku\b[:#]?", "", part, flags=re.IGNORECASE).strip()
+        if part and find_category(part) is category:
+            part = re.sub(r"^(?:hi|hello|hey)\b[\s,!]*", "", part, flags=re.IGNORECASE)
+            part = re.sub(r"^(?:please\s+)?(?:i (?:need|want|have|sell)|we (?:need|have|sell)|make|create|build|shoot|do|this is|here is|here's)\s+(?:some\s+)?(?:images|photos|a gallery|listing images)?\s*(?:for\s+)?(?:my|our|a|an|the)?\s*",
+                          "", part, flags=re.IGNORECASE)
+            return part[:80].strip()
+    return ""
+
+
+def read_brief(text: str, *, sku: str | None = None, category: str | Category | None = None,
+               channels=()) -> Brief:
+    """Read a brief in plain words. Explicit arguments (form fields, CLI flags) win over the text."""
+    # 1. Check inputs
+    if not isinstance(text, str):
+        raise BadInput(f"brief must be text, got {type(text).__name__}")
+    text = text[:4000]
+    explicit_category = normalize_category(category) if category else None
+    explicit_channels = [normalize_channel(c) for c in channels]
+
+    # 2. Vocabulary
+    found_category = explicit_category or find_category(text)
+    skus = find_skus(text)
+    asked, declined = find_roles(text)
+    mood, season = find_mood(text)
+    count, campaign_count = find_counts(text)
+    aspects = find_aspects(text)
+    brand_colors, brand_style = find_brand(text)
+    materials = find_words(text, MATERIALS, _MATERIAL_CANON)
+    colors = [c for c in find_words(text, COLORS, _COLOR_CANON) if c not in brand_colors]
+    if aspects and Role.campaign not in asked and Role.campaign not in declined:
+        asked.append(Role.campaign)
+    if campaign_count and Role.campaign not in asked:
+        asked.append(Role.campaign)
+
+    # 3. Assemble
+    notes: list[str] = []
+    dimensions = find_dimensions(text, found_category, notes)
+    return Brief(
+        sku=check_sku(sku) if sku else (skus[0] if skus else None),
+        category=found_category,
+        title=find_title(text, found_category),
+        materials=materials,
+        colors=colors,
+        dimensions=dimensions,
+        channels=explicit_channels or find_channels(text),
+        mood=mood,
+        season=season,
+        brand_colors=brand_colors,
+        brand_style=brand_style,
+        talent=find_talent(text),
+        roles=asked,
+        exclude_roles=declined,
+        aspect_ratios=aspects,
+        count=count,
+        campaign_count=campaign_count,
+        use_case=find_use_case(text, found_category),
+        notes="; ".join(notes),
+    )

@@ -1,0 +1,161 @@
+"""Production and review nodes: one branch per shot (render, vision check, bounded re-render through
+tools.production.produce_shot), the join that builds the review payload, the review interrupt (its own
+small node: LangGraph re-runs it from the start on resume), and applying the decisions.
+
+Every candidate shown or approved has been through the vision check; nothing in a brief can change that.
+"""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agent.context import StudioContext
+from agent.events import emit, progress
+from agent.offline.intents import parse_review_words
+from agent.offline.reader import find_mood
+from agent.state import ShotTask, StudioState
+from tools.errors import BadInput, ListingError
+from tools.models import GalleryPlan, Shot
+
+
+def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
+    """One shot: render its candidates, critique each, re-render failing ones up to Settings.max_rerenders."""
+    from tools.production import produce_shot
+
+    from tools.review import candidate_summary
+
+    ws = runtime.context.ws
+    shot = Shot.model_validate(task["shot"])
+    title = f"{shot.role.value} {shot.width}x{shot.height}" + (f" for {shot.channel.value}" if shot.channel else "")
+    progress(title, "running", f"rendering {shot.count} candidate(s) for {title}")
+
+    def on_progress(event) -> None:
+        message = event.get("message", str(event)) if isinstance(event, dict) else str(event)
+        progress(title, "running", message)
+
+    try:
+        pairs = produce_shot(ws, task["sku"], shot, max_rerenders=runtime.context.max_rerenders, progress=on_progress)
+    except ListingError as exc:
+        progress(title, "failed", f"{title}: {exc}")
+        return {"results": {shot.id: [{"shot": shot.id, "role": shot.role.value, "error": str(exc)}]}}
+    summaries = [candidate_summary(ws, candidate, critique) for candidate, critique in pairs]
+    passed = sum(1 for s in summaries if s["verdict"] == "pass")
+    progress(title, "done", f"{title}: {passed} of {len(summaries)} candidate(s) passed the check")
+    return {"results": {shot.id: summaries}}
+
+
+def collect(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
+    """Join the branches: the review payload of this round, in plan order."""
+    order = [s["id"] for s in (state.get("plan") or {}).get("shots", [])]
+    wanted = set(state.get("to_produce") or [])
+    results = state.get("results") or {}
+    candidates, failures = [], []
+    for shot_id in order:
+        if shot_id not in wanted:
+            continue
+        for item in results.get(shot_id, []):
+            if "error" in item:
+                failures.append(item)
+            else:
+                candidates.append({k: item[k] for k in ("id", "shot", "role", "path", "verdict", "score", "reasons")})
+    payload = {"sku": state["sku"], "candidates": candidates, "failures": failures}
+    return {"review": payload}
+
+
+def auto_approve(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
+    """Non-interactive runs (--auto-approve): approve the candidates that passed the vision check, nothing else."""
+    from tools.review import decide
+
+    ws = runtime.context.ws
+    approved = []
+    for item in state["review"]["candidates"]:
+        if item["verdict"] == "pass":
+            decide(ws, item["id"], "approve", note="auto-approved: passed the vision check", by="auto")
+            approved.append(item["id"])
+    progress("Review", "done", f"auto-approved {len(approved)} candidate(s) that passed the vision check")
+    return {"decisions": {"approved": approved, "rejected": [], "changed": []}}
+
+
+def review(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
+    """Wait for a person's decisions. Resume value: {"decisions": [{"candidate_id", "action", "note"}]} or {"text"}."""
+    value = interrupt({"kind": "review", "payload": state["review"]})
+    return {"decisions": value if isinstance(value, dict) else {"text": str(value)}}
+
+
+def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
+    """Record approvals and rejections; turn change requests into re-planned shots for another round."""
+    from tools.review import decide
+
+    ws = runtime.context.ws
+    payload = state.get("review") or {"candidates": []}
+    by_id = {c["id"]: c for c in payload["candidates"]}
+    raw = state.get("decisions") or {}
+
+    # 1. Normalize the decisions (a list from the UI, or words typed in the chat)
+    decisions: list[dict] = []
+    if "decisions" in raw:
+        for d in raw["decisions"]:
+            if not isinstance(d, dict) or d.get("action") not in ("approve", "reject", "change"):
+                raise BadInput(f"decision {d!r} needs candidate_id and action approve, reject or change")
+            decisions.append({"candidate_id": str(d.get("candidate_id")), "action": d["action"],
+                              "note": str(d.get("note") or "")})
+    elif "text" in raw:
+        by_role: dict[str, list[str]] = {}
+        for c in payload["candidates"]:
+            by_role.setdefault(c["role"], []).append(c["id"])
+        words = parse_review_words(raw["text"], list(by_id), by_role)
+        if words.approve_passing:
+            decisions += [{"candidate_id": c["id"], "action": "approve", "note": raw["text"]}
+                          for c in payload["candidates"] if c["verdict"] == "pass"]
+        elif words.reject_all:
+            decisions += [{"candidate_id": cid, "action": "reject", "note": raw["text"]} for cid in by_id]
+        decisions += [{"candidate_id": cid, "action": "approve", "note": ""} for cid in words.approve]
+        decisions += [{"candidate_id": cid, "action": "reject", "note": ""} for cid in words.reject]
+        decisions += [{"candidate_id": cid, "action": "change", "note": note} for cid, note in words.change.items()]
+
+    # 2. Record each one (the review tool refuses approving what failed the check without a reason)
+    approved, rejected, changed, refused = [], [], [], []
+    for d in decisions:
+        if d["candidate_id"] not in by_id:
+            refused.append(f"{d['candidate_id']}: not a candidate of this review")
+            continue
+        try:
+            decide(ws, d["candidate_id"], d["action"], note=d["note"])
+        except ListingError as exc:
+            refused.append(str(exc))
+            continue
+        {"approve": approved, "reject": rejected, "change": changed}[d["action"]].append(d)
+
+    # 3. Change requests: a new shot per changed shot, with the request as its scene note and mood
+    update: dict = {"decisions": {"approved": [d["candidate_id"] for d in approved],
+                                  "rejected": [d["candidate_id"] for d in rejected],
+                                  "changed": [d["candidate_id"] for d in changed], "refused": refused},
+                    "to_produce": []}
+    if changed and state.get("revisions", 0) < runtime.context.max_revisions:
+        plan = GalleryPlan.model_validate(state["plan"])
+        notes_by_shot: dict[str, str] = {}
+        for d in changed:
+            notes_by_shot.setdefault(by_id[d["candidate_id"]]["shot"], d["note"])
+        shots, to_render = [], []
+        for shot in plan.shots:
+            if shot.id in notes_by_shot:
+                note = notes_by_shot[shot.id][:300]
+                mood, season = find_mood(note)
+                fresh = Shot(role=shot.role, slot=shot.slot, channel=shot.channel, width=shot.width,
+                             height=shot.height, scene=f"{shot.scene}; change: {note}".strip("; "),
+                             mood=", ".join(x for x in (mood, season) if x) or shot.mood, count=shot.count,
+                             options=dict(shot.options))
+                shots.append(fresh)
+                to_render.append(fresh.id)
+            else:
+                shots.append(shot)
+        plan = ws.catalog.save_plan(plan.model_copy(update={"shots": shots}))
+        emit({"type": "plan", "plan": plan.model_dump(mode="json")})
+        progress("Changing the plan", "done", f"re-planned {len(to_render)} shot(s) from your notes")
+        update |= {"plan": plan.model_dump(mode="json"), "to_produce": to_render,
+                   "results": {"__reset__": True}, "revisions": state.get("revisions", 0) + 1}
+    elif changed:
+        refused.append(f"stopped after {runtime.context.max_revisions} rounds of changes; start a new request "
+                       "to continue")
+    return update

@@ -1,0 +1,84 @@
+"""Review: list a SKU's candidates with their critique and record approve / reject / change decisions.
+
+The CLI's `review`, the agent's review node and the UI all record decisions through `decide`. Only a
+candidate that went through the vision check can be approved; approving one that failed it needs a
+note that says why (a person overriding the check), never a silent pass.
+"""
+
+from __future__ import annotations
+
+from tools.errors import BadInput, Refused
+from tools.models import Candidate, Critique, Decision, check_sku
+from tools.workspace import Workspace
+
+ACTIONS = ("approve", "reject", "change")
+
+
+def candidate_summary(ws: Workspace, candidate: Candidate, critique: Critique | None = None,
+                      decision: Decision | None = None) -> dict:
+    """The JSON a person reviews: id, shot, role, path, verdict, score, reasons (and the decision so far)."""
+    critique = critique or ws.catalog.latest_critique(candidate.id)
+    decision = decision if decision is not None else ws.catalog.latest_decision(candidate.id)
+    return {
+        "id": candidate.id,
+        "shot": candidate.shot_id,
+        "role": candidate.role.value,
+        "path": str(ws.assets.path(candidate.asset_id)),
+        "verdict": critique.verdict if critique else "unchecked",
+        "score": round(critique.score, 4) if critique else 0.0,
+        "reasons": critique.reasons if critique else ["not checked yet"],
+        "decision": decision.action if decision else None,
+        "engine": candidate.engine,
+        "attempt": candidate.attempt,
+    }
+
+
+def decide(ws: Workspace, candidate_id: str, action: str, note: str = "", by: str = "user") -> Decision:
+    """Record one decision about a candidate. Refuses to approve an unchecked candidate, or a failed one without a note."""
+    # 1. Check inputs
+    if action not in ACTIONS:
+        raise BadInput(f"unknown action {action!r}: use approve, reject or change")
+    if not isinstance(note, str) or len(note) > 2000:
+        raise BadInput("note must be text of at most 2000 characters")
+    candidate = ws.catalog.get_candidate(candidate_id)
+
+    # 2. The vision check is not optional
+    if action == "approve":
+        critique = ws.catalog.latest_critique(candidate.id)
+        if critique is None:
+            raise Refused(f"candidate {candidate_id} has not been through the vision check; it cannot be approved yet")
+        if critique.verdict != "pass" and not note.strip():
+            reasons = "; ".join(critique.reasons) or "failed"
+            raise Refused(f"candidate {candidate_id} failed the vision check ({reasons}); reject it, ask for a "
+                          "change, or approve with a note that says why")
+
+    # 3. Record
+    return ws.catalog.add_decision(Decision(candidate_id=candidate.id, action=action, note=note, by=by))
+
+
+def review_sku(ws: Workspace, sku: str, approve=(), reject=(), note: str = "") -> dict:
+    """Apply approvals and rejections for one SKU, then list its candidates with critique and decision."""
+    # 1. Check inputs: every id must be a candidate of this SKU
+    check_sku(sku)
+    ws.catalog.get_product(sku)
+    approve, reject = list(approve), list(reject)
+    both = set(approve) & set(reject)
+    if both:
+        raise BadInput(f"candidate(s) {', '.join(sorted(both))} are both approved and rejected; pick one")
+    for candidate_id in approve + reject:
+        candidate = ws.catalog.get_candidate(candidate_id)
+        if candidate.sku != sku:
+            raise BadInput(f"candidate {candidate_id} belongs to {candidate.sku}, not {sku}")
+
+    # 2. Record decisions
+    for candidate_id in approve:
+        decide(ws, candidate_id, "approve", note=note)
+    for candidate_id in reject:
+        decide(ws, candidate_id, "reject", note=note)
+
+    # 3. List
+    decisions = ws.catalog.decisions(sku)
+    return {
+        "sku": sku,
+        "candidates": [candidate_summary(ws, c, decision=decisions.get(c.id)) for c in ws.catalog.candidates(sku)],
+    }
