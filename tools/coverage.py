@@ -1,51 +1,180 @@
-"""Coverage: what each SKU has and still lacks (planned shots without an approval, per the catalog).
+"""Coverage: what each SKU has and still lacks, with a reason for every gap.
 
-The CLI's `missing` and the agent's support answers both call `missing_report`.
+Gaps: planned shots without an approved candidate, channels whose required images are absent, and
+approved images that may no longer be used because their talent's consent was revoked or expired.
+The CLI's `missing` and the agent's support answers ("which SKUs have no try-on?") both call
+`missing_report`; `coverage_table` renders it for people. Nothing here changes the catalog.
 """
 
 from __future__ import annotations
 
-from tools.models import check_sku, normalize_role
+from tools.models import Channel, Role, Slot, check_sku, normalize_role
+from tools.publish import consent_refusals
 from tools.workspace import Workspace
+
+MAIN_IMAGE_RULE = {
+    Channel.amazon: "a packshot on pure white (jewelry: no model)",
+    Channel.etsy: "a first image that survives the 4:3 thumbnail crop",
+    Channel.shopify: "a main product image",
+    Channel.ebay: "a main image without borders or text",
+    Channel.google: "a main image (image_link): the product alone, no text",
+    Channel.zalando: "a portrait packshot",
+}
 
 
 def sku_coverage(ws: Workspace, sku: str) -> dict:
-    """`{"sku", "missing": [{"slot", "role", "reason"}], "approved": [...]}` for one SKU."""
+    """`{"sku", "missing": [{"slot", "role", "reason", "kind", ...}], "approved": [...], ...}` for one SKU.
+
+    `kind` is "shot" (planned, no approval), "channel" (a channel lacks its required image) or
+    "consent" (an approved image whose talent consent was revoked or expired; it no longer counts).
+    """
+    # 1. Read the SKU's state.
     catalog = ws.catalog
-    catalog.get_product(sku)
+    product = catalog.get_product(sku)
     plan = catalog.latest_plan(sku)
     approved = catalog.approved(sku)
+    decisions = catalog.decisions(sku)
+    shots = {s.id: s for s in plan.shots} if plan else {}
+
+    def shot_of(candidate):
+        if candidate.shot_id not in shots:
+            try:
+                shots[candidate.shot_id] = catalog.get_shot(candidate.shot_id)
+            except Exception:
+                shots[candidate.shot_id] = None
+        return shots[candidate.shot_id]
+
+    # 2. Approved images whose talent consent no longer holds are flagged and stop counting.
+    refused = consent_refusals(ws, approved, None)
+    usable = [c for c in approved if c.id not in refused]
     missing: list[dict] = []
+    for candidate in approved:
+        if candidate.id in refused:
+            shot = shot_of(candidate)
+            missing.append({
+                "slot": shot.slot.value if shot else Slot.gallery_2.value, "role": candidate.role.value,
+                "reason": f"approved image {candidate.id} can no longer be used: {refused[candidate.id]}",
+                "kind": "consent", "candidate": candidate.id, "shot": candidate.shot_id,
+                "channel": shot.channel.value if shot and shot.channel else None,
+            })
+
+    # 3. Planned shots without a usable approval.
     if plan is None:
-        missing.append({"slot": "grid", "role": "packshot", "reason": "no gallery plan yet"})
+        missing.append({"slot": Slot.grid.value, "role": Role.packshot.value, "reason": "no gallery plan yet",
+                        "kind": "shot", "shot": None, "channel": None})
     else:
-        approved_shots = {c.shot_id for c in approved}
-        decisions = catalog.decisions(sku)
+        approved_shots = {c.shot_id for c in usable}
         for shot in plan.shots:
             if shot.id in approved_shots:
                 continue
             candidates = catalog.candidates(sku, shot.id)
             if not candidates:
                 reason = "planned, not rendered yet"
+            elif any(c.id in refused for c in candidates):
+                reason = "its approved image was withdrawn (talent consent); approve another or re-render"
             elif all(decisions.get(c.id) and decisions[c.id].action != "approve" for c in candidates):
                 reason = "every candidate was rejected"
             else:
-                reason = f"{len(candidates)} candidate(s) waiting for review"
-            missing.append({"slot": shot.slot.value, "role": shot.role.value, "reason": reason,
+                waiting = sum(1 for c in candidates if c.id not in decisions)
+                reason = f"{waiting or len(candidates)} candidate(s) waiting for review"
+            missing.append({"slot": shot.slot.value, "role": shot.role.value, "reason": reason, "kind": "shot",
                             "shot": shot.id, "channel": shot.channel.value if shot.channel else None})
+
+    # 4. Channels the plan targets whose required main image is absent.
+    channels = sorted({s.channel for s in (plan.shots if plan else []) if s.channel}, key=lambda c: c.value)
+    for channel in channels:
+        mains = [c for c in usable if c.role == Role.packshot
+                 and (shot_of(c) is None or shot_of(c).channel in (None, channel))]
+        if mains:
+            continue
+        already = any(m["kind"] == "shot" and m["role"] == Role.packshot.value and m["channel"] in (None, channel.value)
+                      for m in missing)
+        if not already:
+            missing.append({"slot": Slot.grid.value, "role": Role.packshot.value, "kind": "channel",
+                            "channel": channel.value, "shot": None,
+                            "reason": f"{channel.value} needs {MAIN_IMAGE_RULE[channel]}: no packshot approved"})
+        else:
+            for m in missing:
+                if m["kind"] == "shot" and m["role"] == Role.packshot.value and m["channel"] in (None, channel.value):
+                    m.setdefault("blocks", []).append(channel.value)
+
+    # 5. What the SKU has.
+    exports = catalog.exports(sku)
     return {
         "sku": sku,
+        "category": product.category.value,
+        "title": product.title,
         "missing": missing,
-        "approved": [{"id": c.id, "shot": c.shot_id, "role": c.role.value, "asset_id": c.asset_id} for c in approved],
+        "approved": [{"id": c.id, "shot": c.shot_id, "role": c.role.value, "asset_id": c.asset_id,
+                      "slot": s.slot.value if (s := shot_of(c)) else None,
+                      "channel": s.channel.value if s and s.channel else None,
+                      "path": str(ws.assets.path(c.asset_id)) if ws.assets.exists(c.asset_id) else None}
+                     for c in usable],
+        "blocked": [{"id": cid, "reason": why} for cid, why in refused.items()],
+        "channels": [c.value for c in channels],
+        "exported": sorted({e["channel"] for e in exports}),
+        "complete": not missing,
     }
 
 
 def missing_report(ws: Workspace, sku: str | None = None, role: str | None = None) -> dict:
-    """One SKU's coverage, or every SKU's (`{"skus": [...]}`), optionally only those lacking `role`."""
+    """One SKU's coverage, or every SKU's (`{"skus": [...]}`).
+
+    With `role`, the catalog-wide report keeps only SKUs without a usable approved image of that role
+    ("which SKUs have no try-on?"); a single-SKU report gains `has_role`.
+    """
+    wanted = normalize_role(role) if role else None
     if sku is not None:
-        return sku_coverage(ws, check_sku(sku))
-    wanted = normalize_role(role).value if role else None
+        report = sku_coverage(ws, check_sku(sku))
+        if wanted:
+            report["role"] = wanted.value
+            report["has_role"] = any(a["role"] == wanted.value for a in report["approved"])
+        return report
     reports = [sku_coverage(ws, p.sku) for p in ws.catalog.list_products()]
     if wanted:
-        reports = [r for r in reports if not any(a["role"] == wanted for a in r["approved"])]
+        reports = [r for r in reports if not any(a["role"] == wanted.value for a in r["approved"])]
+        for r in reports:
+            r["reason"] = _role_reason(r, wanted)
+        return {"skus": reports, "role": wanted.value, "count": len(reports)}
     return {"skus": reports}
+
+
+def _role_reason(report: dict, role: Role) -> str:
+    gaps = [m for m in report["missing"] if m["role"] == role.value]
+    if gaps:
+        return "; ".join(m["reason"] for m in gaps)
+    return f"no {role.value} shot planned"
+
+
+def coverage_table(result: dict) -> str:
+    """A readable answer: one SKU's gaps as lines, or the catalog as a table."""
+    if "skus" not in result:
+        return _sku_lines(result)
+    reports = result["skus"]
+    if not reports:
+        role = result.get("role")
+        return f"every SKU has an approved {role} image" if role else "the catalog has no products yet"
+    role = result.get("role")
+    header = ["SKU", "category", "approved", "missing", "roles approved", "first gap" if not role else f"why no {role}"]
+    rows = []
+    for r in reports:
+        roles = sorted({a["role"] for a in r["approved"]})
+        gap = r.get("reason") if role else (r["missing"][0]["reason"] if r["missing"] else "complete")
+        rows.append([r["sku"], r["category"], str(len(r["approved"])), str(len(r["missing"])),
+                     ",".join(roles) or "-", gap])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header[:-1])]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header[:-1], widths, strict=True)) + "  " + header[-1]]
+    lines.append("  ".join("-" * w for w in widths) + "  " + "-" * len(header[-1]))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows]
+    title = f"{len(reports)} SKU(s) without an approved {role} image" if role else f"{len(reports)} SKU(s)"
+    return "\n".join([title, *lines])
+
+
+def _sku_lines(report: dict) -> str:
+    if not report["missing"]:
+        return f"{report['sku']}: complete ({len(report['approved'])} approved)"
+    lines = [f"{report['sku']}: {len(report['missing'])} missing, {len(report['approved'])} approved"]
+    for m in report["missing"]:
+        channel = f" [{m['channel']}]" if m.get("channel") else ""
+        lines.append(f"  {m['slot']:<10} {m['role']:<10} {m['reason']}{channel}")
+    return "\n".join(lines)

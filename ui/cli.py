@@ -186,39 +186,57 @@ def cmd_publish(args):
     from tools.publish import publish_pack
 
     result = publish_pack(_workspace(args), args.sku, args.channel, Path(args.output))
-    return EXIT_OK, result, "\n".join([f"wrote {len(result['files'])} files to {result['folder']}",
-                                        *[f"  {f['name']}" for f in result["files"]]])
+    lines = [f"wrote {len(result['files'])} images to {result['folder']}"
+             + (" (C2PA signed)" if result.get("signed") else "")]
+    lines += [f"  {f['name']:<28} {f['width']}x{f['height']}  {f['digital_source_type']:<36} {f['alt']}"
+              for f in result["files"]]
+    lines += [f"  skipped {s['candidate_id']}: {s['reason']}" for s in result.get("skipped", [])]
+    return EXIT_OK, result, "\n".join(lines)
 
 
 def cmd_missing(args):
-    from tools.coverage import missing_report
+    from tools.coverage import coverage_table, missing_report
 
     result = missing_report(_workspace(args), args.sku, role=args.role)
-    return EXIT_OK, result, _format_missing(result)
-
-
-def _format_missing(result: dict) -> str:
-    reports = result["skus"] if "skus" in result else [result]
-    if not reports:
-        return "the catalog has no products yet"
-    lines = []
-    for report in reports:
-        if not report["missing"]:
-            lines.append(f"{report['sku']}: complete ({len(report['approved'])} approved)")
-            continue
-        lines.append(f"{report['sku']}: {len(report['missing'])} missing")
-        lines += [f"  {m['slot']:<10} {m['role']:<10} {m['reason']}" for m in report["missing"]]
-    return "\n".join(lines)
+    return EXIT_OK, result, coverage_table(result)
 
 
 def cmd_batch(args):
+    from agent.offline.reader import read_brief
     from tools.batch import run_batch
 
-    result = run_batch(_workspace(args), Path(args.csv), workers=args.workers,
-                       progress=None if args.json else _print_progress)
-    text = (f"done {len(result['done'])}, failed {len(result['failed'])}, needs review {len(result['needs_review'])}")
+    bar = _BatchBar(sys.stderr)
+    result = run_batch(_workspace(args), Path(args.csv), workers=args.workers, progress=bar, read_brief=read_brief)
+    bar.close()
+    shots = result["shots"]
+    text = (f"done {len(result['done'])}, failed {len(result['failed'])}, needs review {len(result['needs_review'])}"
+            f" ({shots['done']}/{shots['total']} shots, {shots['resumed']} resumed from an earlier run)")
     text += "".join(f"\n  failed {f['sku']}: {f['reason']}" for f in result["failed"])
+    text += "".join(f"\n  review {r['sku']}: {r['reason']}" for r in result["needs_review"])
     return EXIT_OK, result, text
+
+
+class _BatchBar:
+    """A progress bar on stderr: redrawn in place on a terminal, one line per event otherwise."""
+
+    def __init__(self, stream, width: int = 30):
+        self.stream, self.width, self.tty = stream, width, stream.isatty()
+
+    def __call__(self, event: dict) -> None:
+        done, total = event.get("done", 0), event.get("total", 0)
+        filled = int(self.width * done / total) if total else 0
+        bar = "#" * filled + "." * (self.width - filled)
+        planned = f" ({event.get('skus_planned', 0)}/{event.get('skus', 0)} SKUs planned)"
+        line = f"[{bar}] {done}/{total} shots{planned}  {event.get('message', '')}"
+        if self.tty:
+            self.stream.write("\r\033[K" + line[:160])
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
 
 
 def cmd_plate(args):

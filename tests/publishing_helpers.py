@@ -1,0 +1,120 @@
+"""Test helpers for publish, coverage and batch: a SKU with approved candidates made through the real
+asset store and catalog (images composited from the demo cutouts with PIL), talents and plates."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from PIL import Image, ImageDraw
+
+from tools.demo import DEMO_PRODUCTS, demo_cutout, demo_photo_bytes
+from tools.models import (
+    Anchor,
+    Candidate,
+    Channel,
+    Check,
+    Consent,
+    Critique,
+    Decision,
+    GalleryPlan,
+    Photo,
+    Placement,
+    Plate,
+    Product,
+    Role,
+    Shot,
+    Slot,
+    Talent,
+)
+
+@lru_cache(maxsize=8)
+def cutout(sku: str, size: int = 600) -> Image.Image:
+    return demo_cutout(sku, size)
+
+
+@lru_cache(maxsize=8)
+def photo_bytes(sku: str, size: int = 600) -> bytes:
+    return demo_photo_bytes(sku, size)
+
+
+SLOTS = {Role.packshot: Slot.grid, Role.try_on: Slot.hero, Role.detail: Slot.gallery_2,
+         Role.lifestyle: Slot.gallery_3, Role.campaign: Slot.campaign}
+
+
+def add_product(ws, sku="DEMO-RING", size=600) -> Product:
+    demo = DEMO_PRODUCTS[sku]
+    product = Product(sku=sku, category=demo.category, title=demo.title, materials=demo.materials,
+                      colors=demo.colors, dimensions=demo.dimensions)
+    ws.catalog.upsert_product(product)
+    photo_id = ws.assets.put_bytes(photo_bytes(sku, size), "jpg")
+    cutout_id = ws.assets.put_image(cutout(sku, size))
+    ws.catalog.add_photo(Photo(asset_id=photo_id, sku=sku, width=size, height=size, original_name=f"{sku}.jpg",
+                               cutout_asset_id=cutout_id))
+    return product
+
+
+def add_talent(ws, talent_id="T-ANNA", channels=(Channel.amazon, Channel.etsy, Channel.shopify)) -> Talent:
+    return ws.catalog.upsert_talent(Talent(id=talent_id, name="Anna", consent=Consent(
+        talent_id=talent_id, channels=list(channels))))
+
+
+def add_plate(ws, talent_id="T-ANNA", plate_id="hand-1") -> Plate:
+    hand = Image.new("RGB", (800, 800), (236, 226, 214))
+    ImageDraw.Draw(hand).rounded_rectangle([300, 100, 500, 800], radius=90, fill=(224, 172, 140))
+    asset = ws.assets.put_image(hand)
+    return ws.catalog.add_plate(Plate(id=plate_id, asset_id=asset, kind="hand", mm_per_px=0.1, talent_id=talent_id,
+                                      anchor=Anchor(kind="ring", center=(400, 400), span_px=180)))
+
+
+def compose(ws, sku: str, role: Role, width: int, height: int, *, background=(255, 255, 255), fill=0.6,
+            plate: Plate | None = None) -> tuple[Image.Image, Placement]:
+    """A candidate image the way the studio engine makes one: the exact cutout on a backdrop."""
+    source = cutout(sku, 600)
+    if role == Role.detail:
+        source = source.crop((150, 0, 450, 300)).resize((600, 600))
+    if plate is not None:
+        canvas = ws.assets.open(plate.asset_id).resize((width, height))
+    elif role in (Role.lifestyle, Role.campaign):
+        ramp = Image.linear_gradient("L").resize((width, height))
+        canvas = Image.merge("RGB", [ramp.point(lambda v: 120 + v // 3)] * 2 + [ramp.point(lambda v: 90 + v // 4)])
+    else:
+        canvas = Image.new("RGB", (width, height), background)
+    side = int(min(width, height) * fill)
+    product = source.resize((side, side), Image.LANCZOS)
+    x, y = (width - side) // 2, (height - side) // 2
+    canvas.paste(product, (x, y), product)
+    return canvas, Placement(x=x, y=y, width=side, height=side, scale=side / 600)
+
+
+def add_gallery(ws, sku="DEMO-RING", roles=(Role.packshot, Role.detail, Role.lifestyle), channel=Channel.amazon,
+                size=(1600, 1600), approve=True, talent_id=None, engine="studio", **compose_args) -> list[Candidate]:
+    """Plan, candidates (critiqued pass) and approvals for a SKU; returns the candidates in plan order."""
+    if not ws.catalog.has_product(sku):
+        add_product(ws, sku)
+    photo = ws.catalog.photos(sku)[0]
+    shots = [Shot(role=role, slot=SLOTS[role], channel=channel, width=size[0], height=size[1], count=1,
+                  mood="warm holiday") for role in roles]
+    plan = ws.catalog.save_plan(GalleryPlan(sku=sku, shots=shots))
+    plate = None
+    if talent_id:
+        plate = ws.catalog.plates()[0] if ws.catalog.plates() else add_plate(ws, talent_id)
+    candidates = []
+    for shot in plan.shots:
+        worn = shot.role in (Role.try_on, Role.on_model)
+        image, placement = compose(ws, sku, shot.role, shot.width, shot.height,
+                                   plate=plate if worn else None, **compose_args)
+        asset = ws.assets.put_image(image)
+        params = {"model": "tiny-sd", "steps": 2} if engine == "diffusers" else {}
+        candidate = Candidate(sku=sku, shot_id=shot.id, role=shot.role, asset_id=asset,
+                              source_asset_id=photo.cutout_asset_id, engine=engine, seed=7, placement=placement,
+                              prompt=f"{shot.role.value} of the product" if engine == "diffusers" else "",
+                              model="tiny-sd" if engine == "diffusers" else None, params=params,
+                              plate_id=plate.id if (plate and worn) else None,
+                              talent_id=talent_id if worn else None)
+        critique = Critique(candidate_id=candidate.id, verdict="pass", score=0.93,
+                            checks=[Check(name="fidelity", passed=True, value=0.97, limit=0.9, message="same product")])
+        ws.catalog.add_candidate(candidate, critique)
+        if approve:
+            ws.catalog.add_decision(Decision(candidate_id=candidate.id, action="approve", by="tester"))
+        candidates.append(candidate)
+    return candidates

@@ -1,0 +1,104 @@
+"""Coverage: planned shots without an approval, channels lacking their main image, revoked consent,
+and the catalog-wide "which SKUs have no try-on?" answer, through the real catalog and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+from publishing_helpers import add_gallery, add_product, add_talent
+
+from tools.coverage import coverage_table, missing_report
+from tools.models import Channel, Decision, Role
+from ui.cli import main
+
+
+def revoke(ws, talent_id: str) -> None:
+    talent = ws.catalog.get_talent(talent_id)
+    ws.catalog.set_consent(talent.consent.model_copy(update={"revoked": True}))
+
+
+def test_a_sku_without_a_plan_lacks_everything(workspace):
+    add_product(workspace, "DEMO-RING")
+    report = missing_report(workspace, "DEMO-RING")
+    assert report["sku"] == "DEMO-RING" and report["approved"] == []
+    assert report["missing"] == [{"slot": "grid", "role": "packshot", "reason": "no gallery plan yet",
+                                  "kind": "shot", "shot": None, "channel": None}]
+
+
+def test_planned_shots_without_an_approval_are_listed_with_their_reason(workspace):
+    candidates = add_gallery(workspace, size=(320, 320), roles=(Role.packshot, Role.detail, Role.lifestyle), approve=False)
+    packshot, detail, lifestyle = candidates
+    workspace.catalog.add_decision(Decision(candidate_id=packshot.id, action="approve"))
+    workspace.catalog.add_decision(Decision(candidate_id=detail.id, action="reject", note="too dark"))
+    report = missing_report(workspace, "DEMO-RING")
+    assert [a["id"] for a in report["approved"]] == [packshot.id]
+    assert report["approved"][0]["slot"] == "grid" and report["approved"][0]["channel"] == "amazon"
+    reasons = {m["role"]: m["reason"] for m in report["missing"]}
+    assert reasons == {"detail": "every candidate was rejected", "lifestyle": "1 candidate(s) waiting for review"}
+    assert all(m["kind"] == "shot" and m["channel"] == "amazon" for m in report["missing"])
+    assert not report["complete"]
+
+
+def test_a_channel_without_its_main_image_is_flagged(workspace):
+    add_gallery(workspace, size=(320, 320), roles=(Role.detail, Role.lifestyle), channel=Channel.amazon)
+    report = missing_report(workspace, "DEMO-RING")
+    [gap] = report["missing"]
+    assert gap["kind"] == "channel" and gap["channel"] == "amazon" and gap["role"] == "packshot"
+    assert "amazon needs a packshot on pure white" in gap["reason"]
+
+
+def test_revoked_consent_flags_the_approved_try_on(workspace):
+    add_talent(workspace, "T-ANNA")
+    candidates = add_gallery(workspace, size=(320, 320), roles=(Role.packshot, Role.try_on), talent_id="T-ANNA")
+    try_on = candidates[1]
+    before = missing_report(workspace, "DEMO-RING")
+    assert before["complete"] and {a["role"] for a in before["approved"]} == {"packshot", "try_on"}
+
+    revoke(workspace, "T-ANNA")
+    after = missing_report(workspace, "DEMO-RING")
+    assert [a["role"] for a in after["approved"]] == ["packshot"]
+    assert after["blocked"] == [{"id": try_on.id, "reason": "consent of talent T-ANNA was revoked"}]
+    consent = [m for m in after["missing"] if m["kind"] == "consent"]
+    assert consent and consent[0]["candidate"] == try_on.id and consent[0]["role"] == "try_on"
+    assert "consent of talent T-ANNA was revoked" in consent[0]["reason"]
+    shot_gap = [m for m in after["missing"] if m["kind"] == "shot"]
+    assert shot_gap and shot_gap[0]["role"] == "try_on" and "withdrawn" in shot_gap[0]["reason"]
+
+
+def test_which_skus_have_no_try_on(workspace):
+    add_talent(workspace, "T-ANNA")
+    add_gallery(workspace, "DEMO-RING", size=(320, 320), roles=(Role.packshot, Role.try_on), talent_id="T-ANNA")
+    add_gallery(workspace, "DEMO-EARRINGS", size=(320, 320), roles=(Role.packshot, Role.try_on), approve=False)
+    add_gallery(workspace, "DEMO-BRACELET", size=(320, 320), roles=(Role.packshot,))
+    result = missing_report(workspace, role="tryon")
+    assert result["role"] == "try_on"
+    lacking = {r["sku"]: r["reason"] for r in result["skus"]}
+    assert lacking == {"DEMO-BRACELET": "no try_on shot planned",
+                       "DEMO-EARRINGS": "1 candidate(s) waiting for review"}
+    table = coverage_table(result)
+    assert table.splitlines()[0] == "2 SKU(s) without an approved try_on image"
+    assert "DEMO-RING" not in table and "DEMO-BRACELET" in table
+
+    revoke(workspace, "T-ANNA")
+    assert {r["sku"] for r in missing_report(workspace, role="try_on")["skus"]} == {
+        "DEMO-RING", "DEMO-EARRINGS", "DEMO-BRACELET"}
+
+
+def test_missing_on_the_command_line(workspace, capsys):
+    add_gallery(workspace, "DEMO-RING", size=(320, 320), roles=(Role.packshot, Role.lifestyle), approve=False)
+    home = str(workspace.home)
+    assert main(["--home", home, "missing", "DEMO-RING", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sku"] == "DEMO-RING" and {m["role"] for m in report["missing"]} == {"packshot", "lifestyle"}
+    assert set(report["missing"][0]) >= {"slot", "role", "reason"} and report["approved"] == []
+
+    assert main(["--home", home, "missing"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "1 SKU(s)" and table[1].split() == ["SKU", "category", "approved", "missing", "roles",
+                                                           "approved", "first", "gap"]
+    assert table[3].split()[:4] == ["DEMO-RING", "ring", "0", "2"]
+
+    assert main(["--home", home, "--json", "missing", "--role", "try_on"]) == 0
+    assert [r["sku"] for r in json.loads(capsys.readouterr().out)["skus"]] == ["DEMO-RING"]
+    assert main(["--home", home, "missing", "--role", "hat"]) == 2
+    assert "unknown role 'hat'" in capsys.readouterr().err

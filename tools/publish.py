@@ -1,0 +1,537 @@
+"""Channel packs: the approved images of a SKU, named, sized and described for one marketplace, with
+provenance (IPTC XMP in every image, `manifest.json`, optional C2PA) and the channel's import file.
+
+What lives here: choosing and ordering the approved candidates for a channel, fitting them to the
+channel's size, validating the pack against `tools.rules.CHANNEL_SPECS` before anything is written,
+names, alt text, the Shopify CSV and the Google Merchant Center feed. What does not: the channel rules
+themselves (tools.rules), provenance formats (tools.provenance), rendering or critique.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tools import provenance
+from tools.errors import BadInput, Refused
+from tools.models import (
+    JEWELRY,
+    Candidate,
+    Category,
+    Channel,
+    Product,
+    Role,
+    Shot,
+    Slot,
+    check_sku,
+    normalize_channel,
+)
+from tools.workspace import Workspace
+
+MAX_UPSCALE = 2.0  # never enlarge an approved image more than this to meet a channel's size
+WORN_ROLES = frozenset({Role.try_on, Role.on_model, Role.model_swap})
+LIFESTYLE_ROLES = frozenset({Role.lifestyle, Role.try_on, Role.on_model, Role.model_swap, Role.campaign})
+SLOT_ORDER = {Slot.grid: 0, Slot.hero: 1, Slot.gallery_2: 2, Slot.gallery_3: 3, Slot.campaign: 4}
+ROLE_ORDER = {Role.packshot: 0, Role.try_on: 1, Role.on_model: 1, Role.model_swap: 1, Role.detail: 2,
+              Role.lifestyle: 3, Role.campaign: 4}
+MAX_IMAGES = {Channel.amazon: 9, Channel.etsy: 20, Channel.shopify: 250, Channel.ebay: 24,
+              Channel.google: 11, Channel.zalando: 12}
+WORN_ON = {Category.ring: "on a hand", Category.necklace: "at the neckline", Category.earrings: "at the ear",
+           Category.bracelet: "on a wrist", Category.watch: "on a wrist"}
+
+
+@dataclass
+class Target:
+    """What one channel wants of every image, read from its ChannelSpec."""
+
+    channel: Channel
+    size: tuple[int, int] | None = None          # exact width x height
+    long_side: tuple[int, int | None] | None = None  # (min, max) long side, aspect kept
+    main_white: bool = False                     # first image: product alone on pure white
+    main_no_model: bool = False                  # first image of jewelry: no model, no hand
+    no_borders: bool = False
+    thumbnail_aspect: float | None = None        # first image must survive this centre crop (w/h)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PackImage:
+    candidate: Candidate
+    shot: Shot | None
+    image: Image.Image
+    name: str = ""
+    alt: str = ""
+    resized_from: tuple[int, int] | None = None
+
+
+def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str | os.PathLike,
+                 *, base_url: str | None = None) -> dict:
+    """Write the channel pack of a SKU's approved images into the folder `out_dir`.
+
+    Returns {"sku", "channel", "folder", "files": [{"name", "path", "candidate_id", "role", "width",
+    "height", "alt", "digital_source_type", "sha256"}], "manifest", "skipped", "signed"}. Refuses
+    (writing nothing) when an image breaks the channel's rules or uses a talent whose consent does not
+    cover the channel. `base_url` prefixes file names in the Shopify CSV and the Google feed.
+    """
+    # 1. Check inputs.
+    check_sku(sku)
+    channel = normalize_channel(channel)
+    if out_dir is None or str(out_dir).strip() == "":
+        raise BadInput("out_dir is empty: give the folder to write the pack into")
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"out_dir={str(out_dir)!r} is a file, not a folder")
+    if base_url is not None and not re.match(r"^https?://", base_url):
+        raise BadInput(f"base_url={base_url!r}: give an http(s) URL where the images will be hosted")
+    catalog = ws.catalog
+    product = catalog.get_product(sku)
+    approved = catalog.approved(sku)
+    if not approved:
+        raise Refused(f"{sku} has no approved images yet: approve candidates with `listing-studio review {sku} "
+                      "--approve ID` first")
+
+    # 2. Consent: a revoked, expired or too narrow consent refuses the whole pack.
+    refusals = consent_refusals(ws, approved, channel)
+    if refusals:
+        lines = "; ".join(f"{cid}: {why}" for cid, why in refusals.items())
+        raise Refused(f"cannot publish {sku} to {channel.value}: {lines}. Reject those images "
+                      f"(`listing-studio review {sku} --reject ID`) and approve others")
+
+    # 3. Choose and order the images for this channel; fit them to its size.
+    target = channel_target(channel)
+    chosen, skipped = _choose(ws, approved, channel)
+    problems: list[str] = []
+    pack: list[PackImage] = []
+    for candidate, shot in chosen:
+        image = ws.assets.open(candidate.asset_id)
+        fitted, problem = _fit(image, target, candidate)
+        if problem:
+            problems.append(f"{candidate.id} ({candidate.role.value}): {problem}")
+            continue
+        pack.append(PackImage(candidate, shot, fitted, resized_from=image.size if fitted.size != image.size else None))
+
+    # 4. Validate the pack against the channel's rules before writing anything.
+    problems += validate_pack(product, pack, target)
+    if problems:
+        raise Refused(f"cannot publish {sku} to {channel.value}: " + "; ".join(problems))
+
+    # 5. Names and alt text.
+    for position, item in enumerate(pack):
+        item.name = file_name(sku, channel, position, item.candidate.role)
+        item.alt = alt_text(product, item.candidate.role, item.shot)
+
+    # 6. Write into a staging folder inside out_dir, then move the files in (manifest last) and remove
+    #    what the previous pack of this folder listed and this one does not. Other files are left alone.
+    folder = out_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = _previous_files(folder)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".staging-{sku}-{channel.value}-"))
+    try:
+        files, signed, extra = _write_pack(ws, product, channel, pack, staging, folder, base_url)
+        names = [f["name"] for f in files] + ([extra] if extra else [])
+        for name in names:
+            os.replace(staging / name, folder / name)
+        os.replace(staging / "manifest.json", folder / "manifest.json")
+        for stale in previous - set(names):
+            (folder / stale).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    # 7. Record the export in the catalog.
+    result = {"sku": sku, "channel": channel.value, "folder": str(folder), "files": files,
+              "manifest": str(folder / "manifest.json"), "skipped": skipped, "signed": signed}
+    catalog.add_export(sku, channel.value, str(folder), {
+        "files": [f["name"] for f in files], "candidates": [f["candidate_id"] for f in files],
+        "manifest": result["manifest"], "signed": signed})
+    return result
+
+
+# -- channel rules ---------------------------------------------------------------------------------
+
+
+def channel_target(channel: Channel) -> Target:
+    """The channel's image rules as publish needs them, read from tools.rules.CHANNEL_SPECS."""
+    from tools.rules import CHANNEL_SPECS
+
+    spec = CHANNEL_SPECS[channel]
+    target = Target(channel)
+    width, height = getattr(spec, "width", None), getattr(spec, "height", None)
+    if getattr(spec, "exact_size", False) or (width and height and not getattr(spec, "min_long_side", None)):
+        target.size = (int(width), int(height))
+    lo, hi = getattr(spec, "min_long_side", None), getattr(spec, "max_long_side", None)
+    if lo or hi:
+        target.size = None
+        target.long_side = (int(lo or 1), int(hi) if hi else None)
+    target.main_white = bool(getattr(spec, "main_pure_white", False))
+    target.main_no_model = bool(getattr(spec, "main_no_model_jewelry", False))
+    target.no_borders = bool(getattr(spec, "no_borders", False) or getattr(spec, "no_text", False))
+    thumb = getattr(spec, "thumbnail_aspect", None)
+    if thumb:
+        target.thumbnail_aspect = _ratio(thumb)
+    return target
+
+
+def _ratio(value) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, tuple | list):
+        return float(value[0]) / float(value[1])
+    w, h = str(value).split(":")
+    return float(w) / float(h)
+
+
+# -- choosing, fitting, validating -----------------------------------------------------------------
+
+
+def consent_refusals(ws: Workspace, candidates: list[Candidate], channel: Channel | None) -> dict[str, str]:
+    """candidate id -> why its talent's consent does not cover `channel` (None: only revoked/expired)."""
+    refusals: dict[str, str] = {}
+    for candidate in candidates:
+        for talent_id in talent_ids(ws, candidate):
+            try:
+                talent = ws.catalog.get_talent(talent_id)
+            except BadInput:
+                refusals[candidate.id] = f"talent {talent_id} has no consent on record"
+                break
+            reason = talent.consent.refusal(channel)
+            if reason:
+                refusals[candidate.id] = reason
+                break
+    return refusals
+
+
+def talent_ids(ws: Workspace, candidate: Candidate) -> list[str]:
+    """The talents whose likeness a candidate shows: its own talent and its plate's."""
+    ids = [candidate.talent_id] if candidate.talent_id else []
+    if candidate.plate_id:
+        try:
+            plate = ws.catalog.get_plate(candidate.plate_id)
+        except BadInput:
+            plate = None
+        if plate is not None and plate.talent_id and plate.talent_id not in ids:
+            ids.append(plate.talent_id)
+    return ids
+
+
+def _choose(ws: Workspace, approved: list[Candidate], channel: Channel) -> tuple[list, list[dict]]:
+    """Approved candidates meant for this channel (or for any), main image first; the rest is skipped."""
+    catalog = ws.catalog
+    shots: dict[str, Shot | None] = {}
+    for candidate in approved:
+        if candidate.shot_id not in shots:
+            try:
+                shots[candidate.shot_id] = catalog.get_shot(candidate.shot_id)
+            except BadInput:
+                shots[candidate.shot_id] = None
+    mine = [c for c in approved if (s := shots[c.shot_id]) is None or s.channel in (None, channel)]
+    pool = mine or approved  # a plan for other channels still gives usable images, fitted below
+
+    def order(candidate: Candidate):
+        shot = shots[candidate.shot_id]
+        main = 0 if candidate.role == Role.packshot else 1
+        slot = SLOT_ORDER.get(shot.slot, 9) if shot else 9
+        return (main, slot, ROLE_ORDER.get(candidate.role, 9), candidate.created_at)
+
+    ordered = sorted(pool, key=order)
+    limit = MAX_IMAGES[channel]
+    skipped = [{"candidate_id": c.id, "reason": f"{channel.value} takes at most {limit} images"}
+               for c in ordered[limit:]]
+    skipped += [{"candidate_id": c.id, "reason": f"planned for {shots[c.shot_id].channel.value}"}
+                for c in approved if c not in pool]
+    return [(c, shots[c.shot_id]) for c in ordered[:limit]], skipped
+
+
+def _fit(image: Image.Image, target: Target, candidate: Candidate) -> tuple[Image.Image, str | None]:
+    """Resize an approved image to the channel's size; (image, None) or (image, why it cannot)."""
+    image = image.convert("RGB") if image.mode != "RGB" else image
+    width, height = image.size
+    if target.size:
+        tw, th = target.size
+        if abs(width / height - tw / th) > 0.02 * (tw / th):
+            if candidate.role in (Role.packshot, Role.detail) and _white_border(image):
+                # A product on white: widen the white canvas (no visible border, nothing cropped).
+                image = _pad_white(image, tw / th)
+                width, height = image.size
+            else:
+                return image, (f"is {width}x{height} ({width / height:.2f}:1), {target.channel.value} needs "
+                               f"{tw}x{th}; re-render this shot for {target.channel.value}")
+        scale = max(tw / width, th / height)
+        if scale > MAX_UPSCALE:
+            return image, (f"is {width}x{height}, too small for {tw}x{th} (would be enlarged {scale:.1f}x); "
+                           "re-render it at the channel size")
+        return _resize_cover(image, tw, th), None
+    if target.long_side:
+        lo, hi = target.long_side
+        long = max(width, height)
+        goal = max(lo, min(long, hi or long))
+        if goal / long > MAX_UPSCALE:
+            return image, (f"long side is {long} px, {target.channel.value} needs at least {lo} px "
+                           f"(would be enlarged {goal / long:.1f}x); re-render it larger")
+        if goal != long:
+            scale = goal / long
+            image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.LANCZOS)
+        return image, None
+    return image, None
+
+
+def _resize_cover(image: Image.Image, tw: int, th: int) -> Image.Image:
+    width, height = image.size
+    scale = max(tw / width, th / height)
+    resized = image.resize((max(tw, round(width * scale)), max(th, round(height * scale))), Image.LANCZOS)
+    left, top = (resized.width - tw) // 2, (resized.height - th) // 2
+    return resized.crop((left, top, left + tw, top + th))
+
+
+def _pad_white(image: Image.Image, aspect: float) -> Image.Image:
+    width, height = image.size
+    if width / height < aspect:
+        canvas = Image.new("RGB", (round(height * aspect), height), (255, 255, 255))
+    else:
+        canvas = Image.new("RGB", (width, round(width / aspect)), (255, 255, 255))
+    canvas.paste(image, ((canvas.width - width) // 2, (canvas.height - height) // 2))
+    return canvas
+
+
+def _border_ring(image: Image.Image, frac: float = 0.02) -> np.ndarray:
+    array = np.asarray(image.convert("RGB"))
+    h, w = array.shape[:2]
+    k = max(1, round(min(h, w) * frac))
+    return np.concatenate([array[:k].reshape(-1, 3), array[-k:].reshape(-1, 3),
+                           array[:, :k].reshape(-1, 3), array[:, -k:].reshape(-1, 3)])
+
+
+def _white_border(image: Image.Image) -> bool:
+    """The outer ring is pure white (every channel >= 253 on 99% of its pixels)."""
+    ring = _border_ring(image)
+    return float((ring.min(axis=1) >= 253).mean()) >= 0.99
+
+
+def _framed(image: Image.Image) -> bool:
+    """A drawn frame: the outermost pixels are one flat, non-white color on all four sides."""
+    array = np.asarray(image.convert("RGB")).astype(np.int16)
+    h, w = array.shape[:2]
+    k = max(2, round(min(h, w) * 0.005))
+    sides = [array[:k].reshape(-1, 3), array[-k:].reshape(-1, 3), array[:, :k].reshape(-1, 3),
+             array[:, -k:].reshape(-1, 3)]
+    means = np.array([s.mean(axis=0) for s in sides])
+    flat = all(float(s.std(axis=0).max()) < 4.0 for s in sides)
+    same = float(np.abs(means - means[0]).max()) < 6.0
+    white = float(means.min()) >= 250
+    inner = array[k * 3:-k * 3 or None, k * 3:-k * 3 or None].reshape(-1, 3).mean(axis=0)
+    return flat and same and not white and float(np.abs(inner - means[0]).max()) > 12.0
+
+
+def product_box(image: Image.Image, candidate: Candidate, original_size: tuple[int, int] | None) -> tuple | None:
+    """The product's box in the fitted image: from the engine's placement, else from non-white pixels."""
+    if candidate.placement is not None:
+        p = candidate.placement
+        ow, oh = original_size or image.size
+        sx, sy = image.width / ow, image.height / oh
+        if abs(sx - sy) < 0.02:  # plain scaling: the placement still holds
+            return (p.x * sx, p.y * sy, (p.x + p.width) * sx, (p.y + p.height) * sy)
+    array = np.asarray(image.convert("RGB"))
+    mask = array.min(axis=2) < 245
+    if not mask.any():
+        return None
+    ys, xs = np.nonzero(mask)
+    return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+
+
+def validate_pack(product: Product, pack: list[PackImage], target: Target) -> list[str]:
+    """Every reason the pack breaks the channel's rules (empty when it is fine)."""
+    problems: list[str] = []
+    if not pack:
+        return [f"no approved image fits {target.channel.value}"]
+    for position, item in enumerate(pack):
+        candidate, image = item.candidate, item.image
+        label = f"{candidate.id} ({candidate.role.value})"
+        width, height = image.size
+        # 1. Size.
+        if target.size and (width, height) != target.size:
+            problems.append(f"{label} is {width}x{height}, {target.channel.value} needs {target.size[0]}x{target.size[1]}")
+        if target.long_side:
+            lo, hi = target.long_side
+            long = max(width, height)
+            if long < lo or (hi and long > hi):
+                span = f"{lo}-{hi}" if hi else f">= {lo}"
+                problems.append(f"{label} long side is {long} px, {target.channel.value} needs {span}")
+        # 2. Borders and text.
+        if target.no_borders and _framed(image):
+            problems.append(f"{label} has a border; {target.channel.value} allows no borders")
+        if target.no_borders and (candidate.params.get("overlay_text") or (item.shot and item.shot.options.get("text"))):
+            problems.append(f"{label} carries text; {target.channel.value} allows no text on images")
+        if position > 0:
+            continue
+        # 3. The main image.
+        if target.main_white:
+            if candidate.role != Role.packshot:
+                problems.append(f"main image {label} must be a packshot (product alone); approve a packshot")
+            elif not _white_border(image):
+                problems.append(f"main image {label} is not on a pure white background (RGB 255)")
+        if target.main_no_model and product.category in JEWELRY and (
+                candidate.role in WORN_ROLES or candidate.plate_id or candidate.talent_id):
+            problems.append(f"main image {label} shows a model; {target.channel.value} jewelry main images "
+                            "show the product alone")
+        if target.thumbnail_aspect:
+            box = product_box(image, candidate, item.resized_from)
+            if box is not None:
+                crop_w = min(width, height * target.thumbnail_aspect)
+                crop_h = min(height, width / target.thumbnail_aspect)
+                x0, y0 = (width - crop_w) / 2, (height - crop_h) / 2
+                if box[0] < x0 - 1 or box[1] < y0 - 1 or box[2] > x0 + crop_w + 1 or box[3] > y0 + crop_h + 1:
+                    problems.append(f"first image {label}: the product reaches outside the centred "
+                                    f"{target.thumbnail_aspect:.2f}:1 thumbnail crop; re-render it with more margin")
+    return problems
+
+
+# -- names, alt text, files ------------------------------------------------------------------------
+
+
+def file_name(sku: str, channel: Channel, position: int, role: Role) -> str:
+    """The file name a channel expects for the image at `position` (0 = main)."""
+    if channel == Channel.amazon:
+        return f"{sku}.MAIN.jpg" if position == 0 else f"{sku}.PT{position:02d}.jpg"
+    if channel == Channel.google:
+        return f"{sku}-main.jpg" if position == 0 else f"{sku}-{position:02d}-{role.value}.jpg"
+    return f"{sku}-{position + 1:02d}-{role.value}.jpg"
+
+
+def alt_text(product: Product, role: Role, shot: Shot | None = None, limit: int = 125) -> str:
+    """Alt text for one image, from the product (title, materials, colors) and the image's role."""
+    name = product.title.strip() or _describe(product)
+    mood = (shot.mood if shot else "").strip()
+    scene = (shot.scene if shot else "").strip()
+    worn = WORN_ON.get(product.category, "worn by a model")
+    text = {
+        Role.packshot: f"{name} on a white background",
+        Role.detail: f"Close-up of the {_lower_first(name)} showing its detail",
+        Role.try_on: f"{name} worn {worn}" if product.category in WORN_ON else f"{name} worn by a model",
+        Role.on_model: f"{name} worn by a model",
+        Role.model_swap: f"{name} worn by a model",
+        Role.lifestyle: f"{name} in a {scene or (mood + ' ' if mood else '') + 'lifestyle'} setting",
+        Role.campaign: f"{name}, {mood + ' ' if mood else ''}campaign image",
+    }[role]
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > limit:
+        text = text[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return text
+
+
+def _describe(product: Product) -> str:
+    words = [*product.colors[:1], *product.materials[:2], product.category.value.replace("_", " ")]
+    return " ".join(words).strip().capitalize() or product.sku
+
+
+def _lower_first(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    return text if first.isupper() else text[:1].lower() + text[1:]
+
+
+def _write_pack(ws: Workspace, product: Product, channel: Channel, pack: list[PackImage], staging: Path,
+                folder: Path, base_url: str | None) -> tuple[list[dict], bool, str | None]:
+    settings = ws.settings
+    signed = provenance.c2pa_configured(settings)
+    now = datetime.now(UTC)
+    files: list[dict] = []
+    entries: list[dict] = []
+    for position, item in enumerate(pack):
+        candidate = item.candidate
+        term = provenance.digital_source_type(candidate)
+        path = staging / item.name
+        xmp = provenance.xmp_packet(term, title=product.title or product.sku, description=item.alt, created=now,
+                                    identifier=candidate.id)
+        provenance.write_image(item.image, path, xmp=xmp)
+        c2pa_report = provenance.c2pa_sign_file(settings, path, term=term, title=item.alt) if signed else None
+        digest = provenance.sha256_file(path)
+        files.append({"name": item.name, "path": str(folder / item.name), "position": position,
+                      "candidate_id": candidate.id, "role": candidate.role.value, "width": item.image.width,
+                      "height": item.image.height, "alt": item.alt, "digital_source_type": term, "sha256": digest})
+        entries.append(_manifest_entry(ws, item, position, term, digest, c2pa_report))
+    extra = _import_file(product, channel, files, staging, base_url)
+    manifest = {
+        "sku": product.sku, "channel": channel.value, "title": product.title, "category": product.category.value,
+        "generator": provenance.GENERATOR, "created_at": now.isoformat(),
+        "source_photos": [{"asset_id": p.asset_id, "sha256": p.asset_id, "name": p.original_name,
+                           "kind": p.kind.value} for p in ws.catalog.photos(product.sku)],
+        "c2pa": {"signed": signed},
+        "import_file": extra,
+        "images": entries,
+    }
+    provenance.write_json(staging / "manifest.json", manifest)
+    return files, signed, extra
+
+
+def _previous_files(folder: Path) -> set[str]:
+    """The files the pack already in `folder` wrote (from its manifest), to replace them cleanly."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    names = {e.get("file") for e in manifest.get("images", []) if isinstance(e, dict)}
+    names.add(manifest.get("import_file"))
+    return {n for n in names if isinstance(n, str) and n and "/" not in n and "\\" not in n and not n.startswith(".")}
+
+
+def _manifest_entry(ws: Workspace, item: PackImage, position: int, term: str, digest: str,
+                    c2pa_report: dict | None) -> dict:
+    candidate, shot, catalog = item.candidate, item.shot, ws.catalog
+    critique = catalog.latest_critique(candidate.id)
+    decision = catalog.latest_decision(candidate.id)
+    return {
+        "file": item.name, "position": position, "sha256": digest, "width": item.image.width,
+        "height": item.image.height, "alt": item.alt,
+        "digital_source_type": provenance.source_type_uri(term),
+        "candidate_id": candidate.id, "asset_id": candidate.asset_id, "role": candidate.role.value,
+        "shot": shot.model_dump(mode="json") if shot else {"id": candidate.shot_id},
+        "source": {"asset_id": candidate.source_asset_id, "sha256": candidate.source_asset_id},
+        "engine": candidate.engine, "model": candidate.model, "seed": candidate.seed, "prompt": candidate.prompt,
+        "negative_prompt": candidate.negative_prompt, "params": candidate.params, "attempt": candidate.attempt,
+        "placement": candidate.placement.model_dump(mode="json") if candidate.placement else None,
+        "talent_id": candidate.talent_id, "plate_id": candidate.plate_id,
+        "resized_from": list(item.resized_from) if item.resized_from else None,
+        "critique": critique.model_dump(mode="json") if critique else None,
+        "approval": decision.model_dump(mode="json") if decision else None,
+        "rendered_at": candidate.created_at.isoformat(),
+        "c2pa": c2pa_report,
+    }
+
+
+def _import_file(product: Product, channel: Channel, files: list[dict], staging: Path, base_url: str | None) -> str | None:
+    """The channel's import file beside the images: Shopify product CSV, Google Merchant Center feed."""
+    def link(name: str) -> str:
+        return f"{base_url.rstrip('/')}/{name}" if base_url else name
+
+    if channel == Channel.shopify:
+        handle = re.sub(r"[^a-z0-9]+", "-", (product.title or product.sku).lower()).strip("-") or product.sku.lower()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["Handle", "Title", "Image Src", "Image Position", "Image Alt Text"])
+        for i, f in enumerate(files):
+            writer.writerow([handle, product.title if i == 0 else "", link(f["name"]), i + 1, f["alt"]])
+        (staging / "shopify_products.csv").write_text(buffer.getvalue(), encoding="utf-8")
+        return "shopify_products.csv"
+    if channel == Channel.google:
+        main = files[0]
+        others = files[1:]
+        lifestyle = [f for f in others if Role(f["role"]) in LIFESTYLE_ROLES]
+        additional = [f for f in others if f not in lifestyle]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+        writer.writerow(["id", "title", "image_link", "additional_image_link", "lifestyle_image_link"])
+        writer.writerow([product.sku, product.title, link(main["name"]),
+                         ",".join(link(f["name"]) for f in additional[:10]),
+                         ",".join(link(f["name"]) for f in lifestyle[:20])])
+        (staging / "google_feed.tsv").write_text(buffer.getvalue(), encoding="utf-8")
+        return "google_feed.tsv"
+    return None
