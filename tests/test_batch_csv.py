@@ -1,0 +1,103 @@
+"""Batch input: the catalog CSV (photo paths relative to it, separators, dimensions) and its refusals."""
+
+from __future__ import annotations
+
+import pytest
+from publishing_helpers import photo_bytes
+
+from tools.batch import parse_dimensions, read_catalog_csv, run_batch
+from tools.errors import BadInput
+from tools.models import Category, Channel
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", {}),
+    ("21x24 mm", {"width_mm": 21, "height_mm": 24}),
+    ("21 x 24 x 3mm", {"width_mm": 21, "height_mm": 24, "depth_mm": 3}),
+    ("2.1×2.4 cm", {"width_mm": 21, "height_mm": 24}),
+    ("1 x 2 in", {"width_mm": 25.4, "height_mm": 50.8}),
+    ("52", {"width_mm": 52}),
+    ("width=21; height=24; inner_diameter=17.3", {"width_mm": 21, "height_mm": 24, "inner_diameter_mm": 17.3}),
+])
+def test_dimensions(text, expected):
+    got = parse_dimensions(text).model_dump(exclude_none=True)
+    assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("big", "write them like '21x24 mm'"),
+    ("0x10 mm", "sizes must be positive"),
+    ("colour=red", "unknown key 'colour'"),
+    ("width=wide", "'wide' is not a number"),
+])
+def test_bad_dimensions_are_refused_with_the_value(text, message):
+    with pytest.raises(BadInput, match=message):
+        parse_dimensions(text)
+
+
+def test_rows_are_read_relative_to_the_csv_and_bad_rows_fail_alone(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("ring-front.jpg", "ring-side.jpg", "hoops.jpg"):
+        (photos / name).write_bytes(photo_bytes("DEMO-RING", 200))
+    csv_path = tmp_path / "catalog.csv"
+    csv_path.write_text(
+        "SKU,Photos,Category,Brief,Channels,Dimensions\n"
+        "RING-1,photos/ring-front.jpg; photos/ring-side.jpg,rings,\"gold ring, warm mood\",amazon|etsy,21x24 mm\n"
+        "HOOP-1,photos/hoops.jpg,hoops,,Google Shopping,\n"
+        "\n"
+        "../evil,photos/hoops.jpg,ring,,amazon,\n"
+        "RING-2,photos/missing.jpg,ring,,amazon,\n"
+        "RING-3,photos/hoops.jpg,spaceship,,amazon,\n"
+        "RING-4,photos/hoops.jpg,ring,,myspace,\n"
+        "RING-5,photos/hoops.jpg,ring,,amazon,huge\n"
+        "RING-1,photos/hoops.jpg,ring,,amazon,\n"
+        "RING-6,,ring,,amazon,\n",
+        encoding="utf-8",
+    )
+    rows, failed = read_catalog_csv(csv_path)
+    assert [r.sku for r in rows] == ["RING-1", "HOOP-1"]
+    ring, hoop = rows
+    assert ring.photos == [photos / "ring-front.jpg", photos / "ring-side.jpg"]
+    assert ring.category == "ring" and ring.brief.channels == [Channel.amazon, Channel.etsy]
+    assert ring.brief.dimensions.width_mm == 21 and ring.brief.notes == "gold ring, warm mood"
+    assert hoop.category == "earrings" and hoop.brief.channels == [Channel.google]
+    reasons = {f["line"]: f["reason"] for f in failed}
+    assert "invalid SKU '../evil'" in reasons[5]
+    assert "missing.jpg" in reasons[6] and "relative to the CSV" in reasons[6]
+    assert "unknown category 'spaceship'" in reasons[7]
+    assert "unknown channel 'myspace'" in reasons[8]
+    assert "dimensions 'huge'" in reasons[9]
+    assert "SKU RING-1 appears again (first on line 2)" in reasons[10]
+    assert "no photos" in reasons[11]
+    # The key that decides whether a stored plan is reused follows the inputs.
+    again, _ = read_catalog_csv(csv_path)
+    assert [r.key for r in again] == [r.key for r in rows]
+
+
+def test_an_explicit_brief_reader_is_used_and_csv_columns_win(tmp_path):
+    from tools.models import Brief
+
+    (tmp_path / "a.jpg").write_bytes(photo_bytes("DEMO-RING", 200))
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text("sku,photos,category,brief,channels,dimensions\nR-1,a.jpg,ring,sapphire ring cosy,etsy,5x6 mm\n")
+    seen = {}
+
+    def reader(text, *, sku, category, channels):
+        seen.update(text=text, sku=sku, category=category, channels=channels)
+        return Brief(sku=sku, category=Category.ring, mood="cosy", channels=[Channel.etsy])
+
+    [row], failed = read_catalog_csv(csv_path, reader)
+    assert not failed and seen == {"text": "sapphire ring cosy", "sku": "R-1", "category": "ring", "channels": ["etsy"]}
+    assert row.brief.mood == "cosy" and row.brief.dimensions.width_mm == 5
+
+
+def test_a_csv_without_the_required_columns_is_refused(tmp_path, workspace):
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text("name,image\nx,y.jpg\n")
+    with pytest.raises(BadInput, match="missing column\\(s\\) sku, photos"):
+        run_batch(workspace, csv_path)
+    with pytest.raises(BadInput, match="does not exist"):
+        run_batch(workspace, tmp_path / "nope.csv")
+    with pytest.raises(BadInput, match="workers=0"):
+        run_batch(workspace, csv_path, workers=0)
