@@ -1,0 +1,120 @@
+"""Tiny, seeded, random-weight diffusers pipelines built from configs, saved with `save_pretrained`.
+
+Used by the diffusion tests and the CPU overhead benchmark: the engine loads them back through its
+real loader (`from_pretrained(folder)`). A 4-block VAE (8x) and `sample_size=64` give a native size
+of 512 px at about a second per candidate on a CPU. Nothing is downloaded; the CLIP tokenizer is
+built from an in-code byte-level vocabulary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _byte_alphabet() -> list[str]:
+    """GPT-2/CLIP byte-to-unicode table: every byte has a printable stand-in, so any text tokenizes."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return [chr(c) for c in codes]
+
+
+def tiny_tokenizer():
+    from transformers import CLIPTokenizer
+
+    vocab: dict[str, int] = {}
+    for suffix in ("", "</w>"):
+        for ch in _byte_alphabet():
+            vocab[ch + suffix] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def _text_config():
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, layer_norm_eps=1e-05,
+                          num_attention_heads=4, num_hidden_layers=2, pad_token_id=1, vocab_size=600,
+                          hidden_act="gelu", projection_dim=32)
+
+
+def _vae():
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(block_out_channels=(8, 16, 32, 32), in_channels=3, out_channels=3,
+                         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                         latent_channels=4, norm_num_groups=8, layers_per_block=1, sample_size=512)
+
+
+def _unet(in_channels: int, sdxl: bool):
+    from diffusers import UNet2DConditionModel
+
+    common = dict(block_out_channels=(32, 64), layers_per_block=1, sample_size=64, in_channels=in_channels,
+                  out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                  up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4), norm_num_groups=32)
+    if sdxl:
+        # SDXL conditioning: 6 time ids x 8 + the pooled text embedding (32) = 80.
+        return UNet2DConditionModel(**common, use_linear_projection=True, addition_embed_type="text_time",
+                                    addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
+                                    projection_class_embeddings_input_dim=80, cross_attention_dim=64)
+    return UNet2DConditionModel(**common, cross_attention_dim=32)
+
+
+def build_tiny_pipeline(folder: str | Path, family: str = "sd-inpaint", seed: int = 0) -> Path:
+    """Build and save a tiny pipeline; family: sd-inpaint, sdxl-inpaint, or sd (text-to-image)."""
+    import torch
+    from diffusers import (
+        DDIMScheduler,
+        EulerDiscreteScheduler,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionPipeline,
+        StableDiffusionXLInpaintPipeline,
+    )
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    if family == "sdxl-inpaint":
+        pipe = StableDiffusionXLInpaintPipeline(
+            vae=_vae(), text_encoder=CLIPTextModel(_text_config()),
+            text_encoder_2=CLIPTextModelWithProjection(_text_config()), tokenizer=tiny_tokenizer(),
+            tokenizer_2=tiny_tokenizer(), unet=_unet(9, sdxl=True),
+            scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                             steps_offset=1, timestep_spacing="leading"),
+            requires_aesthetics_score=False, force_zeros_for_empty_prompt=True,
+        )
+    elif family in ("sd-inpaint", "sd"):
+        cls = StableDiffusionInpaintPipeline if family == "sd-inpaint" else StableDiffusionPipeline
+        pipe = cls(
+            vae=_vae(), text_encoder=CLIPTextModel(_text_config()), tokenizer=tiny_tokenizer(),
+            unet=_unet(9 if family == "sd-inpaint" else 4, sdxl=False),
+            scheduler=DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                    clip_sample=False, set_alpha_to_one=False, steps_offset=1),
+            safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        )
+    else:
+        raise ValueError(f"unknown tiny family {family!r}")
+    pipe.save_pretrained(folder)
+    return folder
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def tiny_model(family: str = "sd-inpaint") -> Path:
+    """A tiny pipeline folder of this family, built once per process in a temp folder removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if family not in _BUILT:
+        root = Path(tempfile.mkdtemp(prefix=f"tiny-{family}-"))
+        atexit.register(shutil.rmtree, root, True)
+        _BUILT[family] = build_tiny_pipeline(root / family, family)
+    return _BUILT[family]
