@@ -60,7 +60,7 @@ MOODS = [
     ("romantic", ("romantic", "dreamy", "soft", "delicate")),
     ("playful", ("playful", "fun", "colorful", "colourful", "vibrant")),
     ("bold", ("bold", "edgy", "dramatic", "striking")),
-    ("moody", ("moody", "dark", "noir")),
+    ("moody", ("moody", "dark and moody", "noir")),
     ("bright", ("bright", "airy", "fresh", "light and airy", "sunny")),
     ("natural", ("natural", "organic", "earthy", "botanical", "outdoor", "outdoors")),
     ("vintage", ("vintage", "retro", "antique")),
@@ -209,9 +209,8 @@ def find_skus(text: str) -> list[str]:
     for m in re.finditer(r"\b(?:sku|item|article|product id)\s*(?:id|number|no\.?|#)?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._-]{0,63})",
                          text, flags=re.IGNORECASE):
         token = m.group(1).rstrip(".-_")
-        if token.lower() in {"is", "for", "the", "a", "an", "with", "and", "of", "id", "number"}:
-            continue
-        out.append(token if re.search(r"\d|-", token) or token.isupper() else token)
+        if re.search(r"\d", token) or (token.isupper() and len(token) > 1):
+            out.append(token)
     for m in re.finditer(r"(?<![\w.-])([A-Z][A-Z0-9]*(?:[-_.][A-Z0-9]+)+)(?![\w-])", text):
         token = m.group(1)
         if re.fullmatch(r"[A-Z]-[A-Z]+", token):  # "T-SHIRT" style words, not ids
@@ -247,16 +246,17 @@ def find_dimensions(text: str, category: Category | None = None, notes: list[str
         return round(float(value.replace(",", ".")) * _UNIT_MM[unit.strip()], 2)
 
     # 1. "20 x 30 mm" / "20x30x5 mm"
-    for m in re.finditer(rf"{_VAL}\s*(?:{_UNIT})?\s*[x×by]+\s*{_VAL}\s*(?:[x×]\s*{_VAL}\s*)?{_UNIT}", low):
-        unit = m.group(6)
+    spans = []
+    for m in re.finditer(rf"{_VAL}\s*(?:{_UNIT})?\s*(?:x|×|by)\s*{_VAL}\s*(?:(?:x|×|by)\s*{_VAL}\s*)?{_UNIT}", low):
+        unit = m.group(5)
         dims.setdefault("width_mm", mm(m.group(1), unit))
         dims.setdefault("height_mm", mm(m.group(3), unit))
-        if m.group(5):
-            dims.setdefault("depth_mm", mm(m.group(5), unit))
-    spans = [m.span() for m in re.finditer(rf"{_VAL}\s*(?:{_UNIT})?\s*[x×]\s*{_VAL}", low)]
+        if m.group(4):
+            dims.setdefault("depth_mm", mm(m.group(4), unit))
+        spans.append(m.span())
 
     # 2. single values with an optional word that says which side
-    for m in re.finditer(rf"{_VAL}\s*-?\s*{_UNIT}(?:\s+(wide|width|across|tall|high|height|long|length|drop|deep|depth|thick|diameter|dia))?", low):
+    for m in re.finditer(rf"{_VAL}\s*-?\s*{_UNIT}(?:\s+(wide|width|across|tall|high|height|long|length|drop|deep|depth|thick|diameter|dia|inner|inside))?", low):
         if any(a <= m.start() < b for a, b in spans):
             continue
         value = mm(m.group(1), m.group(2))
@@ -268,7 +268,9 @@ def find_dimensions(text: str, category: Category | None = None, notes: list[str
         if not word:
             w = re.search(r"(width|wide|height|tall|length|long|drop|depth|thick(?:ness)?|diameter)\W*(?:of|is|:)?\s*$", before)
             word = w.group(1) if w else ""
-        if word in ("wide", "width", "across", "diameter", "dia"):
+        if word in ("inner", "inside") and category in (Category.ring, Category.bracelet):
+            key = "inner_diameter_mm"
+        elif word in ("wide", "width", "across", "diameter", "dia"):
             key = "inner_diameter_mm" if "inner" in before and category is Category.ring else "width_mm"
         elif word in ("tall", "high", "height", "long", "length", "drop"):
             key = "height_mm"
@@ -318,7 +320,8 @@ def find_roles(text: str) -> tuple[list[Role], list[Role]]:
                 taken.append(m.span())
                 hits.append((m.start(), m.end(), role))
     for start, _, role in sorted(hits):
-        clause = re.split(r"[,;.!?]|\bbut\b|\band\b|\bplus\b|\balso\b|\badd\b|\bkeep\b|\bthen\b", low[:start])[-1]
+        clause = re.split(r"[,;.!?]|\bbut\b|\bplus\b|\balso\b|\badd\b|\bkeep\b|\bthen\b|\bonly\b|\bjust\b|\bwith\b|\binstead\b",
+                          low[:start])[-1]
         negated = re.search(rf"\b{_NEGATORS}\b", clause) is not None
         target = declined if negated else asked
         if role not in target:
@@ -356,7 +359,7 @@ def find_counts(text: str) -> tuple[int | None, int | None]:
     m = re.search(rf"\b(?:each|every) (?:shot|image)\b[^.,;]*?\b{_NUM}\s+(?:variants?|options?|versions?|candidates?|takes?)", low)
     if m:
         count = _number(m.group(1))
-    m = re.search(rf"\b{_NUM}\s+(?:(?:new|more|extra|additional|different)\s+)?(?:[\w:'-]+\s+){{0,3}}?(?:campaign|social|instagram|story|stories|banner|ad)s?\b(?:\s+(?:shots?|images?|variants?|visuals?|creatives?|posts?|versions?))?", low)
+    m = re.search(rf"(?<![:\d])\b{_NUM}\s+(?:(?:new|more|extra|additional|different)\s+)?(?:[\w:'-]+\s+){{0,3}}?(?:campaign|social|instagram|story|stories|banner|ad)s?\b(?:\s+(?:shots?|images?|variants?|visuals?|creatives?|posts?|versions?))?", low)
     if m:
         campaign = _number(m.group(1))
     else:
@@ -397,7 +400,7 @@ def find_mood(text: str) -> tuple[str, str]:
     return mood, season
 
 
-def find_use_case(text: str, category: Category | None) -> str:
+def find_use_case(text: str, category: Category | None, roles: list[Role] | None = None) -> str:
     low = text.lower()
     if re.search(r"digital twin|twin of (?:the|our|my)? ?(?:model|talent)", low):
         return "digital_twin"
@@ -405,7 +408,7 @@ def find_use_case(text: str, category: Category | None) -> str:
         return "model_swap"
     if re.search(r"flat ?lay|ghost mannequin|create a model|generate a model|on a model from|ai model", low):
         return "model_creation"
-    if re.search(r"\bcampaign|\bvariants? for (?:marketing|social)|marketing (?:shots|images|variants)", low) and not re.search(
+    if Role.campaign in (roles or []) and re.search(r"\bcampaign|\bvariants? for (?:marketing|social)|marketing (?:shots|images|variants)", low) and not re.search(
             r"\bgallery|listing|product page|packshot|main image", low):
         return "campaign"
     return "gallery"
@@ -438,7 +441,9 @@ def find_title(text: str, category: Category | None) -> str:
             part = part.replace(sku, "")
         part = re.sub(r"\bsku\b[:#]?", "", part, flags=re.IGNORECASE).strip()
         if part and find_category(part) is category:
+            part = re.sub(r"\s+", " ", part.split(":")[-1] if find_category(part.split(":")[-1]) else part).strip()
             part = re.sub(r"^(?:hi|hello|hey)\b[\s,!]*", "", part, flags=re.IGNORECASE)
+            part = re.sub(r"^(?:the )?(?:item|product) is\s+", "", part, flags=re.IGNORECASE)
             part = re.sub(r"^(?:please\s+)?(?:i (?:need|want|have|sell)|we (?:need|have|sell)|make|create|build|shoot|do|this is|here is|here's)\s+(?:some\s+)?(?:images|photos|a gallery|listing images)?\s*(?:for\s+)?(?:my|our|a|an|the)?\s*",
                           "", part, flags=re.IGNORECASE)
             return part[:80].strip()
@@ -464,7 +469,8 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
     aspects = find_aspects(text)
     brand_colors, brand_style = find_brand(text)
     materials = find_words(text, MATERIALS, _MATERIAL_CANON)
-    colors = [c for c in find_words(text, COLORS, _COLOR_CANON) if c not in brand_colors]
+    colors = [c for c in find_words(text, COLORS, _COLOR_CANON)
+              if c not in brand_colors and not any(m.startswith(c + " ") for m in materials)]
     if aspects and Role.campaign not in asked and Role.campaign not in declined:
         asked.append(Role.campaign)
     if campaign_count and Role.campaign not in asked:
@@ -491,6 +497,6 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
         aspect_ratios=aspects,
         count=count,
         campaign_count=campaign_count,
-        use_case=find_use_case(text, found_category),
+        use_case=find_use_case(text, found_category, asked),
         notes="; ".join(notes),
     )
