@@ -3,6 +3,7 @@ asset store and catalog (images composited from the demo cutouts with PIL), tale
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 
 from PIL import Image, ImageDraw
@@ -26,6 +27,7 @@ from tools.models import (
     Slot,
     Talent,
 )
+
 
 @lru_cache(maxsize=8)
 def cutout(sku: str, size: int = 600) -> Image.Image:
@@ -118,3 +120,51 @@ def add_gallery(ws, sku="DEMO-RING", roles=(Role.packshot, Role.detail, Role.lif
             ws.catalog.add_decision(Decision(candidate_id=candidate.id, action="approve", by="tester"))
         candidates.append(candidate)
     return candidates
+
+
+def certificate_chain(tmp_path, *, self_signed=False):
+    """A test CA and a signing certificate it issued (C2PA refuses self-signed end-entity certificates)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Listing Studio tests")])
+
+    def builder(subject, issuer, public_key):
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=7)))
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf_extensions = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False),
+    ]
+    if self_signed:
+        leaf = builder(name("signer"), name("signer"), key.public_key())
+        for ext, critical in leaf_extensions:
+            leaf = leaf.add_extension(ext, critical=critical)
+        chain = leaf.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    else:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = (builder(name("test CA"), name("test CA"), ca_key.public_key())
+              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+              .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+              .sign(ca_key, hashes.SHA256()))
+        leaf = builder(name("signer"), ca.subject, key.public_key())
+        for ext, critical in leaf_extensions:
+            leaf = leaf.add_extension(ext, critical=critical)
+        leaf = leaf.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        leaf = leaf.sign(ca_key, hashes.SHA256())
+        chain = leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
+    cert_path, key_path = tmp_path / "signer.pem", tmp_path / "signer.key"
+    cert_path.write_bytes(chain)
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path

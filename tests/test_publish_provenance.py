@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 
 import pytest
 from PIL import Image, ImageCms
+from publishing_helpers import certificate_chain
 
 from tools import provenance
 from tools.errors import BadInput
@@ -64,58 +64,10 @@ def test_an_image_without_xmp_has_no_source_type(tmp_path):
     assert provenance.read_digital_source_type(path) is None
 
 
-def _certificate_chain(tmp_path, *, self_signed=False):
-    """A test CA and a signing certificate it issued (C2PA refuses self-signed end-entity certificates)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = dt.datetime.now(dt.UTC)
-
-    def name(cn):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
-                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Listing Studio tests")])
-
-    def builder(subject, issuer, public_key):
-        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
-                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=7)))
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf_extensions = [
-        (x509.BasicConstraints(ca=False, path_length=None), True),
-        (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),
-        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False),
-    ]
-    if self_signed:
-        leaf = builder(name("signer"), name("signer"), key.public_key())
-        for ext, critical in leaf_extensions:
-            leaf = leaf.add_extension(ext, critical=critical)
-        chain = leaf.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-    else:
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = (builder(name("test CA"), name("test CA"), ca_key.public_key())
-              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-              .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-              .sign(ca_key, hashes.SHA256()))
-        leaf = builder(name("signer"), ca.subject, key.public_key())
-        for ext, critical in leaf_extensions:
-            leaf = leaf.add_extension(ext, critical=critical)
-        leaf = leaf.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        leaf = leaf.sign(ca_key, hashes.SHA256())
-        chain = leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
-    cert_path, key_path = tmp_path / "signer.pem", tmp_path / "signer.key"
-    cert_path.write_bytes(chain)
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @pytest.fixture
 def c2pa_settings(tmp_path):
     pytest.importorskip("c2pa", reason="c2pa-python is not installed")
-    cert, key = _certificate_chain(tmp_path)
+    cert, key = certificate_chain(tmp_path)
     return Settings(home=tmp_path / "home", c2pa_cert=str(cert), c2pa_key=str(key))
 
 
@@ -144,7 +96,7 @@ def test_c2pa_signing_with_a_certificate_made_here(tmp_path, c2pa_settings, suff
 
 def test_c2pa_refuses_a_self_signed_end_entity_certificate_clearly(tmp_path):
     pytest.importorskip("c2pa", reason="c2pa-python is not installed")
-    cert, key = _certificate_chain(tmp_path, self_signed=True)
+    cert, key = certificate_chain(tmp_path, self_signed=True)
     settings = Settings(home=tmp_path / "home", c2pa_cert=str(cert), c2pa_key=str(key))
     path = tmp_path / "x.jpg"
     provenance.write_image(Image.new("RGB", (32, 32)), path, xmp=provenance.xmp_packet("compositeSynthetic"))

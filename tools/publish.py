@@ -430,7 +430,8 @@ def alt_text(product: Product, role: Role, shot: Shot | None = None, limit: int 
 
 def _describe(product: Product) -> str:
     words = [*product.colors[:1], *product.materials[:2], product.category.value.replace("_", " ")]
-    return " ".join(words).strip().capitalize() or product.sku
+    unique = list(dict.fromkeys(w.strip().lower() for w in words if w.strip()))
+    return " ".join(unique).capitalize() or product.sku
 
 
 def _lower_first(text: str) -> str:
