@@ -180,3 +180,14 @@ def category_brief(ws: Workspace, category: str, query: str = "") -> str:
         return ""
     result = collection.query(query_texts=[(query or category)[:500]], n_results=1, include=["documents"])
     return result["documents"][0][0] if result["documents"][0] else ""
+
+
+def nearest_category(ws: Workspace, text: str) -> tuple[str, float]:
+    """The category whose visual brief is nearest in meaning to `text` (e.g. a product title), with its score."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadInput("text to match a category must be non-empty")
+    collection = _collection(ws, CATEGORY_BRIEFS)
+    if collection.count() == 0 and index_category_briefs(ws) == 0:
+        raise EngineUnavailable("no category briefs found in prompts/categories; reinstall listing-studio")
+    result = collection.query(query_texts=[text.strip()[:500]], n_results=1, include=["metadatas", "distances"])
+    return result["metadatas"][0][0]["category"], round(1.0 - float(result["distances"][0][0]), 4)
