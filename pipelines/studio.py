@@ -1,0 +1,515 @@
+"""The studio compositing engine: packshots on pure white, detail crops, procedural backdrops, campaign
+variants and scale-true jewelry try-on on model plates. Cutout (RGBA) in, images and placements out.
+
+The product is locked: its pixels are always the cutout's pixels, only resampled (scaled, rotated) and
+composited; nothing here repaints it. Every renderer returns `StudioImage`s whose `Placed` says where
+and how large the product went and how much it was enlarged beyond its source. No SKUs, catalog or
+files here (tools/render.py does that).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from PIL import Image
+
+WHITE = (255, 255, 255)
+SHARPEN = 0.2  # unsharp amount after enlargement
+CAMPAIGN_ASPECTS: dict[str, tuple[int, int]] = {
+    "1:1": (1080, 1080), "4:5": (1080, 1350), "9:16": (1080, 1920), "16:9": (1920, 1080), "1.91:1": (1200, 628),
+}
+SURFACES = ("sweep", "marble", "linen", "wood", "paper")
+
+
+class StudioError(ValueError):
+    """A studio render cannot be made from these inputs; the message names the parameter."""
+
+
+@dataclass
+class Placed:
+    """Where the product went, in pixels of the output image."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    angle: float = 0.0
+    scale: float = 1.0  # output px per source cutout px
+    upscale: float = 1.0  # > 1 when enlarged beyond the source
+    crop: tuple[int, int, int, int] | None = None  # source box for detail crops
+    mm_per_px: float | None = None
+
+
+@dataclass
+class StudioImage:
+    image: Image.Image  # RGB, sRGB
+    placed: Placed
+    warnings: list[str] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+
+
+# -- product handling ----------------------------------------------------------------------------------
+
+
+def trim(cutout: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The cutout cropped to its visible product (alpha > 8) and that box in the source."""
+    if cutout.mode != "RGBA":
+        raise StudioError(f"cutout must be RGBA, got mode {cutout.mode}")
+    box = cutout.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
+    if box is None:
+        raise StudioError("cutout is empty (fully transparent)")
+    return cutout.crop(box), box
+
+
+def resample(item: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize an RGBA product with premultiplied alpha (no dark or light fringes). Enlargement uses
+    Lanczos plus a mild unsharp mask on colour only: the best upscaling available without weights."""
+    size = (max(1, int(round(size[0]))), max(1, int(round(size[1]))))
+    if size == item.size:
+        return item.copy()
+    arr = np.asarray(item, np.float32)
+    alpha = arr[..., 3:4] / 255.0
+    premult = np.dstack([arr[..., :3] * alpha, arr[..., 3:4]])
+    up = size[0] > item.width * 1.01
+    out = cv2.resize(premult, size, interpolation=cv2.INTER_LANCZOS4 if up else cv2.INTER_AREA)
+    out = np.clip(out, 0, 255)
+    a = out[..., 3:4] / 255.0
+    rgb = np.where(a > 1e-3, out[..., :3] / np.maximum(a, 1e-3), 0)
+    if up:
+        factor = size[0] / item.width
+        blur = cv2.GaussianBlur(rgb, (0, 0), 0.6 + 0.25 * min(factor, 4))
+        rgb = rgb + SHARPEN * (rgb - blur)
+    rgba = np.dstack([np.clip(rgb, 0, 255), out[..., 3:4]]).astype(np.uint8)
+    return Image.fromarray(rgba, "RGBA")
+
+
+def composite(base: Image.Image, item: Image.Image, xy: tuple[int, int]) -> Image.Image:
+    """Alpha-composite the RGBA product onto an RGB base at integer position xy."""
+    out = base.convert("RGB").copy()
+    out.paste(item.convert("RGB"), xy, item.getchannel("A"))
+    return out
+
+
+def product_tone(item: Image.Image) -> tuple[float, tuple[float, float, float]]:
+    """Mean luminance (0..1) and mean colour of the visible product."""
+    arr = np.asarray(item, np.float32)
+    weight = arr[..., 3] / 255.0
+    total = max(weight.sum(), 1.0)
+    color = tuple(float((arr[..., c] * weight).sum() / total) for c in range(3))
+    lum = (0.2126 * color[0] + 0.7152 * color[1] + 0.0722 * color[2]) / 255.0
+    return lum, color
+
+
+def contact_shadow(size: tuple[int, int], box: tuple[int, int, int, int], alpha: Image.Image,
+                   strength: float = 0.28) -> np.ndarray:
+    """A soft shadow under the product as a darkening map (0..1) for an image of `size`."""
+    w, h = size
+    x0, y0, x1, y1 = box
+    shadow = np.zeros((h, w), np.float32)
+    # a flattened copy of the silhouette at the base, plus an ellipse right under it
+    pw, ph = x1 - x0, y1 - y0
+    squash = alpha.resize((max(1, pw), max(1, int(ph * 0.18))), Image.BILINEAR)
+    sq = np.asarray(squash, np.float32) / 255.0
+    top = min(h - 1, y1 - sq.shape[0] // 2)
+    bottom = min(h, top + sq.shape[0])
+    shadow[top:bottom, x0:x0 + sq.shape[1]] = sq[: bottom - top, : max(0, min(sq.shape[1], w - x0))]
+    cv2.ellipse(shadow, (int((x0 + x1) / 2), int(y1)), (max(2, int(pw * 0.42)), max(2, int(ph * 0.035) + 2)),
+                0, 0, 360, 1.0, -1)
+    radius = max(3, int(0.03 * max(pw, ph)))
+    shadow = cv2.GaussianBlur(shadow, (0, 0), radius)
+    return np.clip(shadow * strength, 0, 0.6)
+
+
+# -- packshot ------------------------------------------------------------------------------------------
+
+
+def packshot_canvas(natural_long: float, shot_long: int, min_long: int = 1000, preferred_long: int = 1600) -> int:
+    """The output's long side. `natural_long` is the long side at which the product fills its share with
+    no enlargement. The shot's size when the source allows it; else at least `preferred_long` when a
+    mild (<= 1.25x) enlargement reaches it; else at least `min_long` (Amazon zoom), enlarging as needed."""
+    if natural_long >= shot_long:
+        return shot_long
+    if natural_long >= preferred_long:
+        return int(natural_long)
+    if natural_long * 1.25 >= preferred_long:
+        return min(shot_long, preferred_long)
+    return min(shot_long, max(min_long, int(math.ceil(natural_long))))
+
+
+def packshot(cutout: Image.Image, width: int, height: int, *, fill: float = 0.86, shadow: bool = False,
+             background: tuple[int, int, int] = WHITE, min_long: int = 1000) -> StudioImage:
+    """The product alone, centred on pure white (or `background`), its larger side filling `fill` of the
+    frame. The output keeps the shot's aspect; its size shrinks when the source is small (see
+    packshot_canvas) and the enlargement is reported."""
+    # 1. Check inputs
+    if not 0.3 <= fill <= 0.98:
+        raise StudioError(f"fill must be within 0.3..0.98, got {fill}")
+    if width < 64 or height < 64:
+        raise StudioError(f"packshot size must be at least 64x64, got {width}x{height}")
+    item, _ = trim(cutout)
+
+    # 2. Canvas size: as large as the shot asks, unless that would enlarge a small source too much
+    aspect = width / height
+    shot_long = max(width, height)
+    fit = min(fill * width / item.width, fill * height / item.height)  # scale at the shot's size
+    canvas_long = packshot_canvas(shot_long / fit, shot_long, min_long)
+    out_w, out_h = (canvas_long, int(round(canvas_long / aspect))) if width >= height else \
+        (int(round(canvas_long * aspect)), canvas_long)
+    scale = min(fill * out_w / item.width, fill * out_h / item.height)
+
+    # 3. Resample the product and centre it
+    size = (max(1, round(item.width * scale)), max(1, round(item.height * scale)))
+    placed_item = resample(item, size)
+    x, y = (out_w - size[0]) // 2, (out_h - size[1]) // 2
+    base = Image.new("RGB", (out_w, out_h), background)
+    if shadow:
+        dark = contact_shadow((out_w, out_h), (x, y, x + size[0], y + size[1]), placed_item.getchannel("A"), 0.22)
+        arr = np.asarray(base, np.float32) * (1 - dark[..., None])
+        base = Image.fromarray(arr.astype(np.uint8))
+    image = composite(base, placed_item, (x, y))
+
+    # 4. Report the enlargement honestly
+    upscale = max(1.0, scale)
+    warnings = []
+    if upscale > 1.01:
+        warnings.append(f"the product was enlarged {upscale:.2f}x beyond its source photo (Lanczos + mild sharpening); "
+                        "a larger source photo gives a sharper zoom")
+    placed = Placed(x, y, size[0], size[1], scale=scale, upscale=upscale)
+    return StudioImage(image, placed, warnings, {"fill": fill, "shadow": shadow, "background": list(background)})
+
+
+# -- detail --------------------------------------------------------------------------------------------
+
+
+def detail_regions(item: Image.Image, side: int, count: int = 2) -> list[tuple[int, int, int, int]]:
+    """The `count` most informative square windows (edges, colour and texture energy inside the product),
+    best first, overlapping each other by at most half."""
+    arr = np.asarray(item, np.float32)
+    alpha = arr[..., 3] / 255.0
+    gray = cv2.cvtColor(arr[..., :3].astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)
+    sat = arr[..., :3].max(axis=2) - arr[..., :3].min(axis=2)
+    inner = cv2.erode((alpha > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
+    energy = (np.hypot(gx, gy) + 0.5 * sat) * inner + 20.0 * inner
+    h, w = energy.shape
+    side = min(side, w, h) if min(w, h) >= side else min(w, h)
+    integral = cv2.integral(energy)
+    sums = integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+    boxes: list[tuple[int, int, int, int]] = []
+    for _ in range(count):
+        y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
+        boxes.append((int(x), int(y), int(x) + side, int(y) + side))
+        y0, x0 = max(0, y - side // 2), max(0, x - side // 2)
+        sums[y0:y + side // 2 + 1, x0:x + side // 2 + 1] = -1
+        if sums.max() < 0:
+            break
+    return boxes
+
+
+def detail(cutout: Image.Image, width: int, height: int, *, variant: int = 0, max_upscale: float = 2.0,
+           background: tuple[int, int, int] = (250, 249, 247)) -> StudioImage:
+    """A close-up of the most informative region of the product (stones, clasp, texture, print), enlarged
+    at most `max_upscale` times; the source crop is recorded. `variant` picks the next-best region."""
+    if max_upscale < 1 or max_upscale > 4:
+        raise StudioError(f"max_upscale must be within 1..4, got {max_upscale}")
+    item, src_box = trim(cutout)
+    long = max(item.size)
+    # 1. The window: about 45 % of the product, never so small that it needs more than max_upscale
+    out_long = max(width, height)
+    side = int(max(0.45 * long, min(0.9 * min(item.size), out_long / max_upscale)))
+    side = max(8, min(side, min(item.size)) if min(item.size) >= 8 else min(item.size))
+    boxes = detail_regions(item, side, count=variant + 1)
+    bx0, by0, bx1, by1 = boxes[min(variant, len(boxes) - 1)]
+    # widen the window to the output aspect, staying inside the product box
+    aspect = width / height
+    cw, ch = (int(side * aspect), side) if aspect >= 1 else (side, int(side / aspect))
+    cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
+    x0 = int(np.clip(cx - cw / 2, 0, max(0, item.width - cw)))
+    y0 = int(np.clip(cy - ch / 2, 0, max(0, item.height - ch)))
+    crop = item.crop((x0, y0, x0 + cw, y0 + ch))
+    # 2. Output size: the shot's, or smaller so the enlargement stays within max_upscale
+    scale = min(width / cw, height / ch, max_upscale)
+    out = (max(1, int(cw * scale)), max(1, int(ch * scale)))
+    base = Image.new("RGB", out, background)
+    image = composite(base, resample(crop, out), (0, 0))
+    box = (src_box[0] + x0, src_box[1] + y0, src_box[0] + x0 + cw, src_box[1] + y0 + ch)
+    warnings = []
+    if scale > 1.01:
+        warnings.append(f"the detail is enlarged {scale:.2f}x from the source photo (at most {max_upscale:g}x)")
+    if out[0] < width * 0.99:
+        warnings.append(f"the source is small: the detail is {out[0]}x{out[1]} instead of {width}x{height}")
+    placed = Placed(-x0 * scale, -y0 * scale, item.width * scale, item.height * scale, scale=scale,
+                    upscale=max(1.0, scale), crop=box)
+    return StudioImage(image, placed, warnings, {"crop": list(box), "variant": variant})
+
+
+# -- backdrops -----------------------------------------------------------------------------------------
+
+MOOD_PALETTES: dict[str, list[tuple[tuple[int, int, int], tuple[int, int, int]]]] = {
+    # (light, deep) pairs per mood; the light one goes behind dark products, the deep one behind light ones
+    "warm": [((246, 232, 214), (122, 40, 36)), ((244, 226, 200), (96, 58, 34))],
+    "holiday": [((246, 228, 214), (120, 28, 34)), ((238, 232, 214), (28, 70, 52))],
+    "fresh": [((226, 240, 230), (58, 104, 86)), ((232, 242, 246), (52, 92, 120))],
+    "summer": [((246, 234, 210), (40, 110, 140)), ((250, 238, 222), (196, 110, 70))],
+    "minimal": [((238, 237, 235), (70, 72, 76)), ((232, 230, 226), (96, 92, 88))],
+    "luxury": [((232, 226, 216), (24, 28, 40)), ((226, 220, 210), (36, 30, 30))],
+    "autumn": [((242, 226, 204), (110, 60, 30)), ((236, 224, 206), (80, 52, 36))],
+    "neutral": [((240, 236, 230), (88, 84, 80)), ((236, 232, 228), (60, 70, 84))],
+}
+MOOD_WORDS = {
+    "warm": "warm", "cosy": "holiday", "cozy": "holiday", "christmas": "holiday", "holiday": "holiday",
+    "festive": "holiday", "winter": "holiday", "valentine": "warm", "romantic": "warm", "spring": "fresh",
+    "fresh": "fresh", "summer": "summer", "beach": "summer", "minimal": "minimal", "clean": "minimal",
+    "elegant": "luxury", "luxury": "luxury", "premium": "luxury", "night": "luxury", "autumn": "autumn",
+    "fall": "autumn", "earthy": "autumn", "natural": "autumn",
+}
+
+
+def mood_palette(mood: str, variant: int = 0) -> tuple[str, tuple[tuple[int, int, int], tuple[int, int, int]]]:
+    words = mood.lower().replace(",", " ").split()
+    key = next((MOOD_WORDS[w] for w in words if w in MOOD_WORDS), "neutral")
+    pairs = MOOD_PALETTES[key]
+    return key, pairs[variant % len(pairs)]
+
+
+def parse_color(value: str) -> tuple[int, int, int] | None:
+    """'#RRGGBB' or 'RRGGBB' -> RGB; None when it is not a hex colour."""
+    text = value.strip().lstrip("#")
+    if len(text) == 6 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return tuple(int(text[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+    return None
+
+
+def _noise(h: int, w: int, scale: int, rng: np.random.Generator) -> np.ndarray:
+    small = rng.normal(0, 1, (max(2, h // scale), max(2, w // scale))).astype(np.float32)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def surface(kind: str, size: tuple[int, int], color: tuple[int, int, int], seed: int = 0) -> np.ndarray:
+    """A procedural studio surface as float32 RGB (h, w, 3). Drawn at a reduced size, then enlarged."""
+    if kind not in SURFACES:
+        raise StudioError(f"unknown surface {kind!r}: use one of {', '.join(SURFACES)}")
+    w, h = size
+    f = max(1, max(w, h) // 720)  # work at <= ~720 px
+    sw, sh = max(8, w // f), max(8, h // f)
+    rng = np.random.default_rng(seed)
+    base = np.array(color, np.float32)
+    yy = np.linspace(0, 1, sh, dtype=np.float32)[:, None]
+    xx = np.linspace(0, 1, sw, dtype=np.float32)[None, :]
+    if kind == "sweep":
+        # seamless sweep: lighter at the top, a soft horizon glow, darker corners
+        light = 1.06 - 0.16 * yy + 0.05 * np.exp(-((yy - 0.62) ** 2) / 0.02) - 0.08 * ((xx - 0.5) ** 2)
+        tex = light[..., None] * base
+    elif kind == "marble":
+        n = _noise(sh, sw, 24, rng) + 0.5 * _noise(sh, sw, 8, rng)
+        veins = np.abs(np.sin(6.0 * (xx + 0.6 * yy) + 2.2 * n))
+        veins = np.clip(1.0 - veins, 0, 1) ** 6
+        tex = base * (1.02 - 0.03 * yy[..., None]) - (veins * 55.0)[..., None] * np.array([1.0, 1.0, 0.95])
+        tex += 2.0 * _noise(sh, sw, 2, rng)[..., None]
+    elif kind == "linen":
+        warp = np.sin(np.arange(sw, dtype=np.float32) * 1.9)[None, :] * 3.5
+        weft = np.sin(np.arange(sh, dtype=np.float32) * 2.1)[:, None] * 3.5
+        slub = _noise(sh, sw, 6, rng) * 3.0
+        tex = base + (warp + weft + slub)[..., None] - 6.0 * yy[..., None]
+    elif kind == "wood":
+        n = _noise(sh, sw, 40, rng)
+        rings = np.sin(28.0 * (yy + 0.08 * n) + 3.0 * _noise(sh, sw, 90, rng))
+        grain = _noise(sh, sw, 2, rng) * 2.0
+        tex = base * (0.94 + 0.06 * rings[..., None]) + grain[..., None]
+    else:  # paper
+        tex = base + (2.2 * _noise(sh, sw, 3, rng) + 3.0 * _noise(sh, sw, 30, rng))[..., None] - 5.0 * yy[..., None]
+    tex = np.broadcast_to(tex, (sh, sw, 3)).astype(np.float32)
+    return cv2.resize(tex, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def backdrop(cutout: Image.Image, width: int, height: int, *, mood: str = "", surface_kind: str = "sweep",
+             brand_colors: list[str] | tuple = (), seed: int = 0, fill: float = 0.58, reflection: bool = False,
+             safe_margin: float = 0.08, anchor: str = "center", max_upscale: float = 2.0) -> StudioImage:
+    """The product on a designed studio scene: a surface in the mood's palette (or the brand colour),
+    chosen for contrast with the product, a contact shadow and an optional reflection."""
+    # 1. Check inputs
+    if not 0.2 <= fill <= 0.95:
+        raise StudioError(f"fill must be within 0.2..0.95, got {fill}")
+    if not 0.0 <= safe_margin <= 0.3:
+        raise StudioError(f"safe_margin must be within 0..0.3, got {safe_margin}")
+    item, _ = trim(cutout)
+
+    # 2. Palette: brand colour first, else the mood; light surface for dark products and vice versa
+    lum, _ = product_tone(item)
+    mood_key, (light, deep) = mood_palette(mood, seed)
+    brand = [c for c in (parse_color(b) for b in brand_colors) if c]
+    if brand:
+        color = brand[seed % len(brand)]
+        b_lum = (0.2126 * color[0] + 0.7152 * color[1] + 0.0722 * color[2]) / 255.0
+        if abs(b_lum - lum) < 0.25:  # not enough contrast: lighten or darken the brand colour
+            color = tuple(int(c * 0.45) for c in color) if lum > 0.5 else tuple(int(c + (255 - c) * 0.7) for c in color)
+    else:
+        color = deep if lum > 0.72 else light
+    tex = surface(surface_kind, (width, height), color, seed)
+
+    # 3. Place the product inside the safe area
+    mx, my = int(width * safe_margin), int(height * safe_margin)
+    area_w, area_h = width - 2 * mx, height - 2 * my
+    scale = min(fill * area_w / item.width, fill * area_h / item.height, max_upscale)
+    size = (max(1, round(item.width * scale)), max(1, round(item.height * scale)))
+    placed_item = resample(item, size)
+    if anchor == "left":
+        x = mx + int(area_w * 0.30) - size[0] // 2
+    elif anchor == "right":
+        x = mx + int(area_w * 0.70) - size[0] // 2
+    else:
+        x = mx + (area_w - size[0]) // 2
+    x = int(np.clip(x, mx, width - mx - size[0]))
+    y = my + int((area_h - size[1]) * 0.55)
+
+    # 4. Contact shadow, optional reflection, product
+    dark = contact_shadow((width, height), (x, y, x + size[0], y + size[1]), placed_item.getchannel("A"))
+    tex = tex * (1 - dark[..., None])
+    if reflection:
+        flipped = np.asarray(placed_item.transpose(Image.FLIP_TOP_BOTTOM), np.float32)
+        fade = np.linspace(0.28, 0.0, size[1], dtype=np.float32)[:, None] * flipped[..., 3] / 255.0
+        y2 = y + size[1]
+        rows = max(0, min(size[1], height - y2))
+        region = tex[y2:y2 + rows, x:x + size[0]]
+        a = fade[:rows, : region.shape[1], None]
+        region[:] = region * (1 - a) + flipped[:rows, : region.shape[1], :3] * a
+    base = Image.fromarray(np.clip(tex, 0, 255).astype(np.uint8), "RGB")
+    image = composite(base, placed_item, (x, y))
+    warnings = []
+    if scale > 1.01:
+        warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo")
+    placed = Placed(x, y, size[0], size[1], scale=scale, upscale=max(1.0, scale))
+    params = {"surface": surface_kind, "mood": mood_key, "color": list(color), "reflection": reflection,
+              "safe_margin": safe_margin}
+    return StudioImage(image, placed, warnings, params)
+
+
+def campaign(cutout: Image.Image, aspect: str, *, mood: str = "", brand_colors=(), seed: int = 0,
+             long_side: int | None = None) -> StudioImage:
+    """A campaign variant at one of CAMPAIGN_ASPECTS with safe margins (platform UI overlays stay clear of
+    the product: 9:16 keeps 14 % top and bottom free; wide formats put the product off-centre)."""
+    if aspect not in CAMPAIGN_ASPECTS:
+        raise StudioError(f"unknown aspect {aspect!r}: use one of {', '.join(CAMPAIGN_ASPECTS)}")
+    width, height = CAMPAIGN_ASPECTS[aspect]
+    if long_side:
+        k = long_side / max(width, height)
+        width, height = int(width * k), int(height * k)
+    surfaces = ("sweep", "marble", "linen", "paper", "wood")
+    kind = surfaces[seed % len(surfaces)]
+    margin = 0.14 if aspect == "9:16" else 0.08
+    wide = width / height > 1.5
+    result = backdrop(cutout, width, height, mood=mood, surface_kind=kind, brand_colors=brand_colors, seed=seed,
+                      fill=0.62 if wide else 0.6, reflection=kind in ("marble", "sweep"), safe_margin=margin,
+                      anchor=("right" if seed % 2 else "left") if wide else "center")
+    result.params |= {"aspect": aspect}
+    return result
+
+
+# -- try-on on model plates -----------------------------------------------------------------------------
+
+
+@dataclass
+class PlateAnchor:
+    """Where jewelry sits on a plate: centre, the axis across the body part (points), its width in px,
+    and `angle`: degrees (counter-clockwise, as displayed) that turn an upright product to lie across."""
+
+    center: tuple[float, float]
+    points: list[tuple[float, float]]
+    angle: float
+    span_px: float
+
+
+def anchor_from_mask(mask: Image.Image | np.ndarray) -> PlateAnchor:
+    """Derive the anchor from a mask marking the spot (e.g. an ellipse across the ring finger): its long
+    axis runs across the finger (the finger's width), the finger runs perpendicular to it."""
+    m = np.asarray(mask.convert("L") if isinstance(mask, Image.Image) else mask) > 127
+    ys, xs = np.nonzero(m)
+    if len(xs) < 10:
+        raise StudioError("the anchor mask marks no spot (fewer than 10 white pixels)")
+    pts = np.stack([xs, ys], axis=1).astype(np.float64)
+    mean = pts.mean(axis=0)
+    cov = np.cov((pts - mean).T)
+    values, vectors = np.linalg.eigh(cov)
+    major = vectors[:, int(np.argmax(values))]
+    proj = (pts - mean) @ major
+    lo, hi = proj.min(), proj.max()
+    span = float(hi - lo + 1)
+    p1, p2 = mean + major * lo, mean + major * hi
+    angle = math.degrees(math.atan2(-major[1], major[0]))
+    angle = (angle + 90) % 180 - 90  # within (-90, 90]
+    return PlateAnchor((float(mean[0]), float(mean[1])), [tuple(map(float, p1)), tuple(map(float, p2))], angle, span)
+
+
+def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAnchor, *, product_width_mm: float,
+                     mm_per_px: float, body_mask: np.ndarray | None = None, kind: str = "ring",
+                     behind: bool = True, shadow: float = 0.3) -> StudioImage:
+    """Put the product on the plate at the anchor, at true scale (product_width_mm / mm_per_px pixels
+    wide), turned to lie across the finger (or wrist); for rings the lower arc of the band passes
+    behind the finger (hidden where `body_mask` covers it) and a soft shadow falls on the skin."""
+    # 1. Check inputs
+    if product_width_mm <= 0 or mm_per_px <= 0:
+        raise StudioError(f"product_width_mm and mm_per_px must be positive, got {product_width_mm}, {mm_per_px}")
+    item, _ = trim(cutout)
+    plate = plate.convert("RGB")
+    pw, ph = plate.size
+
+    # 2. Scale from the real size, then turn to the anchor
+    target_w = product_width_mm / mm_per_px
+    scale = target_w / item.width
+    if target_w < 4:
+        raise StudioError(f"at {mm_per_px:.3f} mm/px the product would be {target_w:.1f} px wide; use a closer plate")
+    scaled = resample(item, (round(item.width * scale), round(item.height * scale)))
+    arr = np.asarray(scaled).copy()
+    sh, sw = arr.shape[:2]
+    if kind == "ring" and behind and body_mask is not None:
+        # the part of the band below the hole centre is behind the finger: mark it (before rotation)
+        behind_rows = np.zeros((sh, sw), bool)
+        behind_rows[int(sh * 0.62):, :] = True
+    else:
+        behind_rows = None
+    rotated = Image.fromarray(arr, "RGBA").rotate(anchor.angle, resample=Image.BICUBIC, expand=True)
+    rot = np.asarray(rotated).copy()
+    # 3. Position: the ring's band (its lower part) sits on the anchor centre
+    rw, rh = rotated.size
+    offset = np.array([0.0, sh * 0.18])  # band centre lies below the product centre (stone on top)
+    t = math.radians(anchor.angle)
+    dx = offset[0] * math.cos(t) + offset[1] * math.sin(t)
+    dy = -offset[0] * math.sin(t) + offset[1] * math.cos(t)
+    cx, cy = anchor.center
+    x, y = int(round(cx - rw / 2 - dx)), int(round(cy - rh / 2 - dy))
+    full_alpha = np.zeros((ph, pw), np.float32)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(pw, x + rw), min(ph, y + rh)
+    if x1 <= x0 or y1 <= y0:
+        raise StudioError("the anchor puts the product outside the plate")
+    full_alpha[y0:y1, x0:x1] = rot[y0 - y:y1 - y, x0 - x:x1 - x, 3] / 255.0
+    full_rgb = np.zeros((ph, pw, 3), np.float32)
+    full_rgb[y0:y1, x0:x1] = rot[y0 - y:y1 - y, x0 - x:x1 - x, :3]
+    visible = full_alpha.copy()
+    if behind_rows is not None:
+        hidden = Image.fromarray((behind_rows * 255).astype(np.uint8)).rotate(anchor.angle, expand=True)
+        hid = np.zeros((ph, pw), np.float32)
+        hid[y0:y1, x0:x1] = np.asarray(hidden, np.float32)[y0 - y:y1 - y, x0 - x:x1 - x] / 255.0
+        body = cv2.GaussianBlur(body_mask.astype(np.float32), (0, 0), 1.2)
+        visible = full_alpha * (1 - hid * body)
+    # 4. Soft shadow on the skin, then the product
+    base = np.asarray(plate, np.float32)
+    if shadow > 0:
+        sh_map = np.roll(cv2.GaussianBlur(full_alpha, (0, 0), max(1.5, target_w * 0.04)), max(1, int(target_w * 0.04)),
+                         axis=0)
+        if body_mask is not None:
+            sh_map *= body_mask.astype(np.float32)
+        base = base * (1 - shadow * np.clip(sh_map, 0, 1)[..., None])
+    out = full_rgb * visible[..., None] + base * (1 - visible[..., None])
+    image = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
+    ys, xs = np.nonzero(full_alpha > 0.5)
+    placed = Placed(float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1),
+                    angle=anchor.angle, scale=scale, upscale=max(1.0, scale), mm_per_px=mm_per_px)
+    warnings = []
+    if scale > 1.01:
+        warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach true scale")
+    params = {"product_width_mm": product_width_mm, "mm_per_px": mm_per_px, "target_width_px": round(target_w, 1),
+              "anchor": {"center": list(anchor.center), "angle": anchor.angle, "span_px": anchor.span_px}}
+    return StudioImage(image, placed, warnings, params)

@@ -1,0 +1,149 @@
+"""Model plates for try-on and their talents' consent: register a plate (image + anchor mask +
+calibration + talent consent), revoke a consent, and pick a plate that may be used for a channel.
+
+A plate always belongs to a talent; a plate registered without consent channels has consent for no
+channel, so it cannot be used until the consent is recorded. No rendering here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from tools.assets import load_image
+from tools.errors import BadInput, NotFound, Refused
+from tools.models import Anchor, Channel, Consent, Plate, Talent, normalize_channel, utcnow
+from tools.workspace import Workspace
+
+KINDS = ("hand", "neck", "ear", "wrist")
+ANCHOR_KIND = {"hand": "ring", "neck": "necklace", "ear": "earrings", "wrist": "bracelet"}
+# the typical real width of the body part across the anchor, used when no calibration is given
+TYPICAL_SPAN_MM = {"hand": 17.0, "wrist": 55.0, "neck": 110.0, "ear": 20.0}
+_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise BadInput(f"invalid {what} {value!r}: use 1-64 characters from A-Z a-z 0-9 . _ -")
+    return value
+
+
+def register_plate(ws: Workspace, image, *, kind: str, mask=None, plate_id: str | None = None,
+                   mm_per_px: float | None = None, talent_id: str | None = None, talent_name: str | None = None,
+                   consent_channels=(), consent_regions=(), consent_expires: str | date | None = None) -> Plate:
+    """Store a plate image with its anchor (derived from `mask`), calibration and talent consent."""
+    from pipelines.studio import StudioError, anchor_from_mask
+
+    # 1. Check inputs
+    if kind not in KINDS:
+        raise BadInput(f"unknown plate kind {kind!r}: use one of {', '.join(KINDS)}")
+    if mask is None:
+        raise BadInput("a plate needs --mask: an image whose white pixels mark where the jewelry sits")
+    if mm_per_px is not None and not 0.005 <= float(mm_per_px) <= 20:
+        raise BadInput(f"mm_per_px must be within 0.005..20, got {mm_per_px}")
+    if plate_id is None:
+        stem = Path(str(image)).stem if not isinstance(image, bytes | bytearray) else "plate"
+        plate_id = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64] or "plate"
+    _check_id(plate_id, "plate id")
+    talent_id = _check_id(talent_id, "talent id") if talent_id else f"talent-{plate_id}"[:64]
+    channels = [normalize_channel(c) for c in consent_channels if str(c).strip()]
+    regions = [r.strip() for r in consent_regions if r.strip()] or ["worldwide"]
+    expires = None
+    if consent_expires:
+        try:
+            expires = consent_expires if isinstance(consent_expires, date) else date.fromisoformat(str(consent_expires))
+        except ValueError:
+            raise BadInput(f"consent_expires must be YYYY-MM-DD, got {consent_expires!r}") from None
+
+    # 2. Load the plate and its mask; derive the anchor and the calibration
+    loaded = load_image(image if not isinstance(image, os.PathLike) else str(image))
+    mask_loaded = load_image(mask if not isinstance(mask, os.PathLike) else str(mask))
+    mask_image = mask_loaded.image.convert("L")
+    if mask_image.size != loaded.image.size:
+        raise BadInput(f"mask is {mask_image.width}x{mask_image.height} but the plate is "
+                       f"{loaded.image.width}x{loaded.image.height}; they must match")
+    try:
+        found = anchor_from_mask(mask_image)
+    except StudioError as exc:
+        raise BadInput(f"mask: {exc}") from None
+    anchor = Anchor(kind=ANCHOR_KIND[kind], center=found.center, points=found.points, angle=found.angle,
+                    span_px=found.span_px)
+    calibrated = mm_per_px is not None
+    mm = float(mm_per_px) if calibrated else TYPICAL_SPAN_MM[kind] / found.span_px
+
+    # 3. Store: image, mask, talent with consent, plate
+    asset_id = ws.assets.put_loaded(loaded)
+    mask_id = ws.assets.put_image(mask_image, "PNG")
+    catalog = ws.catalog
+    try:
+        talent = catalog.get_talent(talent_id)
+        name = talent_name or talent.name
+    except NotFound:
+        name = talent_name or talent_id
+    consent = Consent(talent_id=talent_id, channels=channels, regions=regions, expires=expires)
+    catalog.upsert_talent(Talent(id=talent_id, name=name, consent=consent))
+    description = (f"{kind} plate; {'calibrated' if calibrated else 'calibration assumed from a typical'} "
+                   f"{'' if calibrated else f'{TYPICAL_SPAN_MM[kind]:g} mm span '}at {mm:.4f} mm/px")
+    plate = Plate(id=plate_id, asset_id=asset_id, kind=kind, anchor=anchor, mm_per_px=mm, talent_id=talent_id,
+                  mask_asset_id=mask_id, description=description)
+    return catalog.add_plate(plate)
+
+
+def revoke_consent(ws: Workspace, talent_id: str) -> Talent:
+    """Revoke a talent's consent: their plates can no longer be used or published."""
+    talent = ws.catalog.get_talent(_check_id(talent_id, "talent id"))
+    consent = talent.consent.model_copy(update={"revoked": True, "revoked_at": utcnow()})
+    return ws.catalog.set_consent(consent)
+
+
+def plate_refusal(ws: Workspace, plate: Plate, channel: Channel | str | None, today: date | None = None) -> str | None:
+    """Why this plate may not be used for `channel` (None when it may)."""
+    if not plate.talent_id:
+        return f"plate {plate.id} has no talent on record, so no consent for any channel"
+    try:
+        talent = ws.catalog.get_talent(plate.talent_id)
+    except NotFound:
+        return f"plate {plate.id}: talent {plate.talent_id} has no consent on record"
+    if channel is None:
+        reason = talent.consent.refusal(None, today)
+        if reason is None and not talent.consent.channels:
+            reason = f"consent of talent {talent.id} covers no channel"
+        return reason
+    return talent.consent.refusal(channel, today)
+
+
+def usable_plate(ws: Workspace, kind: str, channel: Channel | str | None, plate_id: str | None = None) -> Plate:
+    """The first registered plate of `kind` (or the given one) whose consent covers `channel`; refuses
+    with every plate's reason otherwise."""
+    if kind not in KINDS:
+        raise BadInput(f"unknown plate kind {kind!r}: use one of {', '.join(KINDS)}")
+    if channel is not None and not isinstance(channel, Channel):
+        channel = normalize_channel(channel)
+    plates = [ws.catalog.get_plate(plate_id)] if plate_id else ws.catalog.plates(kind)
+    if not plates:
+        raise Refused(f"no {kind} plate is registered: add one with `listing-studio plate add IMAGE --kind {kind} "
+                      "--mask MASK --talent ID --consent-channels CH`")
+    reasons = []
+    for plate in plates:
+        reason = plate_refusal(ws, plate, channel)
+        if reason is None:
+            return plate
+        reasons.append(reason)
+    target = channel.value if channel else "any channel"
+    raise Refused(f"no usable {kind} plate for {target}: " + "; ".join(reasons))
+
+
+def body_mask(ws: Workspace, plate: Plate) -> np.ndarray | None:
+    """The skin/body silhouette of a plate (boolean), from the matting engine; None when the plate's
+    background is not a studio one (then nothing of the product is hidden)."""
+    from pipelines import matting
+
+    image = ws.assets.open(plate.asset_id)
+    try:
+        return np.asarray(matting.cut_out(image).rgba.getchannel("A")) > 127
+    except matting.MattingError:
+        return None

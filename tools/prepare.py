@@ -1,0 +1,120 @@
+"""Taking photos in: validate (tools.assets.load_image), store the originals, cut the product out
+(pipelines.matting) and record the product and its photos in the catalog.
+
+Also the `cutout` command's file-to-file function. No rendering here (tools/render.py).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PIL import Image
+
+from tools.assets import LoadedImage, load_image
+from tools.errors import BadInput, NotFound, Refused
+from tools.models import Brief, Category, Photo, PhotoKind, Product, check_sku, normalize_category
+from tools.workspace import Workspace
+
+
+def cut_out_image(image: Image.Image, name: str = "photo"):
+    """Run the matting engine; its refusals become user-facing errors naming the photo."""
+    from pipelines import matting
+
+    try:
+        return matting.cut_out(image)
+    except matting.BusyBackground as exc:
+        raise Refused(f"{name}: {exc}") from None
+    except matting.MattingError as exc:
+        raise BadInput(f"{name}: {exc}") from None
+
+
+def cutout_file(image_path: str | os.PathLike, out_path: str | os.PathLike) -> dict:
+    """The `cutout` command: read a photo, cut the product out, write an RGBA PNG; return the report."""
+    # 1. Check inputs
+    out = Path(out_path)
+    if out.suffix.lower() != ".png":
+        raise BadInput(f"output {str(out_path)!r} must be a .png file (the cutout keeps transparency)")
+    if out.exists() and out.is_dir():
+        raise BadInput(f"output {str(out_path)!r} is a folder; give a file name ending in .png")
+    if not out.parent.exists():
+        raise BadInput(f"output folder {str(out.parent)!r} does not exist")
+    loaded = load_image(image_path)
+    # 2. Cut out and write (to a temp name first, so a failure never leaves half a file)
+    result = cut_out_image(loaded.image, loaded.name)
+    tmp = out.with_name(f".{out.name}.tmp")
+    result.rgba.save(tmp, format="PNG")
+    os.replace(tmp, out)
+    return {"input": str(image_path), "output": str(out), **result.report(), "loader_notes": loaded.notes}
+
+
+def _product_from(sku: str, category: Category, brief: Brief | None, existing: Product | None) -> Product:
+    data = existing.model_dump() if existing else {"sku": sku, "category": category}
+    data["category"] = category
+    if brief is not None:
+        if brief.title:
+            data["title"] = brief.title
+        if brief.materials:
+            data["materials"] = list(brief.materials)
+        if brief.colors:
+            data["colors"] = list(brief.colors)
+        if any(v is not None for v in brief.dimensions.model_dump().values()):
+            merged = (existing.dimensions.model_dump() if existing else {}) | {
+                k: v for k, v in brief.dimensions.model_dump().items() if v is not None}
+            data["dimensions"] = merged
+        if brief.notes and not data.get("description"):
+            data["description"] = brief.notes
+    return Product.model_validate(data)
+
+
+def ingest_product(ws: Workspace, sku: str, images: list, category: str | Category | None = None,
+                   brief: Brief | None = None, names: list[str] | None = None) -> tuple[Product, list[Photo]]:
+    """Validate and store the photos of a SKU, cut the product out of each, upsert the product and add
+    the photos (the first one of a new product is its main photo). Nothing is stored when a photo is
+    unusable: every photo is checked and cut out before the first write."""
+    # 1. Check inputs
+    check_sku(sku)
+    if not images:
+        raise BadInput(f"no photos for {sku}: give at least one product photo")
+    if names is not None and len(names) != len(images):
+        raise BadInput(f"names has {len(names)} entries for {len(images)} images")
+    catalog = ws.catalog
+    existing = catalog.get_product(sku) if catalog.has_product(sku) else None
+    if category is not None:
+        category = normalize_category(category) if not isinstance(category, Category) else category
+    else:
+        category = (brief.category if brief and brief.category else None) or (existing.category if existing else None)
+    if category is None:
+        raise BadInput(f"the category of {sku} is unknown: pass --category (ring, necklace, earrings, bracelet, watch, "
+                       "apparel_top, apparel_bottom, dress, shoes, bag, beauty, other)")
+
+    # 2. Load and cut out every photo before storing anything
+    prepared: list[tuple[LoadedImage, object]] = []
+    for i, source in enumerate(images):
+        name = names[i] if names else (Path(source).name if not isinstance(source, bytes | bytearray) else f"upload-{i + 1}")
+        loaded = load_image(source, name=name)
+        prepared.append((loaded, cut_out_image(loaded.image, name)))
+
+    # 3. Store originals and cutouts, then the product and its photos
+    product = catalog.upsert_product(_product_from(sku, category, brief, existing))
+    photos = []
+    for loaded, result in prepared:
+        original = ws.assets.put_loaded(loaded)
+        cutout_id = ws.assets.put_image(result.rgba, "PNG", compress_level=3)
+        notes = [*loaded.notes, f"cutout: {result.background} background, confidence {result.confidence:.2f}"]
+        photo = Photo(asset_id=original, sku=sku, kind=PhotoKind.packshot, width=loaded.image.width,
+                      height=loaded.image.height, original_name=loaded.name, notes=notes, cutout_asset_id=cutout_id)
+        photos.append(catalog.add_photo(photo))
+    return product, photos
+
+
+def source_cutout(ws: Workspace, sku: str) -> tuple[str, Image.Image]:
+    """The cutout asset id and RGBA image of the SKU's main photo (its first photo with a cutout)."""
+    check_sku(sku)
+    for photo in ws.catalog.photos(sku):
+        if photo.cutout_asset_id:
+            image = ws.assets.open(photo.cutout_asset_id)
+            if image.mode != "RGBA":
+                image = image.convert("RGBA")
+            return photo.cutout_asset_id, image
+    raise NotFound(f"{sku} has no product photo with a cutout: add one with `listing-studio gallery PHOTO --sku {sku}`")

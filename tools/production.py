@@ -1,0 +1,87 @@
+"""Producing shots and whole galleries from catalog state: render, critique every candidate, re-render
+failing ones with new seeds (bounded by Settings.max_rerenders), and the one-call gallery the CLI,
+batch runner and agent share.
+
+No rendering or checking of its own: tools.render and tools.critique do that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tools.errors import BadInput
+from tools.models import Brief, Candidate, Critique, Decision, Shot, check_sku, normalize_channel
+from tools.workspace import Workspace
+
+Progress = Callable[[dict], None] | None
+
+
+def produce_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = None, max_rerenders: int | None = None,
+                 progress: Progress = None) -> list[tuple[Candidate, Critique]]:
+    """Render the shot's candidates, critique each, and re-render the failing ones with new seeds until
+    they pass or `max_rerenders` attempts are spent. Returns one (candidate, critique) per requested
+    candidate: the first that passed in its place, else the last attempt."""
+    from tools.critique import critique_candidate
+    from tools.render import render_shot
+
+    # 1. Check inputs
+    check_sku(sku)
+    limit = ws.settings.max_rerenders if max_rerenders is None else max_rerenders
+    if not 0 <= limit <= 10:
+        raise BadInput(f"max_rerenders must be 0..10, got {limit}")
+
+    # 2. First round
+    candidates = render_shot(ws, sku, shot, engine=engine, seed=0, attempt=0, progress=progress)
+    kept = [(c, critique_candidate(ws, c)) for c in candidates]
+
+    # 3. Re-render the failing places, bounded
+    for attempt in range(1, limit + 1):
+        failing = [i for i, (_, critique) in enumerate(kept) if critique.verdict == "fail"]
+        if not failing:
+            break
+        if progress is not None:
+            progress({"type": "progress", "message": f"re-rendering {len(failing)} {shot.role.value} candidate(s) "
+                                                     f"that failed the check (attempt {attempt} of {limit})"})
+        fresh = render_shot(ws, sku, shot, engine=engine, seed=0, count=len(failing), attempt=attempt,
+                            progress=progress)
+        for i, candidate in zip(failing, fresh, strict=True):
+            kept[i] = (candidate, critique_candidate(ws, candidate))
+    return kept
+
+
+def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = None, brief: Brief | None = None,
+                  channels=(), engine: str | None = None, model: str | None = None, auto_approve: bool = False,
+                  progress: Progress = None) -> dict:
+    """Ingest the photos, plan the gallery from the rules, produce every shot, optionally approve the
+    passing candidates. Returns DESIGN.md's gallery JSON."""
+    from tools.plates import plate_refusal
+    from tools.prepare import ingest_product
+    from tools.rules import plan_gallery
+
+    # 1. Check inputs
+    check_sku(sku)
+    brief = brief or Brief()
+    chans = [normalize_channel(c) for c in channels] or list(brief.channels)
+    if model:  # Settings is frozen: the override is a new Settings on this workspace
+        ws.settings = ws.settings.with_(diffusion_model=model)
+
+    # 2. Take the photos in, then plan (knowing the registered plates and their consent)
+    product, _ = ingest_product(ws, sku, list(images), category=category, brief=brief)
+    plates = ws.catalog.plates()
+    primary = chans[0] if chans else None
+    consents = {p.id: plate_refusal(ws, p, primary) for p in plates}
+    plan = ws.catalog.save_plan(plan_gallery(product, brief, chans, plates=plates, consents=consents))
+
+    # 3. Produce every shot
+    rows = []
+    for shot in plan.shots:
+        for candidate, critique in produce_shot(ws, sku, shot, engine=engine, progress=progress):
+            if auto_approve and critique.verdict == "pass":
+                ws.catalog.add_decision(Decision(candidate_id=candidate.id, action="approve", by="auto",
+                                                 note="passed the vision check"))
+            rows.append({"id": candidate.id, "shot": shot.id, "role": candidate.role.value,
+                         "path": str(Path(ws.assets.path(candidate.asset_id))), "verdict": critique.verdict,
+                         "score": critique.score, "warnings": candidate.warnings})
+    return {"sku": sku, "plan": [s.model_dump(mode="json") for s in plan.shots], "notes": plan.notes,
+            "candidates": rows}

@@ -1,0 +1,205 @@
+"""The rules: channel specs (sizes, formats, what the main image may show) and the page map that turns
+a product category into a gallery plan (which shots, for which slot and channel).
+
+Pure functions of the product, the brief and the channels; no images and no catalog access (the
+caller passes the registered plates when it knows them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tools.errors import BadInput
+from tools.models import (
+    APPAREL,
+    JEWELRY,
+    Brief,
+    Category,
+    Channel,
+    GalleryPlan,
+    Plate,
+    Product,
+    Role,
+    Shot,
+    Slot,
+    normalize_channel,
+)
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One channel's image rules. `width` x `height` is the size we render the main image at."""
+
+    channel: Channel
+    width: int
+    height: int
+    min_long_side: int  # the channel's minimum for zoom / upload
+    max_long_side: int
+    formats: tuple[str, ...]
+    main_pure_white: bool = False  # main image: product alone on RGB 255,255,255
+    main_share: float = 0.0  # main image: product's longer side / frame side, at least
+    main_no_model_jewelry: bool = False  # jewelry main image: no model, hand or mannequin
+    main_shadow_allowed: bool = True
+    no_text: bool = False  # no text, logos, watermarks, borders on the main image
+    no_borders: bool = False
+    thumbnail_aspect: str | None = None  # the grid crops the main image to this aspect
+    background: tuple[int, int, int] = (255, 255, 255)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def main_white(self) -> bool:
+        return self.main_pure_white
+
+    @property
+    def aspect(self) -> str:
+        from math import gcd
+
+        g = gcd(self.width, self.height)
+        return f"{self.width // g}:{self.height // g}"
+
+
+CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
+    Channel.amazon: ChannelSpec(
+        Channel.amazon, 2000, 2000, 1000, 10000, ("JPEG", "PNG", "TIFF", "GIF"), main_pure_white=True,
+        main_share=0.85, main_no_model_jewelry=True, main_shadow_allowed=False, no_text=True, no_borders=True,
+        notes=("MAIN: product alone on pure white (255,255,255), filling >= 85 % of the frame; no text, logos, "
+               "props, models or mannequins for jewelry; >= 1000 px on the long side for zoom",)),
+    Channel.etsy: ChannelSpec(
+        Channel.etsy, 2000, 1600, 635, 10000, ("JPEG", "PNG", "GIF"), thumbnail_aspect="4:3",
+        notes=("the first photo is cropped to 4:3 in search results; keep the product centred",)),
+    Channel.shopify: ChannelSpec(
+        Channel.shopify, 2048, 2048, 800, 4472, ("JPEG", "PNG", "WEBP", "GIF"),
+        notes=("square 2048 px images keep the theme grid even",)),
+    Channel.ebay: ChannelSpec(
+        Channel.ebay, 1600, 1600, 500, 9000, ("JPEG", "PNG", "TIFF", "BMP", "GIF"), no_borders=True, no_text=True,
+        notes=("white or light background preferred; no borders or added text",)),
+    Channel.google: ChannelSpec(
+        Channel.google, 1500, 1500, 250, 8000, ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"), main_pure_white=True,
+        main_share=0.5, no_text=True, no_borders=True,
+        notes=("main image on a plain white background, no promotional overlays or watermarks",)),
+    Channel.zalando: ChannelSpec(
+        Channel.zalando, 1524, 2200, 1524, 6000, ("JPEG", "PNG"),
+        notes=("portrait 1524x2200 images; apparel shown on a model or packshot",)),
+}
+
+# the fill of the main image per category family (within the channel's minimum)
+JEWELRY_FILL = 0.86  # 80-90 % for jewelry; >= 85 % for Amazon
+DEFAULT_FILL = 0.88
+PLATE_KIND = {Category.ring: "hand", Category.necklace: "neck", Category.earrings: "ear",
+              Category.bracelet: "wrist", Category.watch: "wrist"}
+CAMPAIGN_SIZES = {"1:1": (1080, 1080), "4:5": (1080, 1350), "9:16": (1080, 1920), "16:9": (1920, 1080),
+                  "1.91:1": (1200, 628)}
+MOOD_SURFACE = {"holiday": "marble", "warm": "linen", "fresh": "paper", "summer": "wood", "minimal": "sweep",
+                "luxury": "marble", "autumn": "wood"}
+
+
+def main_fill(category: Category, spec: ChannelSpec) -> float:
+    fill = JEWELRY_FILL if category in JEWELRY else DEFAULT_FILL
+    return max(fill, spec.main_share + 0.01) if spec.main_share else fill
+
+
+def _plate_usable(plate: Plate, kind: str) -> bool:
+    return plate.kind == kind
+
+
+def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] | list[str] | tuple = (),
+                 *, plates: list[Plate] | None = None, consents: dict[str, str | None] | None = None) -> GalleryPlan:
+    """The gallery plan for a product: one Shot per image to make.
+
+    Page map: grid = the main packshot (product alone; on pure white where the channel demands it),
+    gallery_2 = try-on for scale (jewelry, when a plate exists) or on-model (apparel), gallery_3 = a
+    close-up detail, hero = a designed lifestyle backdrop, campaign = campaign variants. `plates`
+    (registered plates, when the caller knows them) decides whether a try-on can be made; `consents`
+    maps a plate id to why its talent's consent does not cover the main channel (None = covered).
+    """
+    # 1. Check inputs
+    brief = brief or Brief()
+    chans = [normalize_channel(c) if not isinstance(c, Channel) else c for c in (channels or brief.channels)]
+    chans = list(dict.fromkeys(chans)) or [Channel.amazon]
+    category = product.category
+    primary = Channel.amazon if Channel.amazon in chans else chans[0]
+    spec = CHANNEL_SPECS[primary]
+    count = brief.count or 2
+    mood = brief.mood or brief.season or ""
+    notes: list[str] = []
+    excluded = set(brief.exclude_roles)
+    shots: list[Shot] = []
+
+    def add(role: Role, slot: Slot, width: int, height: int, scene: str, options: dict | None = None,
+            channel: Channel | None = primary, n: int | None = None) -> None:
+        if role in excluded:
+            notes.append(f"skipped {role.value} ({slot.value}): declined in the brief")
+            return
+        shots.append(Shot(role=role, slot=slot, channel=channel, width=width, height=height, scene=scene,
+                          mood=mood, count=n or count, options=options or {}))
+
+    # 2. Grid: the main image, product alone
+    main_scene = "product alone, centred"
+    if spec.main_pure_white:
+        main_scene += f" on pure white, filling >= {spec.main_share:.0%} of the frame"
+    add(Role.packshot, Slot.grid, spec.width, spec.height, main_scene,
+        {"fill": main_fill(category, spec), "background": "white", "shadow": False, "main": True,
+         "min_long_side": max(1000, spec.min_long_side)})
+    if category in JEWELRY and spec.main_no_model_jewelry:
+        notes.append(f"{primary.value} jewelry MAIN shows the product alone on white: no model, hand or mannequin")
+
+    # 3. Gallery 2: scale on the body (jewelry try-on), on-model for apparel, else a second scene
+    kind = PLATE_KIND.get(category)
+    if category in JEWELRY or category is Category.watch:
+        candidates = [p for p in (plates or []) if _plate_usable(p, kind)] if plates is not None else None
+        if candidates is not None and consents is not None:
+            candidates = [p for p in candidates if consents.get(p.id) is None]
+        if candidates is None:
+            add(Role.try_on, Slot.gallery_2, 1600, 1600, f"{category.value} worn on a registered {kind} plate, true scale",
+                {"plate_kind": kind})
+            notes.append(f"try-on needs a registered {kind} plate whose talent consents to {primary.value}")
+        elif candidates:
+            add(Role.try_on, Slot.gallery_2, 1600, 1600, f"{category.value} worn on plate {candidates[0].id}, true scale",
+                {"plate_kind": kind, "plate_id": candidates[0].id})
+        else:
+            notes.append(f"no try-on: no registered {kind} plate with consent for {primary.value}; "
+                         f"register one with `listing-studio plate add IMAGE --kind {kind} --mask MASK "
+                         f"--talent ID --consent-channels {primary.value}`")
+    elif category in APPAREL:
+        add(Role.on_model, Slot.gallery_2, spec.width if primary is Channel.zalando else 1600,
+            spec.height if primary is Channel.zalando else 2000,
+            "garment styled on a designed studio backdrop (studio engine: no person; use --engine diffusers "
+            "for a model)", {"surface": "sweep"})
+        notes.append("on_model with the studio engine shows the garment on a styled backdrop, not worn by a "
+                     "person; the diffusers engine puts it on a model")
+    else:
+        add(Role.lifestyle, Slot.gallery_2, 1600, 1600, "product on a second designed surface",
+            {"surface": "wood" if category in (Category.shoes, Category.bag) else "paper"})
+
+    # 4. Gallery 3: a close-up
+    add(Role.detail, Slot.gallery_3, 1600, 1600, "close-up of the most informative region (stones, clasp, texture)")
+
+    # 5. Hero: a designed lifestyle backdrop in the mood's palette
+    surface = next((s for k, s in MOOD_SURFACE.items() if k in mood.lower()), "sweep")
+    add(Role.lifestyle, Slot.hero, 2000, 2000, f"product on a {surface} studio scene, {mood or 'neutral'} palette",
+        {"surface": surface, "reflection": surface in ("marble", "sweep"), "brand_colors": list(brief.brand_colors)})
+
+    # 6. Campaign: the asked aspect ratios, or 4:5 (one per aspect for a campaign brief)
+    aspects = [a for a in brief.aspect_ratios if a in CAMPAIGN_SIZES]
+    unknown = [a for a in brief.aspect_ratios if a not in CAMPAIGN_SIZES]
+    if unknown:
+        notes.append(f"ignored aspect ratio(s) {', '.join(unknown)}: use {', '.join(CAMPAIGN_SIZES)}")
+    if not aspects:
+        aspects = list(CAMPAIGN_SIZES) if brief.use_case == "campaign" else ["4:5"]
+    for aspect in aspects:
+        w, h = CAMPAIGN_SIZES[aspect]
+        add(Role.campaign, Slot.campaign, w, h, f"campaign variant {aspect}, {mood or 'neutral'} mood, safe margins",
+            {"aspect": aspect, "brand_colors": list(brief.brand_colors)}, channel=None,
+            n=brief.campaign_count or count)
+
+    # 7. Explicitly asked roles that the page map did not include
+    for role in brief.roles:
+        if role not in {s.role for s in shots} and role not in excluded:
+            if role is Role.try_on and kind is None:
+                notes.append(f"try-on is for jewelry and watches, not {category.value}")
+                continue
+            add(role, Slot.gallery_3 if role is Role.detail else Slot.hero, 1600, 1600, f"{role.value} as asked",
+                {"plate_kind": kind} if role is Role.try_on else {})
+    if not shots:
+        raise BadInput("the brief declines every shot; keep at least one role")
+    return GalleryPlan(sku=product.sku, shots=shots, notes=notes)
