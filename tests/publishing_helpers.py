@@ -68,9 +68,11 @@ def add_plate(ws, talent_id="T-ANNA", plate_id="hand-1") -> Plate:
                                       anchor=Anchor(kind="ring", center=(400, 400), span_px=180)))
 
 
-def compose(ws, sku: str, role: Role, width: int, height: int, *, background=(255, 255, 255), fill=0.6,
+def compose(ws, sku: str, role: Role, width: int, height: int, *, background=(255, 255, 255), fill=None,
             plate: Plate | None = None) -> tuple[Image.Image, Placement]:
-    """A candidate image the way the studio engine makes one: the exact cutout on a backdrop."""
+    """A candidate image the way the studio engine makes one: the exact cutout on a backdrop, filling
+    `fill` of the frame's short side (packshots 0.88 like a marketplace main image, others 0.6)."""
+    fill = fill or (0.88 if role == Role.packshot else 0.6)
     source = cutout(sku, 600)
     if role == Role.detail:
         source = source.crop((150, 0, 450, 300)).resize((600, 600))

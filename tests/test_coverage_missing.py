@@ -9,12 +9,8 @@ from publishing_helpers import add_gallery, add_product, add_talent
 
 from tools.coverage import coverage_table, missing_report
 from tools.models import Channel, Decision, Role
+from tools.plates import revoke_consent
 from ui.cli import main
-
-
-def revoke(ws, talent_id: str) -> None:
-    talent = ws.catalog.get_talent(talent_id)
-    ws.catalog.set_consent(talent.consent.model_copy(update={"revoked": True}))
 
 
 def test_a_sku_without_a_plan_lacks_everything(workspace):
@@ -54,7 +50,7 @@ def test_revoked_consent_flags_the_approved_try_on(workspace):
     before = missing_report(workspace, "DEMO-RING")
     assert before["complete"] and {a["role"] for a in before["approved"]} == {"packshot", "try_on"}
 
-    revoke(workspace, "T-ANNA")
+    revoke_consent(workspace, "T-ANNA")
     after = missing_report(workspace, "DEMO-RING")
     assert [a["role"] for a in after["approved"]] == ["packshot"]
     assert after["blocked"] == [{"id": try_on.id, "reason": "consent of talent T-ANNA was revoked"}]
@@ -79,7 +75,7 @@ def test_which_skus_have_no_try_on(workspace):
     assert table.splitlines()[0] == "2 SKU(s) without an approved try_on image"
     assert "DEMO-RING" not in table and "DEMO-BRACELET" in table
 
-    revoke(workspace, "T-ANNA")
+    revoke_consent(workspace, "T-ANNA")
     assert {r["sku"] for r in missing_report(workspace, role="try_on")["skus"]} == {
         "DEMO-RING", "DEMO-EARRINGS", "DEMO-BRACELET"}
 

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,9 +60,11 @@ class Target:
     long_side: tuple[int, int | None] | None = None  # (min, max) long side, aspect kept
     main_white: bool = False                     # first image: product alone on pure white
     main_no_model: bool = False                  # first image of jewelry: no model, no hand
+    main_share: float = 0.0                      # first image: product's longer side / frame side, at least
     no_borders: bool = False
+    no_text: bool = False
     thumbnail_aspect: float | None = None        # first image must survive this centre crop (w/h)
-    notes: list[str] = field(default_factory=list)
+    formats: tuple[str, ...] = ("JPEG",)
 
 
 @dataclass
@@ -72,6 +74,7 @@ class PackImage:
     image: Image.Image
     name: str = ""
     alt: str = ""
+    box: tuple | None = None  # the product's box in `image`, when known
     resized_from: tuple[int, int] | None = None
 
 
@@ -115,11 +118,12 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
     pack: list[PackImage] = []
     for candidate, shot in chosen:
         image = ws.assets.open(candidate.asset_id)
-        fitted, problem = _fit(image, target, candidate)
+        fitted, box, problem = _fit(image, target, candidate)
         if problem:
-            problems.append(f"{candidate.id} ({candidate.role.value}): {problem}")
+            problems.append(f"{candidate.id} ({candidate.role.value}) {problem}")
             continue
-        pack.append(PackImage(candidate, shot, fitted, resized_from=image.size if fitted.size != image.size else None))
+        pack.append(PackImage(candidate, shot, fitted, box=box,
+                              resized_from=image.size if fitted.size != image.size else None))
 
     # 4. Validate the pack against the channel's rules before writing anything.
     problems += validate_pack(product, pack, target)
@@ -160,25 +164,36 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
 # -- channel rules ---------------------------------------------------------------------------------
 
 
+# How each channel's images are sized from its spec's numbers: "exact" = the spec's width x height;
+# "long" = long side equal to the spec's render size, aspect kept; "range" = long side within the
+# spec's min..max (kept when it already is); "render_min" = long side at least the render size (eBay
+# zoom needs >= 1600 px), at most the spec's max.
+SIZING = {Channel.amazon: "range", Channel.etsy: "long", Channel.shopify: "exact", Channel.ebay: "render_min",
+          Channel.google: "range", Channel.zalando: "exact"}
+
+
 def channel_target(channel: Channel) -> Target:
     """The channel's image rules as publish needs them, read from tools.rules.CHANNEL_SPECS."""
     from tools.rules import CHANNEL_SPECS
 
     spec = CHANNEL_SPECS[channel]
-    target = Target(channel)
-    width, height = getattr(spec, "width", None), getattr(spec, "height", None)
-    if getattr(spec, "exact_size", False) or (width and height and not getattr(spec, "min_long_side", None)):
-        target.size = (int(width), int(height))
-    lo, hi = getattr(spec, "min_long_side", None), getattr(spec, "max_long_side", None)
-    if lo or hi:
-        target.size = None
-        target.long_side = (int(lo or 1), int(hi) if hi else None)
-    target.main_white = bool(getattr(spec, "main_pure_white", False))
-    target.main_no_model = bool(getattr(spec, "main_no_model_jewelry", False))
-    target.no_borders = bool(getattr(spec, "no_borders", False) or getattr(spec, "no_text", False))
-    thumb = getattr(spec, "thumbnail_aspect", None)
-    if thumb:
-        target.thumbnail_aspect = _ratio(thumb)
+    target = Target(channel, formats=tuple(spec.formats), main_share=spec.main_share)
+    render_long = max(spec.width, spec.height)
+    sizing = SIZING[channel]
+    if sizing == "exact":
+        target.size = (spec.width, spec.height)
+    elif sizing == "long":
+        target.long_side = (render_long, render_long)
+    elif sizing == "render_min":
+        target.long_side = (max(spec.min_long_side, render_long), spec.max_long_side)
+    else:
+        target.long_side = (spec.min_long_side, spec.max_long_side)
+    target.main_white = spec.main_pure_white
+    target.main_no_model = spec.main_no_model_jewelry
+    target.no_borders = spec.no_borders
+    target.no_text = spec.no_text
+    if spec.thumbnail_aspect:
+        target.thumbnail_aspect = _ratio(spec.thumbnail_aspect)
     return target
 
 
@@ -234,8 +249,10 @@ def _choose(ws: Workspace, approved: list[Candidate], channel: Channel) -> tuple
                 shots[candidate.shot_id] = catalog.get_shot(candidate.shot_id)
             except BadInput:
                 shots[candidate.shot_id] = None
-    mine = [c for c in approved if (s := shots[c.shot_id]) is None or s.channel in (None, channel)]
-    pool = mine or approved  # a plan for other channels still gives usable images, fitted below
+    # Campaign variants are for ads and social posts: in a channel's gallery only when planned for it.
+    gallery = [c for c in approved if c.role != Role.campaign or (shots[c.shot_id] and shots[c.shot_id].channel == channel)]
+    mine = [c for c in gallery if (s := shots[c.shot_id]) is None or s.channel in (None, channel)]
+    pool = mine or gallery  # a plan for other channels still gives usable images, fitted below
 
     def order(candidate: Candidate):
         shot = shots[candidate.shot_id]
@@ -247,60 +264,108 @@ def _choose(ws: Workspace, approved: list[Candidate], channel: Channel) -> tuple
     limit = MAX_IMAGES[channel]
     skipped = [{"candidate_id": c.id, "reason": f"{channel.value} takes at most {limit} images"}
                for c in ordered[limit:]]
+    skipped += [{"candidate_id": c.id, "reason": "campaign images are not part of a channel gallery"}
+                for c in approved if c not in gallery]
     skipped += [{"candidate_id": c.id, "reason": f"planned for {shots[c.shot_id].channel.value}"}
-                for c in approved if c not in pool]
+                for c in gallery if c not in pool]
     return [(c, shots[c.shot_id]) for c in ordered[:limit]], skipped
 
 
-def _fit(image: Image.Image, target: Target, candidate: Candidate) -> tuple[Image.Image, str | None]:
-    """Resize an approved image to the channel's size; (image, None) or (image, why it cannot)."""
+def _fit(image: Image.Image, target: Target, candidate: Candidate) -> tuple[Image.Image, tuple | None, str | None]:
+    """Fit an approved image to the channel's size: (image, product box in it, None) or (.., why it cannot).
+
+    Only changes that cannot alter the product: scaling (enlarging at most MAX_UPSCALE), widening a
+    white canvas around a product on white, or cropping a scene's backdrop while the whole product
+    stays inside the frame.
+    """
     image = image.convert("RGB") if image.mode != "RGB" else image
+    box = _source_box(image, candidate)
     width, height = image.size
     if target.size:
         tw, th = target.size
-        if abs(width / height - tw / th) > 0.02 * (tw / th):
-            if candidate.role in (Role.packshot, Role.detail) and _white_border(image):
+        aspect = tw / th
+        if abs(width / height - aspect) > 0.02 * aspect:
+            if _white_border(image):
                 # A product on white: widen the white canvas (no visible border, nothing cropped).
-                image = _pad_white(image, tw / th)
-                width, height = image.size
+                image, (dx, dy) = _pad_white(image, aspect)
+                box = _shift(box, dx, dy)
             else:
-                return image, (f"is {width}x{height} ({width / height:.2f}:1), {target.channel.value} needs "
-                               f"{tw}x{th}; re-render this shot for {target.channel.value}")
+                cropped = _crop_around(image, box, aspect)
+                if cropped is None:
+                    return image, box, (f"is {width}x{height} ({width / height:.2f}:1), {target.channel.value} needs "
+                                        f"{tw}x{th} and the product would not stay whole in that crop; "
+                                        f"re-render this shot for {target.channel.value}")
+                image, (dx, dy) = cropped
+                box = _shift(box, -dx, -dy)
+            width, height = image.size
         scale = max(tw / width, th / height)
         if scale > MAX_UPSCALE:
-            return image, (f"is {width}x{height}, too small for {tw}x{th} (would be enlarged {scale:.1f}x); "
-                           "re-render it at the channel size")
-        return _resize_cover(image, tw, th), None
-    if target.long_side:
-        lo, hi = target.long_side
-        long = max(width, height)
-        goal = max(lo, min(long, hi or long))
-        if goal / long > MAX_UPSCALE:
-            return image, (f"long side is {long} px, {target.channel.value} needs at least {lo} px "
-                           f"(would be enlarged {goal / long:.1f}x); re-render it larger")
-        if goal != long:
-            scale = goal / long
-            image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.LANCZOS)
-        return image, None
-    return image, None
+            return image, box, (f"is {width}x{height}, too small for {tw}x{th} (would be enlarged {scale:.1f}x); "
+                                "re-render it at the channel size")
+        left, top = round((width * scale - tw) / 2), round((height * scale - th) / 2)
+        image = image.resize((max(tw, round(width * scale)), max(th, round(height * scale))), Image.LANCZOS)
+        image = image.crop((left, top, left + tw, top + th))
+        return image, _shift(_scale(box, scale), -left, -top), None
+    lo, hi = target.long_side
+    long = max(width, height)
+    goal = max(lo, min(long, hi or long))
+    if goal / long > MAX_UPSCALE:
+        return image, box, (f"long side is {long} px, {target.channel.value} needs at least {lo} px "
+                            f"(would be enlarged {goal / long:.1f}x); re-render it larger")
+    if goal != long:
+        scale = goal / long
+        image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.LANCZOS)
+        box = _scale(box, scale)
+    return image, box, None
 
 
-def _resize_cover(image: Image.Image, tw: int, th: int) -> Image.Image:
+def _source_box(image: Image.Image, candidate: Candidate) -> tuple | None:
+    """The product's box in the approved image: the engine's placement, else the non-white pixels of a
+    product on white; None when unknown."""
+    if candidate.placement is not None:
+        p = candidate.placement
+        return (p.x, p.y, p.x + p.width, p.y + p.height)
+    if _white_border(image):
+        mask = np.asarray(image.convert("RGB")).min(axis=2) < 245
+        if mask.any():
+            ys, xs = np.nonzero(mask)
+            return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+    return None
+
+
+def _scale(box, k):
+    return None if box is None else tuple(v * k for v in box)
+
+
+def _shift(box, dx, dy):
+    return None if box is None else (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+
+def _crop_around(image: Image.Image, box, aspect: float):
+    """The largest crop of `aspect` holding the whole product box (3 % margin), and its offset; or None."""
+    if box is None:
+        return None
     width, height = image.size
-    scale = max(tw / width, th / height)
-    resized = image.resize((max(tw, round(width * scale)), max(th, round(height * scale))), Image.LANCZOS)
-    left, top = (resized.width - tw) // 2, (resized.height - th) // 2
-    return resized.crop((left, top, left + tw, top + th))
+    cw, ch = (width, round(width / aspect)) if width / height < aspect else (round(height * aspect), height)
+    margin = 0.03 * max(cw, ch)
+    bx0, by0, bx1, by1 = box
+    cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
+    left = int(round(min(max(cx - cw / 2, 0), width - cw)))
+    top = int(round(min(max(cy - ch / 2, 0), height - ch)))
+    if bx0 - margin < left or bx1 + margin > left + cw or by0 - margin < top or by1 + margin > top + ch:
+        return None
+    return image.crop((left, top, left + cw, top + ch)), (left, top)
 
 
-def _pad_white(image: Image.Image, aspect: float) -> Image.Image:
+def _pad_white(image: Image.Image, aspect: float) -> tuple[Image.Image, tuple[int, int]]:
     width, height = image.size
     if width / height < aspect:
         canvas = Image.new("RGB", (round(height * aspect), height), (255, 255, 255))
     else:
         canvas = Image.new("RGB", (width, round(width / aspect)), (255, 255, 255))
-    canvas.paste(image, ((canvas.width - width) // 2, (canvas.height - height) // 2))
-    return canvas
+    offset = ((canvas.width - width) // 2, (canvas.height - height) // 2)
+    canvas.paste(image, offset)
+    return canvas, offset
 
 
 def _border_ring(image: Image.Image, frac: float = 0.02) -> np.ndarray:
@@ -332,22 +397,6 @@ def _framed(image: Image.Image) -> bool:
     return flat and same and not white and float(np.abs(inner - means[0]).max()) > 12.0
 
 
-def product_box(image: Image.Image, candidate: Candidate, original_size: tuple[int, int] | None) -> tuple | None:
-    """The product's box in the fitted image: from the engine's placement, else from non-white pixels."""
-    if candidate.placement is not None:
-        p = candidate.placement
-        ow, oh = original_size or image.size
-        sx, sy = image.width / ow, image.height / oh
-        if abs(sx - sy) < 0.02:  # plain scaling: the placement still holds
-            return (p.x * sx, p.y * sy, (p.x + p.width) * sx, (p.y + p.height) * sy)
-    array = np.asarray(image.convert("RGB"))
-    mask = array.min(axis=2) < 245
-    if not mask.any():
-        return None
-    ys, xs = np.nonzero(mask)
-    return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-
-
 def validate_pack(product: Product, pack: list[PackImage], target: Target) -> list[str]:
     """Every reason the pack breaks the channel's rules (empty when it is fine)."""
     problems: list[str] = []
@@ -366,10 +415,12 @@ def validate_pack(product: Product, pack: list[PackImage], target: Target) -> li
             if long < lo or (hi and long > hi):
                 span = f"{lo}-{hi}" if hi else f">= {lo}"
                 problems.append(f"{label} long side is {long} px, {target.channel.value} needs {span}")
+        if "JPEG" not in target.formats:
+            problems.append(f"{target.channel.value} does not take JPEG images")
         # 2. Borders and text.
         if target.no_borders and _framed(image):
             problems.append(f"{label} has a border; {target.channel.value} allows no borders")
-        if target.no_borders and (candidate.params.get("overlay_text") or (item.shot and item.shot.options.get("text"))):
+        if target.no_text and (candidate.params.get("overlay_text") or (item.shot and item.shot.options.get("text"))):
             problems.append(f"{label} carries text; {target.channel.value} allows no text on images")
         if position > 0:
             continue
@@ -383,15 +434,19 @@ def validate_pack(product: Product, pack: list[PackImage], target: Target) -> li
                 candidate.role in WORN_ROLES or candidate.plate_id or candidate.talent_id):
             problems.append(f"main image {label} shows a model; {target.channel.value} jewelry main images "
                             "show the product alone")
-        if target.thumbnail_aspect:
-            box = product_box(image, candidate, item.resized_from)
-            if box is not None:
-                crop_w = min(width, height * target.thumbnail_aspect)
-                crop_h = min(height, width / target.thumbnail_aspect)
-                x0, y0 = (width - crop_w) / 2, (height - crop_h) / 2
-                if box[0] < x0 - 1 or box[1] < y0 - 1 or box[2] > x0 + crop_w + 1 or box[3] > y0 + crop_h + 1:
-                    problems.append(f"first image {label}: the product reaches outside the centred "
-                                    f"{target.thumbnail_aspect:.2f}:1 thumbnail crop; re-render it with more margin")
+        box = item.box
+        if target.main_share and box is not None:
+            share = max((box[2] - box[0]) / width, (box[3] - box[1]) / height)
+            if share < target.main_share - 0.01:
+                problems.append(f"main image {label}: the product fills {share:.0%} of the frame, "
+                                f"{target.channel.value} needs at least {target.main_share:.0%}")
+        if target.thumbnail_aspect and box is not None:
+            crop_w = min(width, height * target.thumbnail_aspect)
+            crop_h = min(height, width / target.thumbnail_aspect)
+            x0, y0 = (width - crop_w) / 2, (height - crop_h) / 2
+            if box[0] < x0 - 1 or box[1] < y0 - 1 or box[2] > x0 + crop_w + 1 or box[3] > y0 + crop_h + 1:
+                problems.append(f"first image {label}: the product reaches outside the centred "
+                                f"{target.thumbnail_aspect:.2f}:1 thumbnail crop; re-render it with more margin")
     return problems
 
 
