@@ -74,12 +74,17 @@ def intake(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
 
         progress("Preparing the photos", "running", f"cutting out the product in {len(images)} photo(s)")
         good = []
+        declared = _declared_kind(brief, state.get("text", ""))
         for path in images:
             try:
-                ingest_product(ws, sku, [path], category=brief.category.value, brief=brief)
-                good.append(path)
+                _, photos = ingest_product(ws, sku, [path], category=brief.category.value, brief=brief)
             except ListingError as exc:
                 notices.append(f"photo {_name(path)} is not usable: {exc}")
+                continue
+            good.append(path)
+            for photo in photos:
+                if declared is not None and photo.kind is not declared:
+                    catalog.add_photo(photo.model_copy(update={"kind": declared}))
         progress("Preparing the photos", "done" if good else "failed",
                  f"{len(good)} of {len(images)} photo(s) ready")
     elif sku and catalog.has_product(sku):
@@ -143,6 +148,15 @@ def _merge_briefs(old: Brief | None, new: Brief) -> Brief:
     merged["exclude_roles"] = [r for r in merged["exclude_roles"] if r not in new.roles]
     merged["roles"] = [r for r in merged["roles"] if r not in new.exclude_roles]
     return Brief.model_validate(merged)
+
+
+def _declared_kind(brief: Brief, text: str) -> PhotoKind | None:
+    """What the seller says the photos are, by use case (the cutout does not tell on-model from flat lay)."""
+    if brief.use_case == "model_swap":
+        return PhotoKind.on_model
+    if brief.use_case == "model_creation":
+        return PhotoKind.ghost_mannequin if "ghost" in text.lower() else PhotoKind.flat_lay
+    return None
 
 
 def _brief_summary(brief: Brief) -> str:

@@ -23,7 +23,11 @@ SQUARE_SIDE = 1600
 
 
 def size_for_aspect(aspect: str) -> tuple[int, int]:
-    """Pixel size of a campaign shot for an aspect ratio like '9:16' (long side 1920)."""
+    """Pixel size of a campaign shot for an aspect ratio like '9:16' (the channel rules' sizes, else long side 1920)."""
+    from tools.rules import CAMPAIGN_SIZES
+
+    if aspect in CAMPAIGN_SIZES:
+        return CAMPAIGN_SIZES[aspect]
     m = re.fullmatch(r"\s*(\d{1,2})\s*:\s*(\d{1,2})\s*", aspect or "")
     if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
         raise BadInput(f"aspect ratio {aspect!r} is not like 9:16")
@@ -46,55 +50,26 @@ def campaign_shot(aspect: str, mood: str, count: int, scene: str = "") -> Shot:
                 options={"aspect": aspect})
 
 
-def adjust_plan(plan: GalleryPlan, brief: Brief) -> GalleryPlan:
-    """The rules' plan changed by what the seller asked for: declined roles, counts, mood, extra roles, campaign sizes."""
-    shots = list(plan.shots)
-    notes = list(plan.notes)
-    mood = _mood_words(brief.mood, brief.season)
+def brief_for_rules(brief: Brief) -> tuple[Brief, list[str]]:
+    """The brief as the rules should see it: a channel's required main image cannot be declined."""
+    notes = []
+    if Role.packshot in brief.exclude_roles and Channel.amazon in brief.channels:
+        notes.append("kept the Amazon main image: Amazon requires the product alone on white")
+        brief = brief.model_copy(update={"exclude_roles": [r for r in brief.exclude_roles if r is not Role.packshot]})
+    return brief, notes
 
-    # 1. Declined roles go, except a channel's required main image
-    kept = []
-    for shot in shots:
-        if shot.role in brief.exclude_roles:
-            if shot.role is Role.packshot and shot.slot in (Slot.grid, Slot.hero) and shot.channel is Channel.amazon:
-                notes.append("kept the Amazon main image: Amazon requires the product alone on white")
-            else:
-                continue
-        kept.append(shot)
-    shots = kept
 
-    # 2. Roles asked for that the rules did not plan
-    planned = {s.role for s in shots}
-    template = shots[0] if shots else None
-    for role in brief.roles:
-        if role in planned or role is Role.campaign or template is None:
-            continue
-        shots.append(Shot(role=role, slot=Slot.gallery_3, channel=template.channel, width=template.width,
-                          height=template.height, scene="", mood=mood, count=template.count))
-        planned.add(role)
+def plan_for(ws, product, brief: Brief) -> GalleryPlan:
+    """tools.rules.plan_gallery with the registered plates and their consent for the main channel."""
+    from tools.plates import plate_refusal
+    from tools.rules import plan_gallery
 
-    # 3. Campaign shots: one per aspect ratio (campaign_count each), when asked
-    if Role.campaign in brief.roles and Role.campaign not in brief.exclude_roles:
-        aspects = brief.aspect_ratios or ["1:1"]
-        have = {s.options.get("aspect") or s.aspect for s in shots if s.role is Role.campaign}
-        for aspect in aspects:
-            if aspect in have:
-                continue
-            for _ in range(brief.campaign_count or 1):
-                shots.append(campaign_shot(aspect, mood, brief.count or 2))
-
-    # 4. Counts and mood on every shot that has a scene
-    final = []
-    for shot in shots:
-        update: dict = {}
-        if brief.count:
-            update["count"] = brief.count
-        if mood and shot.role is not Role.packshot and not shot.mood:
-            update["mood"] = mood
-        final.append(shot.model_copy(update=update) if update else shot)
-    if not final:
-        raise BadInput("the brief declines every shot the plan has; say which shots you want")
-    return plan.model_copy(update={"shots": final, "notes": notes})
+    brief, notes = brief_for_rules(brief)
+    channels = list(brief.channels) or [Channel.amazon]
+    plates = ws.catalog.plates()
+    consents = {p.id: plate_refusal(ws, p, channels[0]) for p in plates}
+    gallery = plan_gallery(product, brief, channels, plates=plates, consents=consents)
+    return gallery.model_copy(update={"notes": [*gallery.notes, *notes]})
 
 
 def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int = 2) -> tuple[GalleryPlan, list[str]]:
@@ -139,26 +114,22 @@ def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int = 2) -> tup
 
 
 def plan(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
-    """Make the gallery plan for the SKU from the rules, adjusted by the brief; every shot goes to production."""
-    from tools.rules import plan_gallery
-
+    """Make the gallery plan for the SKU from the rules and the brief; every shot goes to production."""
     ws = runtime.context.ws
     brief = Brief.model_validate(state["brief"])
     sku = state["sku"]
     product = ws.catalog.get_product(sku)
 
-    # 1. Rules, then the brief
+    # 1. Rules, with the brief (roles, exclusions, counts, mood, aspect ratios) and the registered plates
     progress("Planning the gallery", "running")
-    channels = list(brief.channels) or [Channel.amazon]
-    gallery = adjust_plan(plan_gallery(product, brief, channels), brief)
+    gallery = plan_for(ws, product, brief)
+    to_render = [s.id for s in gallery.shots]
     if brief.use_case == "campaign" and state.get("plan"):
         # campaign variants on an existing gallery: keep it, add only the campaign shots
         previous = GalleryPlan.model_validate(state["plan"])
         added = [s for s in gallery.shots if s.role is Role.campaign]
         gallery = previous.model_copy(update={"shots": [*previous.shots, *added]})
         to_render = [s.id for s in added]
-    else:
-        to_render = [s.id for s in gallery.shots]
 
     # 2. Store a new plan version and show it
     gallery = ws.catalog.save_plan(gallery.model_copy(update={"sku": sku}))

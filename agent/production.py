@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent.context import StudioContext
-from agent.events import emit, progress
+from agent.events import emit, progress, reply_event
 from agent.offline.intents import parse_review_words
 from agent.offline.reader import find_mood
 from agent.state import ShotTask, StudioState
@@ -22,7 +22,6 @@ from tools.models import GalleryPlan, Shot
 def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
     """One shot: render its candidates, critique each, re-render failing ones up to Settings.max_rerenders."""
     from tools.production import produce_shot
-
     from tools.review import candidate_summary
 
     ws = runtime.context.ws
@@ -60,6 +59,10 @@ def collect(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
             else:
                 candidates.append({k: item[k] for k in ("id", "shot", "role", "path", "verdict", "score", "reasons")})
     payload = {"sku": state["sku"], "candidates": candidates, "failures": failures}
+    if candidates and not state.get("auto_approve"):
+        passed = sum(1 for c in candidates if c["verdict"] == "pass")
+        reply_event(f"{len(candidates)} candidate(s) for {state['sku']} are ready for review: {passed} passed the "
+                    "vision check. Approve, reject, or tell me what to change.")
     return {"review": payload}
 
 

@@ -134,6 +134,8 @@ class StudioAgent:
                             yield {"type": "reply", "text": value.get("question", "")}
         except ListingError as exc:
             yield {"type": "error", "message": str(exc)}
+        except Exception as exc:  # the conversation survives a bug in one step; the checkpoint keeps the state
+            yield {"type": "error", "message": f"unexpected error: {type(exc).__name__}: {exc}"}
         finally:
             lock.release()
 
