@@ -209,40 +209,52 @@ def detail_regions(item: Image.Image, side: int, count: int = 2) -> list[tuple[i
     return boxes
 
 
-def detail(cutout: Image.Image, width: int, height: int, *, variant: int = 0, max_upscale: float = 2.0,
-           background: tuple[int, int, int] = (250, 249, 247)) -> StudioImage:
+def detail(cutout: Image.Image, width: int, height: int, *, variant: int = 0, max_upscale: float = 1.95,
+           background: tuple[int, int, int] = (250, 249, 247), min_long: int = 1000) -> StudioImage:
     """A close-up of the most informative region of the product (stones, clasp, texture, print), enlarged
-    at most `max_upscale` times; the source crop is recorded. `variant` picks the next-best region."""
+    at most `max_upscale` times; the source crop is recorded. `variant` picks the next-best region. When
+    the source is too small to fill the frame within that limit, the close-up sits centred on a frame
+    of at least `min_long` px (the channel's minimum) and a warning says so."""
+    # 1. Check inputs
     if max_upscale < 1 or max_upscale > 4:
         raise StudioError(f"max_upscale must be within 1..4, got {max_upscale}")
+    if width < 64 or height < 64:
+        raise StudioError(f"detail size must be at least 64x64, got {width}x{height}")
     item, src_box = trim(cutout)
     long = max(item.size)
-    # 1. The window: about 45 % of the product, never so small that it needs more than max_upscale
+
+    # 2. The window: about 45 % of the product, never so small that it needs more than max_upscale
     out_long = max(width, height)
     side = int(max(0.45 * long, min(0.9 * min(item.size), out_long / max_upscale)))
-    side = max(8, min(side, min(item.size)) if min(item.size) >= 8 else min(item.size))
+    side = max(1, min(side, min(item.size)))
     boxes = detail_regions(item, side, count=variant + 1)
     bx0, by0, bx1, by1 = boxes[min(variant, len(boxes) - 1)]
-    # widen the window to the output aspect, staying inside the product box
-    aspect = width / height
-    cw, ch = (int(side * aspect), side) if aspect >= 1 else (side, int(side / aspect))
+    aspect = width / height  # widen the window to the output aspect, staying inside the product box
+    cw, ch = (min(item.width, int(side * aspect)), side) if aspect >= 1 else (side, min(item.height, int(side / aspect)))
     cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
     x0 = int(np.clip(cx - cw / 2, 0, max(0, item.width - cw)))
     y0 = int(np.clip(cy - ch / 2, 0, max(0, item.height - ch)))
     crop = item.crop((x0, y0, x0 + cw, y0 + ch))
-    # 2. Output size: the shot's, or smaller so the enlargement stays within max_upscale
+
+    # 3. Enlarge within the limit; centre on a frame of the channel's minimum size when it falls short
     scale = min(width / cw, height / ch, max_upscale)
-    out = (max(1, int(cw * scale)), max(1, int(ch * scale)))
-    base = Image.new("RGB", out, background)
-    image = composite(base, resample(crop, out), (0, 0))
+    size = (max(1, int(cw * scale)), max(1, int(ch * scale)))
+    frame_long = min(out_long, max(min_long, max(size)))
+    frame = (width, height) if frame_long == out_long else (
+        (frame_long, max(size[1], int(frame_long / aspect))) if aspect >= 1 else (max(size[0], int(frame_long * aspect)), frame_long))
+    px, py = (frame[0] - size[0]) // 2, (frame[1] - size[1]) // 2
+    image = composite(Image.new("RGB", frame, background), resample(crop, size), (px, py))
+
+    # 4. Record the crop and where its visible product went
     box = (src_box[0] + x0, src_box[1] + y0, src_box[0] + x0 + cw, src_box[1] + y0 + ch)
+    tight = crop.getchannel("A").point(lambda a: 255 if a > 12 else 0).getbbox() or (0, 0, cw, ch)
     warnings = []
     if scale > 1.01:
         warnings.append(f"the detail is enlarged {scale:.2f}x from the source photo (at most {max_upscale:g}x)")
-    if out[0] < width * 0.99:
-        warnings.append(f"the source is small: the detail is {out[0]}x{out[1]} instead of {width}x{height}")
-    placed = Placed(-x0 * scale, -y0 * scale, item.width * scale, item.height * scale, scale=scale,
-                    upscale=max(1.0, scale), crop=box)
+    if size[0] < frame[0] * 0.98 and size[1] < frame[1] * 0.98:
+        warnings.append(f"the source is small: the close-up is {size[0]}x{size[1]} px inside a {frame[0]}x{frame[1]} frame")
+    placed = Placed(px + tight[0] * scale, py + tight[1] * scale, (tight[2] - tight[0]) * scale,
+                    (tight[3] - tight[1]) * scale, scale=scale, upscale=max(1.0, scale), crop=box)
     return StudioImage(image, placed, warnings, {"crop": list(box), "variant": variant})
 
 
@@ -304,23 +316,34 @@ def surface(kind: str, size: tuple[int, int], color: tuple[int, int, int], seed:
         light = 1.06 - 0.16 * yy + 0.05 * np.exp(-((yy - 0.62) ** 2) / 0.02) - 0.08 * ((xx - 0.5) ** 2)
         tex = light[..., None] * base
     elif kind == "marble":
-        n = _noise(sh, sw, 24, rng) + 0.5 * _noise(sh, sw, 8, rng)
-        veins = np.abs(np.sin(6.0 * (xx + 0.6 * yy) + 2.2 * n))
-        veins = np.clip(1.0 - veins, 0, 1) ** 6
-        tex = base * (1.02 - 0.03 * yy[..., None]) - (veins * 55.0)[..., None] * np.array([1.0, 1.0, 0.95])
-        tex += 2.0 * _noise(sh, sw, 2, rng)[..., None]
+        # a light (or dark) stone with a few thin, meandering veins and a soft cloudiness
+        turb = _noise(sh, sw, 160, rng) + 0.35 * _noise(sh, sw, 40, rng)
+        veins = np.abs(np.sin(5.0 * (0.8 * xx + 0.5 * yy) * np.pi + 1.6 * turb))
+        veins = (1.0 - veins) ** 24 + 0.4 * (1.0 - np.abs(np.sin(11.0 * (0.3 * xx + 0.9 * yy) + 2.5 * turb))) ** 30
+        cloud = _noise(sh, sw, 90, rng) * 4.0
+        lum = (0.2126 * base[0] + 0.7152 * base[1] + 0.0722 * base[2]) / 255.0
+        vein_color = base * 0.72 if lum > 0.5 else np.minimum(base * 1.6 + 40.0, 255.0)
+        tex = base * (1.02 - 0.03 * yy[..., None]) + cloud[..., None]
+        tex = tex * (1 - 0.55 * veins[..., None]) + vein_color * (0.55 * veins[..., None])
     elif kind == "linen":
         warp = np.sin(np.arange(sw, dtype=np.float32) * 1.9)[None, :] * 3.5
         weft = np.sin(np.arange(sh, dtype=np.float32) * 2.1)[:, None] * 3.5
         slub = _noise(sh, sw, 6, rng) * 3.0
         tex = base + (warp + weft + slub)[..., None] - 6.0 * yy[..., None]
     elif kind == "wood":
-        n = _noise(sh, sw, 40, rng)
-        rings = np.sin(28.0 * (yy + 0.08 * n) + 3.0 * _noise(sh, sw, 90, rng))
-        grain = _noise(sh, sw, 2, rng) * 2.0
-        tex = base * (0.94 + 0.06 * rings[..., None]) + grain[..., None]
+        # planks of horizontal grain: stretched noise bends the growth lines, fine streaks on top
+        def stretched(sy, sx):
+            small = rng.normal(0, 1, (max(2, sh // sy), max(2, sw // sx))).astype(np.float32)
+            return cv2.resize(small, (sw, sh), interpolation=cv2.INTER_CUBIC)
+
+        lines = np.sin(2 * np.pi * (yy * 9.0 + 0.35 * stretched(60, 400)))
+        streaks = stretched(2, 60) * 3.0
+        planks = (np.floor(yy * 4.0) % 2) * 0.03
+        tex = base * (0.95 + 0.035 * lines[..., None] - planks[..., None]) + streaks[..., None]
+        seams = (np.abs((yy * 4.0) % 1.0) < 0.004)[..., None]
+        tex = np.where(seams, tex * 0.8, tex)
     else:  # paper
-        tex = base + (2.2 * _noise(sh, sw, 3, rng) + 3.0 * _noise(sh, sw, 30, rng))[..., None] - 5.0 * yy[..., None]
+        tex = base + (1.6 * _noise(sh, sw, 3, rng) + 1.2 * _noise(sh, sw, 60, rng))[..., None] - 5.0 * yy[..., None]
     tex = np.broadcast_to(tex, (sh, sw, 3)).astype(np.float32)
     return cv2.resize(tex, (w, h), interpolation=cv2.INTER_LINEAR)
 
@@ -348,7 +371,6 @@ def backdrop(cutout: Image.Image, width: int, height: int, *, mood: str = "", su
             color = tuple(int(c * 0.45) for c in color) if lum > 0.5 else tuple(int(c + (255 - c) * 0.7) for c in color)
     else:
         color = deep if lum > 0.72 else light
-    tex = surface(surface_kind, (width, height), color, seed)
 
     # 3. Place the product inside the safe area
     mx, my = int(width * safe_margin), int(height * safe_margin)
@@ -365,18 +387,25 @@ def backdrop(cutout: Image.Image, width: int, height: int, *, mood: str = "", su
     x = int(np.clip(x, mx, width - mx - size[0]))
     y = my + int((area_h - size[1]) * 0.55)
 
-    # 4. Contact shadow, optional reflection, product
-    dark = contact_shadow((width, height), (x, y, x + size[0], y + size[1]), placed_item.getchannel("A"))
-    tex = tex * (1 - dark[..., None])
+    # 4. Surface and contact shadow at a reduced size, enlarged; then reflection and product at full size
+    f = max(1.0, max(width, height) / 720)
+    sw, sh = max(8, round(width / f)), max(8, round(height / f))
+    tex = surface(surface_kind, (sw, sh), color, seed)
+    small_box = (int(x / f), int(y / f), max(int(x / f) + 1, int((x + size[0]) / f)), max(int(y / f) + 1, int((y + size[1]) / f)))
+    small_alpha = placed_item.getchannel("A").resize((small_box[2] - small_box[0], small_box[3] - small_box[1]))
+    tex = tex * (1 - contact_shadow((sw, sh), small_box, small_alpha)[..., None])
+    full = cv2.resize(np.clip(tex, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
     if reflection:
         flipped = np.asarray(placed_item.transpose(Image.FLIP_TOP_BOTTOM), np.float32)
-        fade = np.linspace(0.28, 0.0, size[1], dtype=np.float32)[:, None] * flipped[..., 3] / 255.0
         y2 = y + size[1]
         rows = max(0, min(size[1], height - y2))
-        region = tex[y2:y2 + rows, x:x + size[0]]
-        a = fade[:rows, : region.shape[1], None]
-        region[:] = region * (1 - a) + flipped[:rows, : region.shape[1], :3] * a
-    base = Image.fromarray(np.clip(tex, 0, 255).astype(np.uint8), "RGB")
+        cols = min(size[0], width - x)
+        if rows and cols > 0:
+            fade = np.linspace(0.28, 0.0, size[1], dtype=np.float32)[:rows, None] * flipped[:rows, :cols, 3] / 255.0
+            region = full[y2:y2 + rows, x:x + cols].astype(np.float32)
+            blended = region * (1 - fade[..., None]) + flipped[:rows, :cols, :3] * fade[..., None]
+            full[y2:y2 + rows, x:x + cols] = np.clip(blended, 0, 255).astype(np.uint8)
+    base = Image.fromarray(full, "RGB")
     image = composite(base, placed_item, (x, y))
     warnings = []
     if scale > 1.01:
@@ -443,9 +472,31 @@ def anchor_from_mask(mask: Image.Image | np.ndarray) -> PlateAnchor:
     return PlateAnchor((float(mean[0]), float(mean[1])), [tuple(map(float, p1)), tuple(map(float, p2))], angle, span)
 
 
+def frame_plate(plate: Image.Image, anchor: PlateAnchor, mm_per_px: float, size: tuple[int, int],
+                body_mask: np.ndarray | None = None):
+    """Crop the plate to the output aspect around the anchor (as large as the plate allows) and scale it
+    to `size`. Returns (plate, anchor, mm_per_px, body mask) in output pixels."""
+    w, h = size
+    pw, ph = plate.size
+    cw = min(pw, ph * w / h)
+    ch = cw * h / w
+    cx, cy = anchor.center
+    x0 = float(np.clip(cx - cw / 2, 0, pw - cw))
+    y0 = float(np.clip(cy - ch / 2, 0, ph - ch))
+    k = w / cw
+    framed = plate.resize((w, h), Image.LANCZOS, box=(x0, y0, x0 + cw, y0 + ch))
+    moved = PlateAnchor(((cx - x0) * k, (cy - y0) * k), [((x - x0) * k, (y - y0) * k) for x, y in anchor.points],
+                        anchor.angle, anchor.span_px * k)
+    body = None
+    if body_mask is not None:
+        m = Image.fromarray(body_mask.astype(np.uint8) * 255).resize((w, h), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
+        body = np.asarray(m) > 127
+    return framed, moved, mm_per_px / k, body
+
+
 def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAnchor, *, product_width_mm: float,
                      mm_per_px: float, body_mask: np.ndarray | None = None, kind: str = "ring",
-                     behind: bool = True, shadow: float = 0.3) -> StudioImage:
+                     behind: bool = True, shadow: float = 0.3, size: tuple[int, int] | None = None) -> StudioImage:
     """Put the product on the plate at the anchor, at true scale (product_width_mm / mm_per_px pixels
     wide), turned to lie across the finger (or wrist); for rings the lower arc of the band passes
     behind the finger (hidden where `body_mask` covers it) and a soft shadow falls on the skin."""
@@ -454,6 +505,8 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
         raise StudioError(f"product_width_mm and mm_per_px must be positive, got {product_width_mm}, {mm_per_px}")
     item, _ = trim(cutout)
     plate = plate.convert("RGB")
+    if size is not None:  # the scene (not the product) is cropped and scaled to the shot's size
+        plate, anchor, mm_per_px, body_mask = frame_plate(plate, anchor, mm_per_px, size, body_mask)
     pw, ph = plate.size
 
     # 2. Scale from the real size, then turn to the anchor
@@ -480,33 +533,41 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     dy = -offset[0] * math.sin(t) + offset[1] * math.cos(t)
     cx, cy = anchor.center
     x, y = int(round(cx - rw / 2 - dx)), int(round(cy - rh / 2 - dy))
-    full_alpha = np.zeros((ph, pw), np.float32)
-    x0, y0, x1, y1 = max(0, x), max(0, y), min(pw, x + rw), min(ph, y + rh)
-    if x1 <= x0 or y1 <= y0:
+    if x >= pw or y >= ph or x + rw <= 0 or y + rh <= 0:
         raise StudioError("the anchor puts the product outside the plate")
-    full_alpha[y0:y1, x0:x1] = rot[y0 - y:y1 - y, x0 - x:x1 - x, 3] / 255.0
-    full_rgb = np.zeros((ph, pw, 3), np.float32)
-    full_rgb[y0:y1, x0:x1] = rot[y0 - y:y1 - y, x0 - x:x1 - x, :3]
-    visible = full_alpha.copy()
-    if behind_rows is not None:
-        hidden = Image.fromarray((behind_rows * 255).astype(np.uint8)).rotate(anchor.angle, expand=True)
-        hid = np.zeros((ph, pw), np.float32)
-        hid[y0:y1, x0:x1] = np.asarray(hidden, np.float32)[y0 - y:y1 - y, x0 - x:x1 - x] / 255.0
-        body = cv2.GaussianBlur(body_mask.astype(np.float32), (0, 0), 1.2)
-        visible = full_alpha * (1 - hid * body)
-    # 4. Soft shadow on the skin, then the product
-    base = np.asarray(plate, np.float32)
+    # work in a region of interest around the product (shadow margin included)
+    m = int(target_w * 0.15) + 4
+    r0, c0 = max(0, y - m), max(0, x - m)
+    r1, c1 = min(ph, y + rh + m), min(pw, x + rw + m)
+    alpha = np.zeros((r1 - r0, c1 - c0), np.float32)
+    rgb = np.zeros((r1 - r0, c1 - c0, 3), np.float32)
+    ys0, xs0, ys1, xs1 = max(0, y), max(0, x), min(ph, y + rh), min(pw, x + rw)
+    alpha[ys0 - r0:ys1 - r0, xs0 - c0:xs1 - c0] = rot[ys0 - y:ys1 - y, xs0 - x:xs1 - x, 3] / 255.0
+    rgb[ys0 - r0:ys1 - r0, xs0 - c0:xs1 - c0] = rot[ys0 - y:ys1 - y, xs0 - x:xs1 - x, :3]
+    body = body_mask[r0:r1, c0:c1].astype(np.float32) if body_mask is not None else None
+    visible = alpha.copy()
+    if behind_rows is not None and body is not None:
+        hidden = np.asarray(Image.fromarray((behind_rows * 255).astype(np.uint8)).rotate(anchor.angle, expand=True),
+                            np.float32) / 255.0
+        hid = np.zeros_like(alpha)
+        hid[ys0 - r0:ys1 - r0, xs0 - c0:xs1 - c0] = hidden[ys0 - y:ys1 - y, xs0 - x:xs1 - x]
+        visible = alpha * (1 - hid * cv2.GaussianBlur(body, (0, 0), 1.2))
+    # 4. Soft shadow on the skin (only what is in front casts one, a little below), then the product
+    full = np.asarray(plate).copy()
+    base = full[r0:r1, c0:c1].astype(np.float32)
     if shadow > 0:
-        sh_map = np.roll(cv2.GaussianBlur(full_alpha, (0, 0), max(1.5, target_w * 0.04)), max(1, int(target_w * 0.04)),
+        sh_map = np.roll(cv2.GaussianBlur(visible, (0, 0), max(1.0, target_w * 0.025)), max(1, int(target_w * 0.03)),
                          axis=0)
-        if body_mask is not None:
-            sh_map *= body_mask.astype(np.float32)
+        if body is not None:
+            sh_map *= body
+        sh_map *= 1 - visible
         base = base * (1 - shadow * np.clip(sh_map, 0, 1)[..., None])
-    out = full_rgb * visible[..., None] + base * (1 - visible[..., None])
-    image = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
-    ys, xs = np.nonzero(full_alpha > 0.5)
-    placed = Placed(float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1),
-                    angle=anchor.angle, scale=scale, upscale=max(1.0, scale), mm_per_px=mm_per_px)
+    full[r0:r1, c0:c1] = np.clip(rgb * visible[..., None] + base * (1 - visible[..., None]), 0, 255).astype(np.uint8)
+    image = Image.fromarray(full, "RGB")
+    yy, xx = np.nonzero(alpha > 0.5)
+    placed = Placed(float(xx.min() + c0), float(yy.min() + r0), float(xx.max() - xx.min() + 1),
+                    float(yy.max() - yy.min() + 1), angle=anchor.angle, scale=scale, upscale=max(1.0, scale),
+                    mm_per_px=mm_per_px)
     warnings = []
     if scale > 1.01:
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach true scale")

@@ -142,8 +142,17 @@ def body_mask(ws: Workspace, plate: Plate) -> np.ndarray | None:
     background is not a studio one (then nothing of the product is hidden)."""
     from pipelines import matting
 
+    if plate.asset_id in _BODY_MASKS:  # assets never change, so the silhouette is cached per process
+        return _BODY_MASKS[plate.asset_id]
     image = ws.assets.open(plate.asset_id)
     try:
-        return np.asarray(matting.cut_out(image).rgba.getchannel("A")) > 127
+        mask = np.asarray(matting.cut_out(image).rgba.getchannel("A")) > 127
     except matting.MattingError:
-        return None
+        mask = None
+    if len(_BODY_MASKS) > 32:
+        _BODY_MASKS.clear()
+    _BODY_MASKS[plate.asset_id] = mask
+    return mask
+
+
+_BODY_MASKS: dict[str, np.ndarray | None] = {}

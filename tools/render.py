@@ -67,7 +67,11 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
     # 3. Store and record
     candidates = []
     for (image, placement, params, warnings), s in zip(outputs, seeds, strict=True):
-        asset_id = ws.assets.put_image(image.convert("RGB"), "PNG", compress_level=1)
+        # white-background shots stay lossless (pure 255 white); scenes are high-quality JPEG (fast, small)
+        if shot.role in (Role.packshot, Role.detail):
+            asset_id = ws.assets.put_image(image.convert("RGB"), "PNG", compress_level=1)
+        else:
+            asset_id = ws.assets.put_image(image.convert("RGB"), "JPEG", quality=95, subsampling=0)
         candidate = Candidate(
             sku=sku, shot_id=shot.id, role=shot.role, asset_id=asset_id, source_asset_id=source_id, engine=engine,
             model=model, seed=s, prompt=str(params.get("prompt", "")) if isinstance(params, dict) else "",
@@ -104,7 +108,9 @@ def _studio(ws: Workspace, product: Product, shot: Shot, cutout: Image.Image, se
             return studio.packshot(cutout, shot.width, shot.height, fill=fill, shadow=shadow,
                                    min_long=min(min_long, max(shot.width, shot.height))), {}
         if shot.role is Role.detail:
-            return studio.detail(cutout, shot.width, shot.height, variant=index), {}
+            spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
+            return studio.detail(cutout, shot.width, shot.height, variant=index,
+                                 min_long=max(1000, spec.min_long_side if spec else 1000)), {}
         if shot.role is Role.try_on:
             return _try_on(ws, product, shot, cutout, index)
         if shot.role is Role.campaign:
@@ -156,7 +162,7 @@ def _try_on(ws: Workspace, product: Product, shot: Shot, cutout: Image.Image, in
     try:
         result = studio.composite_try_on(image, cutout, anchor, product_width_mm=width_mm, mm_per_px=plate.mm_per_px,
                                          body_mask=body_mask(ws, plate), kind=plate.anchor.kind,
-                                         shadow=0.3 if index % 2 == 0 else 0.2)
+                                         shadow=0.3 if index % 2 == 0 else 0.2, size=(shot.width, shot.height))
     except studio.StudioError as exc:
         raise BadInput(f"try-on on plate {plate.id}: {exc}") from None
     result.warnings = warnings + result.warnings
