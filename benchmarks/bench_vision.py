@@ -1,0 +1,456 @@
+"""Vision-check benchmark: does the critique catch candidates that alter the product, and only those?
+
+A labelled set is built from ../shared/realdata: every real product cutout (exact-alpha cutouts, and
+catalog packshots cut out by pipelines/matting.py) is composited into clean candidates (white PNG,
+re-encoded JPEG without a placement record, resized, new procedural backdrops, real photo
+backgrounds, a hand plate for try-on) and altered ones (hue and tint shifts, brightness and
+saturation changes, a stone or part erased, a foreign element pasted on, a 10 % stretch, 0.7x scale
+on try-on, cut by the frame, a different product of the same category). Reported per alteration type
+and overall: ROC AUC and the detection rate at the critique's limits, next to two baselines
+(whole-image SSIM and imagehash pHash distance), and the time per 1024 px candidate.
+
+Run: .venv/bin/python -m benchmarks.bench_vision [--limit-products N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+FRAME = 1024
+TARGET_AUC, TARGET_CATCH, TARGET_FALSE, TARGET_MS = 0.98, 0.95, 0.02, 150.0
+
+
+@dataclass
+class Product:
+    name: str
+    kind: str  # ring, bracelet, necklace, earrings, set, other
+    cutout: Image.Image  # RGBA, tight
+
+
+@dataclass
+class Case:
+    product: str
+    label: str  # "clean" or the alteration type
+    variant: str
+    image: np.ndarray
+    placement: object | None
+    cutout: Image.Image
+    product_mm: float | None = None
+    meta: dict = field(default_factory=dict)
+
+
+# -- 1. real products ---------------------------------------------------------------------------------
+
+
+def _kind(name: str) -> str:
+    for key, kind in (("ring", "ring"), ("bracelet", "bracelet"), ("bangle", "bracelet"), ("necklace", "necklace"),
+                      ("pendant", "necklace"), ("earring", "earrings"), ("_set", "necklace")):
+        if key in name:
+            return kind
+    return "other"
+
+
+def _tight(rgba: Image.Image) -> Image.Image:
+    box = Image.fromarray((np.asarray(rgba)[..., 3] > 12).astype(np.uint8) * 255).getbbox()
+    return rgba.crop(box) if box else rgba
+
+
+def load_products(limit: int | None = None) -> list[Product]:
+    from pipelines import matting
+    from tools.assets import load_image
+
+    products: list[Product] = []
+    exact = sorted((REALDATA / "cutouts").glob("*.rgba.png")) + sorted((REALDATA / "masks").glob("*.rgba.png"))
+    for path in exact:
+        image = load_image(path).image
+        if image.mode == "RGBA":
+            products.append(Product(path.name.split(".")[0], _kind(path.name), _tight(image)))
+    for folder in ("jewelry_packshot", "product_packshot"):
+        for path in sorted((REALDATA / folder).glob("*.jpg")):
+            try:
+                result = matting.cut_out(load_image(path).image)
+            except matting.MattingError:
+                continue
+            if result.confidence < 0.5:
+                continue
+            products.append(Product(path.stem, _kind(path.stem) if folder == "jewelry_packshot" else "other",
+                                    _tight(result.rgba)))
+    return products[:limit] if limit else products
+
+
+# -- 2. rendering clean candidates ------------------------------------------------------------------------
+
+
+def _backdrop(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    c0, c1 = rng.integers(90, 250, 3), rng.integers(60, 240, 3)
+    t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    base = c0 * (1 - t) + c1 * t
+    texture = cv2.GaussianBlur(rng.normal(0, 10, (h, w)).astype(np.float32), (0, 0), 6)[..., None]
+    return np.clip(np.broadcast_to(base, (h, w, 3)) + texture, 0, 255).astype(np.uint8)
+
+
+def _photo_background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    choices = sorted((REALDATA / "product_lifestyle").glob("unsplash_*.jpg"))
+    photo = Image.open(choices[int(rng.integers(len(choices)))]).convert("RGB")
+    scale = max(w / photo.width, h / photo.height)
+    photo = photo.resize((round(photo.width * scale) + 1, round(photo.height * scale) + 1), Image.BILINEAR)
+    x, y = int(rng.integers(0, photo.width - w + 1)), int(rng.integers(0, photo.height - h + 1))
+    return np.asarray(photo.crop((x, y, x + w, y + h)))
+
+
+def _plate() -> tuple[np.ndarray, tuple[float, float]]:
+    plate = Image.open(REALDATA / "model_plates" / "ringvton_plate_left.jpg").convert("RGB")
+    mask = np.asarray(Image.open(REALDATA / "model_plates" / "ringvton_plate_left.mask.png").convert("L")) > 127
+    ys, xs = np.nonzero(mask)
+    scale = FRAME / plate.height
+    plate = plate.resize((round(plate.width * scale), FRAME), Image.LANCZOS)
+    return np.asarray(plate), (float(xs.mean() * scale), float(ys.mean() * scale))
+
+
+def composite(background: np.ndarray, cutout: Image.Image, x: int, y: int, shadow: bool = False) -> np.ndarray:
+    canvas = Image.fromarray(background.copy())
+    if shadow:
+        alpha = cutout.getchannel("A").point(lambda a: a * 0.3)
+        layer = Image.new("L", canvas.size, 0)
+        layer.paste(alpha, (x + cutout.width // 50, y + cutout.height // 30))
+        layer = layer.filter(__import__("PIL.ImageFilter", fromlist=["x"]).GaussianBlur(max(2, cutout.width // 60)))
+        dark = Image.fromarray((background * 0.5).astype(np.uint8))
+        canvas = Image.composite(dark, canvas, layer)
+    canvas.paste(cutout, (x, y), cutout)
+    return np.asarray(canvas)
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
+def render(cutout: Image.Image, variant: str, rng: np.random.Generator, *, size_factor: float = 1.0,
+           stretch: tuple[float, float] = (1.0, 1.0), recorded: Image.Image | None = None, shift: tuple[float, float] = (0, 0)):
+    """Composite a cutout for one clean variant. Returns (image, placement or None, mm_per_px or None).
+
+    `recorded` is the cutout the engine believes it placed (its placement record); alterations
+    render a different cutout under the clean record.
+    """
+    from tools.models import Placement
+
+    recorded = recorded or cutout
+    share = {"white_png": 0.85, "white_jpeg_nohint": 0.85, "resized": 0.8, "backdrop": 0.6, "backdrop_nohint": 0.6,
+             "photo_bg": 0.42, "try_on": 0.2}[variant]
+    W = H = FRAME
+    if variant == "resized":
+        W = H = 1600
+    if variant == "photo_bg":
+        H = 768
+    if variant == "try_on":
+        background, (ax, ay) = _plate()
+        H, W = background.shape[:2]
+    elif variant.startswith("white") or variant == "resized":
+        background = np.full((H, W, 3), 255, np.uint8)
+    elif variant.startswith("backdrop"):
+        background = _backdrop(rng, W, H)
+    else:
+        background = _photo_background(rng, W, H)
+    s = share * min(W, H) / max(recorded.size)
+    rec_w, rec_h = recorded.width * s, recorded.height * s
+    w = max(2, round(cutout.width * s * size_factor * stretch[0]))
+    h = max(2, round(cutout.height * s * size_factor * stretch[1]))
+    placed = cutout.resize((w, h), Image.LANCZOS)
+    if variant == "try_on":
+        cx, cy = ax, ay
+    elif variant == "photo_bg":
+        cx, cy = rng.uniform(0.3, 0.7) * W, rng.uniform(0.35, 0.65) * H
+    else:
+        cx, cy = W / 2, H / 2
+    cx, cy = cx + shift[0] * W, cy + shift[1] * H
+    x, y = round(cx - w / 2), round(cy - h / 2)
+    image = composite(background, placed, x, y, shadow=variant.startswith("backdrop"))
+    rx, ry = cx - rec_w / 2, cy - rec_h / 2
+    placement = Placement(x=rx, y=ry, width=rec_w, height=rec_h, scale=s)
+    mm_per_px = None
+    if variant == "try_on":
+        mm_per_px = 0.1  # the plate's calibration; the product's real width follows from the recorded scale
+        placement = placement.model_copy(update={"mm_per_px": mm_per_px})
+    if variant == "white_jpeg_nohint" or variant == "backdrop_nohint":
+        placement = None
+    if variant == "resized":
+        image = cv2.resize(image, (800, 800), interpolation=cv2.INTER_AREA)
+        if placement is not None:
+            placement = placement.model_copy(update={k: getattr(placement, k) / 2 for k in ("x", "y", "width", "height", "scale")})
+    if variant != "white_png":
+        image = _jpeg(image, {"white_jpeg_nohint": 80}.get(variant, 90))
+    return image, placement, (recorded.width * s * mm_per_px if mm_per_px else None)
+
+
+# -- 3. alterations ----------------------------------------------------------------------------------------
+
+
+def _hsv_edit(cutout: Image.Image, hue_deg: float = 0, sat: float = 1.0, val: float = 1.0) -> Image.Image:
+    a = np.asarray(cutout).copy()
+    hsv = cv2.cvtColor(a[..., :3], cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + hue_deg * 256 / 360) % 256
+    hsv[..., 1] = np.clip(hsv[..., 1] * sat, 0, 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] * val, 0, 255)
+    a[..., :3] = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL)
+    return Image.fromarray(a, "RGBA")
+
+
+def _tint(cutout: Image.Image, rng: np.random.Generator) -> Image.Image:
+    a = np.asarray(cutout).astype(np.float32)
+    cast = rng.choice([(1.1, 1.0, 0.86), (0.88, 1.0, 1.12), (1.0, 1.1, 0.9), (1.1, 0.9, 1.05)])
+    a[..., :3] = np.clip(a[..., :3] * np.asarray(cast, np.float32), 0, 255)
+    return Image.fromarray(a.astype(np.uint8), "RGBA")
+
+
+def _erase(cutout: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Erase a stone (a small region of distinct color) with the surrounding material, or cut off a part."""
+    a = np.asarray(cutout).copy()
+    alpha = a[..., 3] > 200
+    area = int(alpha.sum())
+    lab = cv2.cvtColor(a[..., :3], cv2.COLOR_RGB2Lab).astype(np.float32)
+    pixels = lab[alpha]
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+    cv2.setRNGSeed(int(rng.integers(1 << 30)))
+    sample = pixels[rng.choice(len(pixels), min(4000, len(pixels)), replace=False)]
+    _, _, centers = cv2.kmeans(sample, 4, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    dist = np.stack([np.linalg.norm(lab - c, axis=2) for c in centers])
+    labels = dist.argmin(axis=0)
+    best = None
+    for k in range(len(centers)):
+        mask = ((labels == k) & alpha).astype(np.uint8)
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(mask)
+        for i in range(1, count):
+            share = stats[i, cv2.CC_STAT_AREA] / area
+            if 0.02 <= share <= 0.12:
+                contrast = float(np.linalg.norm(centers[k] - np.median(pixels, axis=0)))
+                if best is None or contrast > best[0]:
+                    best = (contrast, comp == i)
+    if best is not None and best[0] > 25:
+        region = cv2.dilate(best[1].astype(np.uint8), np.ones((5, 5), np.uint8))
+        a[..., :3] = cv2.inpaint(a[..., :3], region, 7, cv2.INPAINT_TELEA)
+        return Image.fromarray(a, "RGBA")
+    # no distinct stone: cut off a part (alpha to zero in a disc at the product's edge)
+    ys, xs = np.nonzero(alpha)
+    i = int(rng.integers(len(xs)))
+    r = np.sqrt(area * 0.06 / np.pi)
+    yy, xx = np.mgrid[0:a.shape[0], 0:a.shape[1]]
+    far = np.argmax((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2 + rng.uniform(0, 1, len(xs)) * 0)
+    i = far if rng.uniform() < 0.7 else i
+    disc = (xx - xs[i]) ** 2 + (yy - ys[i]) ** 2 < (2 * r) ** 2
+    a[disc, 3] = 0
+    return Image.fromarray(a, "RGBA")
+
+
+def _paste(cutout: Image.Image, other: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Paste a foreign element (a piece of another product) onto the product."""
+    a = np.asarray(cutout).copy()
+    alpha = a[..., 3] > 200
+    area = int(alpha.sum())
+    side = max(6, int(np.sqrt(area * rng.uniform(0.03, 0.06))))
+    piece = other.resize((side, max(3, round(side * other.height / other.width))), Image.LANCZOS)
+    p = np.asarray(piece)
+    inner = cv2.erode(alpha.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    ys, xs = np.nonzero(inner if inner.any() else alpha)
+    i = int(rng.integers(len(xs)))
+    y0, x0 = int(np.clip(ys[i] - p.shape[0] // 2, 0, a.shape[0] - p.shape[0])), int(np.clip(xs[i] - p.shape[1] // 2, 0, a.shape[1] - p.shape[1]))
+    pa = p[..., 3:4].astype(np.float32) / 255
+    region = a[y0:y0 + p.shape[0], x0:x0 + p.shape[1]]
+    region[..., :3] = (p[..., :3] * pa + region[..., :3] * (1 - pa)).astype(np.uint8)
+    region[..., 3] = np.maximum(region[..., 3], p[..., 3])
+    return Image.fromarray(a, "RGBA")
+
+
+def _changes(before: Image.Image, after: Image.Image) -> float:
+    """Median CIEDE2000 an alteration causes on the product itself (to skip no-op alterations)."""
+    from pipelines.vision import ciede2000
+
+    a, b = np.asarray(before), np.asarray(after)
+    m = a[..., 3] > 200
+    la = cv2.cvtColor(a[..., :3].astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[m]
+    lb = cv2.cvtColor(b[..., :3].astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[m]
+    return float(np.median(ciede2000(la, lb)))
+
+
+CLEAN_VARIANTS = ("white_png", "white_jpeg_nohint", "resized", "backdrop", "backdrop_nohint", "photo_bg", "try_on")
+ALTER_VARIANTS = ("white_png", "white_jpeg_nohint", "backdrop", "photo_bg", "try_on", "resized", "backdrop_nohint")
+
+
+def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dict]:
+    rng = np.random.default_rng(seed)
+    cases: list[Case] = []
+    skipped: dict[str, int] = {}
+    for index, product in enumerate(products):
+        cut = product.cutout
+
+        def add(label, variant, image_cutout, **kw):
+            image, placement, mm = render(image_cutout, variant, rng, recorded=cut, **kw)
+            cases.append(Case(product.name, label, variant, image, placement, cut, mm))
+
+        for variant in CLEAN_VARIANTS:
+            add("clean", variant, cut)
+        pick = lambda k: ALTER_VARIANTS[(index + k) % len(ALTER_VARIANTS)]  # noqa: E731
+        color_edits = {
+            "hue": _hsv_edit(cut, hue_deg=float(rng.choice([-1, 1]) * rng.uniform(10, 20))),
+            "tint": _tint(cut, rng),
+            "brightness": _hsv_edit(cut, val=float(rng.choice([0.82, 1.18]))),
+            "saturation": _hsv_edit(cut, sat=float(rng.choice([0.6, 1.5]))),
+        }
+        for k, (label, edited) in enumerate(color_edits.items()):
+            if _changes(cut, edited) < 2.0:
+                skipped[label] = skipped.get(label, 0) + 1  # achromatic product: the edit changes nothing visible
+                continue
+            add(label, pick(k), edited)
+        add("erased", pick(4), _erase(cut, rng))
+        others = [p for p in products if p is not product]
+        add("pasted", pick(5), _paste(cut, others[int(rng.integers(len(others)))].cutout, rng))
+        stretch = (1.1, 1.0) if rng.uniform() < 0.5 else (1.0, 1.1)
+        add("stretch", pick(6), cut, stretch=stretch)
+        # 0.7x on try-on: the engine's record claims the true size; the product shows at 0.7x
+        add("scale_0.7", "try_on", cut, size_factor=0.7)
+        # cut by the frame: moved so 10-30 % of it leaves the frame
+        side = rng.choice([-1, 1])
+        add("cut_by_frame", ("white_png", "backdrop", "photo_bg")[index % 3], cut,
+            shift=(float(side) * rng.uniform(0.1, 0.22), 0.0))
+        same = [p for p in others if p.kind == product.kind] or others
+        impostor = same[int(rng.integers(len(same)))].cutout
+        add("different_product", pick(7), impostor)
+    return cases, skipped
+
+
+# -- 4. scoring ------------------------------------------------------------------------------------------
+
+
+FIDELITY = {"placement", "scale", "complete", "proportions", "silhouette", "color", "color_extremes",
+            "changed_region", "structure", "missing_detail", "added_detail", "sharpness", "upscale", "clipping", "noise"}
+
+
+def evaluate(case: Case):
+    from tools.critique import critique_images
+    from tools.models import Category, Dimensions
+    from tools.models import Product as ProductModel
+    from tools.settings import Settings
+
+    product = None
+    if case.product_mm:
+        product = ProductModel(sku="BENCH", category=Category.other, dimensions=Dimensions(width_mm=case.product_mm))
+    role = "try_on" if case.variant == "try_on" else ("lifestyle" if case.variant in ("backdrop", "photo_bg") else "packshot")
+    started = time.perf_counter()
+    critique = critique_images(Settings(), case.cutout, Image.fromarray(case.image), role, None,
+                               placement=case.placement, product=product, main=False)
+    elapsed = time.perf_counter() - started
+    checks = [c for c in critique.checks if c.name in FIDELITY]
+    from tools.critique import verdict
+
+    result, score = verdict(checks)
+    failed = [c.name for c in checks if not c.passed]
+    return result == "fail", 1.0 - score, failed, elapsed
+
+
+def baselines(case: Case) -> tuple[float, float]:
+    """Whole-image SSIM and pHash distance between the source on white and the candidate."""
+    import imagehash
+    from skimage.metrics import structural_similarity
+
+    src = Image.new("RGB", case.cutout.size, (255, 255, 255))
+    src.paste(case.cutout, mask=case.cutout.getchannel("A"))
+    cand = Image.fromarray(case.image)
+    a = np.asarray(src.convert("L").resize((256, 256)), np.float32)
+    b = np.asarray(cand.convert("L").resize((256, 256)), np.float32)
+    ssim = structural_similarity(a, b, data_range=255)
+    distance = imagehash.phash(src) - imagehash.phash(cand)
+    return -float(ssim), float(distance)
+
+
+def auc(pos: list[float], neg: list[float]) -> float:
+    if not pos or not neg:
+        return float("nan")
+    p, n = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit-products", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", action="store_true", help="list misclassified candidates")
+    args = parser.parse_args(argv)
+    if not REALDATA.is_dir():
+        print(f"bench_vision: skipped, {REALDATA} is absent")
+        return 0
+    cv2.setNumThreads(1)
+
+    # 1. Build the labelled set.
+    started = time.perf_counter()
+    products = load_products(args.limit_products)
+    cases, skipped = build_cases(products, args.seed)
+    print(f"{len(products)} real products, {len(cases)} candidates "
+          f"({sum(c.label == 'clean' for c in cases)} clean), built in {time.perf_counter() - started:.0f} s")
+    if skipped:
+        print("alterations skipped as no-ops on achromatic products: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+
+    # 2. Critique every candidate; time the 1024 px ones.
+    rows = []
+    times = []
+    for case in cases:
+        rejected, risk, failed, elapsed = evaluate(case)
+        ssim_b, phash_b = baselines(case)
+        rows.append((case, rejected, risk, failed, ssim_b, phash_b))
+        if max(case.image.shape[:2]) == FRAME:
+            times.append(elapsed * 1000)
+
+    # 3. Report.
+    clean = [r for r in rows if r[0].label == "clean"]
+    labels = sorted({r[0].label for r in rows} - {"clean"}, key=lambda k: [r[0].label for r in rows].index(k))
+    false_rate = float(np.mean([r[1] for r in clean]))
+    ok = True
+    print(f"\n{'alteration':<18} {'n':>4} {'caught':>7} {'AUC':>6} {'AUC SSIM':>9} {'AUC pHash':>10}  usual failing checks")
+    all_alt = []
+    for label in labels:
+        group = [r for r in rows if r[0].label == label]
+        all_alt += group
+        caught = float(np.mean([r[1] for r in group]))
+        a = auc([r[2] for r in group], [r[2] for r in clean])
+        a_ssim = auc([r[4] for r in group], [r[4] for r in clean])
+        a_phash = auc([r[5] for r in group], [r[5] for r in clean])
+        names: dict[str, int] = {}
+        for r in group:
+            for n in r[3]:
+                names[n] = names.get(n, 0) + 1
+        usual = ", ".join(f"{n} {c}" for n, c in sorted(names.items(), key=lambda kv: -kv[1])[:3])
+        ok &= caught >= TARGET_CATCH and a >= TARGET_AUC
+        print(f"{label:<18} {len(group):>4} {caught:>7.1%} {a:>6.3f} {a_ssim:>9.3f} {a_phash:>10.3f}  {usual}")
+    caught_all = float(np.mean([r[1] for r in all_alt]))
+    a_all = auc([r[2] for r in all_alt], [r[2] for r in clean])
+    print(f"{'overall':<18} {len(all_alt):>4} {caught_all:>7.1%} {a_all:>6.3f} "
+          f"{auc([r[4] for r in all_alt], [r[4] for r in clean]):>9.3f} {auc([r[5] for r in all_alt], [r[5] for r in clean]):>10.3f}")
+    print(f"{'clean rejected':<18} {len(clean):>4} {false_rate:>7.1%}   (target <= {TARGET_FALSE:.0%})")
+    by_variant = {}
+    for r in clean:
+        by_variant.setdefault(r[0].variant, []).append(r[1])
+    print("clean rejected by variant: " + ", ".join(f"{k} {np.mean(v):.0%}" for k, v in by_variant.items()))
+    t = np.asarray(times)
+    print(f"time per 1024 px candidate: median {np.median(t):.0f} ms, p90 {np.percentile(t, 90):.0f} ms "
+          f"(target <= {TARGET_MS:.0f} ms; 1 OpenCV thread)")
+    ok &= a_all >= TARGET_AUC and false_rate <= TARGET_FALSE and float(np.median(t)) <= TARGET_MS
+    if args.verbose:
+        for case, rejected, risk, failed, *_ in rows:
+            if rejected != (case.label != "clean"):
+                print(f"  miss: {case.label:<16} {case.variant:<18} {case.product:<32} risk {risk:.2f} {failed}")
+    print("targets met" if ok else "targets missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,829 @@
+"""Vision metrics: find the source product in a candidate image, align it, and measure how faithful,
+whole and clean the candidate is. Plain arrays / PIL images in, small dataclasses of numbers out.
+
+What lives here: location (engine hint verified independently, or a multi-scale masked template
+search for images made elsewhere), alignment, fidelity metrics (silhouette, CIEDE2000 color,
+structure, missing/added detail, changed regions, scale, aspect, completeness), re-render statistics
+(palette, pattern, print) for roles that redraw the product, background and quality measurements.
+What does not: limits, verdicts and messages (tools/critique.py), channel rules (tools/rules.py).
+
+All work happens at a bounded analysis resolution (the product at most `ANALYSIS_PX` on its longest
+side, the frame at most `FRAME_PX`), so the cost per candidate does not grow with its pixel size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+from PIL import Image
+
+ANALYSIS_PX = 224  # product longest side when measuring fidelity
+SEARCH_PX = 112  # frame longest side for the coarse location search
+REFINE_PX = 112  # product longest side for the fine location search
+FRAME_PX = 512  # frame longest side for background / frame measurements
+SOURCE_MAX_PX = 1024  # source cutouts are reduced to this once
+MIN_TEMPLATE_PX = 14
+WINDOW_PX = 96  # product longest side for a search around a first guess
+GUESS_ERROR = 0.1  # relative fit error above which a foreground-guided fit is double-checked
+ENERGY_FLOOR = 0.002
+
+
+# -- small value types -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in candidate pixels: where the source's (tight) bounding box landed."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return self.x + self.w / 2, self.y + self.h / 2
+
+    def iou(self, other: Box) -> float:
+        x0, y0 = max(self.x, other.x), max(self.y, other.y)
+        x1, y1 = min(self.x + self.w, other.x + other.w), min(self.y + self.h, other.y + other.h)
+        inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+        union = self.w * self.h + other.w * other.h - inter
+        return float(inter / union) if union > 0 else 0.0
+
+
+@dataclass
+class Source:
+    """A source cutout prepared once: tight crop of the product as float RGBA [0,1] and a pyramid.
+
+    RGB is stored premultiplied by alpha, so every resize averages colors correctly at soft edges and
+    thin parts (chains); `straight()` gives plain colors back.
+    """
+
+    rgba: np.ndarray
+    factor: float  # working px per original cutout px (<= 1)
+    offset: tuple[int, int]  # tight-crop origin in original cutout px (after crop/rotation)
+    pyramid: list[np.ndarray] = field(default_factory=list)
+    stroke: float = 0.0
+
+    def __post_init__(self):
+        # stroke width of the product's thinnest typical part (2 * area / perimeter), in working px
+        solid = (self.rgba[..., 3] > 0.5).astype(np.uint8)
+        perimeter = float(np.count_nonzero(solid - cv2.erode(solid, np.ones((3, 3), np.uint8))))
+        self.stroke = 2.0 * float(solid.sum()) / max(perimeter, 1.0)
+        level = self.rgba
+        self.pyramid = [level]
+        while max(level.shape[:2]) > 48:
+            level = cv2.resize(level, (max(1, level.shape[1] // 2), max(1, level.shape[0] // 2)),
+                               interpolation=cv2.INTER_AREA)
+            self.pyramid.append(level)
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """Straight (not premultiplied) colors at working size."""
+        return straight(self.rgba)
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.rgba[..., 3]
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """Product width, height in original cutout pixels."""
+        h, w = self.alpha.shape
+        return w / self.factor, h / self.factor
+
+    def resized(self, w: int, h: int) -> np.ndarray:
+        """The RGBA product at w x h, area-averaged from the nearest larger pyramid level."""
+        level = self.pyramid[0]
+        for candidate in self.pyramid:
+            if candidate.shape[1] >= w and candidate.shape[0] >= h:
+                level = candidate
+        if level.shape[1] == w and level.shape[0] == h:
+            return level
+        interp = cv2.INTER_AREA if w < level.shape[1] else cv2.INTER_LINEAR
+        return cv2.resize(level, (w, h), interpolation=interp)
+
+
+@dataclass
+class Location:
+    box: Box
+    method: str  # "hint" (verified search around it) or "search" (whole frame)
+    error: float  # masked mean squared error of the best fit (lower is better)
+    aspect: float = 1.0  # fitted width stretch relative to height (1.0 = true proportions)
+    hint: Box | None = None
+    hint_iou: float | None = None
+    hint_scale: float | None = None  # found size / hinted size
+
+
+@dataclass
+class Fidelity:
+    """Numbers comparing a candidate with its source. None = could not be measured here."""
+
+    location: Location
+    scale: float  # candidate px per original source px
+    silhouette: float | None  # tolerant agreement of the product outline (0..1)
+    silhouette_method: str
+    de_median: float
+    de_p95: float
+    de_mean_lab: tuple[float, float, float]  # mean (dL, da, db) candidate - source
+    structure: float  # SSIM of lightness inside the product
+    missing_detail: float  # share of source edges absent from the candidate
+    added_detail: float  # candidate edges absent from the source, relative to source edges
+    changed_area: float  # largest connected changed region / product area
+    changed_total: float  # all changed pixels / product area
+    cut: float  # share of the product outside the frame
+    sharpness: float  # candidate high-frequency energy / source's, inside the product
+    clipping: float  # increase in clipped product pixels vs source
+    product_pixels: int  # analysis pixels inside the product
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Rerender:
+    """Statistics that survive re-rendering (a garment worn by a model)."""
+
+    box: Box
+    method: str
+    palette_de: float  # area-weighted CIEDE2000 from each source palette color to the candidate's
+    pattern: float  # edge-density ratio candidate/source inside the product region
+    print_score: float | None  # best normalized correlation of the source's print region (None: no print)
+    coverage: float  # share of the located region that carries the source's colors
+
+
+@dataclass
+class FrameStats:
+    """Whole-frame measurements for channel rules and quality."""
+
+    width: int
+    height: int
+    border_white: float  # share of border pixels that are pure white (>= 250 on every channel)
+    background_white: float  # share of non-product pixels that are pure white
+    background_plain: bool
+    product_share: float  # product box longest side relative to the frame's matching side
+    noise: float  # estimated sensor noise sigma (8-bit levels)
+    clipped: float  # share of frame pixels clipped to black or white on every channel, minus the background
+    extras: dict = field(default_factory=dict)
+
+
+# -- preparation -----------------------------------------------------------------------------------
+
+
+def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] | None = None) -> Source:
+    """Tight-crop an RGBA cutout (optionally a source crop box for detail shots, rotated by `angle`)."""
+    if cutout.mode != "RGBA":
+        raise ValueError(f"cutout must be RGBA, got mode {cutout.mode!r}")
+    image = cutout
+    ox, oy = 0, 0
+    if crop is not None:
+        x0, y0, x1, y1 = (int(v) for v in crop)
+        image = image.crop((x0, y0, x1, y1))
+        ox, oy = x0, y0
+    if angle:
+        image = image.rotate(angle, resample=Image.BICUBIC, expand=True)
+    array = np.asarray(image)
+    alpha = array[..., 3]
+    ys, xs = np.nonzero(alpha > 12)
+    if len(xs) == 0:
+        raise ValueError("the cutout has no opaque pixels (its alpha is empty)")
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    array = array[y0:y1, x0:x1]
+    factor = min(1.0, SOURCE_MAX_PX / max(array.shape[:2]))
+    if factor < 1.0:
+        size = (max(1, round(array.shape[1] * factor)), max(1, round(array.shape[0] * factor)))
+        array = _premultiplied_resize(array, size)
+    rgba = array.astype(np.float32) / 255.0
+    rgba[..., :3] *= rgba[..., 3:4]
+    rgba = np.ascontiguousarray(rgba)
+    return Source(rgba=rgba, factor=factor, offset=(ox + x0, oy + y0))
+
+
+def straight(rgba: np.ndarray) -> np.ndarray:
+    """Straight RGB from premultiplied float RGBA."""
+    alpha = rgba[..., 3:4]
+    return np.where(alpha > 1e-3, rgba[..., :3] / np.maximum(alpha, 1e-3), 0).astype(np.float32)
+
+
+def _premultiplied_resize(rgba: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-resize RGBA without dark fringes (color weighted by alpha)."""
+    array = rgba.astype(np.float32)
+    a = array[..., 3:4] / 255.0
+    pre = np.concatenate([array[..., :3] * a, a], axis=2)
+    small = cv2.resize(pre, size, interpolation=cv2.INTER_AREA)
+    alpha = small[..., 3:4]
+    rgb = np.where(alpha > 1e-4, small[..., :3] / np.maximum(alpha, 1e-4), 0)
+    return np.clip(np.concatenate([rgb, alpha * 255.0], axis=2), 0, 255).astype(np.uint8)
+
+
+def _resize(image: np.ndarray, factor: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    if size == (w, h):
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+
+
+def _min3(a: np.ndarray) -> np.ndarray:
+    return np.minimum(np.minimum(a[..., 0], a[..., 1]), a[..., 2])
+
+
+def _max3(a: np.ndarray) -> np.ndarray:
+    return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
+
+
+def _norm3(d: np.ndarray) -> np.ndarray:
+    return np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2])
+
+
+def _features(rgb: np.ndarray) -> np.ndarray:
+    """RGB plus a weighted gradient-magnitude channel: color and structure for template matching."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    gray = cv2.GaussianBlur(gray, (3, 3), 0.8)
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.sqrt(gx * gx + gy * gy) * 0.5
+    return np.dstack([rgb, mag]).astype(np.float32)
+
+
+def _template(source: Source, w: float, h: float, bg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """The source resized to w x h working px: features, a mask and the template's signal energy.
+
+    On a plain background (`bg`, RGB 0..1) the template is the product composited on it and the mask
+    includes a rim of background, which keeps thin products (chains) findable at small sizes. The
+    energy (how much the template differs from plain background, or from its own mean) normalizes the
+    fit error, so a template that is mostly background cannot win by matching empty space.
+    """
+    small = source.resized(max(2, round(w)), max(2, round(h)))
+    alpha = small[..., 3]
+    if bg is not None:
+        rgb = small[..., :3] + bg * (1 - alpha[..., None])
+        mask = cv2.dilate((alpha > 0.05).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+        feats = _features(np.ascontiguousarray(rgb, dtype=np.float32))
+        reference = np.concatenate([bg, [0.0]]).astype(np.float32)
+        inside = mask > 0
+        energy = float(((feats[inside] - reference) ** 2).mean()) if inside.any() else 0.0
+        return feats, mask, energy
+    # busy background: soft alpha weights colors (a premultiplied comparison); the gradient counts
+    # only inside solid parts, where it does not depend on the unknown background
+    a = np.clip(alpha, 0, 1).astype(np.float32)
+    solid = cv2.erode((alpha > 0.9).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+    mask = np.dstack([a, a, a, solid])
+    feats = _features(straight(small))
+    weights = mask.reshape(-1, 4)
+    reference = (feats.reshape(-1, 4) * weights).sum(axis=0) / np.maximum(weights.sum(axis=0), 1e-3)
+    energy = float((((feats.reshape(-1, 4) - reference) ** 2) * weights).sum() / max(float(weights.sum()), 1e-3))
+    return feats, mask, energy
+
+
+def _match(image: np.ndarray, templ: np.ndarray, mask: np.ndarray, energy: float = 0.0) -> tuple[float, tuple[int, int]]:
+    """Best masked mean squared error (relative to the template's energy) and its top-left position."""
+    if templ.shape[0] > image.shape[0] or templ.shape[1] > image.shape[1]:
+        return float("inf"), (0, 0)
+    result = cv2.matchTemplate(image, templ, cv2.TM_SQDIFF, mask=mask)
+    _, _, loc, _ = cv2.minMaxLoc(result)
+    n = float((mask * mask).sum()) * (templ.shape[2] if mask.ndim == 2 else 1)
+    return float(result[loc[1], loc[0]]) / max(n, 1.0) / (energy + ENERGY_FLOOR), loc
+
+
+# -- location --------------------------------------------------------------------------------------
+
+
+def locate(candidate: np.ndarray, source: Source, hint: Box | None = None, *, allow_stretch: bool = True) -> Location:
+    """Find where the source product lies in the candidate (uint8 RGB, H x W x 3).
+
+    With a hint (the engine's placement) the search covers sizes 0.55-1.35x the hinted one around it,
+    so a wrong placement record is caught, not trusted. Without one, a plain background gives a first
+    guess from the foreground's extent; otherwise (or when that guess does not fit) every size from 7%
+    to 110% of the frame is searched.
+    """
+    # 1. A first guess: the hint, or the foreground on a plain background.
+    H, W = candidate.shape[:2]
+    gf = min(1.0, FRAME_PX / max(H, W))
+    framed = _resize(candidate, gf)
+    plain = plain_background(candidate)
+    bg = None if plain is None else np.asarray(plain, np.float32) / 255.0
+    sw, sh = source.size
+    aspect_src = sw / sh
+    best = (float("inf"), None)
+    if hint is not None:
+        best = _window_search(candidate, source, hint.center, max(hint.w, hint.h), (0.55, 1.35, 8), 0.35, bg)
+    elif plain is not None:
+        fg = _foreground_box(framed, plain)
+        if fg is not None:
+            fg = Box(fg.x / gf, fg.y / gf, fg.w / gf, fg.h / gf)
+            longest = max(fg.w, fg.h * aspect_src) if aspect_src >= 1 else max(fg.w / aspect_src, fg.h)
+            best = _window_search(candidate, source, fg.center, longest, (0.8, 1.15, 4), 0.15, bg)
+
+    # 2. No hint and no good guess: search the whole frame at every size.
+    if hint is None and best[0] > GUESS_ERROR:
+        wide = _frame_search(framed, gf, source, bg)
+        if wide[0] < best[0]:
+            best = wide
+    if best[1] is None:
+        box = hint or Box(0, 0, W, H)
+        return Location(box=box, method="hint" if hint else "search", error=float("inf"), hint=hint)
+
+    # 3. Fine search: size, position and (optionally) a width/height stretch, at a finer scale.
+    box, err, aspect = _refine(candidate, source, best[1], bg, allow_stretch=allow_stretch)
+    location = Location(box=box, method="hint" if hint is not None else "search", error=err, aspect=aspect, hint=hint)
+    if hint is not None:
+        location.hint_iou = box.iou(hint)
+        location.hint_scale = max(box.w, box.h) / max(hint.w, hint.h, 1e-6)
+    return location
+
+
+def _local_background(region: np.ndarray, bg: np.ndarray | None) -> np.ndarray | None:
+    """Keep the plain background color only if the region around the product shows it too
+    (a ring on a hand plate sits on skin, not on the plate's white)."""
+    if bg is None:
+        return None
+    h, w = region.shape[:2]
+    inner = region[h // 8: h - h // 8, w // 8: w - w // 8].reshape(-1, 3).astype(np.float32) / 255.0
+    near = np.abs(inner - bg).max(axis=1) <= 0.04
+    return bg if near.mean() >= 0.3 else None
+
+
+def _search_px(source: Source, base: int, bg: np.ndarray | None) -> float:
+    """Product size to search at: larger for thin products (chains) on busy backgrounds, so their
+    strokes stay at least ~1.5 px wide (a plain background's rim keeps them findable anyway)."""
+    if bg is not None:
+        return base
+    stroke_at_base = source.stroke * base / max(source.rgba.shape[:2])
+    return float(np.clip(base * 1.5 / max(stroke_at_base, 1e-3), base, 2.5 * base))
+
+
+def _template_size(source: Source, longest: float) -> tuple[float, float]:
+    sw, sh = source.size
+    return (longest, longest * sh / sw) if sw >= sh else (longest * sw / sh, longest)
+
+
+def _window_search(candidate: np.ndarray, source: Source, center: tuple[float, float], longest: float,
+                   sizes: tuple[float, float, int], reach: float, bg: np.ndarray | None) -> tuple[float, Box | None]:
+    """Search sizes (geometric range times `longest`) around `center`, product ~WINDOW_PX long."""
+    f = min(1.0, _search_px(source, WINDOW_PX, bg) / max(longest, 1.0))
+    half = 0.5 * longest * sizes[1] + reach * longest + 2 / f
+    x0, y0 = center[0] - half, center[1] - half
+    region = _crop_scaled(candidate, (x0, y0, center[0] + half, center[1] + half), f)
+    bg = _local_background(region, bg)
+    feats = _features(region.astype(np.float32) / 255.0)
+    best: tuple[float, Box | None] = (float("inf"), None)
+    for size in longest * np.geomspace(sizes[0], sizes[1], sizes[2]):
+        tw, th = _template_size(source, size * f)
+        if min(tw, th) < 2:
+            continue
+        templ, mask, energy = _template(source, tw, th, bg)
+        err, (lx, ly) = _match(feats, templ, mask, energy)
+        if err < best[0]:
+            best = (err, Box(x0 + lx / f, y0 + ly / f, templ.shape[1] / f, templ.shape[0] / f))
+    return best
+
+
+def _frame_search(framed: np.ndarray, gf: float, source: Source, bg: np.ndarray | None) -> tuple[float, Box | None]:
+    """Every size from 7 % to 110 % of the frame, on a small copy padded so a cut product is found."""
+    g = SEARCH_PX / max(framed.shape[:2]) if max(framed.shape[:2]) > SEARCH_PX else 1.0
+    small = _resize(framed, g)
+    frame = _features(small.astype(np.float32) / 255.0)
+    pad = round(0.3 * max(frame.shape[:2]))
+    padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    scale = gf * g  # small px per candidate px
+    best: tuple[float, Box | None] = (float("inf"), None)
+    for size in np.geomspace(0.07, 1.1, 16) * max(frame.shape[:2]):
+        tw, th = _template_size(source, size)
+        if min(tw, th) < 3 or max(tw, th) < MIN_TEMPLATE_PX:
+            continue
+        templ, mask, energy = _template(source, tw, th, bg)
+        err, (lx, ly) = _match(padded, templ, mask, energy)
+        if err < best[0]:
+            best = (err, Box((lx - pad) / scale, (ly - pad) / scale, templ.shape[1] / scale, templ.shape[0] / scale))
+    if best[1] is not None:
+        # the frame search is coarse: settle the size before the fine search
+        b = best[1]
+        again = _window_search_from(framed, gf, source, b, bg)
+        if again[1] is not None:
+            best = again if again[0] <= best[0] * 1.5 else best
+    return best
+
+
+def _window_search_from(framed: np.ndarray, gf: float, source: Source, box: Box, bg) -> tuple[float, Box | None]:
+    up = np.ascontiguousarray(framed)
+    found = _window_search(up, source, (box.center[0] * gf, box.center[1] * gf), max(box.w, box.h) * gf,
+                           (0.85, 1.18, 4), 0.12, bg)
+    if found[1] is None:
+        return found
+    b = found[1]
+    return found[0], Box(b.x / gf, b.y / gf, b.w / gf, b.h / gf)
+
+
+def _foreground_box(small: np.ndarray, bg: tuple[int, int, int]) -> Box | None:
+    """Extent of what differs from a plain background (a soft shadow may widen it a little)."""
+    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    bg_lab = cv2.cvtColor(np.asarray(bg, np.float32).reshape(1, 1, 3) / 255.0, cv2.COLOR_RGB2Lab).reshape(3)
+    diff = lab - bg_lab
+    mask = _norm3(diff) > 8.0
+    ys, xs = np.nonzero(mask)
+    if len(xs) < 6:
+        return None
+    x0, x1 = np.percentile(xs, [0.2, 99.8])
+    y0, y1 = np.percentile(ys, [0.2, 99.8])
+    return Box(float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
+
+
+def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray | None, *,
+            allow_stretch: bool, steps: tuple[float, ...] = (0.05, 0.025)) -> tuple[Box, float, float]:
+    f = min(1.0, _search_px(source, REFINE_PX, bg) / max(coarse.w, coarse.h, 1.0))
+    margin = 0.12 * max(coarse.w, coarse.h) + 3 / f
+    # 1. Crop the region (padded outside the frame) and scale it to the refine resolution.
+    x0, y0 = coarse.x - margin, coarse.y - margin
+    x1, y1 = coarse.x + coarse.w + margin, coarse.y + coarse.h + margin
+    region = _crop_scaled(candidate, (x0, y0, x1, y1), f)
+    bg = _local_background(region, bg)
+    feats = _features(region.astype(np.float32) / 255.0)
+    results: dict[tuple[float, float], tuple] = {}
+
+    def fit(s: float, r: float) -> float:
+        key = (round(s, 4), round(r, 4))
+        if key not in results:
+            templ, mask, energy = _template(source, coarse.w * f * s * np.sqrt(r), coarse.h * f * s / np.sqrt(r), bg)
+            err, loc = _match(feats, templ, mask, energy)
+            results[key] = (err, loc, (templ.shape[1], templ.shape[0]))
+        return results[key][0]
+
+    # 2. Isotropic size by coordinate descent (steps as the coarse search needs), then a stretch.
+    s, r = 1.0, 1.0
+    for step in steps:
+        s = min((s / (1 + step), s, s * (1 + step)), key=lambda v: fit(v, r))
+    if allow_stretch:
+        r = min((1 / 1.1, 1.0, 1.1), key=lambda v: fit(s, v))
+        if r != 1.0:
+            r = min((r / 1.05, r, r * 1.05), key=lambda v: fit(s, v))
+            s = min((s / 1.02, s, s * 1.02), key=lambda v: fit(v, r))
+    err, (lx, ly), (tw, th) = results[(round(s, 4), round(r, 4))]
+    box = Box(x0 + lx / f, y0 + ly / f, tw / f, th / f)
+    return box, err, float(r)
+
+
+def _crop_scaled(image: np.ndarray, rect: tuple[float, float, float, float], f: float) -> np.ndarray:
+    """Crop rect (x0, y0, x1, y1; may leave the frame: replicated border) and scale it by f."""
+    H, W = image.shape[:2]
+    x0, y0, x1, y1 = (int(np.floor(rect[0])), int(np.floor(rect[1])), int(np.ceil(rect[2])), int(np.ceil(rect[3])))
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return np.zeros((max(1, round((y1 - y0) * f)), max(1, round((x1 - x0) * f)), 3), np.uint8)
+    crop = image[cy0:cy1, cx0:cx1]
+    crop = cv2.copyMakeBorder(crop, cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, cv2.BORDER_REPLICATE)
+    return _resize(crop, f)
+
+
+# -- fidelity --------------------------------------------------------------------------------------
+
+
+def compare(candidate: np.ndarray, source: Source, hint: Box | None = None) -> Fidelity:
+    """Locate the source product in the candidate and measure fidelity (see `Fidelity`)."""
+    # 1. Find it.
+    location = locate(candidate, source, hint)
+    box = location.box
+    H, W = candidate.shape[:2]
+    sw, sh = source.size
+    scale = float(np.sqrt((box.w / sw) * (box.h / sh)))
+
+    # 2. Build the analysis grid: the box plus a margin, product at most ANALYSIS_PX long.
+    f = min(1.0, ANALYSIS_PX / max(box.w, box.h, 1.0))
+    margin = 0.06 * max(box.w, box.h) + 2 / f
+    x0, y0 = box.x - margin, box.y - margin
+    gw, gh = max(8, round((box.w + 2 * margin) * f)), max(8, round((box.h + 2 * margin) * f))
+    # grid pixel u covers candidate px x0 + u / f
+    cand = _crop_scaled(candidate, (x0, y0, x0 + gw / f, y0 + gh / f), f)
+    cand = cv2.resize(cand, (gw, gh), interpolation=cv2.INTER_LINEAR) if cand.shape[:2] != (gh, gw) else cand
+    cand = cand.astype(np.float32) / 255.0
+    u, v = (np.arange(gw) + 0.5) / f + x0, (np.arange(gh) + 0.5) / f + y0
+    inframe = ((v >= 0) & (v < H))[:, None] & ((u >= 0) & (u < W))[None, :]
+    # source -> grid: product box occupies [margin*f, margin*f + box*f]
+    bw, bh = max(2, round(box.w * f)), max(2, round(box.h * f))
+    small = source.resized(bw, bh)  # premultiplied
+    ox, oy = (box.x - x0) * f, (box.y - y0) * f
+    M_s = np.float32([[1, 0, ox], [0, 1, oy]])
+    src = cv2.warpAffine(small, M_s, (gw, gh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    src_pm, alpha = src[..., :3], np.clip(src[..., 3], 0, 1)
+    src_rgb = straight(src)
+
+    # 3. Completeness: the share of the product that falls outside the frame.
+    total_alpha = float(alpha.sum()) or 1.0
+    cut = float(alpha[~inframe].sum()) / total_alpha
+
+    # 4. Color: Lab maps, a 1-pixel-tolerant difference, CIEDE2000 on the best-matching pairs.
+    inner = (cv2.erode((alpha > 0.9).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & inframe
+    if inner.sum() < 20:
+        inner = (alpha > 0.5) & inframe
+    lab_c = cv2.cvtColor(cv2.GaussianBlur(cand, (3, 3), 0.6), cv2.COLOR_RGB2Lab)
+    src_on = src_pm + (1 - alpha[..., None]) * cand  # source composited on the candidate's own surroundings
+    lab_s = cv2.cvtColor(cv2.GaussianBlur(src_on.astype(np.float32), (3, 3), 0.6), cv2.COLOR_RGB2Lab)
+    tol, best_s = _tolerant_difference(lab_c, lab_s)
+    n = int(inner.sum())
+    if n:
+        pairs_c, pairs_s = lab_c[inner], best_s[inner]
+        de = ciede2000(pairs_c, pairs_s)
+        de_median, de_p95 = float(np.median(de)), float(np.percentile(de, 95))
+        mean_shift = tuple(float(v) for v in (lab_c[inner] - lab_s[inner]).mean(axis=0))
+    else:
+        de_median = de_p95 = 0.0
+        mean_shift = (0.0, 0.0, 0.0)
+
+    # 5. Changed regions: tolerant ΔE above a threshold, cleaned, largest blob as a share of the product.
+    changed = ((tol > 22.0) & inner).astype(np.uint8)
+    changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    product_area = max(1, n)
+    changed_total = float(changed.sum()) / product_area
+    changed_area = 0.0
+    if changed.any():
+        count, _, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
+        changed_area = float(stats[1:, cv2.CC_STAT_AREA].max()) / product_area
+
+    # 6. Structure (SSIM of lightness) and detail (edges present in one and not the other).
+    L_c, L_s = lab_c[..., 0], lab_s[..., 0]
+    structure = _ssim_mean(L_c, L_s, inner)
+    g_c, g_s = _gradient(L_c), _gradient(L_s)
+    core = (cv2.erode((alpha > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & inframe
+    thr = max(6.0, float(np.percentile(g_s[core], 75)) if core.any() else 6.0)
+    e_s, e_c = (g_s > thr) & core, (g_c > thr) & core
+    near_c = cv2.dilate(e_c.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    near_s = cv2.dilate(e_s.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    n_edges = max(1, int(e_s.sum()))
+    missing = float((e_s & ~near_c).sum()) / n_edges
+    added = float((e_c & ~near_s).sum()) / n_edges
+
+    # 7. Silhouette: where the candidate differs from a plain background vs where the source would.
+    silhouette, sil_method = _silhouette(candidate, cand, src_pm, alpha, inframe)
+
+    # 8. Quality inside the product: sharpness relative to the source, clipping increase.
+    lap_c = np.abs(cv2.Laplacian(L_c, cv2.CV_32F))[inner]
+    lap_s = np.abs(cv2.Laplacian(L_s, cv2.CV_32F))[inner]
+    sharpness = float(lap_c.mean() / max(lap_s.mean(), 1e-3)) if n else 1.0
+    clip_c = ((_min3(cand) >= 0.996) | (_max3(cand) <= 0.004))[inner].mean() if n else 0.0
+    clip_s = ((_min3(src_rgb) >= 0.996) | (_max3(src_rgb) <= 0.004))[inner].mean() if n else 0.0
+    clipping = float(max(0.0, clip_c - clip_s))
+
+    return Fidelity(
+        location=location, scale=scale, silhouette=silhouette, silhouette_method=sil_method,
+        de_median=de_median, de_p95=de_p95, de_mean_lab=mean_shift, structure=structure,
+        missing_detail=missing, added_detail=added, changed_area=changed_area, changed_total=changed_total,
+        cut=cut, sharpness=sharpness, clipping=clipping, product_pixels=n,
+    )
+
+
+def _tolerant_difference(lab_c: np.ndarray, lab_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, the smallest Lab distance to the source within one pixel, and that source value."""
+    h, w = lab_c.shape[:2]
+    padded = cv2.copyMakeBorder(lab_s, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    shifted = np.stack([padded[dy:dy + h, dx:dx + w] for dy in (0, 1, 2) for dx in (0, 1, 2)])
+    diff = shifted - lab_c[None]
+    d2 = np.einsum("kijc,kijc->kij", diff, diff)
+    k = d2.argmin(axis=0)
+    best = np.sqrt(np.take_along_axis(d2, k[None], axis=0)[0])
+    best_val = np.take_along_axis(shifted, k[None, ..., None], axis=0)[0]
+    return best, best_val
+
+
+def _gradient(L: np.ndarray) -> np.ndarray:
+    gx = cv2.Sobel(L, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(L, cv2.CV_32F, 0, 1, ksize=3)
+    return np.sqrt(gx * gx + gy * gy) / 4.0
+
+
+def _ssim_mean(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Mean SSIM (7x7 Gaussian window, L in 0..100) over mask."""
+    if not mask.any():
+        return 1.0
+    c1, c2 = (0.01 * 100) ** 2, (0.03 * 100) ** 2
+    blur = lambda x: cv2.GaussianBlur(x, (7, 7), 1.5)  # noqa: E731
+    mu_a, mu_b = blur(a), blur(b)
+    va = blur(a * a) - mu_a * mu_a
+    vb = blur(b * b) - mu_b * mu_b
+    cov = blur(a * b) - mu_a * mu_b
+    ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
+    return float(ssim[mask].mean())
+
+
+def _silhouette(candidate: np.ndarray, cand: np.ndarray, src_pm: np.ndarray, alpha: np.ndarray,
+                inframe: np.ndarray) -> tuple[float | None, str]:
+    """Outline agreement on a plain background: tolerant F-measure of 'differs from the background'."""
+    bg = plain_background(candidate)
+    if bg is None:
+        return None, "busy background"
+    bg = np.asarray(bg, np.float32) / 255.0
+    bg_lab = cv2.cvtColor(bg.reshape(1, 1, 3), cv2.COLOR_RGB2Lab).reshape(3)
+
+    def distinct(rgb: np.ndarray) -> np.ndarray:
+        lab = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2Lab)
+        diff = lab - bg_lab
+        de = _norm3(diff)
+        chroma = np.sqrt(diff[..., 1] ** 2 + diff[..., 2] ** 2)
+        shadow = (diff[..., 0] < 0) & (chroma < 4.0) & (diff[..., 0] > -30)
+        return (de > 12.0) & ~shadow
+
+    composite = src_pm + (1 - alpha[..., None]) * bg
+    expected = distinct(composite) & (alpha > 0.5) & inframe
+    observed = distinct(cand) & inframe
+    if expected.sum() < 30:
+        return None, "product close to background color"
+    k = np.ones((3, 3), np.uint8)
+    near_e = cv2.dilate(expected.astype(np.uint8), k) > 0
+    near_o = cv2.dilate(observed.astype(np.uint8), k) > 0
+    precision = float((observed & near_e).sum()) / max(1, int(observed.sum()))
+    recall = float((expected & near_o).sum()) / max(1, int(expected.sum()))
+    return min(precision, recall), "plain background"
+
+
+def plain_background(candidate: np.ndarray) -> tuple[int, int, int] | None:
+    """The background color when the frame's border is one plain color, else None."""
+    h, w = candidate.shape[:2]
+    step = max(1, max(h, w) // 256)
+    border = np.concatenate([candidate[0, ::step], candidate[-1, ::step], candidate[::step, 0], candidate[::step, -1]])
+    median = np.median(border, axis=0)
+    close = (np.abs(border.astype(np.int16) - median).max(axis=1) <= 10).mean()
+    if close < 0.85:
+        return None
+    return tuple(int(v) for v in median)
+
+
+def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
+    """CIEDE2000 color difference of two (N, 3) arrays of CIELAB values (vectorized, float32)."""
+    L1, a1, b1 = lab1[:, 0], lab1[:, 1], lab1[:, 2]
+    L2, a2, b2 = lab2[:, 0], lab2[:, 1], lab2[:, 2]
+    C1, C2 = np.hypot(a1, b1), np.hypot(a2, b2)
+    Cbar = (C1 + C2) / 2
+    G = 0.5 * (1 - np.sqrt(Cbar ** 7 / (Cbar ** 7 + 25.0 ** 7)))
+    a1p, a2p = (1 + G) * a1, (1 + G) * a2
+    C1p, C2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p = np.degrees(np.arctan2(b1, a1p)) % 360
+    h2p = np.degrees(np.arctan2(b2, a2p)) % 360
+    dLp = L2 - L1
+    dCp = C2p - C1p
+    dh = h2p - h1p
+    dh = np.where(dh > 180, dh - 360, dh)
+    dh = np.where(dh < -180, dh + 360, dh)
+    dh = np.where(C1p * C2p == 0, 0, dh)
+    dHp = 2 * np.sqrt(C1p * C2p) * np.sin(np.radians(dh / 2))
+    Lbp = (L1 + L2) / 2
+    Cbp = (C1p + C2p) / 2
+    hsum = h1p + h2p
+    hbp = np.where(np.abs(h1p - h2p) > 180, np.where(hsum < 360, hsum + 360, hsum - 360) / 2, hsum / 2)
+    hbp = np.where(C1p * C2p == 0, hsum, hbp)
+    T = (1 - 0.17 * np.cos(np.radians(hbp - 30)) + 0.24 * np.cos(np.radians(2 * hbp))
+         + 0.32 * np.cos(np.radians(3 * hbp + 6)) - 0.20 * np.cos(np.radians(4 * hbp - 63)))
+    dtheta = 30 * np.exp(-(((hbp - 275) / 25) ** 2))
+    Rc = 2 * np.sqrt(Cbp ** 7 / (Cbp ** 7 + 25.0 ** 7))
+    Sl = 1 + 0.015 * (Lbp - 50) ** 2 / np.sqrt(20 + (Lbp - 50) ** 2)
+    Sc = 1 + 0.045 * Cbp
+    Sh = 1 + 0.015 * Cbp * T
+    Rt = -np.sin(np.radians(2 * dtheta)) * Rc
+    return np.sqrt((dLp / Sl) ** 2 + (dCp / Sc) ** 2 + (dHp / Sh) ** 2 + Rt * (dCp / Sc) * (dHp / Sh))
+
+
+# -- frame measurements ----------------------------------------------------------------------------
+
+
+def frame_stats(candidate: np.ndarray, source: Source | None = None, box: Box | None = None) -> FrameStats:
+    """Background purity, product share of the frame, noise and clipping of a whole candidate."""
+    H, W = candidate.shape[:2]
+    g = min(1.0, FRAME_PX / max(H, W))
+    small = _resize(candidate, g)
+    # 1. Product mask in the small frame (the aligned source alpha, dilated), when located.
+    product = np.zeros(small.shape[:2], bool)
+    if source is not None and box is not None:
+        bw, bh = max(1, round(box.w * g)), max(1, round(box.h * g))
+        a = cv2.resize(source.alpha, (bw, bh), interpolation=cv2.INTER_AREA)
+        M = np.float32([[1, 0, box.x * g], [0, 1, box.y * g]])
+        placed = cv2.warpAffine(a, M, (small.shape[1], small.shape[0]), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        product = cv2.dilate((placed > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    white = _min3(small) >= 250
+    border = np.concatenate([white[0], white[-1], white[:, 0], white[:, -1]])
+    rest = ~product
+    background_white = float(white[rest].mean()) if rest.any() else 1.0
+    share = 0.0
+    if box is not None:
+        x0, y0 = max(0.0, box.x), max(0.0, box.y)
+        x1, y1 = min(float(W), box.x + box.w), min(float(H), box.y + box.h)
+        share = max((x1 - x0) / W, (y1 - y0) / H) if x1 > x0 and y1 > y0 else 0.0
+    # 2. Noise: Immerkaer's fast estimate on the full-resolution lightness (a centered crop bounds cost).
+    gray = cv2.cvtColor(candidate, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    ch, cw = min(H, 384), min(W, 384)
+    gy0, gx0 = (H - ch) // 2, (W - cw) // 2
+    crop = gray[gy0:gy0 + ch, gx0:gx0 + cw]
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(crop, cv2.CV_32F, kernel))[1:-1, 1:-1]
+    flat = response < np.percentile(response, 60)  # measure in the smoother part (texture is not noise)
+    noise = float(np.sqrt(np.pi / 2) * response[flat].mean() / 6.0) if flat.any() else 0.0
+    clipped_px = ((_max3(small) <= 2) | (_min3(small) >= 253)) & product
+    clipped = float(clipped_px.sum()) / max(1, int(product.sum()))
+    return FrameStats(width=W, height=H, border_white=float(border.mean()), background_white=background_white,
+                      background_plain=plain_background(candidate) is not None, product_share=float(share),
+                      noise=noise, clipped=clipped)
+
+
+# -- re-rendered products (apparel on a model) ------------------------------------------------------
+
+
+def compare_rerender(candidate: np.ndarray, source: Source, hint: Box | None = None) -> Rerender:
+    """Compare what survives re-rendering: the palette, the pattern density and the print region."""
+    # 1. Source palette (k-means in Lab over product pixels) and candidate region.
+    src_lab = cv2.cvtColor(source.rgb, cv2.COLOR_RGB2Lab)
+    sel = source.alpha > 0.8
+    src_px = _sample(src_lab[sel], 4000)
+    centers, weights = _palette(src_px, 5)
+    H, W = candidate.shape[:2]
+    g = min(1.0, FRAME_PX / max(H, W))
+    small = _resize(candidate, g).astype(np.float32) / 255.0
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
+    if hint is not None:
+        box, method = hint, "hint"
+    else:
+        box, method = _backproject_box(lab, centers, weights, g), "palette search"
+    x0, y0 = int(max(0, box.x * g)), int(max(0, box.y * g))
+    x1, y1 = int(min(small.shape[1], (box.x + box.w) * g)), int(min(small.shape[0], (box.y + box.h) * g))
+    region = lab[y0:max(y1, y0 + 2), x0:max(x1, x0 + 2)]
+    cand_px = _sample(region.reshape(-1, 3), 6000)
+    # 2. Palette agreement: each source color's distance to the nearest candidate pixel cluster.
+    cand_centers, cand_weights = _palette(cand_px, 8)
+    d = np.stack([ciede2000(np.repeat(c[None], len(cand_centers), 0), cand_centers) for c in centers])
+    palette_de = float((d.min(axis=1) * weights).sum())
+    near = np.stack([_norm3(cand_px - c) for c in centers]).min(axis=0)
+    coverage = float((near < 10.0).mean())
+    # 3. Pattern: edge density in the region vs the source at the same size.
+    src_small = cv2.resize(np.ascontiguousarray(source.rgb), (max(2, region.shape[1]), max(2, region.shape[0])), interpolation=cv2.INTER_AREA)
+    src_region_L = cv2.cvtColor(src_small, cv2.COLOR_RGB2Lab)[..., 0]
+    dens_s = float((_gradient(src_region_L) > 6).mean())
+    dens_c = float((_gradient(region[..., 0]) > 6).mean())
+    pattern = dens_c / max(dens_s, 1e-3)
+    # 4. Print: the source's densest-detail patch searched in the region at a few scales.
+    print_score = _print_score(source, region, src_region_L)
+    return Rerender(box=box, method=method, palette_de=palette_de, pattern=pattern, print_score=print_score,
+                    coverage=coverage)
+
+
+def _sample(pixels: np.ndarray, n: int) -> np.ndarray:
+    if len(pixels) <= n:
+        return pixels.astype(np.float32)
+    rng = np.random.default_rng(0)
+    return pixels[rng.choice(len(pixels), n, replace=False)].astype(np.float32)
+
+
+def _palette(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    k = max(1, min(k, len(pixels)))
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    cv2.setRNGSeed(0)
+    _, labels, centers = cv2.kmeans(pixels.astype(np.float32), k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    weights = np.bincount(labels.ravel(), minlength=k).astype(np.float64)
+    return centers, weights / weights.sum()
+
+
+def _backproject_box(lab: np.ndarray, centers: np.ndarray, weights: np.ndarray, g: float) -> Box:
+    """The bounding box of the largest region carrying the source's main colors."""
+    main = centers[weights >= 0.1] if (weights >= 0.1).any() else centers
+    d = np.stack([_norm3(lab - c) for c in main]).min(axis=0)
+    mask = (d < 12.0).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+    if count <= 1:
+        return Box(0, 0, lab.shape[1] / g, lab.shape[0] / g)
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h = stats[i, :4]
+    return Box(x / g, y / g, w / g, h / g)
+
+
+def _print_score(source: Source, region_lab: np.ndarray, src_region_L: np.ndarray) -> float | None:
+    """Best NCC of the source's most detailed patch (a print or logo) inside the candidate region."""
+    g = _gradient(src_region_L)
+    h, w = g.shape
+    ph, pw = max(8, h // 3), max(8, w // 3)
+    if h < 24 or w < 24:
+        return None
+    density = cv2.boxFilter((g > 6).astype(np.float32), -1, (pw, ph), normalize=True)
+    alpha = cv2.resize(source.alpha, (w, h), interpolation=cv2.INTER_AREA)
+    density[alpha < 0.9] = 0
+    cy, cx = np.unravel_index(np.argmax(density), density.shape)
+    if density[cy, cx] < max(0.12, 2.5 * float(np.median(density[alpha >= 0.9])) if (alpha >= 0.9).any() else 0.12):
+        return None  # no distinct print
+    y0, x0 = int(np.clip(cy - ph // 2, 0, h - ph)), int(np.clip(cx - pw // 2, 0, w - pw))
+    patch = src_region_L[y0:y0 + ph, x0:x0 + pw].astype(np.float32)
+    target = region_lab[..., 0].astype(np.float32)
+    best = -1.0
+    for s in (0.8, 0.9, 1.0, 1.1, 1.25):
+        p = cv2.resize(patch, (max(4, round(pw * s)), max(4, round(ph * s))))
+        if p.shape[0] >= target.shape[0] or p.shape[1] >= target.shape[1]:
+            continue
+        best = max(best, float(cv2.matchTemplate(target, p, cv2.TM_CCOEFF_NORMED).max()))
+    return best if best > -1 else None
+
+
+def to_rgb_array(image: Image.Image) -> np.ndarray:
+    """A PIL image as uint8 RGB (alpha composited on white)."""
+    if image.mode == "RGBA":
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        image = background
+    return np.asarray(image.convert("RGB"))

@@ -1,0 +1,552 @@
+"""The vision check as tool functions: `critique_candidate` (a stored candidate; the Critique is stored)
+and `check_files` (two files, the `check` command). Fidelity numbers come from pipelines/vision.py;
+here they become named checks with limits and one-line reasons a seller can read, next to channel
+compliance (tools/rules.py CHANNEL_SPECS), image quality and, when a vision model is configured, its
+opinion. No image math here beyond calling the pipeline; no rendering, no decisions.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, Field, ValidationError
+
+from pipelines import vision
+from tools.errors import BadInput
+from tools.models import (
+    APPAREL,
+    Candidate,
+    Channel,
+    Check,
+    Critique,
+    Placement,
+    Product,
+    Role,
+    Shot,
+    Slot,
+    normalize_channel,
+    normalize_role,
+)
+from tools.settings import Settings
+
+RERENDER_ROLES = frozenset({Role.on_model, Role.model_swap})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Thresholds of the deterministic checks (calibrated by benchmarks/bench_vision.py)."""
+
+    color_median: float = 3.0  # CIEDE2000, median inside the product
+    color_p95: float = 10.0  # CIEDE2000, 95th percentile inside the product
+    structure: float = 0.80  # SSIM of lightness inside the product, at least
+    missing_detail: float = 0.12  # share of source edges gone
+    added_detail: float = 0.25  # new edges relative to source edges
+    changed_region: float = 0.02  # largest changed area / product area
+    silhouette: float = 0.90  # outline agreement (plain backgrounds), at least
+    stretch: float = 0.05  # |width/height stretch - 1|
+    cut: float = 0.01  # share of the product outside the frame
+    placement_scale: float = 0.12  # |found size / recorded size - 1|
+    real_scale: float = 0.12  # |found size / size from real dimensions - 1|
+    sharpness: float = 0.55  # candidate detail energy / source's, at least
+    upscale: float = 2.0  # candidate px per source px, at most
+    clipping: float = 0.05  # extra clipped product pixels
+    noise: float = 4.0  # sensor-noise sigma in 8-bit levels
+    background_white: float = 0.97  # share of pure white background (white-background main images)
+    palette: float = 6.0  # CIEDE2000 between source and candidate palettes (re-rendered roles)
+    pattern_low: float = 0.55  # edge density ratio candidate/source, within [low, high]
+    pattern_high: float = 1.8
+    print_match: float = 0.45  # NCC of the print region, at least
+
+
+LIMITS = Limits()
+
+
+# -- channel rules -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelRules:
+    """What the critique needs from a channel's spec."""
+
+    channel: Channel
+    min_px: int  # longest side at least
+    max_px: int  # longest side at most
+    formats: tuple[str, ...]  # accepted upload formats (PIL names)
+    aspects: tuple[float, ...] = ()  # accepted width/height ratios; empty = any
+    main_white: bool = False  # main image must be the product alone on pure white
+    main_share: float = 0.0  # main image: product's longest side / frame side, at least
+
+
+_LOCAL_RULES = {
+    Channel.amazon: ChannelRules(Channel.amazon, 1000, 10000, ("JPEG", "PNG", "TIFF", "GIF"), (), True, 0.85),
+    Channel.etsy: ChannelRules(Channel.etsy, 635, 10000, ("JPEG", "PNG", "GIF")),
+    Channel.shopify: ChannelRules(Channel.shopify, 800, 4472, ("JPEG", "PNG", "WEBP", "GIF")),
+    Channel.ebay: ChannelRules(Channel.ebay, 500, 9000, ("JPEG", "PNG", "TIFF", "BMP", "GIF")),
+    Channel.google: ChannelRules(Channel.google, 250, 8000, ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"), (), True, 0.5),
+    Channel.zalando: ChannelRules(Channel.zalando, 1524, 6000, ("JPEG", "PNG")),
+}
+
+
+def channel_rules(channel: Channel) -> ChannelRules:
+    """The channel's rules: from tools.rules.CHANNEL_SPECS when present, else a small local reading."""
+    local = _LOCAL_RULES[channel]
+    try:
+        from tools.rules import CHANNEL_SPECS
+    except ImportError:
+        return local
+    spec = CHANNEL_SPECS.get(channel)
+    if spec is None:
+        return local
+
+    def pick(*names, default):
+        for name in names:
+            value = spec.get(name) if isinstance(spec, dict) else getattr(spec, name, None)
+            if value is not None:
+                return value
+        return default
+
+    aspects = pick("aspects", "aspect_ratios", "allowed_aspects", default=())
+    return ChannelRules(
+        channel=channel,
+        min_px=int(pick("min_px", "min_side", "min_long_side", "min_size", default=local.min_px)),
+        max_px=int(pick("max_px", "max_side", "max_long_side", "max_size", default=local.max_px)),
+        formats=tuple(str(f).upper().replace("JPG", "JPEG") for f in pick("formats", default=local.formats)),
+        aspects=tuple(_ratio(a) for a in aspects),
+        main_white=bool(pick("main_white", "main_white_background", "white_background", default=local.main_white)),
+        main_share=float(pick("main_share", "main_min_share", "min_product_share", "product_fill",
+                              default=local.main_share)),
+    )
+
+
+def _ratio(value) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value)
+    if ":" in text:
+        w, h = text.split(":", 1)
+        return float(w) / float(h)
+    return float(text)
+
+
+# -- the checks --------------------------------------------------------------------------------------
+
+
+def _num(v: float, digits: int = 2) -> float:
+    return round(float(v), digits)
+
+
+def _check(name: str, value: float | None, limit: float, ok: bool, message: str) -> Check:
+    return Check(name=name, passed=bool(ok), value=None if value is None else _num(value, 3), limit=_num(limit, 3),
+                 message=message)
+
+
+def _color_words(shift: tuple[float, float, float]) -> str:
+    dL, da, db = shift
+    words = []
+    if abs(dL) >= 3:
+        words.append("darker" if dL < 0 else "lighter")
+    if abs(da) >= 2.5 or abs(db) >= 2.5:
+        if abs(db) >= abs(da):
+            words.append("more yellow" if db > 0 else "more blue")
+        else:
+            words.append("more red" if da > 0 else "more green")
+    return f" ({', '.join(words)})" if words else ""
+
+
+def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float | None = None,
+                    limits: Limits = LIMITS, noun: str = "product") -> list[Check]:
+    """Turn fidelity numbers into named checks for roles that keep the product's own pixels."""
+    L = limits
+    checks: list[Check] = []
+    loc = fid.location
+    # 1. Was it found where (and as large as) the engine recorded?
+    if loc.hint is not None and loc.hint_scale is not None:
+        off = abs(loc.hint_scale - 1)
+        moved = (loc.hint_iou or 0) < 0.6
+        checks.append(_check(
+            "placement", loc.hint_scale, 1 + L.placement_scale, off <= L.placement_scale and not moved,
+            f"the {noun} is {loc.hint_scale:.2f}x the size the engine recorded" + (
+                " and not where it said" if moved else "") + f" (limit ±{L.placement_scale:.0%})"
+            if off > L.placement_scale or moved else f"the {noun} is where and as large as the engine placed it"))
+    if expected_scale:
+        ratio = fid.scale / expected_scale
+        ok = abs(ratio - 1) <= L.real_scale
+        checks.append(_check(
+            "scale", ratio, 1 + L.real_scale, ok,
+            f"the {noun} is shown at {ratio:.2f}x its real size (limit ±{L.real_scale:.0%})" if not ok
+            else f"the {noun} is true to its real size ({ratio:.2f}x)"))
+    # 2. Whole, not stretched.
+    if role != Role.detail:
+        ok = fid.cut <= L.cut
+        checks.append(_check("complete", fid.cut, L.cut, ok,
+                             f"{fid.cut:.0%} of the {noun} is cut off by the frame" if not ok
+                             else f"the whole {noun} is in the frame"))
+    stretch = abs(loc.aspect - 1)
+    ok = stretch <= L.stretch
+    way = "wider" if loc.aspect > 1 else "taller"
+    checks.append(_check("proportions", loc.aspect, 1 + L.stretch, ok,
+                         f"the {noun} is stretched {stretch:.0%} {way} (limit {L.stretch:.0%})" if not ok
+                         else f"the {noun} keeps its proportions"))
+    # 3. Shape, color, structure, detail.
+    if fid.silhouette is not None:
+        ok = fid.silhouette >= L.silhouette
+        checks.append(_check("silhouette", fid.silhouette, L.silhouette, ok,
+                             f"the {noun}'s outline changed: agreement {fid.silhouette:.2f}, limit {L.silhouette:.2f}"
+                             if not ok else f"the {noun}'s outline matches ({fid.silhouette:.2f})"))
+    words = _color_words(fid.de_mean_lab)
+    ok = fid.de_median <= L.color_median
+    checks.append(_check("color", fid.de_median, L.color_median, ok,
+                         f"the {noun}'s color changed{words}: ΔE {fid.de_median:.1f}, limit {L.color_median:g}"
+                         if not ok else f"the {noun}'s color matches (ΔE {fid.de_median:.1f})"))
+    ok = fid.de_p95 <= L.color_p95
+    checks.append(_check("color_extremes", fid.de_p95, L.color_p95, ok,
+                         f"part of the {noun} changed color: ΔE {fid.de_p95:.1f} at the 95th percentile, "
+                         f"limit {L.color_p95:g}" if not ok else f"no part of the {noun} changed color"))
+    ok = fid.changed_area <= L.changed_region
+    checks.append(_check("changed_region", fid.changed_area, L.changed_region, ok,
+                         f"a region covering {fid.changed_area:.0%} of the {noun} was altered "
+                         f"(limit {L.changed_region:.0%})" if not ok else f"no region of the {noun} was altered"))
+    ok = fid.structure >= L.structure
+    checks.append(_check("structure", fid.structure, L.structure, ok,
+                         f"the {noun}'s surface detail differs: similarity {fid.structure:.2f}, limit {L.structure:.2f}"
+                         if not ok else f"the {noun}'s surface detail matches ({fid.structure:.2f})"))
+    ok = fid.missing_detail <= L.missing_detail
+    checks.append(_check("missing_detail", fid.missing_detail, L.missing_detail, ok,
+                         f"details of the {noun} are missing: {fid.missing_detail:.0%} of its edges are gone "
+                         f"(limit {L.missing_detail:.0%})" if not ok else f"no detail of the {noun} is missing"))
+    ok = fid.added_detail <= L.added_detail
+    checks.append(_check("added_detail", fid.added_detail, L.added_detail, ok,
+                         f"something was added to the {noun}: {fid.added_detail:.0%} new edges "
+                         f"(limit {L.added_detail:.0%})" if not ok else f"nothing was added to the {noun}"))
+    # 4. Quality relative to the source.
+    ok = fid.sharpness >= L.sharpness
+    checks.append(_check("sharpness", fid.sharpness, L.sharpness, ok,
+                         f"the {noun} looks soft: {fid.sharpness:.0%} of the source's detail, limit {L.sharpness:.0%}"
+                         if not ok else f"the {noun} is as sharp as the source"))
+    ok = fid.scale <= L.upscale
+    checks.append(_check("upscale", fid.scale, L.upscale, ok,
+                         f"the {noun} is enlarged {fid.scale:.1f}x beyond the source photo and looks blurry; "
+                         f"upload a larger photo (limit {L.upscale:g}x)" if not ok
+                         else f"the {noun} is not enlarged beyond its source ({fid.scale:.2f}x)"))
+    ok = fid.clipping <= L.clipping
+    checks.append(_check("clipping", fid.clipping, L.clipping, ok,
+                         f"{fid.clipping:.0%} of the {noun} is burnt out to pure white or black" if not ok
+                         else f"the {noun} has no clipped highlights or shadows"))
+    return checks
+
+
+def rerender_checks(rr: vision.Rerender, *, limits: Limits = LIMITS, noun: str = "garment") -> list[Check]:
+    """Checks for roles that re-render the product (worn by a model): what must survive re-rendering."""
+    L = limits
+    checks = []
+    ok = rr.palette_de <= L.palette
+    checks.append(_check("palette", rr.palette_de, L.palette, ok,
+                         f"the {noun}'s colors changed: ΔE {rr.palette_de:.1f}, limit {L.palette:g}" if not ok
+                         else f"the {noun}'s colors match (ΔE {rr.palette_de:.1f})"))
+    ok = L.pattern_low <= rr.pattern <= L.pattern_high
+    checks.append(_check("pattern", rr.pattern, L.pattern_high if rr.pattern > 1 else L.pattern_low, ok,
+                         f"the {noun}'s pattern changed: {rr.pattern:.1f}x the source's detail density" if not ok
+                         else f"the {noun}'s pattern density matches ({rr.pattern:.2f}x)"))
+    if rr.print_score is not None:
+        ok = rr.print_score >= L.print_match
+        checks.append(_check("print", rr.print_score, L.print_match, ok,
+                             f"the {noun}'s print or logo is not reproduced: match {rr.print_score:.2f}, "
+                             f"limit {L.print_match:.2f}" if not ok else f"the {noun}'s print is reproduced"))
+    return checks
+
+
+def frame_checks(stats: vision.FrameStats, *, role: Role, channel: Channel | None, main: bool, fmt: str | None,
+                 expected_size: tuple[int, int] | None = None, limits: Limits = LIMITS, noun: str = "product") -> list[Check]:
+    """Channel compliance and whole-image quality."""
+    L = limits
+    checks = []
+    # 1. Quality of the whole frame.
+    ok = stats.noise <= L.noise
+    checks.append(_check("noise", stats.noise, L.noise, ok,
+                         f"the image is noisy: sigma {stats.noise:.1f}, limit {L.noise:g}" if not ok
+                         else "the image is clean (no visible noise)"))
+    if expected_size is not None:
+        ew, eh = expected_size
+        ratio, expected = stats.width / stats.height, ew / eh
+        ok = abs(ratio / expected - 1) <= 0.01
+        checks.append(_check("aspect", ratio, expected, ok,
+                             f"the image is {stats.width}x{stats.height}, the shot asks for {ew}x{eh}" if not ok
+                             else f"the image has the planned aspect ({stats.width}x{stats.height})"))
+    if channel is None:
+        return checks
+    rules = channel_rules(channel)
+    name = channel.value.capitalize()
+    # 2. Pixel limits, aspect and format of the channel.
+    longest = max(stats.width, stats.height)
+    ok = rules.min_px <= longest <= rules.max_px
+    checks.append(_check("pixels", longest, rules.min_px if longest < rules.min_px else rules.max_px, ok,
+                         f"{name} needs {rules.min_px}-{rules.max_px} px on the longest side; this image has {longest}"
+                         if not ok else f"{longest} px fits {name}'s size limits"))
+    if rules.aspects:
+        ratio = stats.width / stats.height
+        ok = any(abs(ratio / a - 1) <= 0.01 for a in rules.aspects)
+        allowed = ", ".join(f"{a:.2f}" for a in rules.aspects)
+        checks.append(_check("channel_aspect", ratio, rules.aspects[0], ok,
+                             f"{name} accepts width/height {allowed}; this image is {ratio:.2f}" if not ok
+                             else f"the aspect fits {name}"))
+    if fmt:
+        ok = fmt.upper() in rules.formats
+        checks.append(Check(name="format", passed=ok, value=fmt.upper(), limit=",".join(rules.formats),
+                            message=f"{name} does not accept {fmt.upper()} files; use {' or '.join(rules.formats[:2])}"
+                            if not ok else f"{fmt.upper()} is accepted by {name}"))
+    # 3. Main-image rules: the product alone on pure white, filling the frame.
+    if main and rules.main_white:
+        value = min(stats.background_white, stats.border_white)
+        ok = value >= L.background_white
+        checks.append(_check("white_background", value, L.background_white, ok,
+                             f"{name}'s main image needs a pure white background (RGB 255); only {value:.0%} of it is"
+                             if not ok else "the background is pure white"))
+    if main and rules.main_share:
+        ok = stats.product_share >= rules.main_share
+        checks.append(_check("product_share", stats.product_share, rules.main_share, ok,
+                             f"the {noun} fills {stats.product_share:.0%} of the frame; {name} wants at least "
+                             f"{rules.main_share:.0%}" if not ok else f"the {noun} fills {stats.product_share:.0%} of the frame"))
+    return checks
+
+
+def verdict(checks: list[Check]) -> tuple[str, float]:
+    """'pass' when every check passed; score in 0..1 (>= 0.5 exactly when it passes)."""
+    if not checks:
+        return "pass", 1.0
+    parts = [_margin(c) for c in checks]
+    score = 0.5 * min(parts) + 0.5 * float(np.mean(parts))
+    passed = all(c.passed for c in checks)
+    score = max(0.5, score) if passed else min(0.49, score)
+    return ("pass" if passed else "fail"), round(float(score), 3)
+
+
+def _margin(c: Check) -> float:
+    """0.5 at the limit, towards 1 with margin, towards 0 past it."""
+    if not isinstance(c.value, int | float) or not isinstance(c.limit, int | float) or c.value is None:
+        return 1.0 if c.passed else 0.0
+    value, limit = float(c.value), float(c.limit)
+    if limit == 0:
+        return 1.0 if c.passed else 0.0
+    if limit >= 1 and c.name in ("placement", "scale", "proportions"):
+        gap, allowed = abs(value - 1), abs(limit - 1)
+        return float(np.clip(1 - 0.5 * gap / allowed, 0, 1)) if allowed else (1.0 if c.passed else 0.0)
+    if c.passed and value >= limit or not c.passed and value < limit:  # an "at least" check
+        if limit < 1 and value <= 1:
+            return float(np.clip(1 - 0.5 * (1 - value) / (1 - limit), 0, 1))
+        return float(np.clip(0.5 * value / limit, 0, 1))
+    return float(np.clip(1 - 0.5 * value / limit, 0, 1))  # an "at most" check
+
+
+# -- the optional vision model -------------------------------------------------------------------------
+
+
+class VlmReview(BaseModel):
+    """What the vision model answers (structured output)."""
+
+    same_product: bool
+    differences: list[str] = Field(default_factory=list)
+    confidence: float = Field(default=0.5, ge=0, le=1)
+
+
+def _data_url(image: Image.Image, size: int = 512) -> str:
+    image = image.copy()
+    if image.mode == "RGBA":
+        image = Image.fromarray(vision.to_rgb_array(image))
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=88)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def vlm_check(settings: Settings, source: Image.Image, candidate: Image.Image, role: Role,
+              category: str | None = None) -> Check | None:
+    """Ask the configured vision model whether the candidate shows the same product. None when unconfigured.
+
+    Two attempts; a model that cannot be reached or answers off-schema gives a check that is passed
+    and says the review was skipped (the deterministic checks still decide), never a crash.
+    """
+    if not (settings.llm_base_url and settings.vlm_model):
+        return None
+    import openai
+    from openai import OpenAI
+
+    from prompts import load
+
+    client = OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "not-needed",
+                    timeout=settings.llm_timeout, max_retries=0)
+    system = load("vision_critique.md").split("-->", 1)[-1].strip().format(role=role.value,
+                                                                           category=category or "product")
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Original product photo:"},
+            {"type": "image_url", "image_url": {"url": _data_url(source)}},
+            {"type": "text", "text": f"Generated {role.value} image:"},
+            {"type": "image_url", "image_url": {"url": _data_url(candidate)}},
+        ]},
+    ]
+    problem = ""
+    for _attempt in range(2):
+        try:
+            completion = client.chat.completions.parse(model=settings.vlm_model, messages=messages,
+                                                       response_format=VlmReview, temperature=0)
+            parsed = completion.choices[0].message.parsed if completion.choices else None
+            if parsed is None:
+                problem = "the reply did not fit the schema"
+                continue
+            break
+        except (ValidationError, json.JSONDecodeError, ValueError):
+            problem = "the reply did not fit the schema"
+        except openai.APIStatusError as exc:
+            problem = f"HTTP {exc.status_code}"
+        except openai.OpenAIError as exc:
+            problem = type(exc).__name__
+    else:
+        return Check(name="vlm_review", passed=True, value=None, limit=None,
+                     message=f"vision-model review skipped: {settings.vlm_model} at {settings.llm_base_url}: {problem}")
+    differences = [d.strip() for d in parsed.differences if d.strip()]
+    ok = parsed.same_product and not differences
+    text = "; ".join(differences[:4]) or "it is not the same product"
+    return Check(name="vlm_review", passed=ok, value=round(parsed.confidence, 2), limit=None,
+                 message=f"the vision model sees changes: {text}" if not ok
+                 else "the vision model sees the same product, unchanged")
+
+
+# -- the tool functions ---------------------------------------------------------------------------------
+
+
+def hint_box(placement: Placement | None, source: vision.Source, cutout_size: tuple[int, int]) -> vision.Box | None:
+    """The engine's placement as a box around the product's tight bounds, in candidate pixels.
+
+    Engines record either the pasted cutout's rectangle or the product's own bounds; the recorded size
+    and `scale` tell which.
+    """
+    if placement is None or placement.width <= 0 or placement.height <= 0:
+        return None
+    sw, sh = source.size
+    s = placement.scale or placement.width / sw
+    full_w, full_h = cutout_size[0] * s, cutout_size[1] * s
+    if placement.crop is None and placement.angle == 0 and abs(placement.width - full_w) < abs(placement.width - sw * s) \
+            and abs(placement.height - full_h) < abs(placement.height - sh * s):
+        ox, oy = source.offset
+        return vision.Box(placement.x + ox * s, placement.y + oy * s, sw * s, sh * s)
+    return vision.Box(placement.x, placement.y, placement.width, placement.height)
+
+
+def critique_images(settings: Settings, source: Image.Image, candidate: Image.Image, role: Role | str = Role.packshot,
+                    channel: Channel | str | None = None, *, candidate_id: str = "file", placement: Placement | None = None,
+                    main: bool | None = None, fmt: str | None = None, expected_size: tuple[int, int] | None = None,
+                    product: Product | None = None, limits: Limits = LIMITS) -> Critique:
+    """Critique a candidate image against the source cutout (RGBA). Does not store anything."""
+    # 1. Check inputs.
+    role = normalize_role(role) if not isinstance(role, Role) else role
+    channel = None if channel in (None, "") else (channel if isinstance(channel, Channel) else normalize_channel(channel))
+    if source.mode != "RGBA":
+        raise BadInput(f"source must be a cutout with transparency (RGBA), got mode {source.mode!r}")
+    noun = _noun(product)
+    try:
+        src = vision.prepare_source(source, angle=placement.angle if placement else 0.0,
+                                    crop=placement.crop if placement else None)
+    except ValueError as exc:
+        raise BadInput(f"source cutout: {exc}") from None
+    array = vision.to_rgb_array(candidate)
+    hint = hint_box(placement, src, source.size)
+    main = (role == Role.packshot) if main is None else main
+
+    # 2. Fidelity (locked product) or what survives re-rendering.
+    if role in RERENDER_ROLES:
+        rr = vision.compare_rerender(array, src, hint)
+        checks = rerender_checks(rr, limits=limits, noun=noun)
+        stats = vision.frame_stats(array, src, rr.box)
+    else:
+        fid = vision.compare(array, src, hint)
+        checks = fidelity_checks(fid, role, expected_scale=_expected_scale(product, placement, src), limits=limits,
+                                 noun=noun)
+        stats = vision.frame_stats(array, src, fid.location.box)
+
+    # 3. Channel compliance and frame quality; 4. the vision model, when configured.
+    checks += frame_checks(stats, role=role, channel=channel, main=main, fmt=fmt, expected_size=expected_size,
+                           limits=limits, noun=noun)
+    review = vlm_check(settings, source, candidate, role, product.category.value if product else None)
+    if review is not None:
+        checks.append(review)
+    result, score = verdict(checks)
+    return Critique(candidate_id=candidate_id, verdict=result, score=score, checks=checks)
+
+
+def _noun(product: Product | None) -> str:
+    if product is None:
+        return "product"
+    if product.category in APPAREL:
+        return "garment"
+    return {"earrings": "earrings", "other": "product", "beauty": "product"}.get(product.category.value,
+                                                                                 product.category.value)
+
+
+def _expected_scale(product: Product | None, placement: Placement | None, src: vision.Source) -> float | None:
+    """Candidate px per source px implied by real dimensions and a calibrated plate (try-on)."""
+    if product is None or placement is None or not placement.mm_per_px:
+        return None
+    width_mm = product.dimensions.width_mm or product.dimensions.longest_mm()
+    if not width_mm:
+        return None
+    source_mm_per_px = width_mm / src.size[0]
+    return source_mm_per_px / placement.mm_per_px
+
+
+def critique_candidate(ws, candidate: Candidate) -> Critique:
+    """Critique a stored candidate against its source cutout, store the Critique and return it."""
+    # 1. Gather the images, the shot and the product.
+    source = ws.assets.open(candidate.source_asset_id)
+    if source.mode != "RGBA":
+        raise BadInput(f"candidate {candidate.id}: source asset {candidate.source_asset_id} is not a cutout (RGBA)")
+    image = ws.assets.open(candidate.asset_id)
+    shot: Shot | None
+    try:
+        shot = ws.catalog.get_shot(candidate.shot_id)
+    except BadInput:
+        shot = None
+    product = ws.catalog.get_product(candidate.sku) if ws.catalog.has_product(candidate.sku) else None
+    # 2. A white-background main image is the packshot in the grid slot (or any packshot without a plan).
+    main = candidate.role == Role.packshot and (shot is None or shot.slot in (Slot.grid, Slot.hero))
+    critique = critique_images(
+        ws.settings, source, image, candidate.role, shot.channel if shot else None, candidate_id=candidate.id,
+        placement=candidate.placement, main=main, expected_size=(shot.width, shot.height) if shot else None,
+        product=product,
+    )
+    # 3. Store it.
+    ws.catalog.add_critique(critique)
+    return critique
+
+
+def check_files(settings: Settings, source_path, candidate_path, role: str | Role = "packshot",
+                channel: str | Channel | None = None) -> Critique:
+    """The `check` command: a source (plain photo or RGBA cutout) against a candidate image file."""
+    from tools.assets import load_image
+
+    # 1. Check inputs.
+    role = normalize_role(role) if not isinstance(role, Role) else role
+    if channel not in (None, ""):
+        channel = normalize_channel(channel)
+    source = load_image(Path(source_path))
+    candidate = load_image(Path(candidate_path))
+    # 2. A plain photo is cut out first (classical matting for studio backgrounds).
+    cutout = source.image if source.has_alpha else _cut_out(source.image, str(source_path))
+    return critique_images(settings, cutout, candidate.image, role, channel or None, candidate_id=Path(candidate_path).name,
+                           fmt=candidate.format)
+
+
+def _cut_out(image: Image.Image, name: str) -> Image.Image:
+    from pipelines import matting
+
+    try:
+        return matting.cut_out(image).rgba
+    except matting.MattingError as exc:
+        raise BadInput(f"{name}: cannot find the product in this photo ({exc}); pass a cutout with "
+                       "transparency (PNG) as SOURCE") from None
