@@ -55,9 +55,9 @@ def _vae():
 def _unet(in_channels: int, sdxl: bool):
     from diffusers import UNet2DConditionModel
 
-    common = dict(block_out_channels=(32, 64), layers_per_block=1, sample_size=64, in_channels=in_channels,
+    common = dict(block_out_channels=(16, 32), layers_per_block=1, sample_size=64, in_channels=in_channels,
                   out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                  up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4), norm_num_groups=32)
+                  up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4), norm_num_groups=8)
     if sdxl:
         # SDXL conditioning: 6 time ids x 8 + the pooled text embedding (32) = 80.
         return UNet2DConditionModel(**common, use_linear_projection=True, addition_embed_type="text_time",

@@ -225,10 +225,10 @@ def product_box(shot: Shot, product: Product, size: tuple[int, int]) -> tuple[tu
     return (x, y, bw, bh), bw / w
 
 
-def _placement(box, scale: float, source_box=None) -> Placement:
+def _placement(box, scale: float) -> Placement:
+    """The product's own bounds in the candidate (x, y = top-left) and candidate px per source px."""
     x, y, w, h = box
-    return Placement(x=x, y=y, width=w, height=h, scale=scale, upscale=max(1.0, scale),
-                     crop=list(source_box) if source_box else None)
+    return Placement(x=x, y=y, width=w, height=h, scale=scale, upscale=max(1.0, scale))
 
 
 def _to_gen(box, factor: float) -> tuple[int, int, int, int]:
@@ -249,7 +249,7 @@ def _lifestyle(ws, loaded, product, shot, cutout, seeds, progress):
 
     # 1. Prompt, sizes, and the product's box in the shot and at generation size.
     run = _prepare(loaded, product, shot)
-    item, source_box = trim(cutout)
+    item, _ = trim(cutout)
     box, scale = product_box(shot, product, item.size)
     gw, gh = run.gen_size
     factor = gw / shot.width
@@ -279,7 +279,7 @@ def _lifestyle(ws, loaded, product, shot, cutout, seeds, progress):
         locked = diffusion.lock_product(full, item, box, feather_px=_feather(shot))
         params = run.params(loaded, seed, seam_strength=seam_strength, lock={
             "feather_px": _feather(shot), "exact_pixels": int(locked.exact.sum()), "box": list(box)})
-        results.append((locked.image, _placement(box, scale, source_box), params))
+        results.append((locked.image, _placement(box, scale), params))
     return results
 
 
@@ -289,43 +289,53 @@ def _lifestyle(ws, loaded, product, shot, cutout, seeds, progress):
 def _try_on(ws, loaded, product, shot, cutout, seeds, progress):
     from pipelines import diffusion
 
-    # 1. The studio engine composites the product on the plate (scale-true, at the anchor).
-    composite, placement, box, item = _studio_try_on(ws, product, shot, cutout)
+    # 1. The studio engine composites the product on the plate (scale-true, at the anchor, consent checked).
+    composite, placement, changed, extra = _studio_try_on(ws, product, shot, cutout)
     run = _prepare(loaded, product, shot)
     gw, gh = run.gen_size
-    factor = gw / shot.width
 
-    # 2. Repaint only a thin ring around the product edge, at generation size, low strength.
-    gen_box = _to_gen(box, factor)
-    _, alpha = diffusion.place_on((gw, gh), item, gen_box, (0, 0, 0))
+    # 2. Repaint only a thin ring around what the compositor changed (product + its shadow), low strength.
     grow = max(2, round(0.006 * max(gw, gh)))
-    ring = diffusion.seam_mask(alpha, outer_px=2 * grow, inner_px=1)
-    small = composite.resize((gw, gh), Image.LANCZOS)
+    small = np.asarray(Image.fromarray(changed.astype(np.uint8) * 255).resize((gw, gh), Image.BILINEAR),
+                       dtype=np.float32) / 255.0
+    ring = diffusion.seam_mask(small, outer_px=2 * grow, inner_px=grow)
     strength = float(shot.options.get("seam_strength", 0.45))
-    scenes = diffusion.inpaint(loaded, _request(run, small, ring, seeds, strength=strength),
+    scenes = diffusion.inpaint(loaded, _request(run, composite.resize((gw, gh), Image.LANCZOS), ring, seeds,
+                                                strength=strength),
                                progress=_step_progress(progress, shot, "blending the seam"))
 
-    # 3. Only the ring changes: paste it back over the full-resolution composite, then lock the product.
+    # 3. Only the ring changes: blend it over the full-resolution composite; every other pixel, the
+    #    product's included, is the studio composite's.
     ring_full = np.asarray(ring.resize((shot.width, shot.height), Image.BILINEAR), dtype=np.float32)[..., None] / 255
     base = np.asarray(composite, dtype=np.float32)
     results = []
     for scene, seed in zip(scenes, seeds, strict=True):
         full = np.asarray(scene.resize((shot.width, shot.height), Image.LANCZOS), dtype=np.float32)
-        mixed = Image.fromarray(np.clip(np.round(base * (1 - ring_full) + full * ring_full), 0, 255).astype(np.uint8))
-        locked = diffusion.lock_product(mixed, item, box, feather_px=_feather(shot))
-        results.append((locked.image, placement, run.params(loaded, seed, strength=strength, plate_id=shot.options.get("plate_id"))))
+        mixed = np.clip(np.round(base * (1 - ring_full) + full * ring_full), 0, 255).astype(np.uint8)
+        untouched = ring_full[..., 0] == 0
+        mixed[untouched] = np.asarray(composite)[untouched]
+        params = run.params(loaded, seed, strength=strength, plate_id=extra.get("plate_id"),
+                            lock={"exact_pixels": int(untouched.sum())}, **{"warnings": extra.get("warnings", [])})
+        results.append((Image.fromarray(mixed, "RGB"), placement, params))
     return results
 
 
 def _studio_try_on(ws, product, shot, cutout):
-    """(composite RGB at shot size, Placement, product box (x, y, w, h), trimmed cutout) from the studio engine."""
-    try:
-        from pipelines import studio
-    except ImportError:
-        raise EngineUnavailable("try-on needs the studio engine's plate compositor (pipelines/studio.py)") from None
-    if not hasattr(studio, "composite_try_on"):
-        raise EngineUnavailable("try-on needs the studio engine's plate compositor (pipelines.studio.composite_try_on)")
-    raise EngineUnavailable("try-on seam harmonization is not wired to the studio compositor yet")
+    """The studio engine's try-on composite at shot size, its Placement, the pixels it changed on the
+    framed plate (product and contact shadow), and {plate_id, talent_id, warnings}."""
+    from pipelines import studio
+    from tools.render import _try_on, to_placement
+
+    result, extra = _try_on(ws, product, shot, cutout, 0)
+    plate = ws.catalog.get_plate(extra["plate_id"])
+    anchor = studio.PlateAnchor(center=tuple(plate.anchor.center), points=[tuple(p) for p in plate.anchor.points],
+                                angle=plate.anchor.angle, span_px=plate.anchor.span_px)
+    framed, *_ = studio.frame_plate(ws.assets.open(plate.asset_id).convert("RGB"), anchor, plate.mm_per_px,
+                                    (shot.width, shot.height))
+    changed = np.any(np.asarray(result.image) != np.asarray(framed), axis=2)
+    if not changed.any():
+        raise BadInput(f"try-on on plate {plate.id}: the product did not land on the plate; check the plate's anchor")
+    return result.image, to_placement(result.placed), changed, {**extra, "warnings": list(result.warnings)}
 
 
 # -- apparel on a model -------------------------------------------------------------------------------------
@@ -340,7 +350,7 @@ def _on_model(ws, loaded, product, shot, cutout, seeds, progress):
                        f"not {product.category.value}")
     run = _prepare(loaded, product, shot)
     gw, gh = run.gen_size
-    item, source_box = trim(cutout)
+    item, _ = trim(cutout)
     reference = _on_white(item)
     plate_id = shot.options.get("model_asset_id")
 
@@ -378,7 +388,7 @@ def _on_model(ws, loaded, product, shot, cutout, seeds, progress):
         extra = {"drape_strength": strength}
 
     # 3. Scale to the shot; the garment is re-rendered, so no lock here.
-    return [(scene.resize((shot.width, shot.height), Image.LANCZOS), _placement(box, scale, source_box),
+    return [(scene.resize((shot.width, shot.height), Image.LANCZOS), _placement(box, scale),
              run.params(loaded, seed, garment_rerendered=True, **extra))
             for scene, seed in zip(scenes, seeds, strict=True)]
 
