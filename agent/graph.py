@@ -103,6 +103,7 @@ def checkpointer(path: Path):
             conn = sqlite3.connect(key, check_same_thread=False, timeout=30.0)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: survives a killed process; no fsync per step
             saver = SqliteSaver(conn)
             saver.setup()
             _savers[key] = saver

@@ -122,7 +122,7 @@ class StudioAgent:
             return
         try:
             for mode, chunk in self.graph.stream(command, self._config(thread_id), context=self.context,
-                                                 stream_mode=["custom", "updates"], durability="sync"):
+                                                 stream_mode=["custom", "updates"], durability="async"):
                 if mode == "custom":
                     yield chunk
                 elif "__interrupt__" in chunk:
