@@ -141,9 +141,11 @@ def read_catalog_csv(csv_path: Path, read_brief: Callable | None = None) -> tupl
         except ListingError as error:
             failed.append({"sku": sku or f"line {line}", "line": line, "reason": str(error)})
             continue
+        # The key follows the row as written (not how a reader interpreted it), so a rerun with the
+        # same CSV finds its plan whichever brief reader is in use.
         key = hashlib.sha256(json.dumps({
-            "sku": sku, "photos": [hashlib.sha256(p.read_bytes()).hexdigest() for p in photos],
-            "category": category, "brief": brief.model_dump(mode="json"),
+            "row": {k: values.get(k, "") for k in KNOWN_COLUMNS if k != "photos"},
+            "photos": [hashlib.sha256(p.read_bytes()).hexdigest() for p in photos],
         }, sort_keys=True).encode()).hexdigest()[:16]
         rows.append(Row(line, sku, photos, category, brief, brief_text, key))
     return rows, failed
@@ -199,24 +201,37 @@ def _init_worker(threads: int) -> None:
         os.environ[var] = str(threads)
 
 
+def stored_plan(ws: Workspace, sku: str, key: str) -> list[str] | None:
+    """The shot ids of the SKU's latest plan when a batch made it from exactly these inputs, else None."""
+    plan = ws.catalog.latest_plan(sku) if ws.catalog.has_product(sku) else None
+    if plan is not None and f"batch input {key}" in plan.notes:
+        return [s.id for s in plan.shots]
+    return None
+
+
 def prepare_row(settings: Settings, sku: str, photos: list[str], category: str | None, brief_json: str,
                 key: str) -> list[str]:
     """Ingest a row's photos and plan its gallery, unless a plan for exactly these inputs is stored.
 
     Returns the plan's shot ids. A plan made by a batch carries `batch input <key>` in its notes.
     """
+    from tools.plates import plate_refusal
     from tools.prepare import ingest_product
     from tools.rules import plan_gallery
 
     ws = _open(settings)
-    marker = f"batch input {key}"
-    plan = ws.catalog.latest_plan(sku) if ws.catalog.has_product(sku) else None
-    if plan is not None and marker in plan.notes:
-        return [s.id for s in plan.shots]
+    stored = stored_plan(ws, sku, key)
+    if stored is not None:
+        return stored
     brief = Brief.model_validate_json(brief_json)
     product, _ = ingest_product(ws, sku, [Path(p) for p in photos], category=category, brief=brief)
-    plan = plan_gallery(product, brief, list(brief.channels))
-    plan = ws.catalog.save_plan(plan.model_copy(update={"notes": [*plan.notes, marker]}))
+    # Plan knowing the registered plates and whether their talent consents to the first channel,
+    # exactly as an interactive gallery does.
+    plates = ws.catalog.plates()
+    primary = brief.channels[0] if brief.channels else None
+    consents = {p.id: plate_refusal(ws, p, primary) for p in plates}
+    plan = plan_gallery(product, brief, list(brief.channels), plates=plates, consents=consents)
+    plan = ws.catalog.save_plan(plan.model_copy(update={"notes": [*plan.notes, f"batch input {key}"]}))
     return [s.id for s in plan.shots]
 
 
@@ -261,24 +276,47 @@ def run_batch(ws: Workspace, csv_path: str | os.PathLike, workers: int = 2, prog
     settings = ws.settings
     counts = {"total": 0, "done": 0, "resumed": 0, "failed": 0}
     shots_of: dict[str, list[str]] = {}
-    shot_failed: set[str] = set()
 
     def report(kind: str, sku: str, status: str, message: str, **extra) -> None:
         emit({"type": "progress", "stage": kind, "sku": sku, "status": status, "message": message,
               "done": counts["done"] + counts["failed"], "total": counts["total"],
               "skus_planned": len(shots_of), "skus": len(rows), **extra})
 
-    # 2. Run: plan each row, then its shots, as the pool frees up (both stages in the pool).
+    # 2. Run: plan each row, then its shots, as the pool frees up (both stages in the pool). A row whose
+    #    plan for exactly these inputs is stored goes straight to its shots; the pool starts only when
+    #    there is work.
     threads = max(1, (os.cpu_count() or 2) // workers)
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(threads,))
+    pool: ProcessPoolExecutor | None = None
     pending: dict[Future, tuple[str, str, str | None]] = {}
+
+    def submit(kind: str, sku: str, shot_id: str | None, fn, *args) -> None:
+        nonlocal pool
+        if pool is None:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_worker, initargs=(threads,))
+        pending[pool.submit(fn, *args)] = (kind, sku, shot_id)
+
+    def planned(sku: str, shot_ids: list[str]) -> None:
+        shots_of[sku] = shot_ids
+        done_before = journal.finished(sku)
+        counts["total"] += len(shot_ids)
+        for sid in shot_ids:
+            if sid in done_before:
+                counts["done"] += 1
+                counts["resumed"] += 1
+            else:
+                submit("shot", sku, sid, run_shot, settings, sku, sid)
+        report("prepare", sku, "done", f"{sku}: {len(shot_ids)} shots planned"
+               + (f", {len(done_before)} already done" if done_before else ""))
+
     try:
         for row in rows:
-            future = pool.submit(prepare_row, settings, row.sku, [str(p) for p in row.photos], row.category,
-                                 row.brief.model_dump_json(), row.key)
-            pending[future] = ("prepare", row.sku, None)
+            stored = stored_plan(ws, row.sku, row.key)
+            if stored is not None:
+                planned(row.sku, stored)
+                continue
+            submit("prepare", row.sku, None, prepare_row, settings, row.sku, [str(p) for p in row.photos],
+                   row.category, row.brief.model_dump_json(), row.key)
             report("prepare", row.sku, "running", f"{row.sku}: reading photos and planning")
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -295,22 +333,11 @@ def run_batch(ws: Workspace, csv_path: str | os.PathLike, workers: int = 2, prog
                         report(kind, sku, "failed", f"{sku}: {reason}")
                     else:
                         counts["failed"] += 1
-                        shot_failed.add(sku)
                         failed.append({"sku": sku, "reason": reason, "stage": "shot", "shot": shot_id})
                         report(kind, sku, "failed", f"{sku} {shot_id}: {reason}", shot=shot_id)
                     continue
                 if kind == "prepare":
-                    shots_of[sku] = value
-                    done_before = journal.finished(sku)
-                    counts["total"] += len(value)
-                    for sid in value:
-                        if sid in done_before:
-                            counts["done"] += 1
-                            counts["resumed"] += 1
-                            continue
-                        pending[pool.submit(run_shot, settings, sku, sid)] = ("shot", sku, sid)
-                    report(kind, sku, "done", f"{sku}: {len(value)} shots planned"
-                           + (f", {len(done_before)} already done" if done_before else ""))
+                    planned(sku, value)
                 else:
                     counts["done"] += 1
                     report(kind, sku, "done", f"{sku} {value['role']}: {value['passed']}/{value['candidates']} "
@@ -321,10 +348,12 @@ def run_batch(ws: Workspace, csv_path: str | os.PathLike, workers: int = 2, prog
             failed.append({"sku": sku, "reason": reason, "stage": kind, "shot": shot_id})
         pending.clear()
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         journal.close()
         raise
-    pool.shutdown(wait=True)
+    if pool is not None:
+        pool.shutdown(wait=True)
 
     # 3. Summary from the catalog: complete SKUs, and what waits for a person.
     done: list[str] = []
