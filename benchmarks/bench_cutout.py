@@ -108,7 +108,7 @@ def run(realdata: Path = REALDATA) -> list[dict]:
     return rows
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     if not REALDATA.is_dir():
         print(f"skipped: {REALDATA} is absent")
         return 0

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 GRABCUT_MAX_PIXELS = 90_000  # GrabCut runs on a reduced copy of the product's surroundings
+SHADOW_OPEN = 2  # a cast shadow is broader than 2 * SHADOW_OPEN + 1 px
 
 
 class MattingError(ValueError):
@@ -68,10 +69,11 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
     lab = np.dstack([lab8[..., 0] * (100.0 / 255.0), lab8[..., 1] - 128.0, lab8[..., 2] - 128.0])
     bg_lab, bg_rgb, sigma, inliers, spread = _fit_background(lab, rgb)
     if inliers < 0.45 or sigma > 5.0:
+        why = (f"only {inliers:.0%} of the border looks like one studio background" if inliers < 0.45
+               else f"the border varies by {sigma:.1f} dE where a studio background varies by less than 5")
         raise BusyBackground(
-            f"the background is busy (only {inliers:.0%} of the border looks like one studio background, "
-            f"noise {sigma:.1f} dE): shoot on a plain white, grey or gradient background, upload a cutout "
-            "with transparency, or configure a segmentation model"
+            f"the background is busy ({why}): shoot on a plain white, grey or gradient background, upload a "
+            "cutout with transparency, or configure a segmentation model"
         )
     kind = "plain" if spread < 4.0 else "gradient"
 
@@ -84,7 +86,7 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
     g_noise = max(0.6, float(np.percentile(_border(grad, max(3, min(h, w) // 50)), 90)))
     ratio = (lab[..., 0] + 1.0) / (bg_lab[..., 0] + 1.0)
     darker = (d_light < -t_lo) & (d_chroma < np.maximum(3.0, 0.22 * -d_light)) & (ratio > 0.55)
-    shadow = darker & (grad < np.maximum(3.0 * g_noise, 1.5 + 0.25 * -d_light))
+    shadow = _soft_shadows(darker & (grad < np.maximum(3.0 * g_noise, 1.5 + 0.25 * -d_light)))
     strong = (dist > t_hi) & ~shadow
     weak = (dist > t_lo) & ~shadow
     if strong.sum() < 30:
@@ -172,6 +174,15 @@ def _gradient(channel: np.ndarray) -> np.ndarray:
     gx = cv2.Scharr(blurred, cv2.CV_32F, 1, 0) / 16.0
     gy = cv2.Scharr(blurred, cv2.CV_32F, 0, 1) / 16.0
     return np.hypot(gx, gy)
+
+
+def _soft_shadows(candidate: np.ndarray) -> np.ndarray:
+    """Keep only broad regions among the darker, same-chroma ones: a cast shadow is wide, while a thin
+    chain or a grey outline of the same tone is product."""
+    kernel = np.ones((3, 3), np.uint8)
+    broad = cv2.dilate(cv2.erode(candidate.astype(np.uint8), kernel, iterations=SHADOW_OPEN), kernel,
+                       iterations=SHADOW_OPEN)
+    return broad.astype(bool) & candidate
 
 
 def _clean(mask: np.ndarray, strong: np.ndarray) -> np.ndarray:

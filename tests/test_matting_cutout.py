@@ -1,0 +1,129 @@
+"""The classical matting engine: demo photos with exact alpha, real cutouts composited on studio
+backgrounds (ground truth), busy backgrounds refused, transparency kept, the `cutout` file function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.matting import BusyBackground, MattingError, cut_out
+from tools.demo import demo_cutout, studio_photo
+
+
+def iou(pred: np.ndarray, truth: np.ndarray) -> float:
+    a, b = pred > 0.5, truth > 0.5
+    return float(np.logical_and(a, b).sum() / np.logical_or(a, b).sum())
+
+
+def _alpha(result) -> np.ndarray:
+    return np.asarray(result.rgba.getchannel("A"), np.float32) / 255.0
+
+
+def _truth_on_canvas(cutout: Image.Image, margin: float = 0.18) -> np.ndarray:
+    w, h = cutout.size
+    pw, ph = int(w * margin), int(h * margin)
+    truth = np.zeros((h + 2 * ph, w + 2 * pw), np.float32)
+    truth[ph:ph + h, pw:pw + w] = np.asarray(cutout.getchannel("A"), np.float32) / 255.0
+    return truth
+
+
+@pytest.mark.parametrize("sku", ["DEMO-RING", "DEMO-EARRINGS", "DEMO-BRACELET", "DEMO-TEE"])
+def test_demo_photo_cutout_matches_the_exact_alpha_and_leaves_the_shadow_out(sku):
+    cutout = demo_cutout(sku, 400)
+    photo = studio_photo(cutout, shadow=True)
+    result = cut_out(photo)
+    truth = _truth_on_canvas(cutout)
+    assert iou(_alpha(result), truth) >= 0.93
+    # the cast shadow (offset down-right) is not product
+    shadow_only = np.roll(np.roll(truth, 400 // 25, axis=0), 400 // 40, axis=1) > 0.5
+    shadow_only &= truth < 0.05
+    assert (_alpha(result)[shadow_only] > 0.5).mean() < 0.1
+    assert result.background == "plain" and result.confidence > 0.7
+
+
+def test_ring_hole_stays_open():
+    cutout = demo_cutout("DEMO-RING", 400)
+    photo = studio_photo(cutout, shadow=False)
+    alpha = _alpha(cut_out(photo))
+    # the centre of the band (cx 450/900, cy 520/900 of the drawing) is background seen through the ring
+    pad_w, pad_h = int(400 * 0.18), int(400 * 0.18)
+    cx, cy = pad_w + int(400 * 450 / 900), pad_h + int(400 * 520 / 900)
+    assert alpha[cy - 10:cy + 10, cx - 10:cx + 10].max() < 0.1
+    result = cut_out(photo)
+    assert result.holes >= 1
+
+
+def test_gradient_background_with_grey_product():
+    cutout = demo_cutout("DEMO-NECKLACE", 400)
+    w, h = 560, 560
+    yy = np.linspace(0, 1, h)[:, None, None]
+    bg = (np.array([245, 244, 242]) * (1 - yy) + np.array([200, 204, 210]) * yy) * np.ones((1, w, 1))
+    canvas = Image.fromarray(bg.astype(np.uint8), "RGB")
+    canvas.paste(cutout, (80, 80), cutout)
+    result = cut_out(canvas)
+    truth = np.zeros((h, w), np.float32)
+    truth[80:480, 80:480] = np.asarray(cutout.getchannel("A"), np.float32) / 255.0
+    assert result.background == "gradient"
+    assert iou(_alpha(result), truth) >= 0.8  # thin chain: a few pixels wide
+
+
+def test_real_cutouts_on_studio_backgrounds(realdata):
+    from benchmarks.bench_cutout import composite, ground_truth_cutouts, holes_open
+
+    cases = dict(ground_truth_cutouts(realdata))
+    for name, kind in [("nishi_ring_RFSV015D1F", "gradient"), ("nishi_ring_RMIS017G1F", "textured"),
+                       ("nishi_necklace_NMP006S1F", "light_grey")]:
+        photo, truth = composite(cases[name], kind, seed=3)
+        alpha = _alpha(cut_out(photo))
+        assert iou(alpha, truth) >= 0.94, name
+        assert holes_open(alpha, truth), name
+
+
+def test_real_packshots_give_a_sensible_cutout(realdata):
+    for name in ["jewelry_packshot/myntra_48743_bangle.jpg", "product_packshot/myntra_4344_shoe.jpg"]:
+        result = cut_out(Image.open(realdata / name))
+        assert 0.01 < result.coverage < 0.7, name
+        x0, y0, x1, y1 = result.bbox
+        assert x1 - x0 > 50 and y1 - y0 > 30, name
+
+
+def test_busy_background_is_refused_with_a_clear_message(realdata):
+    with pytest.raises(BusyBackground, match="busy.*plain white, grey or gradient.*cutout with transparency"):
+        cut_out(Image.open(realdata / "product_lifestyle" / "unsplash_laptop_desk.jpg"))
+
+
+def test_noise_background_is_refused():
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8), "RGB")
+    with pytest.raises(BusyBackground):
+        cut_out(noise)
+
+
+def test_empty_background_and_tiny_images_are_refused():
+    with pytest.raises(MattingError, match="no product"):
+        cut_out(Image.new("RGB", (200, 200), (250, 250, 250)))
+    with pytest.raises(MattingError, match="at least 32 px"):
+        cut_out(Image.new("RGB", (20, 20), (250, 250, 250)))
+
+
+def test_existing_transparency_is_used_as_is():
+    cutout = demo_cutout("DEMO-RING", 200)
+    result = cut_out(cutout)
+    assert result.background == "transparent"
+    assert np.array_equal(np.asarray(result.rgba), np.asarray(cutout))
+
+
+def test_cutout_file_writes_an_rgba_png(tmp_path, demo_photo):
+    from tools.errors import BadInput
+    from tools.prepare import cutout_file
+
+    out = tmp_path / "ring.png"
+    report = cutout_file(demo_photo, out)
+    image = Image.open(out)
+    assert image.mode == "RGBA" and report["background"] == "plain"
+    assert np.asarray(image.getchannel("A")).min() == 0
+    with pytest.raises(BadInput, match=r"\.png"):
+        cutout_file(demo_photo, tmp_path / "ring.jpg")
+    with pytest.raises(BadInput, match="does not exist"):
+        cutout_file(demo_photo, tmp_path / "missing" / "ring.png")
