@@ -14,7 +14,7 @@ from pipelines import studio
 from tools.demo import demo_cutout as _draw
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(sku: str, size: int) -> Image.Image:
     drawn = _draw(sku, min(size, 600))
     return drawn if drawn.size == (size, size) else drawn.resize((size, size), Image.LANCZOS)
