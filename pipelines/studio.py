@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 WHITE = (255, 255, 255)
 SHARPEN = 0.2  # unsharp amount after enlargement
@@ -71,19 +71,20 @@ def resample(item: Image.Image, size: tuple[int, int]) -> Image.Image:
     if size == item.size:
         return item.copy()
     arr = np.asarray(item, np.float32)
-    alpha = arr[..., 3:4] / 255.0
-    premult = np.dstack([arr[..., :3] * alpha, arr[..., 3:4]])
+    alpha = arr[..., 3:4] * (1.0 / 255.0)
+    arr[..., :3] *= alpha
     up = size[0] > item.width * 1.01
-    out = cv2.resize(premult, size, interpolation=cv2.INTER_LANCZOS4 if up else cv2.INTER_AREA)
-    out = np.clip(out, 0, 255)
-    a = out[..., 3:4] / 255.0
-    rgb = np.where(a > 1e-3, out[..., :3] / np.maximum(a, 1e-3), 0)
-    if up:
+    out = cv2.resize(arr, size, interpolation=cv2.INTER_LANCZOS4 if up else cv2.INTER_AREA)
+    np.clip(out, 0, 255, out=out)
+    a = out[..., 3:4] * (1.0 / 255.0)
+    rgb = out[..., :3] / np.maximum(a, 1e-3)
+    if up and SHARPEN > 0:
         factor = size[0] / item.width
         blur = cv2.GaussianBlur(rgb, (0, 0), 0.6 + 0.25 * min(factor, 4))
-        rgb = rgb + SHARPEN * (rgb - blur)
-    rgba = np.dstack([np.clip(rgb, 0, 255), out[..., 3:4]]).astype(np.uint8)
-    return Image.fromarray(rgba, "RGBA")
+        rgb += SHARPEN * (rgb - blur)
+    out[..., :3] = rgb
+    np.clip(out, 0, 255, out=out)
+    return Image.fromarray(out.astype(np.uint8), "RGBA")
 
 
 def composite(base: Image.Image, item: Image.Image, xy: tuple[int, int]) -> Image.Image:
@@ -349,7 +350,7 @@ def surface(kind: str, size: tuple[int, int], color: tuple[int, int, int], seed:
 
 def backdrop(cutout: Image.Image, width: int, height: int, *, mood: str = "", surface_kind: str = "sweep",
              brand_colors: list[str] | tuple = (), seed: int = 0, fill: float = 0.58, reflection: bool = False,
-             safe_margin: float = 0.08, anchor: str = "center", max_upscale: float = 2.0) -> StudioImage:
+             safe_margin: float = 0.08, anchor: str = "center", max_upscale: float = 1.95) -> StudioImage:
     """The product on a designed studio scene: a surface in the mood's palette (or the brand colour),
     chosen for contrast with the product, a contact shadow and an optional reflection."""
     # 1. Check inputs
