@@ -96,6 +96,28 @@ class BriefReader:
         brief = offline_read_brief(text, sku=sku, category=explicit_category, channels=explicit_channels)
         return BriefResult(brief, "offline", [notice])
 
+    def phrase(self, facts: str) -> str:
+        """The reply in friendlier words by the LLM (prompts/system/reply.md), or `facts` unchanged when no LLM is
+        configured, it fails, or its text drops an id, SKU or number that the facts state."""
+        import re
+
+        if not self.uses_llm or not facts.strip():
+            return facts
+        template = load("system/reply.md")
+        template = template.split("-->", 1)[1].strip() if template.startswith("<!--") else template
+        try:
+            completion = self.client().chat.completions.create(
+                model=self.settings.llm_model, temperature=0,
+                messages=[{"role": "system", "content": template.replace("{facts}", facts[:3000])}],
+            )
+            text = (completion.choices[0].message.content or "").strip() if completion.choices else ""
+        except Exception:  # phrasing is a nicety: any failure keeps the exact facts
+            return facts
+        tokens = set(re.findall(r"\b(?:cand|shot)_[0-9a-f]{12}\b|\b[A-Z][A-Z0-9]*-[A-Z0-9-]+\b|\b\d+(?:\.\d+)?\b", facts))
+        if not text or len(text) > 4 * len(facts) + 400 or any(t not in text for t in tokens):
+            return facts
+        return text
+
     def _ask(self, text: str) -> Brief:
         import openai
 

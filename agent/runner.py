@@ -131,7 +131,7 @@ class StudioAgent:
                         if value.get("kind") == "review":
                             yield {"type": "review", "payload": value["payload"]}
                         else:
-                            yield {"type": "reply", "text": value.get("question", "")}
+                            yield {"type": "reply", "text": value.get("question", ""), "ask": True}
         except ListingError as exc:
             yield {"type": "error", "message": str(exc)}
         except Exception as exc:  # the conversation survives a bug in one step; the checkpoint keeps the state
@@ -167,7 +167,7 @@ def run_gallery(ws: Workspace, *, images, sku: str, category: str | None = None,
             review = event["payload"]
         elif event["type"] == "error":
             errors.append(event["message"])
-        elif event["type"] == "reply" and agent._pending(thread_id):
+        elif event["type"] == "reply" and event.get("ask"):
             question = event["text"]
         if progress is not None and event["type"] == "progress":
             progress(event)

@@ -131,6 +131,6 @@ def reply(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     notices = state.get("notices") or []
     if notices:
         parts.append("Note: " + "; ".join(notices))
-    text = "\n".join(parts) or "Done."
+    text = runtime.context.reader.phrase("\n".join(parts) or "Done.")
     reply_event(text)
     return {"messages": [{"role": "assistant", "text": text}], "answer": text}

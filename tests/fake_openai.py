@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class FakeOpenAI:
     """`with FakeOpenAI(["malformed", {"category": "ring"}]) as server: server.base_url` ...
 
-    Script items: a dict (sent as the JSON content), "malformed", "refusal", "http500", ("slow", seconds).
+    Script items: a dict (sent as the JSON content), ("text", str), "malformed", "refusal", "http500",
+    ("slow", seconds).
     The last item repeats when the script runs out.
     """
 
@@ -56,7 +57,9 @@ class FakeOpenAI:
                     self._send(500, {"error": {"message": "boom", "type": "server_error"}})
                     return
                 message = {"role": "assistant", "content": None, "refusal": None}
-                if item == "malformed":
+                if isinstance(item, tuple) and item[0] == "text":
+                    message["content"] = item[1]
+                elif item == "malformed":
                     message["content"] = '{"category": "ring", "channels": ["amaz'
                 elif item == "refusal":
                     message["refusal"] = "I can't help with that."

@@ -39,8 +39,12 @@ time.sleep(600)  # waiting for a person: the parent kills us here
 
 
 @pytest.mark.slow
-def test_killed_during_review_resumes_in_a_new_process(tmp_path, demo_photo):
+def test_killed_during_review_resumes_in_a_new_process(tmp_path):
+    from tools.demo import demo_photo_bytes
+
     home = tmp_path / "home"
+    demo_photo = tmp_path / "ring.jpg"
+    demo_photo.write_bytes(demo_photo_bytes("DEMO-RING", size=500))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LISTING_STUDIO_")}
     env["PYTHONPATH"] = str(REPO)
 

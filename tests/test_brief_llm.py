@@ -90,3 +90,17 @@ def test_without_an_endpoint_no_request_is_made(tmp_path):
     reader = BriefReader(Settings.from_env({}, home=tmp_path / "home"))
     result = reader.read("gold ring")
     assert result.source == "offline" and reader._client is None
+
+
+
+def test_replies_are_phrased_by_the_model_only_when_every_fact_survives(tmp_path):
+    facts = "Recorded: 2 approved, 1 rejected. RING-1 still lacks cand_0123456789ab."
+    kept = "Great news! For RING-1 I recorded 2 approved and 1 rejected; cand_0123456789ab is still missing."
+    dropped = "Great news! Everything is recorded for your ring."
+    with FakeOpenAI([("text", kept), ("text", dropped), "http500"]) as server:
+        reader = BriefReader(_settings(tmp_path, server))
+        assert reader.phrase(facts) == kept
+        assert reader.phrase(facts) == facts  # an id, a SKU and the numbers went missing
+        assert reader.phrase(facts) == facts  # the endpoint failed
+    assert server.requests[0]["body"]["messages"][0]["content"].endswith(facts)
+    assert BriefReader(Settings.from_env({}, home=tmp_path / "h")).phrase(facts) == facts

@@ -1,5 +1,5 @@
-"""Review: decisions recorded through tools.review with the real vision check in front of approval,
-and the `review` command end to end."""
+"""Review: decisions recorded through tools.review with the real render and vision check in front of
+approval, and the `review` command end to end."""
 
 from __future__ import annotations
 
@@ -9,42 +9,37 @@ import pytest
 from PIL import Image
 
 from tools.critique import critique_candidate
-from tools.demo import demo_cutout
+from tools.demo import demo_photo_bytes
 from tools.errors import BadInput, NotFound, Refused
-from tools.models import Candidate, Placement, Product
+from tools.models import Decision, GalleryPlan, Product, Shot
+from tools.prepare import ingest_product
+from tools.render import render_shot
 from tools.review import decide, review_sku
 from ui.cli import main
 
 
-def _candidate(ws, sku, cutout_id, image, placement=None, *, check=True) -> Candidate:
-    candidate = Candidate(sku=sku, shot_id="shot_manual", role="packshot", asset_id=ws.assets.put_image(image),
-                          source_asset_id=cutout_id, placement=placement)
-    ws.catalog.add_candidate(candidate)
-    if check:
-        critique_candidate(ws, candidate)
-    return candidate
-
-
 @pytest.fixture
 def reviewed(workspace):
-    """DEMO-RING with a candidate that passes the real vision check, one that fails it, one never checked."""
+    """DEMO-RING rendered by the studio engine: a candidate that passes the real vision check, the same image
+    with the product's colors swapped (fails it), and a copy that was never checked."""
     ws = workspace
-    ws.catalog.upsert_product(Product(sku="DEMO-RING", category="ring", title="demo ring"))
-    cutout = demo_cutout("DEMO-RING")
-    cutout_id = ws.assets.put_image(cutout)
-    canvas = Image.new("RGB", (1600, 1600), "white")
-    canvas.paste(cutout, (350, 350), cutout)
-    good = _candidate(ws, "DEMO-RING", cutout_id, canvas,
-                      Placement(x=350, y=350, width=cutout.width, height=cutout.height, scale=1.0))
-    r, g, b, a = cutout.split()
-    recolored = Image.merge("RGBA", (b, g, r, a))
-    canvas2 = Image.new("RGB", (1600, 1600), "white")
-    canvas2.paste(recolored, (350, 350), recolored)
-    bad = _candidate(ws, "DEMO-RING", cutout_id, canvas2,
-                     Placement(x=350, y=350, width=cutout.width, height=cutout.height, scale=1.0))
-    unchecked = _candidate(ws, "DEMO-RING", cutout_id, canvas, check=False)
-    assert ws.catalog.latest_critique(good.id).verdict == "pass", ws.catalog.latest_critique(good.id).reasons
-    assert ws.catalog.latest_critique(bad.id).verdict == "fail"
+    ingest_product(ws, "DEMO-RING", [demo_photo_bytes("DEMO-RING", size=500)], category="ring")
+    shot = Shot(role="lifestyle", slot="hero", channel="etsy", width=800, height=800, count=2)
+    ws.catalog.save_plan(GalleryPlan(sku="DEMO-RING", shots=[shot]))
+    rendered = render_shot(ws, "DEMO-RING", shot)
+    checked = [(c, critique_candidate(ws, c)) for c in rendered]
+    good = next(c for c, critique in checked if critique.verdict == "pass")
+
+    r, g, b = ws.assets.open(good.asset_id).convert("RGB").split()
+    swapped = Image.merge("RGB", (b, g, r))
+    bad = good.model_copy(update={"id": "cand_swappedcolr", "asset_id": ws.assets.put_image(swapped)})
+    ws.catalog.add_candidate(bad)
+    assert critique_candidate(ws, bad).verdict == "fail"
+    unchecked = good.model_copy(update={"id": "cand_neverchecked"})
+    ws.catalog.add_candidate(unchecked)
+    for candidate, _ in checked:
+        if candidate.id != good.id:
+            ws.catalog.add_decision(Decision(candidate_id=candidate.id, action="reject"))
     return ws, good, bad, unchecked
 
 
