@@ -471,6 +471,11 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
     materials = find_words(text, MATERIALS, _MATERIAL_CANON)
     colors = [c for c in find_words(text, COLORS, _COLOR_CANON)
               if c not in brand_colors and not any(m.startswith(c + " ") for m in materials)]
+    m = re.search(r"\b(?:only|just)\b(.*)", text.lower())
+    if m and (only := find_roles(m.group(1))[0]):
+        # "only the main image and try-on": every other page role is declined
+        declined += [r for r in (Role.packshot, Role.try_on, Role.detail, Role.lifestyle, Role.campaign, Role.on_model)
+                     if r not in only and r not in declined and r not in asked]
     if aspects and Role.campaign not in asked and Role.campaign not in declined:
         asked.append(Role.campaign)
     if campaign_count and Role.campaign not in asked:
