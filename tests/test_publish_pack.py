@@ -90,27 +90,37 @@ def test_zalando_portrait_pads_white_and_crops_scenes_only_around_the_whole_prod
     from tools.rules import CHANNEL_SPECS
 
     spec = CHANNEL_SPECS[Channel.zalando]
-    add_gallery(workspace, "DEMO-TEE", roles=(Role.packshot, Role.lifestyle), channel=Channel.zalando,
-                size=(1200, 1200), fill=0.8)
-    with pytest.raises(Refused, match=r"lifestyle\) is 1200x1200 .* the product would not stay whole in that crop"):
-        publish_pack(workspace, "DEMO-TEE", "zalando", tmp_path / "z")
-    # A scene with room around the product is cropped to portrait; the square ones are rejected.
-    old = workspace.catalog.candidates("DEMO-TEE")
-    fresh = add_gallery(workspace, "DEMO-TEE", roles=(Role.packshot, Role.lifestyle), channel=Channel.zalando,
-                        size=(1200, 1200), fill=0.5)
-    for c in old:
-        workspace.catalog.add_decision(Decision(candidate_id=c.id, action="reject"))
+    first = add_gallery(workspace, "DEMO-TEE", roles=(Role.packshot, Role.lifestyle), channel=Channel.zalando,
+                        size=(1200, 1200), fill=0.8)
     result = publish_pack(workspace, "DEMO-TEE", "zalando", tmp_path / "z")
-    assert [(f["width"], f["height"]) for f in result["files"]] == [(spec.width, spec.height)] * 2
-    assert [f["candidate_id"] for f in result["files"]] == [c.id for c in fresh]
+    # The packshot on white is widened to portrait; the scene cannot be cropped without cutting the tee.
+    assert [(f["candidate_id"], f["width"], f["height"]) for f in result["files"]] == [
+        (first[0].id, spec.width, spec.height)]
+    [left_out] = result["skipped"]
+    assert left_out["candidate_id"] == first[1].id
+    assert "is 1200x1200 (1.00:1), zalando needs 1524x2200 and the product would not stay whole" in left_out["reason"]
     packshot = Image.open(result["files"][0]["path"])
     assert packshot.getpixel((5, 5)) == (255, 255, 255) and packshot.getpixel((5, spec.height - 5)) == (255, 255, 255)
 
+    # A scene with room around the product is cropped to portrait around it.
+    fresh = add_gallery(workspace, "DEMO-TEE", roles=(Role.lifestyle,), channel=Channel.zalando, size=(1200, 1200),
+                        fill=0.5)
+    workspace.catalog.add_decision(Decision(candidate_id=first[1].id, action="reject"))
+    result = publish_pack(workspace, "DEMO-TEE", "zalando", tmp_path / "z")
+    assert [f["candidate_id"] for f in result["files"]] == [first[0].id, fresh[0].id]
+    assert [(f["width"], f["height"]) for f in result["files"]] == [(spec.width, spec.height)] * 2
+    assert result["skipped"] == []
+
 
 def test_etsy_first_image_must_survive_the_thumbnail_crop(workspace, tmp_path):
+    # A packshot on white that fills the square is widened to 4:3, so the search crop keeps it whole.
     add_gallery(workspace, roles=(Role.packshot,), channel=Channel.etsy, size=(1000, 1000), fill=0.95)
-    with pytest.raises(Refused, match="thumbnail crop"):
-        publish_pack(workspace, "DEMO-RING", "etsy", tmp_path / "e")
+    [main] = publish_pack(workspace, "DEMO-RING", "etsy", tmp_path / "e")["files"]
+    assert (main["width"], main["height"]) == (2000, 1500)
+    # A scene cannot be widened: a first image whose product leaves the 4:3 crop is refused.
+    add_gallery(workspace, "DEMO-BRACELET", roles=(Role.lifestyle,), channel=Channel.etsy, size=(1000, 1000), fill=0.95)
+    with pytest.raises(Refused, match="reaches outside the centred 1.33:1 thumbnail crop"):
+        publish_pack(workspace, "DEMO-BRACELET", "etsy", tmp_path / "b")
     add_gallery(workspace, "DEMO-EARRINGS", roles=(Role.packshot, Role.detail), channel=Channel.etsy,
                 size=(1000, 800), fill=0.86)
     result = publish_pack(workspace, "DEMO-EARRINGS", "etsy", tmp_path / "e2")
@@ -118,20 +128,32 @@ def test_etsy_first_image_must_survive_the_thumbnail_crop(workspace, tmp_path):
     assert [(f["width"], f["height"]) for f in result["files"]] == [(2000, 1600)] * 2
 
 
+def frame(ws, candidate, new_id: str):
+    """A copy of an approved candidate with a drawn red frame, approved too."""
+    framed = ws.assets.open(candidate.asset_id).copy()
+    w, h = framed.size
+    for box in ((0, 0, w, 24), (0, h - 24, w, h), (0, 0, 24, h), (w - 24, 0, w, h)):
+        framed.paste((180, 20, 20), box)
+    copy = candidate.model_copy(update={"id": new_id, "asset_id": ws.assets.put_image(framed)})
+    ws.catalog.add_candidate(copy)
+    ws.catalog.add_decision(Decision(candidate_id=copy.id, action="approve"))
+    return copy
+
+
 def test_ebay_refuses_borders_and_keeps_the_long_side(workspace, tmp_path):
     candidates = add_gallery(workspace, roles=(Role.packshot, Role.lifestyle), channel=Channel.ebay, size=(1000, 800))
     result = publish_pack(workspace, "DEMO-RING", "ebay", tmp_path / "b")
     assert [(f["width"], f["height"]) for f in result["files"]] == [(1600, 1280), (1600, 1280)]
 
-    framed = workspace.assets.open(candidates[1].asset_id).copy()
-    Image.Image.paste(framed, (180, 20, 20), (0, 0, framed.width, 24))
-    Image.Image.paste(framed, (180, 20, 20), (0, framed.height - 24, framed.width, framed.height))
-    Image.Image.paste(framed, (180, 20, 20), (0, 0, 24, framed.height))
-    Image.Image.paste(framed, (180, 20, 20), (framed.width - 24, 0, framed.width, framed.height))
-    bordered = candidates[1].model_copy(update={"id": "cand_framed", "asset_id": workspace.assets.put_image(framed)})
-    workspace.catalog.add_candidate(bordered)
-    workspace.catalog.add_decision(Decision(candidate_id=bordered.id, action="approve"))
-    with pytest.raises(Refused, match="cand_framed .* has a border"):
+    # A framed gallery image is left out with its reason; a framed main image refuses the pack.
+    frame(workspace, candidates[1], "cand_framed_scene")
+    result = publish_pack(workspace, "DEMO-RING", "ebay", tmp_path / "b")
+    assert [f["candidate_id"] for f in result["files"]] == [c.id for c in candidates]
+    assert result["skipped"] == [{"candidate_id": "cand_framed_scene",
+                                  "reason": "cand_framed_scene (lifestyle) has a border; ebay allows no borders"}]
+    workspace.catalog.add_decision(Decision(candidate_id=candidates[0].id, action="reject"))
+    frame(workspace, candidates[0], "cand_framed_main")
+    with pytest.raises(Refused, match="cand_framed_main \\(packshot\\) has a border"):
         publish_pack(workspace, "DEMO-RING", "ebay", tmp_path / "b")
 
 
@@ -221,7 +243,7 @@ def test_publish_on_the_command_line(workspace, tmp_path, capsys):
     assert main(["--home", home, "publish", "DEMO-RING", "--channel", "shopify", "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("listing-studio: cannot publish DEMO-RING to shopify")
-    assert "too small for 2048x2048" in err
+    assert "2048x2048 for shopify would enlarge the product 2.05x beyond its source photo (limit 2x)" in err
 
 
 def test_packs_are_c2pa_signed_when_a_certificate_is_configured(workspace, tmp_path):

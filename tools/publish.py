@@ -111,24 +111,24 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
         raise Refused(f"cannot publish {sku} to {channel.value}: {lines}. Reject those images "
                       f"(`listing-studio review {sku} --reject ID`) and approve others")
 
-    # 3. Choose and order the images for this channel; fit them to its size.
+    # 3. Choose and order the images for this channel; fit each to its size and check it against the
+    #    channel's rules. A main image that breaks them refuses the pack; any other image that does is
+    #    left out, with its reason in `skipped`.
     target = channel_target(channel)
     chosen, skipped = _choose(ws, approved, channel)
-    problems: list[str] = []
     pack: list[PackImage] = []
-    for candidate, shot in chosen:
+    for position, (candidate, shot) in enumerate(chosen):
         image = ws.assets.open(candidate.asset_id)
-        fitted, box, problem = _fit(image, target, candidate)
-        if problem:
-            problems.append(f"{candidate.id} ({candidate.role.value}) {problem}")
+        fitted, box, problem = _fit(image, target, candidate, first=position == 0)
+        item = PackImage(candidate, shot, fitted, box=box, resized_from=image.size if fitted.size != image.size else None)
+        problems = [f"{candidate.id} ({candidate.role.value}) {problem}"] if problem else \
+            image_problems(product, item, position, target)
+        if problems and position == 0:
+            raise Refused(f"cannot publish {sku} to {channel.value}: " + "; ".join(problems))
+        if problems:
+            skipped.append({"candidate_id": candidate.id, "reason": "; ".join(problems)})
             continue
-        pack.append(PackImage(candidate, shot, fitted, box=box,
-                              resized_from=image.size if fitted.size != image.size else None))
-
-    # 4. Validate the pack against the channel's rules before writing anything.
-    problems += validate_pack(product, pack, target)
-    if problems:
-        raise Refused(f"cannot publish {sku} to {channel.value}: " + "; ".join(problems))
+        pack.append(item)
 
     # 5. Names and alt text.
     for position, item in enumerate(pack):
@@ -271,26 +271,39 @@ def _choose(ws: Workspace, approved: list[Candidate], channel: Channel) -> tuple
     return [(c, shots[c.shot_id]) for c in ordered[:limit]], skipped
 
 
-def _fit(image: Image.Image, target: Target, candidate: Candidate) -> tuple[Image.Image, tuple | None, str | None]:
+def _fit(image: Image.Image, target: Target, candidate: Candidate, *, first: bool = False
+         ) -> tuple[Image.Image, tuple | None, str | None]:
     """Fit an approved image to the channel's size: (image, product box in it, None) or (.., why it cannot).
 
-    Only changes that cannot alter the product: scaling (enlarging at most MAX_UPSCALE), widening a
-    white canvas around a product on white, or cropping a scene's backdrop while the whole product
-    stays inside the frame.
+    Only changes that cannot alter the product: scaling (the product never ends up more than
+    MAX_UPSCALE times its source photo), widening a white canvas around a product on white, cropping a
+    scene's backdrop while the whole product stays inside, or cropping a close-up (a detail shows a
+    region by design). A first image on white is widened to the channel's thumbnail aspect when the
+    product would not fit its crop.
     """
+    # 1. Where the product is, and how much it is already enlarged beyond its source photo.
     image = image.convert("RGB") if image.mode != "RGB" else image
     box = _source_box(image, candidate)
+    enlarged = candidate.placement.upscale if candidate.placement else 1.0
+    white = _white_border(image)
+
+    # 2. The first image must survive the channel's thumbnail crop: widen the white canvas if needed.
+    if first and target.thumbnail_aspect and white and box and not _inside_crop(box, image.size, target.thumbnail_aspect):
+        image, (dx, dy) = _pad_white(image, target.thumbnail_aspect)
+        box = _shift(box, dx, dy)
     width, height = image.size
+
+    # 3. Exact sizes: change the aspect first (pad white, or crop), then scale.
     if target.size:
         tw, th = target.size
         aspect = tw / th
         if abs(width / height - aspect) > 0.02 * aspect:
-            if _white_border(image):
-                # A product on white: widen the white canvas (no visible border, nothing cropped).
+            if white:
                 image, (dx, dy) = _pad_white(image, aspect)
                 box = _shift(box, dx, dy)
             else:
-                cropped = _crop_around(image, box, aspect)
+                cropped = _crop_around(image, None if candidate.role == Role.detail else box, aspect,
+                                       centre=candidate.role == Role.detail)
                 if cropped is None:
                     return image, box, (f"is {width}x{height} ({width / height:.2f}:1), {target.channel.value} needs "
                                         f"{tw}x{th} and the product would not stay whole in that crop; "
@@ -299,24 +312,37 @@ def _fit(image: Image.Image, target: Target, candidate: Candidate) -> tuple[Imag
                 box = _shift(box, -dx, -dy)
             width, height = image.size
         scale = max(tw / width, th / height)
-        if scale > MAX_UPSCALE:
-            return image, box, (f"is {width}x{height}, too small for {tw}x{th} (would be enlarged {scale:.1f}x); "
-                                "re-render it at the channel size")
+        if scale > 1 and scale * enlarged > MAX_UPSCALE:
+            return image, box, _too_small(width, height, f"{tw}x{th}", scale * enlarged, target)
         left, top = round((width * scale - tw) / 2), round((height * scale - th) / 2)
         image = image.resize((max(tw, round(width * scale)), max(th, round(height * scale))), Image.LANCZOS)
         image = image.crop((left, top, left + tw, top + th))
         return image, _shift(_scale(box, scale), -left, -top), None
+
+    # 4. Long-side rules: keep the aspect, scale into the range.
     lo, hi = target.long_side
     long = max(width, height)
     goal = max(lo, min(long, hi or long))
-    if goal / long > MAX_UPSCALE:
-        return image, box, (f"long side is {long} px, {target.channel.value} needs at least {lo} px "
-                            f"(would be enlarged {goal / long:.1f}x); re-render it larger")
+    if goal > long and goal / long * enlarged > MAX_UPSCALE:
+        return image, box, _too_small(width, height, f"a long side of {lo} px", goal / long * enlarged, target)
     if goal != long:
         scale = goal / long
         image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.LANCZOS)
         box = _scale(box, scale)
     return image, box, None
+
+
+def _too_small(width: int, height: int, needed: str, total: float, target: Target) -> str:
+    return (f"is {width}x{height}; {needed} for {target.channel.value} would enlarge the product {total:.2f}x "
+            f"beyond its source photo (limit {MAX_UPSCALE:g}x); upload a larger photo and re-render")
+
+
+def _inside_crop(box, size: tuple[int, int], aspect: float) -> bool:
+    """Whether the box lies inside the centred crop of `aspect` (width / height) of an image of `size`."""
+    width, height = size
+    crop_w, crop_h = min(width, height * aspect), min(height, width / aspect)
+    x0, y0 = (width - crop_w) / 2, (height - crop_h) / 2
+    return box[0] >= x0 - 1 and box[1] >= y0 - 1 and box[2] <= x0 + crop_w + 1 and box[3] <= y0 + crop_h + 1
 
 
 def _source_box(image: Image.Image, candidate: Candidate) -> tuple | None:
@@ -341,12 +367,16 @@ def _shift(box, dx, dy):
     return None if box is None else (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
 
 
-def _crop_around(image: Image.Image, box, aspect: float):
-    """The largest crop of `aspect` holding the whole product box (3 % margin), and its offset; or None."""
-    if box is None:
-        return None
+def _crop_around(image: Image.Image, box, aspect: float, *, centre: bool = False):
+    """The largest crop of `aspect` holding the whole product box (3 % margin), and its offset; the
+    centred crop when `centre`; None when the product would not stay whole."""
     width, height = image.size
     cw, ch = (width, round(width / aspect)) if width / height < aspect else (round(height * aspect), height)
+    if centre:
+        left, top = (width - cw) // 2, (height - ch) // 2
+        return image.crop((left, top, left + cw, top + ch)), (left, top)
+    if box is None:
+        return None
     margin = 0.03 * max(cw, ch)
     bx0, by0, bx1, by1 = box
     cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
@@ -383,70 +413,71 @@ def _white_border(image: Image.Image) -> bool:
 
 
 def _framed(image: Image.Image) -> bool:
-    """A drawn frame: the outermost pixels are one flat, non-white color on all four sides."""
-    array = np.asarray(image.convert("RGB")).astype(np.int16)
+    """A drawn frame: on all four sides a flat band of one non-white color, at most 8 % deep, that ends
+    in a clear step to what lies inside. A flat backdrop (no step near the edge) is no frame."""
+    array = np.asarray(image.convert("RGB")).astype(np.float32)
     h, w = array.shape[:2]
-    k = max(2, round(min(h, w) * 0.005))
-    sides = [array[:k].reshape(-1, 3), array[-k:].reshape(-1, 3), array[:, :k].reshape(-1, 3),
-             array[:, -k:].reshape(-1, 3)]
-    means = np.array([s.mean(axis=0) for s in sides])
-    flat = all(float(s.std(axis=0).max()) < 4.0 for s in sides)
-    same = float(np.abs(means - means[0]).max()) < 6.0
-    white = float(means.min()) >= 250
-    inner = array[k * 3:-k * 3 or None, k * 3:-k * 3 or None].reshape(-1, 3).mean(axis=0)
-    return flat and same and not white and float(np.abs(inner - means[0]).max()) > 12.0
+    sides = [array, array[::-1], array.transpose(1, 0, 2), array.transpose(1, 0, 2)[::-1]]  # top, bottom, left, right
+    colors = []
+    for side in sides:
+        depth = max(2, int(side.shape[0] * 0.08))
+        lines = side[: depth + 1]
+        means, spread = lines.mean(axis=1), lines.std(axis=1).max(axis=1)
+        outer = means[0]
+        band = 0
+        while band <= depth and spread[band] < 4.0 and np.abs(means[band] - outer).max() < 6.0:
+            band += 1
+        beyond = min(band + 3, depth)  # past the resampling blur at the band's inner edge
+        if band == 0 or band > depth or np.abs(means[beyond] - outer).max() < 12.0:
+            return False
+        colors.append(outer)
+    colors = np.array(colors)
+    return float(np.abs(colors - colors[0]).max()) < 10.0 and float(colors.mean(axis=0).min()) < 250.0
 
 
-def validate_pack(product: Product, pack: list[PackImage], target: Target) -> list[str]:
-    """Every reason the pack breaks the channel's rules (empty when it is fine)."""
+def image_problems(product: Product, item: PackImage, position: int, target: Target) -> list[str]:
+    """Every way a fitted image breaks the channel's rules (position 0 is the main image)."""
     problems: list[str] = []
-    if not pack:
-        return [f"no approved image fits {target.channel.value}"]
-    for position, item in enumerate(pack):
-        candidate, image = item.candidate, item.image
-        label = f"{candidate.id} ({candidate.role.value})"
-        width, height = image.size
-        # 1. Size.
-        if target.size and (width, height) != target.size:
-            problems.append(f"{label} is {width}x{height}, {target.channel.value} needs {target.size[0]}x{target.size[1]}")
-        if target.long_side:
-            lo, hi = target.long_side
-            long = max(width, height)
-            if long < lo or (hi and long > hi):
-                span = f"{lo}-{hi}" if hi else f">= {lo}"
-                problems.append(f"{label} long side is {long} px, {target.channel.value} needs {span}")
-        if "JPEG" not in target.formats:
-            problems.append(f"{target.channel.value} does not take JPEG images")
-        # 2. Borders and text.
-        if target.no_borders and _framed(image):
-            problems.append(f"{label} has a border; {target.channel.value} allows no borders")
-        if target.no_text and (candidate.params.get("overlay_text") or (item.shot and item.shot.options.get("text"))):
-            problems.append(f"{label} carries text; {target.channel.value} allows no text on images")
-        if position > 0:
-            continue
-        # 3. The main image.
-        if target.main_white:
-            if candidate.role != Role.packshot:
-                problems.append(f"main image {label} must be a packshot (product alone); approve a packshot")
-            elif not _white_border(image):
-                problems.append(f"main image {label} is not on a pure white background (RGB 255)")
-        if target.main_no_model and product.category in JEWELRY and (
-                candidate.role in WORN_ROLES or candidate.plate_id or candidate.talent_id):
-            problems.append(f"main image {label} shows a model; {target.channel.value} jewelry main images "
-                            "show the product alone")
-        box = item.box
-        if target.main_share and box is not None:
-            share = max((box[2] - box[0]) / width, (box[3] - box[1]) / height)
-            if share < target.main_share - 0.01:
-                problems.append(f"main image {label}: the product fills {share:.0%} of the frame, "
-                                f"{target.channel.value} needs at least {target.main_share:.0%}")
-        if target.thumbnail_aspect and box is not None:
-            crop_w = min(width, height * target.thumbnail_aspect)
-            crop_h = min(height, width / target.thumbnail_aspect)
-            x0, y0 = (width - crop_w) / 2, (height - crop_h) / 2
-            if box[0] < x0 - 1 or box[1] < y0 - 1 or box[2] > x0 + crop_w + 1 or box[3] > y0 + crop_h + 1:
-                problems.append(f"first image {label}: the product reaches outside the centred "
-                                f"{target.thumbnail_aspect:.2f}:1 thumbnail crop; re-render it with more margin")
+    candidate, image = item.candidate, item.image
+    label = f"{candidate.id} ({candidate.role.value})"
+    width, height = image.size
+    # 1. Size and format.
+    if target.size and (width, height) != target.size:
+        problems.append(f"{label} is {width}x{height}, {target.channel.value} needs {target.size[0]}x{target.size[1]}")
+    if target.long_side:
+        lo, hi = target.long_side
+        long = max(width, height)
+        if long < lo or (hi and long > hi):
+            span = f"{lo}-{hi}" if hi else f">= {lo}"
+            problems.append(f"{label} long side is {long} px, {target.channel.value} needs {span}")
+    if "JPEG" not in target.formats:
+        problems.append(f"{target.channel.value} does not take JPEG images")
+    # 2. Borders and text.
+    if target.no_borders and _framed(image):
+        problems.append(f"{label} has a border; {target.channel.value} allows no borders")
+    if target.no_text and (candidate.params.get("overlay_text") or (item.shot and item.shot.options.get("text"))):
+        problems.append(f"{label} carries text; {target.channel.value} allows no text on images")
+    if position > 0:
+        return problems
+    # 3. The main image.
+    if target.main_white:
+        if candidate.role != Role.packshot:
+            problems.append(f"main image {label} must be a packshot (product alone); approve a packshot")
+        elif not _white_border(image):
+            problems.append(f"main image {label} is not on a pure white background (RGB 255)")
+    if target.main_no_model and product.category in JEWELRY and (
+            candidate.role in WORN_ROLES or candidate.plate_id or candidate.talent_id):
+        problems.append(f"main image {label} shows a model; {target.channel.value} jewelry main images "
+                        "show the product alone")
+    box = item.box
+    if target.main_share and box is not None:
+        share = max((box[2] - box[0]) / width, (box[3] - box[1]) / height)
+        if share < target.main_share - 0.01:
+            problems.append(f"main image {label}: the product fills {share:.0%} of the frame, "
+                            f"{target.channel.value} needs at least {target.main_share:.0%}")
+    if target.thumbnail_aspect and box is not None and not _inside_crop(box, image.size, target.thumbnail_aspect):
+        problems.append(f"first image {label}: the product reaches outside the centred "
+                        f"{target.thumbnail_aspect:.2f}:1 thumbnail crop; re-render it with more margin")
     return problems
 
 
