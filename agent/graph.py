@@ -50,8 +50,11 @@ def route_after_collect(state: StudioState) -> Literal["review", "auto_approve",
     return "auto_approve" if state.get("auto_approve") else "review"
 
 
-def route_after_decisions(state: StudioState) -> list[Send] | Literal["reply"]:
-    """Change requests go back to production (bounded by max_revisions in apply_decisions)."""
+def route_after_decisions(state: StudioState) -> list[Send] | Literal["review", "reply"]:
+    """Change requests go back to production (bounded by max_revisions in apply_decisions); a message that
+    decided nothing keeps the review open."""
+    if state.get("rereview"):
+        return "review"
     return _sends(state) or "reply"
 
 
@@ -81,7 +84,7 @@ def build_graph() -> StateGraph:
     builder.add_edge("produce", "collect")
     builder.add_conditional_edges("collect", route_after_collect)
     builder.add_edge("review", "apply_decisions")
-    builder.add_conditional_edges("apply_decisions", route_after_decisions, ["produce", "reply"])
+    builder.add_conditional_edges("apply_decisions", route_after_decisions, ["produce", "review", "reply"])
     builder.add_edge("auto_approve", "reply")
     for node in ("answer", "status", "publish"):
         builder.add_edge(node, "reply")

@@ -12,7 +12,7 @@ from langgraph.types import interrupt
 
 from agent.context import StudioContext
 from agent.events import emit, progress, reply_event
-from agent.offline.intents import parse_review_words
+from agent.offline.intents import classify_intent, parse_review_words
 from agent.offline.reader import find_mood
 from agent.state import ShotTask, StudioState
 from tools.errors import BadInput, ListingError
@@ -83,7 +83,7 @@ def auto_approve(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
 def review(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     """Wait for a person's decisions. Resume value: {"decisions": [{"candidate_id", "action", "note"}]} or {"text"}."""
     value = interrupt({"kind": "review", "payload": state["review"]})
-    return {"decisions": value if isinstance(value, dict) else {"text": str(value)}}
+    return {"decisions": value if isinstance(value, dict) else {"text": str(value)}, "rereview": False}
 
 
 def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
@@ -116,6 +116,22 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
         decisions += [{"candidate_id": cid, "action": "approve", "note": ""} for cid in words.approve]
         decisions += [{"candidate_id": cid, "action": "reject", "note": ""} for cid in words.reject]
         decisions += [{"candidate_id": cid, "action": "change", "note": note} for cid, note in words.change.items()]
+
+    if "text" in raw and not decisions:
+        # not a decision: answer a question or status, remind what is waiting, and keep the review open
+        from agent import support
+
+        intent = classify_intent(raw["text"], has_plan=True)
+        asked = {**state, "text": raw["text"]}
+        if intent == "question":
+            text = support.answer(asked, runtime)["answer"]
+        elif intent == "status":
+            text = support.status(asked, runtime)["answer"]
+        else:
+            text = ("I'm waiting for your review: approve, reject, or tell me what to change "
+                    "(e.g. \"approve all\", \"make the lifestyle warmer\").")
+        reply_event(text)
+        return {"decisions": None, "rereview": True}
 
     # 2. Record each one (the review tool refuses approving what failed the check without a reason)
     approved, rejected, changed, refused = [], [], [], []

@@ -47,6 +47,7 @@ class StudioState(TypedDict, total=False):
     revisions: int                    # change-request rounds in this review (bounded)
     review: dict | None               # the last review payload shown
     decisions: dict | None            # the resume value of the review interrupt
+    rereview: bool                    # the last message decided nothing: show the same review again
     published: list[dict]
     answer: str                       # the reply of this turn
 

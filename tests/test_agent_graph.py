@@ -104,6 +104,27 @@ def test_decisions_and_a_change_request_replan_that_shot(ws, photos):
     assert "Recorded" in events["reply"][-1]["text"]
 
 
+def test_a_question_during_review_is_answered_and_the_review_stays_open(ws, photos):
+    agent = StudioAgent(ws)
+    _run(agent.send("t1", f"gold ring for etsy, {SMALL}", images=[photos["DEMO-RING"]], sku="RING-Q"))
+    waiting = agent.pending_review("t1")
+    events = _run(agent.send("t1", "status?"))
+    assert events["reply"][0]["text"].startswith("RING-Q: plan v1")
+    assert agent.pending_review("t1") == waiting
+    assert all(ws.catalog.latest_decision(c["id"]) is None for c in waiting["candidates"])
+    events = _run(agent.send("t1", "hello there"))
+    assert "waiting for your review" in events["reply"][0]["text"] and agent.pending_review("t1") == waiting
+
+
+def test_questions_to_the_user_are_bounded(ws, photos):
+    agent = StudioAgent(ws)
+    for text in ("here is my product", "hmm", "not sure"):
+        events = _run(agent.send("t1", text, images=[photos["DEMO-RING"]] if text.startswith("here") else (),
+                                 sku="MYST-2"))
+    assert agent._pending("t1") is None
+    assert "still need" in events["reply"][-1]["text"] and "What kind of product" in events["reply"][-1]["text"]
+
+
 def test_change_rounds_are_bounded(ws, photos):
     agent = StudioAgent(ws)
     agent.context.max_revisions = 1

@@ -121,6 +121,11 @@ def parse_plan_edit(text: str) -> PlanEdit:
     return edit
 
 
+_CHANGE_CUES = re.compile(
+    r"\b(?:make|change|more|less|warmer|cooler|brighter|darker|softer|bigger|smaller|instead|redo|regenerate|"
+    r"re-render|rerender|try again|another|different|closer|wider|tighter|move|remove|add|without|replace)\b")
+
+
 @dataclass
 class WordDecisions:
     approve: list[str] = field(default_factory=list)
@@ -152,6 +157,8 @@ def parse_review_words(text: str, candidate_ids: list[str], shots_by_role: dict[
             out.change[cid] = text
     if not mentioned:
         roles, _ = find_roles(low)
+        if not (roles or _CHANGE_CUES.search(low) or find_mood(low) != ("", "")):
+            return out  # not a decision: a question or small talk while the review waits
         targets = []
         for role in roles:
             targets += (shots_by_role or {}).get(role.value, [])
