@@ -82,10 +82,13 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
                  *, base_url: str | None = None) -> dict:
     """Write the channel pack of a SKU's approved images into the folder `out_dir`.
 
-    Returns {"sku", "channel", "folder", "files": [{"name", "path", "candidate_id", "role", "width",
-    "height", "alt", "digital_source_type", "sha256"}], "manifest", "skipped", "signed"}. Refuses
-    (writing nothing) when an image breaks the channel's rules or uses a talent whose consent does not
-    cover the channel. `base_url` prefixes file names in the Shopify CSV and the Google feed.
+    Returns {"sku", "channel", "folder", "files": [{"name", "path", "position", "candidate_id", "role",
+    "width", "height", "alt", "digital_source_type", "sha256"}], "manifest", "skipped": [{"candidate_id",
+    "reason"}], "signed"}. Refuses, writing nothing, when the main image breaks the channel's rules or
+    an image shows a talent whose consent does not cover the channel; another image that breaks the
+    rules is left out and listed in `skipped` with its reason. Files of an earlier pack in the folder
+    are replaced; other files there are left alone. `base_url` prefixes file names in the Shopify CSV
+    and the Google feed (where the images will be hosted).
     """
     # 1. Check inputs.
     check_sku(sku)
@@ -104,18 +107,20 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
         raise Refused(f"{sku} has no approved images yet: approve candidates with `listing-studio review {sku} "
                       "--approve ID` first")
 
-    # 2. Consent: a revoked, expired or too narrow consent refuses the whole pack.
-    refusals = consent_refusals(ws, approved, channel)
+    # 2. Choose and order the approved images meant for this channel.
+    target = channel_target(channel)
+    chosen, skipped = _choose(ws, approved, channel)
+
+    # 3. Consent: an image whose talent's consent is revoked, expired or does not cover this channel
+    #    refuses the whole pack (the seller must withdraw it, not just leave it out here).
+    refusals = consent_refusals(ws, [c for c, _ in chosen], channel)
     if refusals:
         lines = "; ".join(f"{cid}: {why}" for cid, why in refusals.items())
         raise Refused(f"cannot publish {sku} to {channel.value}: {lines}. Reject those images "
                       f"(`listing-studio review {sku} --reject ID`) and approve others")
 
-    # 3. Choose and order the images for this channel; fit each to its size and check it against the
-    #    channel's rules. A main image that breaks them refuses the pack; any other image that does is
-    #    left out, with its reason in `skipped`.
-    target = channel_target(channel)
-    chosen, skipped = _choose(ws, approved, channel)
+    # 4. Fit each image to the channel's size and check it against the channel's rules. A main image
+    #    that breaks them refuses the pack; any other image that does is left out, with its reason.
     pack: list[PackImage] = []
     for position, (candidate, shot) in enumerate(chosen):
         image = ws.assets.open(candidate.asset_id)
