@@ -33,8 +33,9 @@ def _free_port() -> int:
 class Served:
     """The app served in this process on a loopback port, restartable on the same port and home."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, **settings):
         self.home = home
+        self.settings = settings
         self.port = _free_port()
         self.app = None
 
@@ -46,7 +47,7 @@ class Served:
         from tools.settings import Settings
         from ui.app import serve
 
-        self.app = serve(Settings.from_env({}, home=self.home), "127.0.0.1", self.port, block=False)
+        self.app = serve(Settings.from_env({}, home=self.home, **self.settings), "127.0.0.1", self.port, block=False)
         return self
 
     def stop(self) -> None:
@@ -155,14 +156,15 @@ def product_photo(tmp_path):
     """(photo, SKU, brief): a real ring photo from ../shared/realdata, or the demo ring where it is absent."""
     from tests.conftest import REALDATA
 
-    real = REALDATA / "jewelry_packshot" / "myntra_48927_ring.jpg"
+    real = REALDATA / "masks" / "samlora_ring2.jpg"  # 1920x1080 studio photo: large enough for a 2000 px pack
     if real.is_file():
-        return real, "RING-48927", "silver ring with a heart, 18 mm wide, for Etsy, warm holiday mood"
+        return real, "RING-SOLITAIRE", ("silver solitaire ring with a diamond, 18 mm wide, for Google Shopping, "
+                                         "warm holiday mood")
     from tools.demo import demo_photo_bytes
 
     path = tmp_path / "demo-ring.jpg"
     path.write_bytes(demo_photo_bytes("DEMO-RING"))
-    return path, "DEMO-RING", "gold ring with a sapphire, 21 mm wide, for Etsy, warm holiday mood"
+    return path, "DEMO-RING", "gold ring with a sapphire, 21 mm wide, for Google Shopping, warm holiday mood"
 
 
 def _card_ids(page) -> list[str]:
@@ -183,7 +185,8 @@ def test_end_to_end_brief_to_published_pack_with_the_real_agent(browser, tmp_pat
     from tools.workspace import Workspace
 
     photo, sku, brief = product_photo
-    served = Served(tmp_path / "home").start()
+    # No re-renders of failing candidates: the review shows what the first renders got (keeps the test short).
+    served = Served(tmp_path / "home", max_rerenders=0).start()
     outside: list[str] = []
     context, page = _page(browser, served, outside)
     page.set_default_timeout(120_000)
@@ -213,9 +216,12 @@ def test_end_to_end_brief_to_published_pack_with_the_real_agent(browser, tmp_pat
         _scroll_through(page)
         shoot(page, "11-candidates")
 
-        # 4. Approve one, reject another with a change request, send.
-        approved = passing[0]
-        rejected = (passing[1:] or flagged)[0]
+        # 4. Approve a main image (a packshot: Google's first image is the product alone), reject another
+        #    candidate with a change request, send.
+        packshots = [cid for cid in passing if page.locator(f"#card-{cid}.ls-role-packshot").count()]
+        assert packshots, "no packshot passed the vision check"
+        approved = packshots[0]
+        rejected = [cid for cid in first_round if cid != approved][0]
         page.click(f"#approve-{approved}")
         page.wait_for_selector(f"#card-{approved}.ls-card-approve")
         page.click(f"#reject-{rejected}")
@@ -252,19 +258,37 @@ def test_end_to_end_brief_to_published_pack_with_the_real_agent(browser, tmp_pat
         assert sku in page.locator("#sku-pick input").input_value()
         shoot(page, "14-resumed")
 
-        # 7. Publish for Etsy and download the pack.
+        # Another browser session is its own conversation: it lists the SKU but has no review waiting.
+        other = browser.new_context(viewport=WIDE)
+        try:
+            other_page = other.new_page()
+            other_page.goto(served.url)
+            other_page.wait_for_selector("#brief textarea")
+            other_page.wait_for_timeout(1000)
+            assert "Welcome back" not in chat_text(other_page)
+            assert other_page.locator(".ls-card").count() == 0
+            other_page.locator("#sku-pick input").click()
+            assert other_page.get_by_role("option", name=sku).count() == 1
+        finally:
+            other.close()
+
+        # 7. Publish for Google Shopping and download the pack.
         page.locator("#channel-pick input").click()
-        page.get_by_role("option", name="etsy", exact=True).click()
+        page.get_by_role("option", name="google", exact=True).click()
+        before = chat_text(page)
         page.click("#publish-btn")
-        page.wait_for_selector("#chat >> text=Published")
+        page.wait_for_function("before => document.querySelector('#chat').innerText.length > before.length",
+                               arg=before)
+        page.wait_for_timeout(500)
+        assert "Published" in chat_text(page), chat_text(page)[len(before):]
         link = page.locator("#download a").first
         with page.expect_download() as download_info:
             link.click()
         zipped = tmp_path / "pack.zip"
         download_info.value.save_as(zipped)
-        assert download_info.value.suggested_filename == f"{sku}-etsy.zip"
+        assert download_info.value.suggested_filename == f"{sku}-google.zip"
         names = zipfile.ZipFile(zipped).namelist()
-        folder = served.home / "exports" / sku / "etsy"
+        folder = served.home / "exports" / sku / "google"
         on_disk = sorted(p.name for p in folder.iterdir() if p.is_file())
         assert on_disk and sorted(Path(n).name for n in names if not n.endswith("/")) == on_disk
         assert any(name.lower().endswith((".jpg", ".jpeg", ".png")) for name in on_disk)

@@ -39,7 +39,9 @@ CSS = """
 .ls-header h1 { margin: 0 0 2px 0; font-size: 1.6rem; }
 .ls-header p { margin: 0; color: var(--body-text-color-subdued); }
 .ls-shot-title { margin: 10px 0 2px 0 !important; }
+.ls-shot-title h3 { margin: 0 !important; }
 .ls-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px !important;
+           max-width: 360px;
            background: var(--block-background-fill); }
 .ls-card-approve { border: 2px solid #16a34a; }
 .ls-card-reject { border: 2px solid #dc2626; }
@@ -304,8 +306,8 @@ def build_app(settings: Settings):
                     turn.sku = turn.review.get("sku") or turn.sku
                     cands = turn.review.get("candidates", [])
                     passing = sum(1 for c in cands if c.get("verdict") == "pass")
-                    _say(turn.history, f"{len(cands)} candidates below ({passing} pass the checks): mark each one "
-                                       "Approve, Reject or Regenerate, then press **Send decisions**.")
+                    _say(turn.history, f"{len(cands)} candidates below, {passing} passing the checks: mark each "
+                                       "one Approve, Reject or Regenerate, then press **Send decisions**.")
                 elif kind == "published":
                     turn.published = event.get("result") or {}
                     _say(turn.history, _published_text(turn.published))
@@ -370,25 +372,27 @@ def build_app(settings: Settings):
             if not groups:
                 gr.Markdown("<span class='ls-empty'>Candidates appear here when a gallery is rendered.</span>")
                 return
-            for title, group in groups:
-                gr.Markdown(f"### {title}", elem_classes=["ls-shot-title"])
-                with gr.Row(equal_height=False):
-                    for cand in group:
-                        cid = cand["id"]
-                        mark = (marks or {}).get(cid)
-                        classes = ["ls-card"] + ([f"ls-card-{mark['action']}"] if mark else [])
-                        with gr.Column(min_width=270, scale=0, elem_classes=classes, elem_id=f"card-{cid}"):
-                            gr.Image(value=preview(cand.get("path")), show_label=False, height=190, interactive=False,
-                                     buttons=["fullscreen"], container=False, format="jpeg")
-                            gr.HTML(card_html(cand, mark))
-                            with gr.Row():
-                                for action, word in (("approve", "Approve"), ("reject", "Reject"),
-                                                     ("change", "Regenerate")):
-                                    button = gr.Button(word, size="sm", min_width=60,
-                                                       variant="primary" if action == "approve" else "secondary",
-                                                       elem_id=f"{action}-{cid}")
-                                    button.click(_marker(cid, action), inputs=[marks_state],
-                                                 outputs=[marks_state])
+            with gr.Row(equal_height=False, elem_classes=["ls-shots"]):
+                for title, group in groups:
+                    with gr.Column(min_width=560, scale=1, elem_classes=["ls-shot"]):
+                        gr.Markdown(f"### {title}", elem_classes=["ls-shot-title"])
+                        with gr.Row(equal_height=False):
+                            for cand in group:
+                                candidate_card(cand, (marks or {}).get(cand["id"]))
+
+        def candidate_card(cand: dict, mark: dict | None) -> None:
+            """One candidate: its image, verdict badge and reasons, and the three decision buttons."""
+            cid = cand["id"]
+            classes = ["ls-card", f"ls-role-{cand.get('role', '')}"] + ([f"ls-card-{mark['action']}"] if mark else [])
+            with gr.Column(min_width=262, scale=1, elem_classes=classes, elem_id=f"card-{cid}"):
+                gr.Image(value=preview(cand.get("path")), show_label=False, height=190, interactive=False,
+                         buttons=["fullscreen"], container=False, format="jpeg")
+                gr.HTML(card_html(cand, mark))
+                with gr.Row():
+                    for action, word in (("approve", "Approve"), ("reject", "Reject"), ("change", "Regenerate")):
+                        button = gr.Button(word, size="sm", min_width=60, elem_id=f"{action}-{cid}",
+                                           variant="primary" if action == "approve" else "secondary")
+                        button.click(_marker(cid, action), inputs=[marks_state], outputs=[marks_state])
 
         with gr.Row(equal_height=False, elem_classes=["ls-actions"]):
             change_text = gr.Textbox(label="Change request for rejected / regenerated images",
