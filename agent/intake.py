@@ -82,6 +82,7 @@ def intake(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
                 notices.append(f"photo {_name(path)} is not usable: {exc}")
                 continue
             good.append(path)
+            notices += photo_notices(photos)
             for photo in photos:
                 if declared is not None and photo.kind is not declared:
                     catalog.add_photo(photo.model_copy(update={"kind": declared}))
@@ -109,6 +110,24 @@ def ask(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     images = list(state.get("images") or []) + list(answer.get("images") or [])
     return {"text": text, "images": images, "asks": state.get("asks", 0) + 1,
             "messages": [{"role": "user", "text": answer.get("text", "")}]}
+
+
+def photo_notices(photos: list[Photo], min_side: int = 800, min_confidence: float = 0.6) -> list[str]:
+    """What the seller should know about a stored photo: small, or a product hard to separate from its background."""
+    import re
+
+    notices = []
+    for photo in photos:
+        name = photo.original_name or photo.asset_id[:12]
+        if min(photo.width, photo.height) < min_side:
+            notices.append(f"photo {name} is small ({photo.width}x{photo.height}): details may look soft; "
+                           f"{min_side} px or more on the short side works best")
+        for note in photo.notes:
+            m = re.search(r"confidence (\d(?:\.\d+)?)", note)
+            if note.startswith("cutout") and m and float(m.group(1)) < min_confidence:
+                notices.append(f"the product in {name} was hard to separate from its background ({note}); "
+                               "a photo on a plain background works best")
+    return notices
 
 
 def missing_assets(brief: Brief, photos: list[Photo]) -> list[str]:

@@ -113,6 +113,16 @@ def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int = 2) -> tup
     return plan.model_copy(update={"shots": shots}), to_render
 
 
+def _category_gallery(ws, category: str) -> str:
+    """What a complete gallery of this category shows, from its visual brief in prompts/categories."""
+    from tools.index import brief_section, category_brief
+
+    try:
+        return brief_section(category_brief(ws, category), "gallery")
+    except Exception:  # grounding is advice; a missing or odd brief never blocks a plan
+        return ""
+
+
 def plan(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     """Make the gallery plan for the SKU from the rules and the brief; every shot goes to production."""
     ws = runtime.context.ws
@@ -124,6 +134,10 @@ def plan(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     progress("Planning the gallery", "running")
     gallery = plan_for(ws, product, brief)
     to_render = [s.id for s in gallery.shots]
+    grounding = _category_gallery(ws, product.category.value)
+    if grounding:
+        gallery = gallery.model_copy(update={"notes": [*gallery.notes, f"a complete {product.category.value} "
+                                                                       f"gallery shows: {grounding}"]})
     if brief.use_case == "campaign" and state.get("plan"):
         # campaign variants on an existing gallery: keep it, add only the campaign shots
         previous = GalleryPlan.model_validate(state["plan"])

@@ -63,6 +63,7 @@ def test_a_gallery_turn_plans_renders_checks_and_waits_for_review(ws, photos):
     plan = events["plan"][-1]["plan"]
     assert plan["sku"] == "RING-1" and {s["role"] for s in plan["shots"]} == {"packshot", "detail"}
     assert all(s["count"] == 1 and s["channel"] == "etsy" for s in plan["shots"])
+    assert any(n.startswith("a complete ring gallery shows: white packshot") for n in plan["notes"])
     payload = events["review"][-1]["payload"]
     assert payload == agent.pending_review("t1")
     assert len(payload["candidates"]) == 2
@@ -319,3 +320,14 @@ def test_gallery_command_refuses_bad_input(ws, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "upload a photo" in err and "bad.jpg" in err
     assert main(["--home", home, "gallery", str(bad), "--sku", "../x"]) == 2
+
+
+def test_photo_notices():
+    from agent.intake import photo_notices
+
+    small = Photo(asset_id="b" * 64, sku="X", width=500, height=640, original_name="tiny.jpg",
+                  notes=["cutout: busy background, confidence 0.31"])
+    notices = photo_notices([small])
+    assert "tiny.jpg is small (500x640)" in notices[0] and "hard to separate" in notices[1]
+    fine = small.model_copy(update={"width": 2000, "height": 2000, "notes": ["cutout: white background, confidence 0.97"]})
+    assert photo_notices([fine]) == []

@@ -82,8 +82,11 @@ def test_the_index_persists_across_clients(indexed):
     assert hits[0]["sku"] == "RING-SAPH"
 
 
-def test_reindexing_is_idempotent_and_updates(indexed):
+def test_reindexing_is_idempotent_and_updates(indexed, monkeypatch):
     # runs last among the tests that share `indexed`: it changes one product
+    with monkeypatch.context() as patch:
+        patch.setattr(index, "_load_model", lambda device: (_ for _ in ()).throw(AssertionError("re-embedded")))
+        assert index.sync_products(indexed) == len(PRODUCTS)  # nothing changed: nothing is embedded again
     changed = PRODUCTS[3].model_copy(update={"title": "Green linen shirt", "colors": ["green"], "materials": ["linen"]})
     indexed.catalog.upsert_product(changed)
     index.sync_products(indexed)

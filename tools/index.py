@@ -121,10 +121,16 @@ def index_product(ws: Workspace, product: Product) -> None:
 def sync_products(ws: Workspace) -> int:
     """Index every catalog product (idempotent); returns how many were indexed."""
     products = ws.catalog.list_products()
-    if products:
-        _collection(ws, PRODUCTS).upsert(
-            ids=[p.sku for p in products], documents=[product_document(p) for p in products],
-            metadatas=[{"sku": p.sku, "category": p.category.value, "title": p.title or ""} for p in products])
+    if not products:
+        return 0
+    collection = _collection(ws, PRODUCTS)
+    stored = collection.get(ids=[p.sku for p in products], include=["documents"])
+    known = dict(zip(stored["ids"], stored["documents"], strict=True))
+    changed = [p for p in products if known.get(p.sku) != product_document(p)]  # only new or edited ones embed
+    if changed:
+        collection.upsert(
+            ids=[p.sku for p in changed], documents=[product_document(p) for p in changed],
+            metadatas=[{"sku": p.sku, "category": p.category.value, "title": p.title or ""} for p in changed])
     return len(products)
 
 
@@ -167,6 +173,18 @@ def index_category_briefs(ws: Workspace) -> int:
         _collection(ws, CATEGORY_BRIEFS).upsert(
             ids=list(briefs), documents=list(briefs.values()), metadatas=[{"category": c} for c in briefs])
     return len(briefs)
+
+
+def brief_section(text: str, section: str) -> str:
+    """One `## section` of a category visual brief, as plain text."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            inside = line[3:].strip().lower() == section
+            continue
+        if inside and line.strip():
+            lines.append(line.strip().lstrip("- "))
+    return "; ".join(lines)
 
 
 def category_brief(ws: Workspace, category: str, query: str = "") -> str:
