@@ -126,6 +126,19 @@ def test_etsy_first_image_must_survive_the_thumbnail_crop(workspace, tmp_path):
     result = publish_pack(workspace, "DEMO-EARRINGS", "etsy", tmp_path / "e2")
     assert [f["name"] for f in result["files"]] == ["DEMO-EARRINGS-01-packshot.jpg", "DEMO-EARRINGS-02-detail.jpg"]
     assert [(f["width"], f["height"]) for f in result["files"]] == [(2000, 1600)] * 2
+    assert not any("note" in f for f in result["files"])
+
+
+def test_a_small_source_gives_a_smaller_image_with_a_note_or_a_refusal(workspace, tmp_path):
+    # Etsy aims at 2000 px and accepts 635: a 600 px render may be enlarged 2x, to 1200 px, and says so.
+    add_gallery(workspace, roles=(Role.packshot, Role.detail), channel=Channel.etsy, size=(600, 480), fill=0.8)
+    result = publish_pack(workspace, "DEMO-RING", "etsy", tmp_path / "e")
+    assert [(f["width"], f["height"]) for f in result["files"]] == [(1200, 960)] * 2
+    assert result["files"][0]["note"] == ("1200 px on the long side, not the 2000 px etsy recommends: "
+                                          "a larger source photo would allow it")
+    # eBay needs 1600 px: 600 px cannot get there within 2x, and the main image refuses the pack.
+    with pytest.raises(Refused, match="the 1600 px ebay needs on the long side would enlarge the product 2.67x"):
+        publish_pack(workspace, "DEMO-RING", "ebay", tmp_path / "b")
 
 
 def frame(ws, candidate, new_id: str):
@@ -235,15 +248,15 @@ def test_alt_text_per_role(workspace):
 
 
 def test_publish_on_the_command_line(workspace, tmp_path, capsys):
-    add_gallery(workspace, roles=(Role.packshot, Role.detail), size=(1000, 1000))
+    add_gallery(workspace, roles=(Role.packshot, Role.detail), size=(600, 600))
     home = str(workspace.home)
     assert main(["--home", home, "publish", "DEMO-RING", "--channel", "amazon", "-o", str(tmp_path / "o"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [f["name"] for f in result["files"]] == ["DEMO-RING.MAIN.jpg", "DEMO-RING.PT01.jpg"]
-    assert main(["--home", home, "publish", "DEMO-RING", "--channel", "shopify", "-o", str(tmp_path / "s")]) == 2
+    assert main(["--home", home, "publish", "DEMO-RING", "--channel", "ebay", "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("listing-studio: cannot publish DEMO-RING to shopify")
-    assert "2048x2048 for shopify would enlarge the product 2.05x beyond its source photo (limit 2x)" in err
+    assert err.count("\n") == 1 and err.startswith("listing-studio: cannot publish DEMO-RING to ebay")
+    assert "would enlarge the product 2.67x beyond its source photo (limit 2x)" in err
 
 
 def test_packs_are_c2pa_signed_when_a_certificate_is_configured(workspace, tmp_path):

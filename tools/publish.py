@@ -56,8 +56,9 @@ class Target:
     """What one channel wants of every image, read from its ChannelSpec."""
 
     channel: Channel
-    size: tuple[int, int] | None = None          # exact width x height
-    long_side: tuple[int, int | None] | None = None  # (min, max) long side, aspect kept
+    aspect: float | None = None                  # width / height every image must have (None: any)
+    desired: int | None = None                   # the long side to aim for (None: keep within the range)
+    long_side: tuple[int, int] = (1, 100_000)    # (min, max) long side the channel accepts
     main_white: bool = False                     # first image: product alone on pure white
     main_no_model: bool = False                  # first image of jewelry: no model, no hand
     main_share: float = 0.0                      # first image: product's longer side / frame side, at least
@@ -76,6 +77,7 @@ class PackImage:
     alt: str = ""
     box: tuple | None = None  # the product's box in `image`, when known
     resized_from: tuple[int, int] | None = None
+    note: str = ""
 
 
 def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str | os.PathLike,
@@ -124,8 +126,9 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
     pack: list[PackImage] = []
     for position, (candidate, shot) in enumerate(chosen):
         image = ws.assets.open(candidate.asset_id)
-        fitted, box, problem = _fit(image, target, candidate, first=position == 0)
-        item = PackImage(candidate, shot, fitted, box=box, resized_from=image.size if fitted.size != image.size else None)
+        fitted, box, note, problem = _fit(image, target, candidate, first=position == 0)
+        item = PackImage(candidate, shot, fitted, box=box, note=note,
+                         resized_from=image.size if fitted.size != image.size else None)
         problems = [f"{candidate.id} ({candidate.role.value}) {problem}"] if problem else \
             image_problems(product, item, position, target)
         if problems and position == 0:
@@ -169,11 +172,12 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
 # -- channel rules ---------------------------------------------------------------------------------
 
 
-# How each channel's images are sized from its spec's numbers: "exact" = the spec's width x height;
-# "long" = long side equal to the spec's render size, aspect kept; "range" = long side within the
-# spec's min..max (kept when it already is); "render_min" = long side at least the render size (eBay
-# zoom needs >= 1600 px), at most the spec's max.
-SIZING = {Channel.amazon: "range", Channel.etsy: "long", Channel.shopify: "exact", Channel.ebay: "render_min",
+# How each channel's images are sized from its spec's numbers. "exact": the spec's width x height and
+# nothing else (Zalando); "square": square, aiming at the render size, at least the spec's minimum
+# (Shopify 2048); "long": aiming at the render size on the long side, at least the spec's minimum
+# (Etsy 2000); "render_min": at least the render size (eBay zoom needs >= 1600 px); "range": kept as it
+# is when within the spec's min..max (Amazon, Google).
+SIZING = {Channel.amazon: "range", Channel.etsy: "long", Channel.shopify: "square", Channel.ebay: "render_min",
           Channel.google: "range", Channel.zalando: "exact"}
 
 
@@ -185,14 +189,15 @@ def channel_target(channel: Channel) -> Target:
     target = Target(channel, formats=tuple(spec.formats), main_share=spec.main_share)
     render_long = max(spec.width, spec.height)
     sizing = SIZING[channel]
+    target.long_side = (spec.min_long_side, spec.max_long_side)
     if sizing == "exact":
-        target.size = (spec.width, spec.height)
+        target.aspect, target.desired, target.long_side = spec.width / spec.height, render_long, (render_long, render_long)
+    elif sizing == "square":
+        target.aspect, target.desired = 1.0, render_long
     elif sizing == "long":
-        target.long_side = (render_long, render_long)
+        target.desired = render_long
     elif sizing == "render_min":
         target.long_side = (max(spec.min_long_side, render_long), spec.max_long_side)
-    else:
-        target.long_side = (spec.min_long_side, spec.max_long_side)
     target.main_white = spec.main_pure_white
     target.main_no_model = spec.main_no_model_jewelry
     target.no_borders = spec.no_borders
@@ -277,8 +282,9 @@ def _choose(ws: Workspace, approved: list[Candidate], channel: Channel) -> tuple
 
 
 def _fit(image: Image.Image, target: Target, candidate: Candidate, *, first: bool = False
-         ) -> tuple[Image.Image, tuple | None, str | None]:
-    """Fit an approved image to the channel's size: (image, product box in it, None) or (.., why it cannot).
+         ) -> tuple[Image.Image, tuple | None, str, str | None]:
+    """Fit an approved image to the channel's size: (image, product box in it, note, None), or
+    (.., why it cannot) as the last item.
 
     Only changes that cannot alter the product: scaling (the product never ends up more than
     MAX_UPSCALE times its source photo), widening a white canvas around a product on white, cropping a
@@ -298,48 +304,58 @@ def _fit(image: Image.Image, target: Target, candidate: Candidate, *, first: boo
         box = _shift(box, dx, dy)
     width, height = image.size
 
-    # 3. Exact sizes: change the aspect first (pad white, or crop), then scale.
-    if target.size:
-        tw, th = target.size
-        aspect = tw / th
-        if abs(width / height - aspect) > 0.02 * aspect:
-            if white:
-                image, (dx, dy) = _pad_white(image, aspect)
-                box = _shift(box, dx, dy)
-            else:
-                cropped = _crop_around(image, None if candidate.role == Role.detail else box, aspect,
-                                       centre=candidate.role == Role.detail)
-                if cropped is None:
-                    return image, box, (f"is {width}x{height} ({width / height:.2f}:1), {target.channel.value} needs "
-                                        f"{tw}x{th} and the product would not stay whole in that crop; "
-                                        f"re-render this shot for {target.channel.value}")
-                image, (dx, dy) = cropped
-                box = _shift(box, -dx, -dy)
-            width, height = image.size
-        scale = max(tw / width, th / height)
-        if scale > 1 and scale * enlarged > MAX_UPSCALE:
-            return image, box, _too_small(width, height, f"{tw}x{th}", scale * enlarged, target)
-        left, top = round((width * scale - tw) / 2), round((height * scale - th) / 2)
-        image = image.resize((max(tw, round(width * scale)), max(th, round(height * scale))), Image.LANCZOS)
-        image = image.crop((left, top, left + tw, top + th))
-        return image, _shift(_scale(box, scale), -left, -top), None
+    # 3. A fixed aspect: widen a white canvas, or crop (around the whole product, or a close-up).
+    if target.aspect and abs(width / height - target.aspect) > 0.02 * target.aspect:
+        if white:
+            image, (dx, dy) = _pad_white(image, target.aspect)
+            box = _shift(box, dx, dy)
+        else:
+            cropped = _crop_around(image, None if candidate.role == Role.detail else box, target.aspect,
+                                   centre=candidate.role == Role.detail)
+            if cropped is None:
+                return image, box, "", (f"is {width}x{height} ({width / height:.2f}:1), {target.channel.value} "
+                                        f"needs {_shape(target)} and the product would not stay whole in "
+                                        f"that crop; re-render this shot for {target.channel.value}")
+            image, (dx, dy) = cropped
+            box = _shift(box, -dx, -dy)
+        width, height = image.size
 
-    # 4. Long-side rules: keep the aspect, scale into the range.
-    lo, hi = target.long_side
+    # 4. The long side: aim at the channel's size, never enlarging the product past MAX_UPSCALE times
+    #    its source photo, never below the channel's minimum.
     long = max(width, height)
-    goal = max(lo, min(long, hi or long))
-    if goal > long and goal / long * enlarged > MAX_UPSCALE:
-        return image, box, _too_small(width, height, f"a long side of {lo} px", goal / long * enlarged, target)
-    if goal != long:
-        scale = goal / long
-        image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.LANCZOS)
-        box = _scale(box, scale)
-    return image, box, None
+    lo, hi = target.long_side
+    desired = target.desired or min(max(long, lo), hi)
+    goal = desired if desired <= long else min(desired, int(long * MAX_UPSCALE / enlarged))
+    if goal < lo:
+        return image, box, "", _too_small(width, height, lo, desired / long * enlarged, target)
+    note = "" if goal >= desired else (f"{goal} px on the long side, not the {desired} px {target.channel.value} "
+                                       f"recommends: a larger source photo would allow it")
+    if target.aspect:  # exact proportions, to the pixel
+        out = (goal, round(goal / target.aspect)) if target.aspect >= 1 else (round(goal * target.aspect), goal)
+    else:
+        out = (round(width * goal / long), round(height * goal / long))
+    if out != (width, height):
+        scale = max(out[0] / width, out[1] / height)
+        resized = image.resize((max(out[0], round(width * scale)), max(out[1], round(height * scale))), Image.LANCZOS)
+        left, top = (resized.width - out[0]) // 2, (resized.height - out[1]) // 2
+        image = resized.crop((left, top, left + out[0], top + out[1]))
+        box = _shift(_scale(box, scale), -left, -top)
+    return image, box, note, None
 
 
-def _too_small(width: int, height: int, needed: str, total: float, target: Target) -> str:
-    return (f"is {width}x{height}; {needed} for {target.channel.value} would enlarge the product {total:.2f}x "
-            f"beyond its source photo (limit {MAX_UPSCALE:g}x); upload a larger photo and re-render")
+def _shape(target: Target) -> str:
+    if target.aspect == 1.0:
+        return "square images"
+    if target.long_side[0] == target.long_side[1]:
+        long = target.long_side[0]
+        w, h = (long, round(long / target.aspect)) if target.aspect >= 1 else (round(long * target.aspect), long)
+        return f"{w}x{h}"
+    return f"{target.aspect:.2f}:1"
+
+
+def _too_small(width: int, height: int, needed: int, total: float, target: Target) -> str:
+    return (f"is {width}x{height}; the {needed} px {target.channel.value} needs on the long side would enlarge the "
+            f"product {total:.2f}x beyond its source photo (limit {MAX_UPSCALE:g}x); upload a larger photo and re-render")
 
 
 def _inside_crop(box, size: tuple[int, int], aspect: float) -> bool:
@@ -447,14 +463,12 @@ def image_problems(product: Product, item: PackImage, position: int, target: Tar
     label = f"{candidate.id} ({candidate.role.value})"
     width, height = image.size
     # 1. Size and format.
-    if target.size and (width, height) != target.size:
-        problems.append(f"{label} is {width}x{height}, {target.channel.value} needs {target.size[0]}x{target.size[1]}")
-    if target.long_side:
-        lo, hi = target.long_side
-        long = max(width, height)
-        if long < lo or (hi and long > hi):
-            span = f"{lo}-{hi}" if hi else f">= {lo}"
-            problems.append(f"{label} long side is {long} px, {target.channel.value} needs {span}")
+    lo, hi = target.long_side
+    long = max(width, height)
+    if not lo <= long <= hi:
+        problems.append(f"{label} long side is {long} px, {target.channel.value} needs {lo}-{hi}")
+    if target.aspect and abs(width / height - target.aspect) > 0.005:
+        problems.append(f"{label} is {width}x{height}, {target.channel.value} needs {_shape(target)}")
     if "JPEG" not in target.formats:
         problems.append(f"{target.channel.value} does not take JPEG images")
     # 2. Borders and text.
@@ -475,7 +489,7 @@ def image_problems(product: Product, item: PackImage, position: int, target: Tar
         problems.append(f"main image {label} shows a model; {target.channel.value} jewelry main images "
                         "show the product alone")
     box = item.box
-    if target.main_share and box is not None:
+    if target.main_share and box is not None and candidate.role == Role.packshot:
         share = max((box[2] - box[0]) / width, (box[3] - box[1]) / height)
         if share < target.main_share - 0.01:
             problems.append(f"main image {label}: the product fills {share:.0%} of the frame, "
@@ -548,7 +562,8 @@ def _write_pack(ws: Workspace, product: Product, channel: Channel, pack: list[Pa
         digest = provenance.sha256_file(path)
         files.append({"name": item.name, "path": str(folder / item.name), "position": position,
                       "candidate_id": candidate.id, "role": candidate.role.value, "width": item.image.width,
-                      "height": item.image.height, "alt": item.alt, "digital_source_type": term, "sha256": digest})
+                      "height": item.image.height, "alt": item.alt, "digital_source_type": term, "sha256": digest,
+                      **({"note": item.note} if item.note else {})})
         entries.append(_manifest_entry(ws, item, position, term, digest, c2pa_report))
     extra = _import_file(product, channel, files, staging, base_url)
     manifest = {
@@ -592,6 +607,7 @@ def _manifest_entry(ws: Workspace, item: PackImage, position: int, term: str, di
         "placement": candidate.placement.model_dump(mode="json") if candidate.placement else None,
         "talent_id": candidate.talent_id, "plate_id": candidate.plate_id,
         "resized_from": list(item.resized_from) if item.resized_from else None,
+        "note": item.note or None,
         "critique": critique.model_dump(mode="json") if critique else None,
         "approval": decision.model_dump(mode="json") if decision else None,
         "rendered_at": candidate.created_at.isoformat(),

@@ -189,7 +189,7 @@ def cmd_publish(args):
     lines = [f"wrote {len(result['files'])} images to {result['folder']}"
              + (" (C2PA signed)" if result.get("signed") else "")]
     lines += [f"  {f['name']:<28} {f['width']}x{f['height']}  {f['digital_source_type']:<36} {f['alt']}"
-              for f in result["files"]]
+              + (f"\n      note: {f['note']}" if f.get("note") else "") for f in result["files"]]
     lines += [f"  skipped {s['candidate_id']}: {s['reason']}" for s in result.get("skipped", [])]
     return EXIT_OK, result, "\n".join(lines)
 
