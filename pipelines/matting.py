@@ -95,7 +95,10 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
     # 4. Refine the boundary with GrabCut on a reduced crop around the product.
     mask = _clean(weak, strong)
     if refine:
-        mask = _grabcut(rgb, mask, strong, weak, shadow) | _clean(strong, strong)
+        # broad darker regions of the background's chroma are left for GrabCut to decide (shadow or
+        # grey product part); everything else with strong evidence stays product
+        grey = _soft_shadows(darker)
+        mask = _grabcut(rgb, mask, strong, weak, grey) | _clean(strong & ~grey, strong & ~grey)
 
     # 5. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
     mask, holes = _fill_holes(mask, (dist < t_lo) | darker)
@@ -119,6 +122,14 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
 
     # 7. Confidence: clean background, clear separation, sensible size.
     confidence = float(np.clip(inliers, 0, 1) * np.clip(1.2 - sigma / 5.0, 0, 1) * (1.0 if 0.002 < coverage < 0.9 else 0.6))
+    # 8. Edge colours: where the alpha is partial, take the background's share out of the colour, so the
+    #    product shows no white (or grey) fringe on another background.
+    rgb = rgb.copy()
+    edge = (alpha > 0.05) & (alpha < 0.98)
+    if edge.any():
+        a = alpha[edge][:, None]
+        fg = (rgb[edge].astype(np.float32) - (1.0 - a) * bg_rgb[edge]) / np.maximum(a, 0.25)
+        rgb[edge] = np.clip(fg, 0, 255).astype(np.uint8)
     rgba = np.dstack([rgb, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
     notes = [f"background {kind}, noise {sigma:.1f} dE"]
     return _result(Image.fromarray(rgba, "RGBA"), alpha, kind, min(confidence, 1.0), holes, start, notes)

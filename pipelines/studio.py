@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 WHITE = (255, 255, 255)
 SHARPEN = 0.2  # unsharp amount after enlargement
@@ -122,6 +122,21 @@ def contact_shadow(size: tuple[int, int], box: tuple[int, int, int, int], alpha:
     radius = max(3, int(0.03 * max(pw, ph)))
     shadow = cv2.GaussianBlur(shadow, (0, 0), radius)
     return np.clip(shadow * strength, 0, 0.6)
+
+
+def drop_shadow(size: tuple[int, int], box: tuple[int, int, int, int], alpha: Image.Image,
+                strength: float = 0.22) -> np.ndarray:
+    """A soft shadow of a product lying flat (necklace, bracelet, garment): the silhouette, a little
+    down and right, blurred; a darkening map (0..1) for an image of `size`."""
+    w, h = size
+    x0, y0, x1, y1 = box
+    shadow = np.zeros((h, w), np.float32)
+    a = np.asarray(alpha, np.float32) / 255.0
+    d = max(1, int(0.012 * max(x1 - x0, y1 - y0)))
+    ys, xs = slice(max(0, y0 + d), min(h, y1 + d)), slice(max(0, x0 + d), min(w, x1 + d))
+    shadow[ys, xs] = a[: ys.stop - ys.start, : xs.stop - xs.start]
+    shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, 0.012 * max(x1 - x0, y1 - y0)))
+    return np.clip(shadow * strength, 0, 0.5)
 
 
 # -- packshot ------------------------------------------------------------------------------------------
@@ -319,12 +334,13 @@ def surface(kind: str, size: tuple[int, int], color: tuple[int, int, int], seed:
         # a light (or dark) stone with a few thin, meandering veins and a soft cloudiness
         turb = _noise(sh, sw, 160, rng) + 0.35 * _noise(sh, sw, 40, rng)
         veins = np.abs(np.sin(5.0 * (0.8 * xx + 0.5 * yy) * np.pi + 1.6 * turb))
-        veins = (1.0 - veins) ** 24 + 0.4 * (1.0 - np.abs(np.sin(11.0 * (0.3 * xx + 0.9 * yy) + 2.5 * turb))) ** 30
+        veins = (1.0 - veins) ** 24 + 0.4 * (1.0 - np.abs(np.sin(11.0 * (0.3 * xx + 0.9 * yy) + 1.2 * turb))) ** 30
         cloud = _noise(sh, sw, 90, rng) * 4.0
         lum = (0.2126 * base[0] + 0.7152 * base[1] + 0.0722 * base[2]) / 255.0
-        vein_color = base * 0.72 if lum > 0.5 else np.minimum(base * 1.6 + 40.0, 255.0)
+        vein_color = base * 0.72 if lum > 0.5 else np.minimum(base * 1.3 + 22.0, 255.0)
+        weight = 0.55 if lum > 0.5 else 0.35
         tex = base * (1.02 - 0.03 * yy[..., None]) + cloud[..., None]
-        tex = tex * (1 - 0.55 * veins[..., None]) + vein_color * (0.55 * veins[..., None])
+        tex = tex * (1 - weight * veins[..., None]) + vein_color * (weight * veins[..., None])
     elif kind == "linen":
         warp = np.sin(np.arange(sw, dtype=np.float32) * 1.9)[None, :] * 3.5
         weft = np.sin(np.arange(sh, dtype=np.float32) * 2.1)[:, None] * 3.5
@@ -350,10 +366,14 @@ def surface(kind: str, size: tuple[int, int], color: tuple[int, int, int], seed:
 
 def backdrop(cutout: Image.Image, width: int, height: int, *, mood: str = "", surface_kind: str = "sweep",
              brand_colors: list[str] | tuple = (), seed: int = 0, fill: float = 0.58, reflection: bool = False,
-             safe_margin: float = 0.08, anchor: str = "center", max_upscale: float = 1.95) -> StudioImage:
+             safe_margin: float = 0.08, anchor: str = "center", max_upscale: float = 1.95,
+             pose: str = "standing") -> StudioImage:
     """The product on a designed studio scene: a surface in the mood's palette (or the brand colour),
-    chosen for contrast with the product, a contact shadow and an optional reflection."""
+    chosen for contrast with the product, and a shadow: a contact shadow and an optional reflection for a
+    standing product, a soft drop shadow (no reflection) for one lying flat (`pose="flat"`)."""
     # 1. Check inputs
+    if pose not in ("standing", "flat"):
+        raise StudioError(f"pose must be standing or flat, got {pose!r}")
     if not 0.2 <= fill <= 0.95:
         raise StudioError(f"fill must be within 0.2..0.95, got {fill}")
     if not 0.0 <= safe_margin <= 0.3:
@@ -385,7 +405,7 @@ def backdrop(cutout: Image.Image, width: int, height: int, *, mood: str = "", su
     else:
         x = mx + (area_w - size[0]) // 2
     x = int(np.clip(x, mx, width - mx - size[0]))
-    y = my + int((area_h - size[1]) * 0.55)
+    y = my + int((area_h - size[1]) * (0.55 if pose == "standing" else 0.5))
 
     # 4. Surface and contact shadow at a reduced size, enlarged; then reflection and product at full size
     f = max(1.0, max(width, height) / 720)
@@ -393,7 +413,9 @@ def backdrop(cutout: Image.Image, width: int, height: int, *, mood: str = "", su
     tex = surface(surface_kind, (sw, sh), color, seed)
     small_box = (int(x / f), int(y / f), max(int(x / f) + 1, int((x + size[0]) / f)), max(int(y / f) + 1, int((y + size[1]) / f)))
     small_alpha = placed_item.getchannel("A").resize((small_box[2] - small_box[0], small_box[3] - small_box[1]))
-    tex = tex * (1 - contact_shadow((sw, sh), small_box, small_alpha)[..., None])
+    shade = contact_shadow if pose == "standing" else drop_shadow
+    tex = tex * (1 - shade((sw, sh), small_box, small_alpha)[..., None])
+    reflection = reflection and pose == "standing"
     full = cv2.resize(np.clip(tex, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
     if reflection:
         flipped = np.asarray(placed_item.transpose(Image.FLIP_TOP_BOTTOM), np.float32)
@@ -412,12 +434,12 @@ def backdrop(cutout: Image.Image, width: int, height: int, *, mood: str = "", su
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo")
     placed = Placed(x, y, size[0], size[1], scale=scale, upscale=max(1.0, scale))
     params = {"surface": surface_kind, "mood": mood_key, "color": list(color), "reflection": reflection,
-              "safe_margin": safe_margin}
+              "safe_margin": safe_margin, "pose": pose}
     return StudioImage(image, placed, warnings, params)
 
 
 def campaign(cutout: Image.Image, aspect: str, *, mood: str = "", brand_colors=(), seed: int = 0,
-             long_side: int | None = None) -> StudioImage:
+             long_side: int | None = None, pose: str = "standing") -> StudioImage:
     """A campaign variant at one of CAMPAIGN_ASPECTS with safe margins (platform UI overlays stay clear of
     the product: 9:16 keeps 14 % top and bottom free; wide formats put the product off-centre)."""
     if aspect not in CAMPAIGN_ASPECTS:
@@ -432,7 +454,7 @@ def campaign(cutout: Image.Image, aspect: str, *, mood: str = "", brand_colors=(
     wide = width / height > 1.5
     result = backdrop(cutout, width, height, mood=mood, surface_kind=kind, brand_colors=brand_colors, seed=seed,
                       fill=0.62 if wide else 0.6, reflection=kind in ("marble", "sweep"), safe_margin=margin,
-                      anchor=("right" if seed % 2 else "left") if wide else "center")
+                      anchor=("right" if seed % 2 else "left") if wide else "center", pose=pose)
     result.params |= {"aspect": aspect}
     return result
 
@@ -478,7 +500,7 @@ def frame_plate(plate: Image.Image, anchor: PlateAnchor, mm_per_px: float, size:
     to `size`. Returns (plate, anchor, mm_per_px, body mask) in output pixels."""
     w, h = size
     pw, ph = plate.size
-    cw = min(pw, ph * w / h)
+    cw = min(pw, ph * w / h, max(anchor.span_px * 9, 64) * max(1.0, w / h))  # the hand, not the whole plate
     ch = cw * h / w
     cx, cy = anchor.center
     x0 = float(np.clip(cx - cw / 2, 0, pw - cw))

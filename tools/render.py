@@ -12,7 +12,7 @@ from collections.abc import Callable
 from PIL import Image
 
 from tools.errors import BadInput
-from tools.models import APPAREL, JEWELRY, Candidate, Placement, Product, Role, Shot
+from tools.models import APPAREL, JEWELRY, Candidate, Category, Placement, Product, Role, Shot
 from tools.rules import CHANNEL_SPECS, PLATE_KIND, main_fill
 from tools.workspace import Workspace
 
@@ -91,11 +91,16 @@ def _say(progress: Progress, message: str) -> None:
         progress({"type": "progress", "message": message})
 
 
+FLAT = frozenset({Category.necklace, Category.earrings, Category.bracelet, Category.apparel_top,
+                  Category.apparel_bottom, Category.dress})
+
+
 def _studio(ws: Workspace, product: Product, shot: Shot, cutout: Image.Image, seed: int, index: int):
     """One studio-engine candidate: (StudioImage, extra params)."""
     from pipelines import studio
 
     options = shot.options
+    pose = options.get("pose") or ("flat" if product.category in FLAT else "standing")
     try:
         if shot.role is Role.packshot:
             spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
@@ -117,15 +122,15 @@ def _studio(ws: Workspace, product: Product, shot: Shot, cutout: Image.Image, se
             aspect = options.get("aspect")
             if aspect in studio.CAMPAIGN_ASPECTS:
                 return studio.campaign(cutout, aspect, mood=shot.mood, brand_colors=options.get("brand_colors", ()),
-                                       seed=seed, long_side=max(shot.width, shot.height)), {}
+                                       seed=seed, long_side=max(shot.width, shot.height), pose=pose), {}
             surface = SURFACE_CYCLE[seed % len(SURFACE_CYCLE)]
             return studio.backdrop(cutout, shot.width, shot.height, mood=shot.mood, surface_kind=surface, seed=seed,
-                                   brand_colors=options.get("brand_colors", ()), safe_margin=0.1), {}
+                                   brand_colors=options.get("brand_colors", ()), safe_margin=0.1, pose=pose), {}
         # lifestyle, on_model, model_swap: a designed backdrop (the studio engine draws no person)
         surface = options.get("surface") if index == 0 and options.get("surface") else SURFACE_CYCLE[seed % 5]
         result = studio.backdrop(cutout, shot.width, shot.height, mood=shot.mood, surface_kind=surface, seed=seed,
                                  brand_colors=options.get("brand_colors", ()),
-                                 reflection=bool(options.get("reflection", surface in ("marble", "sweep"))))
+                                 reflection=bool(options.get("reflection", surface in ("marble", "sweep"))), pose=pose)
         if shot.role in (Role.on_model, Role.model_swap) or product.category in APPAREL and shot.role is not Role.lifestyle:
             result.warnings.append("studio engine: the garment is shown on a designed backdrop, not worn by a person; "
                                    "use --engine diffusers with a model for on-model images")
