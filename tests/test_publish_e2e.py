@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from agent.offline.reader import read_brief
@@ -12,6 +13,7 @@ from tools import provenance
 from tools.demo import demo_photo_bytes
 from tools.plates import register_plate
 from tools.production import build_gallery
+from tools.publish import publish_pack
 from ui.cli import main
 
 
@@ -82,3 +84,36 @@ def test_gallery_to_amazon_pack_then_consent_revoked(workspace, tmp_path, capsys
     err = capsys.readouterr().err
     assert "consent of talent ana was revoked" in err and flagged[0]["candidate"] in err
     assert not (tmp_path / "again" / "manifest.json").exists()
+
+
+def test_a_real_cutout_published_for_amazon_and_etsy(workspace, realdata, tmp_path):
+    from tools.models import Decision
+    from tools.publish import _inside_crop
+
+    photo = realdata / "cutouts" / "nishi_ring_RFSV015D1F.rgba.png"
+    brief = read_brief("silver ring, 18 mm wide, 1 candidate each, no campaign, no lifestyle",
+                       sku="NISHI-RING", category="ring", channels=["amazon", "etsy"])
+    gallery = build_gallery(workspace, images=[photo], sku="NISHI-RING", category="ring", brief=brief,
+                            channels=["amazon", "etsy"])
+    for candidate in gallery["candidates"]:
+        if candidate["role"] in ("packshot", "detail"):
+            workspace.catalog.add_decision(Decision(candidate_id=candidate["id"], action="approve", by="tester",
+                                                    note="looked at it"))
+
+    amazon = publish_pack(workspace, "NISHI-RING", "amazon", tmp_path / "amazon")
+    main_file = amazon["files"][0]
+    assert main_file["name"] == "NISHI-RING.MAIN.jpg" and main_file["role"] == "packshot"
+    with Image.open(main_file["path"]) as image:
+        assert max(image.size) >= 1000
+        assert all(image.getpixel(xy) == (255, 255, 255) for xy in [(0, 0), (image.width - 1, image.height - 1)])
+    manifest = json.loads((tmp_path / "amazon" / "manifest.json").read_text())
+    assert manifest["source_photos"][0]["sha256"] == provenance.sha256_file(photo)
+    assert all(provenance.read_digital_source_type(f["path"]) == "compositeSynthetic" for f in amazon["files"])
+
+    etsy = publish_pack(workspace, "NISHI-RING", "etsy", tmp_path / "etsy")
+    first = etsy["files"][0]
+    with Image.open(first["path"]) as image:
+        mask = np.asarray(image.convert("L")) < 240
+        ys, xs = np.nonzero(mask)
+        box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        assert _inside_crop(box, image.size, 4 / 3), "the ring leaves Etsy's 4:3 search thumbnail"
