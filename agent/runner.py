@@ -56,7 +56,14 @@ class StudioAgent:
         channels = [normalize_channel(c).value for c in channels]
         paths = [self._stored_path(image) for image in images]
 
-        # 2. A pending question or review takes the message as its answer; otherwise a new turn starts
+        # 2. Work cut short by a crash is finished first (finished branches are in the checkpoint, not redone)
+        snapshot = self.graph.get_state(self._config(thread_id))
+        if snapshot.next and not any(task.interrupts for task in snapshot.tasks):
+            yield {"type": "progress", "title": "Resuming", "status": "running",
+                   "message": "finishing the work that was interrupted"}
+            yield from self._run(thread_id, None)
+
+        # 3. A pending question or review takes the message as its answer; otherwise a new turn starts
         pending = self._pending(thread_id)
         if pending is not None:
             command = Command(resume={"text": text, "images": paths})
