@@ -178,6 +178,7 @@ def _scroll_through(page) -> None:
     page.wait_for_function("[...document.querySelectorAll('.ls-card img')].every(i => i.complete)")
 
 
+@pytest.mark.slow
 def test_end_to_end_brief_to_published_pack_with_the_real_agent(browser, tmp_path, product_photo):
     import zipfile
 

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import uuid
 from html import escape
@@ -55,6 +56,7 @@ CSS = """
 .ls-meta { font-size: 0.8rem; color: var(--body-text-color-subdued); word-break: break-all; }
 .ls-actions { align-items: flex-end !important; }
 .ls-actions > button { flex-grow: 0 !important; margin-bottom: 4px; }
+#chat code, #plan code { white-space: pre-wrap; word-break: break-all; }
 .ls-empty { color: var(--body-text-color-subdued); font-style: italic; }
 """
 
@@ -420,16 +422,18 @@ def build_app(settings: Settings):
                 _say(history, f"✗ could not reopen the last review: {type(error).__name__}: {error}")
             if review:
                 sku = review.get("sku")
-                plan = ws.catalog.latest_plan(sku).model_dump(mode="json") if sku and ws.catalog.has_product(
-                    sku) and ws.catalog.latest_plan(sku) else None
+                latest = ws.catalog.latest_plan(sku) if sku and ws.catalog.has_product(sku) else None
+                plan = latest.model_dump(mode="json") if latest else None
                 _say(history, f"Welcome back. {len(review.get('candidates', []))} candidates for **{sku}** "
                               "are still waiting for your review below.")
             choice = sku if sku and ws.catalog.has_product(sku) else NEW_SKU
             return (thread_id, history, review, {}, plan, plan_markdown(plan),
-                    gr.update(choices=sku_choices(), value=choice), missing_markdown(ws, sku))
+                    gr.update(choices=sku_choices(), value=choice), missing_markdown(ws, sku),
+                    gr.update(visible=choice == NEW_SKU))
 
         demo.load(on_load, inputs=[thread],
-                  outputs=[thread, chat, review_state, marks_state, plan_state, plan_md, sku_pick, missing_md])
+                  outputs=[thread, chat, review_state, marks_state, plan_state, plan_md, sku_pick, missing_md,
+                           new_sku])
 
         def on_new_chat():
             return (uuid.uuid4().hex, [], None, {}, None, plan_markdown(None), gr.update(visible=False))
@@ -507,10 +511,11 @@ def build_app(settings: Settings):
                 if turn.published and turn.published.get("folder") else gr.update(),
                 gr.update(interactive=not busy, value=keep_box),
                 gr.update(value=plan_channel(turn.plan)) if plan_channel(turn.plan) else gr.update(),
+                gr.update(value="", visible=False) if sku and ws.catalog.has_product(sku) else gr.update(),
             )
 
         turn_outputs = [thread, chat, plan_state, plan_md, review_state, sku_pick, missing_md, download, box,
-                        channel_pick]
+                        channel_pick, new_sku]
         box.submit(on_send, inputs=[box, chat, thread, sku_pick, new_sku, plan_state, review_state],
                    outputs=turn_outputs, show_progress="minimal")
 
@@ -652,8 +657,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, bloc
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=int(port), auth=credentials, prevent_thread_lock=True,
                 allowed_paths=demo.listing_studio_paths, theme=theme(), css=CSS, footer_links=[],
-                show_error=False, quiet=not block, ssr_mode=False, pwa=False, mcp_server=False,
+                show_error=False, quiet=True, ssr_mode=False, pwa=False, mcp_server=False,
                 enable_monitoring=False)
     if block:
+        print(f"Listing Studio is running on http://{host}:{port} (press Ctrl+C to stop)", file=sys.stderr)
         demo.block_thread()
     return demo
