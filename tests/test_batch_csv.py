@@ -101,3 +101,14 @@ def test_a_csv_without_the_required_columns_is_refused(tmp_path, workspace):
         run_batch(workspace, tmp_path / "nope.csv")
     with pytest.raises(BadInput, match="workers=0"):
         run_batch(workspace, csv_path, workers=0)
+
+
+def test_batch_on_the_command_line_reports_failed_rows_with_exit_code_1(tmp_path, capsys):
+    from ui.cli import main
+
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text("sku,photos,category\nR-1,missing.jpg,ring\n")
+    assert main(["--home", str(tmp_path / "home"), "batch", str(csv_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("done 0, failed 1, needs review 0")
+    assert "failed R-1: photo" in out and "missing.jpg' does not exist" in out

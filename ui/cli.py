@@ -213,7 +213,8 @@ def cmd_batch(args):
             f" ({shots['done']}/{shots['total']} shots, {shots['resumed']} resumed from an earlier run)")
     text += "".join(f"\n  failed {f['sku']}: {f['reason']}" for f in result["failed"])
     text += "".join(f"\n  review {r['sku']}: {r['reason']}" for r in result["needs_review"])
-    return EXIT_OK, result, text
+    # Finished work is kept either way; a failed row or shot makes the exit code say so (1) for scripts.
+    return (EXIT_ERROR if result["failed"] else EXIT_OK), result, text
 
 
 class _BatchBar:
