@@ -43,6 +43,16 @@ def test_a_channel_without_its_main_image_is_flagged(workspace):
     assert "amazon needs a packshot on pure white" in gap["reason"]
 
 
+def test_a_channel_published_before_is_checked_too(workspace):
+    [packshot] = add_gallery(workspace, size=(320, 320), roles=(Role.packshot,), channel=Channel.amazon)
+    workspace.catalog.add_export("DEMO-RING", "etsy", "/tmp/etsy", {"files": []})
+    assert missing_report(workspace, "DEMO-RING")["complete"]
+    workspace.catalog.add_decision(Decision(candidate_id=packshot.id, action="reject", note="scratched"))
+    gaps = missing_report(workspace, "DEMO-RING")["missing"]
+    assert [(g["kind"], g["channel"]) for g in gaps] == [("shot", "amazon"), ("channel", "etsy")]
+    assert "etsy needs a first image that survives the 4:3 thumbnail crop" in gaps[1]["reason"]
+
+
 def test_revoked_consent_flags_the_approved_try_on(workspace):
     add_talent(workspace, "T-ANNA")
     candidates = add_gallery(workspace, size=(320, 320), roles=(Role.packshot, Role.try_on), talent_id="T-ANNA")

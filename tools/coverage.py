@@ -80,12 +80,14 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
             missing.append({"slot": shot.slot.value, "role": shot.role.value, "reason": reason, "kind": "shot",
                             "shot": shot.id, "channel": shot.channel.value if shot.channel else None})
 
-    # 4. Channels the plan targets whose required main image is absent.
-    channels = sorted({s.channel for s in (plan.shots if plan else []) if s.channel}, key=lambda c: c.value)
+    # 4. Channels the plan targets (or the SKU was published to) whose required main image is absent.
+    exports = catalog.exports(sku)
+    targeted = {s.channel for s in (plan.shots if plan else []) if s.channel}
+    targeted |= {Channel(e["channel"]) for e in exports}
+    channels = sorted(targeted, key=lambda c: c.value)
     for channel in channels:
-        mains = [c for c in usable if c.role == Role.packshot
-                 and (shot_of(c) is None or shot_of(c).channel in (None, channel))]
-        if mains:
+        # Like publish: a packshot planned for another channel still serves (fitted to this one).
+        if any(c.role == Role.packshot for c in usable):
             continue
         already = any(m["kind"] == "shot" and m["role"] == Role.packshot.value and m["channel"] in (None, channel.value)
                       for m in missing)
@@ -99,7 +101,6 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
                     m.setdefault("blocks", []).append(channel.value)
 
     # 5. What the SKU has.
-    exports = catalog.exports(sku)
     return {
         "sku": sku,
         "category": product.category.value,
