@@ -207,6 +207,7 @@ def test_card_marks_become_agent_decisions():
         {"candidate_id": "c", "action": "change", "note": "warmer background"},
         {"candidate_id": "d", "action": "change", "note": "warmer background"},
     ]
+    assert review_decisions(review, {"old": {"action": "approve"}}, "") == []
     plain = review_decisions(review, marks, "")
     assert [d["action"] for d in plain] == ["approve", "approve", "reject", "change"]
     assert plain[3]["note"] == "another variation"

@@ -322,6 +322,11 @@ def build_app(settings: Settings):
             log.exception("agent turn failed")
             _say(turn.history, f"✗ unexpected error: {type(error).__name__}: {error}")
         _close_pending(turn.history)
+        # The checkpoint is the truth about what still waits for review (a typed answer may have settled it).
+        try:
+            turn.review = agent().pending_review(turn.thread_id)
+        except ListingError:
+            turn.review = None
         yield turn
 
     def _published_text(result: dict) -> str:
@@ -533,6 +538,10 @@ def build_app(settings: Settings):
                 return
             # 1. Marks become decisions; a rejection that carries a change request asks for a new version.
             decisions = review_decisions(review, marks, note)
+            if not decisions:
+                _say(turn.history, "Mark at least one of these candidates with Approve, Reject or Regenerate first.")
+                yield (*outputs(turn), {}, note)
+                return
             turn.history.append({"role": "user", "content": decisions_summary(decisions, note)})
             turn.review = None
             yield (*outputs(turn, busy=True), {}, "")
@@ -594,6 +603,8 @@ def review_decisions(review: dict, marks: dict, note: str) -> list[dict]:
     verdicts = {c["id"]: c.get("verdict") for c in review.get("candidates", [])}
     decisions = []
     for cid, mark in marks.items():
+        if cid not in verdicts:  # a mark left from an earlier review
+            continue
         action = mark["action"]
         if action == "reject" and note:
             action = "change"
