@@ -28,7 +28,7 @@ def write_catalog(folder: Path, skus=SKUS, extra_rows: str = "") -> Path:
     lines = ["sku,photos,category,brief,channels,dimensions"]
     for sku in skus:
         name = sku.lower().removeprefix("demo-")
-        (folder / "photos" / f"{name}.jpg").write_bytes(photo_bytes(sku, 640))
+        (folder / "photos" / f"{name}.jpg").write_bytes(photo_bytes(sku, 400))
         lines.append(f"{sku},photos/{name}.jpg,{name},\"{name}, 1 candidate each, no campaign, no lifestyle\","
                      "etsy,30x30 mm")
     path = folder / "catalog.csv"
