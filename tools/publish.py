@@ -39,7 +39,7 @@ from tools.models import (
 )
 from tools.workspace import Workspace
 
-MAX_UPSCALE = 2.0  # never enlarge an approved image more than this to meet a channel's size
+MAX_UPSCALE = 2.0  # a published product is never more than this many times larger than in its source photo
 WORN_ROLES = frozenset({Role.try_on, Role.on_model, Role.model_swap})
 LIFESTYLE_ROLES = frozenset({Role.lifestyle, Role.try_on, Role.on_model, Role.model_swap, Role.campaign})
 SLOT_ORDER = {Slot.grid: 0, Slot.hero: 1, Slot.gallery_2: 2, Slot.gallery_3: 3, Slot.campaign: 4}
