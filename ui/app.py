@@ -305,11 +305,7 @@ def build_app(settings: Settings):
                     _say(turn.history, plan_markdown(turn.plan))
                 elif kind == "review":
                     turn.review = event.get("payload") or {}
-                    turn.sku = turn.review.get("sku") or turn.sku
-                    cands = turn.review.get("candidates", [])
-                    passing = sum(1 for c in cands if c.get("verdict") == "pass")
-                    _say(turn.history, f"{len(cands)} candidates below, {passing} passing the checks: mark each "
-                                       "one Approve, Reject or Regenerate, then press **Send decisions**.")
+                    turn.sku = turn.review.get("sku") or turn.sku  # the agent's reply announces it
                 elif kind == "published":
                     turn.published = event.get("result") or {}
                     _say(turn.history, _published_text(turn.published))
@@ -379,6 +375,8 @@ def build_app(settings: Settings):
             if not groups:
                 gr.Markdown("<span class='ls-empty'>Candidates appear here when a gallery is rendered.</span>")
                 return
+            gr.Markdown("Mark each candidate **Approve**, **Reject** or **Regenerate**; type a change request "
+                        "below if you want one, then press **Send decisions**.", elem_classes=["ls-hint"])
             with gr.Row(equal_height=False, elem_classes=["ls-shots"]):
                 for title, group in groups:
                     with gr.Column(min_width=560, scale=1, elem_classes=["ls-shot"]):
