@@ -58,13 +58,14 @@ class StudioAgent:
 
         # 2. Work cut short by a crash is finished first (finished branches are in the checkpoint, not redone)
         snapshot = self.graph.get_state(self._config(thread_id))
-        if snapshot.next and not any(task.interrupts for task in snapshot.tasks):
+        pending = _interrupt_value(snapshot)
+        if snapshot.next and pending is None:
             yield {"type": "progress", "title": "Resuming", "status": "running",
                    "message": "finishing the work that was interrupted"}
             yield from self._run(thread_id, None)
+            pending = self._pending(thread_id)
 
         # 3. A pending question or review takes the message as its answer; otherwise a new turn starts
-        pending = self._pending(thread_id)
         if pending is not None:
             command = Command(resume={"text": text, "images": paths})
         else:
@@ -100,12 +101,7 @@ class StudioAgent:
         return {"configurable": {"thread_id": thread_id}}
 
     def _pending(self, thread_id: str) -> dict | None:
-        snapshot = self.graph.get_state(self._config(thread_id))
-        for task in snapshot.tasks:
-            for intr in task.interrupts:
-                if isinstance(intr.value, dict):
-                    return intr.value
-        return None
+        return _interrupt_value(self.graph.get_state(self._config(thread_id)))
 
     def _lock(self, thread_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -145,6 +141,15 @@ class StudioAgent:
             yield {"type": "error", "message": f"unexpected error: {type(exc).__name__}: {exc}"}
         finally:
             lock.release()
+
+
+def _interrupt_value(snapshot) -> dict | None:
+    """The value of the interrupt a conversation waits on (question or review), or None."""
+    for task in snapshot.tasks:
+        for intr in task.interrupts:
+            if isinstance(intr.value, dict):
+                return intr.value
+    return None
 
 
 def run_gallery(ws: Workspace, *, images, sku: str, category: str | None = None, brief: str = "", channels=(),
