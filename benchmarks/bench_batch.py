@@ -31,6 +31,15 @@ def _catalog(folder: Path) -> Path:
     return path
 
 
+def _processes(home: Path) -> int:
+    """How many worker processes produced shots (from the batch journal)."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(home / "batch.sqlite") as conn:
+        return len({json.loads(data).get("pid") for (data,) in conn.execute("SELECT data FROM units")})
+
+
 def _batch(csv_path: Path, home: Path, workers: int) -> tuple[dict, float]:
     from agent.offline.reader import read_brief
     from tools.batch import run_batch
@@ -80,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             shots = result["shots"]["total"]
             timings[workers] = seconds
             rows.append((f"batch {len(SKUS)} SKUs, {workers} worker(s)", seconds,
-                         f"{shots} shots, {shots / seconds * 60:.0f} shots/min, {len(result['failed'])} failed"))
+                         f"{shots} shots, {shots / seconds * 60:.0f} shots/min, {len(result['failed'])} failed, "
+                         f"{_processes(tmp / f'home{workers}')} worker process(es) ran shots"))
         load = os.getloadavg()[0]
         rows.append(("speed-up with 2 workers", timings[1] / timings[2],
                      f"on {os.cpu_count()} CPU cores, load average {load:.1f} (other work shares the cores)"))

@@ -243,7 +243,7 @@ def run_shot(settings: Settings, sku: str, shot_id: str) -> dict:
     shot = ws.catalog.get_shot(shot_id)
     results = produce_shot(ws, sku, shot)
     summary = {"sku": sku, "shot": shot_id, "role": shot.role.value, "candidates": len(results),
-               "passed": sum(1 for _, critique in results if critique.verdict == "pass")}
+               "passed": sum(1 for _, critique in results if critique.verdict == "pass"), "pid": os.getpid()}
     journal = Journal(ws.home / "batch.sqlite")
     try:
         journal.mark(sku, shot_id, "done", summary)
