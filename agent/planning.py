@@ -1,7 +1,7 @@
 """Planning nodes: the gallery plan from the rules (tools.rules.plan_gallery) adjusted by the brief, and
 plan edits by chat ("drop the lifestyle, add two 9:16 campaign shots with a winter mood").
 
-Pure helpers (`adjust_plan`, `apply_edit`, `size_for_aspect`) are importable for tests and benchmarks.
+Pure helpers (`plan_for`, `apply_edit`, `size_for_aspect`) are importable for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from agent.offline.intents import PlanEdit, parse_plan_edit
 from agent.offline.reader import find_aspects, find_counts
 from agent.state import StudioState
 from tools.errors import BadInput
-from tools.models import Brief, Channel, GalleryPlan, Role, Shot, Slot
+from tools.models import Brief, Channel, GalleryPlan, Role, Shot, Slot, new_id
 
 LONG_SIDE = 1920
 SQUARE_SIDE = 1600
@@ -46,7 +46,7 @@ def _mood_words(mood: str, season: str) -> str:
 def campaign_shot(aspect: str, mood: str, count: int, scene: str = "") -> Shot:
     width, height = size_for_aspect(aspect)
     return Shot(role=Role.campaign, slot=Slot.campaign, channel=None, width=width, height=height,
-                scene=scene or (f"{mood} campaign scene" if mood else "campaign scene"), mood=mood, count=count,
+                scene=scene or f"campaign variant {aspect}, {mood or 'neutral'} mood, safe margins", mood=mood, count=count,
                 options={"aspect": aspect})
 
 
@@ -101,8 +101,7 @@ def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int = 2) -> tup
         changed = []
         for shot in shots:
             if shot.role in (Role.lifestyle, Role.campaign, Role.try_on, Role.on_model):
-                fresh = shot.model_copy(update={"mood": mood, "id": Shot(role=shot.role, slot=shot.slot,
-                                                                         width=1, height=1).id})
+                fresh = shot.model_copy(update={"mood": mood, "id": new_id("shot")})
                 changed.append(fresh)
                 to_render.append(fresh.id)
             else:
