@@ -98,10 +98,10 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
         # broad darker regions of the background's chroma are left for GrabCut to decide (shadow or
         # grey product part); everything else with strong evidence stays product
         grey = _soft_shadows(darker)
-        mask = _grabcut(rgb, mask, strong, weak, grey) | _clean(strong & ~grey, strong & ~grey)
+        mask = _grabcut(rgb, mask, strong, weak, grey, dist < t_lo) | _clean(strong & ~grey, strong & ~grey)
 
     # 5. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
-    mask, holes = _fill_holes(mask, (dist < t_lo) | darker)
+    mask, holes = _fill_holes(mask, dist < t_lo, _soft_shadows(darker), darker)
 
     # 6. Soft alpha along the boundary: the pixel's distance from the background (RGB) relative to the
     #    most distinct colour nearby (linear mixing of product and background), then a light smoothing.
@@ -210,7 +210,7 @@ def _clean(mask: np.ndarray, strong: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def _grabcut(rgb, mask, strong, weak, shadow) -> np.ndarray:
+def _grabcut(rgb, mask, strong, weak, shadow, plain) -> np.ndarray:
     """GrabCut on a reduced crop: sure product where colour evidence is strong, sure background far away."""
     h, w = mask.shape
     ys, xs = np.nonzero(mask | shadow)
@@ -232,6 +232,9 @@ def _grabcut(rgb, mask, strong, weak, shadow) -> np.ndarray:
     gc[near] = cv2.GC_PR_BGD
     gc[s_weak] = cv2.GC_PR_FGD
     gc[s_shadow & ~s_strong] = cv2.GC_PR_BGD
+    # background-coloured and away from any evidence: background for sure
+    s_plain = cv2.erode((small(plain) > 0.95).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    gc[s_plain & ~s_weak] = cv2.GC_BGD
     gc[cv2.erode(s_strong.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)] = cv2.GC_FGD
     if not (gc == cv2.GC_FGD).any() or not (gc == cv2.GC_BGD).any():
         return mask
@@ -251,20 +254,23 @@ def _grabcut(rgb, mask, strong, weak, shadow) -> np.ndarray:
     return out
 
 
-def _fill_holes(mask: np.ndarray, background_like: np.ndarray) -> tuple[np.ndarray, int]:
-    """Fill enclosed gaps that are not background-coloured; keep background-coloured ones open."""
-    inverse = (~mask).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(inverse, connectivity=4)
-    h, w = mask.shape
+def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: np.ndarray) -> tuple[np.ndarray, int]:
+    """Holes: enclosed regions of the background's colour (with the shadows cast into them) stay open,
+    other enclosed gaps are product and are filled. Returns the mask and the number of holes."""
+    solid = mask & ~grey  # shadows cast into a ring's hole are set aside while looking for holes
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~solid).astype(np.uint8), connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    bg_share = np.bincount(labels[background_like], minlength=count) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    areas = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    like = plain | darker
+    like_share = np.bincount(labels[like], minlength=count) / areas
     fill = np.zeros(count, bool)
-    holes = 0
+    hole = np.zeros(count, bool)
     for label in range(1, count):
         if label in border:
             continue
-        if bg_share[label] > 0.6 and stats[label, cv2.CC_STAT_AREA] > 12:
-            holes += 1
+        if like_share[label] > 0.6 and areas[label] > 12:
+            hole[label] = True
         else:
             fill[label] = True
-    return mask | fill[labels], holes
+    open_pixels = hole[labels] & like
+    return (mask | fill[labels]) & ~open_pixels, int(hole.sum())
