@@ -89,3 +89,19 @@ def test_plan_edit_mood_only_rerenders_the_scenes(workspace):
     assert rerendered and all(s.role in (Role.lifestyle, Role.campaign) for s in rerendered)
     assert all("cosy" in s.mood and "winter" in s.mood for s in rerendered)
     assert [s for s in edited.shots if s.role is Role.packshot] == [s for s in plan.shots if s.role is Role.packshot]
+
+
+def test_campaign_variants_by_chat_add_one_shot_per_aspect(workspace):
+    from langgraph.runtime import Runtime
+
+    from agent.context import StudioContext
+    from agent.planning import edit_plan
+
+    _, plan = _plan(workspace, "gold ring for etsy, no campaign")
+    update = edit_plan({"text": "make campaign variants for spring in 4:5 and 9:16", "intent": "campaign",
+                        "plan": plan.model_dump(mode="json"), "sku": plan.sku},
+                       Runtime(context=StudioContext(ws=workspace)))
+    added = [s for s in update["plan"]["shots"] if s["id"] in update["to_produce"]]
+    assert [(s["role"], s["width"], s["height"], s["mood"]) for s in added] == [
+        ("campaign", 1080, 1350, "spring"), ("campaign", 1080, 1920, "spring")]
+    assert workspace.catalog.latest_plan(plan.sku).version == 1 and update["plan"]["version"] == 1

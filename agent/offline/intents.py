@@ -116,8 +116,9 @@ def parse_plan_edit(text: str) -> PlanEdit:
             aspects = find_aspects(clause)
             roles = asked or ([Role.campaign] if aspects else [])
             for role in roles:
-                edit.add.append({"role": role, "count": max(1, min(count, 12)),
-                                 "aspect": aspects[0] if aspects else None, "mood": mood or season})
+                for aspect in (aspects if role is Role.campaign and aspects else [aspects[0] if aspects else None]):
+                    edit.add.append({"role": role, "count": max(1, min(count, 12)), "aspect": aspect,
+                                     "mood": ", ".join(x for x in (mood, season) if x)})
     return edit
 
 
