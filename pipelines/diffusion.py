@@ -53,6 +53,7 @@ HOW_TO_POINT = (
 )
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 IP_ADAPTER_FOLDER = "ip_adapter"
+IP_ADAPTER_SCALE = 0.6  # how strongly the reference image (the garment) steers the repainted region
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
@@ -270,14 +271,11 @@ def load_pipeline(
         # 4. Reference conditioning, when the folder carries an IP-Adapter.
         has_ip = False
         if info.ip_adapter is not None and hasattr(pipe, "load_ip_adapter"):
-            encoder = info.ip_adapter.parent / "image_encoder"
             try:
-                pipe.load_ip_adapter(
-                    str(info.ip_adapter.parent), subfolder="", weight_name=info.ip_adapter.name,
-                    image_encoder_folder=str(encoder) if encoder.is_dir() else "image_encoder",
-                    local_files_only=True,
-                )
-                pipe.set_ip_adapter_scale(0.6)
+                # the image encoder: the pipeline's own when model_index.json lists one, else ip_adapter/image_encoder/
+                pipe.load_ip_adapter(str(info.ip_adapter.parent), subfolder="", weight_name=info.ip_adapter.name,
+                                     image_encoder_folder="image_encoder", local_files_only=True)
+                pipe.set_ip_adapter_scale(IP_ADAPTER_SCALE)
                 has_ip = True
             except Exception as exc:
                 raise DiffusionUnavailable(
@@ -434,28 +432,34 @@ def lock_product(scene: Image.Image, cutout: Image.Image, box: tuple[int, int, i
     scene = scene.convert("RGB")
     W, H = scene.size
 
-    # 2. The product and its alpha on the full canvas.
-    layer = Image.new("RGBA", (W, H), (0, 0, 0, 0))
-    layer.paste(resample_cutout(cutout, (w, h)), (x, y))
-    product = np.asarray(layer, dtype=np.uint8)
+    # 2. The product and its alpha, in the part of the box that lies on the canvas (nothing else changes).
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    out = np.array(scene, dtype=np.uint8)
+    exact = np.zeros((H, W), dtype=bool)
+    weight_full = np.zeros((H, W), dtype=np.float32)
+    if x0 >= x1 or y0 >= y1:
+        return Locked(image=Image.fromarray(out, "RGB"), exact=exact, alpha=weight_full)
+    product = np.asarray(resample_cutout(cutout, (w, h)), dtype=np.uint8)[y0 - y:y1 - y, x0 - x:x1 - x]
     alpha = product[..., 3].astype(np.float32) / 255.0
 
-    # 3. The inward feather ramp from the distance to the outline.
+    # 3. The inward feather ramp from the distance to the outline (the box edge counts as outline).
     if feather_px > 0:
-        inside = (alpha > 0).astype(np.uint8)
-        distance = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
-        ramp = np.clip(distance / float(feather_px), 0.0, 1.0)
-        weight = alpha * ramp
+        inside = np.pad((alpha > 0).astype(np.uint8), 1)
+        distance = cv2.distanceTransform(inside, cv2.DIST_L2, 5)[1:-1, 1:-1]
+        weight = alpha * np.clip(distance / float(feather_px), 0.0, 1.0)
     else:
         weight = alpha
 
     # 4. Blend; where weight is exactly 1 the product's bytes are copied, untouched by arithmetic.
-    base = np.asarray(scene, dtype=np.float32)
+    base = out[y0:y1, x0:x1].astype(np.float32)
     blended = base * (1.0 - weight[..., None]) + product[..., :3].astype(np.float32) * weight[..., None]
-    out = np.clip(np.round(blended), 0, 255).astype(np.uint8)
-    exact = weight >= 1.0
-    out[exact] = product[..., :3][exact]
-    return Locked(image=Image.fromarray(out, "RGB"), exact=exact, alpha=weight)
+    region = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    solid = weight >= 1.0
+    region[solid] = product[..., :3][solid]
+    out[y0:y1, x0:x1] = region
+    exact[y0:y1, x0:x1] = solid
+    weight_full[y0:y1, x0:x1] = weight
+    return Locked(image=Image.fromarray(out, "RGB"), exact=exact, alpha=weight_full)
 
 
 def lock_region(scene: Image.Image, source: Image.Image, keep: Image.Image, *, feather_px: float = 2.0) -> Locked:
@@ -528,13 +532,17 @@ def inpaint(loaded: LoadedPipeline, request: InpaintRequest,
     kwargs = dict(image=request.image.convert("RGB"), mask_image=request.mask.convert("L"),
                   width=request.image.width, height=request.image.height, num_inference_steps=steps,
                   guidance_scale=guidance, strength=request.strength)
-    if request.reference is not None and loaded.ip_adapter:
-        kwargs["ip_adapter_image"] = request.reference.convert("RGB")
+    if loaded.ip_adapter:
+        # A UNet with an IP-Adapter always needs an image; with no reference it gets a neutral one at scale 0.
+        reference = request.reference if request.reference is not None else Image.new("RGB", (224, 224), (128,) * 3)
+        kwargs["ip_adapter_image"] = reference.convert("RGB")
 
     # 2. Run in batches; each candidate has its own generator (CPU, so seeds mean the same on any device).
     images: list[Image.Image] = []
     done = 0
     with loaded.lock:
+        if loaded.ip_adapter:
+            loaded.pipe.set_ip_adapter_scale(IP_ADAPTER_SCALE if request.reference is not None else 0.0)
         while done < len(seeds):
             chunk = seeds[done:done + batch]
             generators = [torch.Generator(device="cpu").manual_seed(s) for s in chunk]

@@ -116,5 +116,67 @@ def tiny_model(family: str = "sd-inpaint") -> Path:
     if family not in _BUILT:
         root = Path(tempfile.mkdtemp(prefix=f"tiny-{family}-"))
         atexit.register(shutil.rmtree, root, True)
-        _BUILT[family] = build_tiny_pipeline(root / family, family)
+        base = family.removesuffix("+ip-adapter")
+        _BUILT[family] = build_tiny_pipeline(root / family, base)
+        if family.endswith("+ip-adapter"):
+            add_tiny_ip_adapter(_BUILT[family])
     return _BUILT[family]
+
+
+def add_tiny_ip_adapter(folder: str | Path, seed: int = 0) -> Path:
+    """Give a saved tiny SD pipeline an IP-Adapter the engine's convention finds:
+    `<folder>/ip_adapter/ip-adapter.safetensors` and `<folder>/ip_adapter/image_encoder/`."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    target = folder / "ip_adapter"
+    embed_dim = 32
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, projection_dim=embed_dim, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+        image_size=32, patch_size=8))
+    encoder.save_pretrained(target / "image_encoder")
+
+    # The state dict layout of the original IP-Adapter releases: image_proj.* and ip_adapter.<n>.to_{k,v}_ip.
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+    cross = unet.config.cross_attention_dim
+    tensors = {
+        "image_proj.proj.weight": torch.randn(4 * cross, embed_dim) * 0.05,
+        "image_proj.proj.bias": torch.zeros(4 * cross),
+        "image_proj.norm.weight": torch.ones(cross),
+        "image_proj.norm.bias": torch.zeros(cross),
+    }
+    key_id = 1
+    channels = list(unet.config.block_out_channels)
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = channels[-1]
+        elif name.startswith("up_blocks"):
+            hidden = list(reversed(channels))[int(name[len("up_blocks.")])]
+        else:
+            hidden = channels[int(name[len("down_blocks.")])]
+        tensors[f"ip_adapter.{key_id}.to_k_ip.weight"] = torch.randn(hidden, cross) * 0.2
+        tensors[f"ip_adapter.{key_id}.to_v_ip.weight"] = torch.randn(hidden, cross) * 0.2
+        key_id += 2
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(target / "ip-adapter.safetensors"))
+    return folder
+
+
+def build_tiny_segmenter(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny random SegFormer with clothes-parsing labels (Background, Upper-clothes, Face) and its processor."""
+    import torch
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    torch.manual_seed(seed)
+    labels = {0: "Background", 1: "Upper-clothes", 2: "Face"}
+    config = SegformerConfig(num_channels=3, num_encoder_blocks=2, depths=[1, 1], sr_ratios=[4, 2], hidden_sizes=[8, 16],
+                             patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 1], mlp_ratios=[2, 2],
+                             decoder_hidden_size=16, id2label=labels, label2id={v: k for k, v in labels.items()})
+    SegformerForSemanticSegmentation(config).save_pretrained(folder)
+    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    return Path(folder)

@@ -54,7 +54,10 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
         outputs = [(image, placement, params, list(params.pop("warnings", []) if isinstance(params, dict) else []))
                    for image, placement, params in rendered]
         model = ws.settings.diffusion_model
-        plate_id = shot.options.get("plate_id")
+        # the plate the try-on compositor chose and the talent of a model swap, for consent tracking
+        plate_id = shot.options.get("plate_id") or next(
+            (p["plate_id"] for _, _, p in rendered if isinstance(p, dict) and p.get("plate_id")), None)
+        talent_id = shot.options.get("talent_id")
     else:
         model = None
         outputs = []
