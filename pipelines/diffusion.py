@@ -442,9 +442,14 @@ def lock_product(scene: Image.Image, cutout: Image.Image, box: tuple[int, int, i
     product = np.asarray(resample_cutout(cutout, (w, h)), dtype=np.uint8)[y0 - y:y1 - y, x0 - x:x1 - x]
     alpha = product[..., 3].astype(np.float32) / 255.0
 
-    # 3. The inward feather ramp from the distance to the outline (the box edge counts as outline).
+    # 3. The inward feather ramp from the distance to the outline. A box edge inside the canvas is
+    #    outline; where the canvas edge cuts the product off, the product goes on (no feather there).
     if feather_px > 0:
-        inside = np.pad((alpha > 0).astype(np.uint8), 1)
+        inside = np.pad((alpha > 0).astype(np.uint8), 1, mode="edge")
+        inside[0, :] *= y0 <= 0
+        inside[-1, :] *= y1 >= H
+        inside[:, 0] *= x0 <= 0
+        inside[:, -1] *= x1 >= W
         distance = cv2.distanceTransform(inside, cv2.DIST_L2, 5)[1:-1, 1:-1]
         weight = alpha * np.clip(distance / float(feather_px), 0.0, 1.0)
     else:

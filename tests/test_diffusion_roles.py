@@ -59,7 +59,7 @@ def test_lifestyle_locks_the_product_and_reproduces_seeds(settings):
         assert params["model"] == str(tiny_model("sd-inpaint")) and params["num_inference_steps"] == 2
         assert params["generation_size"] == [592, 448]  # 512² area, 4:3, multiples of 16
         assert "Gold ring with a blue sapphire" in params["prompt"] and "warm holiday mood" in params["prompt"]
-        assert "extra rings" in params["negative_prompt"]
+        assert "extra rings" in params["negative_prompt"] and params["product_locked"] is True
         assert placement.scale <= 2.0 and 0 < placement.width < 1200
         _assert_locked(image, cutout, placement)
     assert [params["seed"] for _, _, params in results] == [11, 12]
@@ -102,10 +102,27 @@ def test_on_model_rerenders_the_garment_around_a_torso_with_reference_conditioni
     assert image.size == (600, 800)
     assert params["garment_rerendered"] is True and params["drape_strength"] == 0.5
     assert params["ip_adapter"] is True  # the flat lay steers the repainted garment
+    assert params["product_locked"] is False  # provenance: the model re-rendered the garment
     assert "a woman in her thirties wearing Navy cotton tee" in params["prompt"]
     assert placement.y + placement.height / 2 < 400  # a top sits on the upper body
     with pytest.raises(BadInput, match="on_model renders apparel"):
         render_with_diffusers(ws, _product("DEMO-RING"), shot, demo_cutout("DEMO-RING"), seeds=[5])
+
+
+def test_on_model_dresses_a_model_plate_in_the_garment_region(settings):
+    ws = _workspace(settings, "sd-inpaint")
+    _, person, region = _on_model_sku(ws)
+    shot = Shot(role=Role.on_model, slot=Slot.gallery_2, width=300, height=400,
+                options={**STEPS, "model_asset_id": ws.assets.put_image(person),
+                         "garment_mask_asset_id": ws.assets.put_image(region)})
+    image, placement, params = render_with_diffusers(ws, _product("DEMO-TEE"), shot, demo_cutout("DEMO-TEE"),
+                                                     seeds=[8])[0]
+    assert image.size == (300, 400) and params["model_asset_id"] == shot.options["model_asset_id"]
+    x0, y0, x1, y1 = region.getbbox()
+    assert placement.x == pytest.approx(x0 / 2, abs=2) and placement.width == pytest.approx((x1 - x0) / 2, abs=3)
+    shot.options.pop("garment_mask_asset_id")
+    with pytest.raises(BadInput, match="needs garment_mask_asset_id"):
+        render_with_diffusers(ws, _product("DEMO-TEE"), shot, demo_cutout("DEMO-TEE"), seeds=[8])
 
 
 def _on_model_sku(ws) -> tuple[Product, Image.Image, Image.Image]:

@@ -277,7 +277,7 @@ def _lifestyle(ws, loaded, product, shot, cutout, seeds, progress):
     for scene, seed in zip(scenes, seeds, strict=True):
         full = scene.resize((shot.width, shot.height), Image.LANCZOS)
         locked = diffusion.lock_product(full, item, box, feather_px=_feather(shot))
-        params = run.params(loaded, seed, seam_strength=seam_strength, lock={
+        params = run.params(loaded, seed, seam_strength=seam_strength, product_locked=True, lock={
             "feather_px": _feather(shot), "exact_pixels": int(locked.exact.sum()), "box": list(box)})
         results.append((locked.image, _placement(box, scale), params))
     return results
@@ -314,7 +314,7 @@ def _try_on(ws, loaded, product, shot, cutout, seeds, progress):
         mixed = np.clip(np.round(base * (1 - ring_full) + full * ring_full), 0, 255).astype(np.uint8)
         untouched = ring_full[..., 0] == 0
         mixed[untouched] = np.asarray(composite)[untouched]
-        params = run.params(loaded, seed, strength=strength, plate_id=extra.get("plate_id"),
+        params = run.params(loaded, seed, strength=strength, plate_id=extra.get("plate_id"), product_locked=True,
                             lock={"exact_pixels": int(untouched.sum())}, **{"warnings": extra.get("warnings", [])})
         results.append((Image.fromarray(mixed, "RGB"), placement, params))
     return results
@@ -352,14 +352,14 @@ def _on_model(ws, loaded, product, shot, cutout, seeds, progress):
     gw, gh = run.gen_size
     item, _ = trim(cutout)
     reference = _on_white(item)
-    plate_id = shot.options.get("model_asset_id")
+    model_asset = shot.options.get("model_asset_id")
 
-    if plate_id:
+    if model_asset:
         # 2a. A model plate: repaint the garment region, guided by the garment (IP-Adapter when present).
         mask_id = shot.options.get("garment_mask_asset_id")
         if not mask_id:
             raise BadInput("on_model with model_asset_id needs garment_mask_asset_id: a mask of where the garment goes")
-        plate = ws.assets.open(plate_id).convert("RGB")
+        plate = ws.assets.open(model_asset).convert("RGB")
         region = diffusion.region_mask(ws.assets.open(mask_id).resize(plate.size, Image.NEAREST))
         image = plate.resize((gw, gh), Image.LANCZOS)
         mask = diffusion.region_mask(region.resize((gw, gh), Image.NEAREST), grow_px=max(2, gw // 128))
@@ -368,7 +368,7 @@ def _on_model(ws, loaded, product, shot, cutout, seeds, progress):
         bbox = region.resize((shot.width, shot.height), Image.NEAREST).getbbox() or (0, 0, shot.width, shot.height)
         box = (bbox[0], bbox[1], bbox[2] - bbox[0], bbox[3] - bbox[1])
         scale = box[2] / item.width
-        extra = {"model_asset_id": plate_id, "garment_mask_asset_id": mask_id}
+        extra = {"model_asset_id": model_asset, "garment_mask_asset_id": mask_id}
     else:
         # 2b. No plate: place the garment where a torso wears it, paint the model around it, then
         #     re-render the garment at medium strength so it drapes (the vision check compares apparel).
@@ -389,7 +389,7 @@ def _on_model(ws, loaded, product, shot, cutout, seeds, progress):
 
     # 3. Scale to the shot; the garment is re-rendered, so no lock here.
     return [(scene.resize((shot.width, shot.height), Image.LANCZOS), _placement(box, scale),
-             run.params(loaded, seed, garment_rerendered=True, **extra))
+             run.params(loaded, seed, garment_rerendered=True, product_locked=False, **extra))
             for scene, seed in zip(scenes, seeds, strict=True)]
 
 
@@ -447,7 +447,7 @@ def _model_swap(ws, loaded, product, shot, cutout, seeds, progress):
     for scene, seed in zip(scenes, seeds, strict=True):
         locked = diffusion.lock_region(scene.resize((shot.width, shot.height), Image.LANCZOS), source, keep_full,
                                        feather_px=_feather(shot))
-        params = run.params(loaded, seed, talent_id=shot.options.get("talent_id"),
+        params = run.params(loaded, seed, talent_id=shot.options.get("talent_id"), product_locked=True,
                             garment_mask=shot.options.get("garment_mask_asset_id") or shot.options.get("segmentation_model"),
                             lock={"exact_pixels": int(locked.exact.sum())})
         results.append((locked.image, _placement(box, shot.width / photo.width), params))
