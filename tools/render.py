@@ -47,7 +47,8 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
 
     # 2. Render
     talent_id = plate_id = None
-    if engine == "diffusers" and shot.role in DIFFUSION_ROLES:
+    used = "diffusers" if engine == "diffusers" and shot.role in DIFFUSION_ROLES else "studio"  # who renders it
+    if used == "diffusers":
         from tools.diffusion_render import render_with_diffusers
 
         rendered = render_with_diffusers(ws, product, shot, cutout, seeds=seeds, progress=progress)
@@ -76,7 +77,7 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
         else:
             asset_id = ws.assets.put_image(image.convert("RGB"), "JPEG", quality=95, subsampling=0)
         candidate = Candidate(
-            sku=sku, shot_id=shot.id, role=shot.role, asset_id=asset_id, source_asset_id=source_id, engine=engine,
+            sku=sku, shot_id=shot.id, role=shot.role, asset_id=asset_id, source_asset_id=source_id, engine=used,
             model=model, seed=s, prompt=str(params.get("prompt", "")) if isinstance(params, dict) else "",
             negative_prompt=str(params.get("negative_prompt", "")) if isinstance(params, dict) else "",
             placement=placement, attempt=attempt, warnings=warnings,
