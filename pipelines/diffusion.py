@@ -7,6 +7,13 @@ CUDA out-of-memory fallback (`inpaint`), and the geometry every role shares: the
 lock (`resample_cutout`, `lock_product`). What does not: SKUs, prompts from briefs, the catalog,
 consent rules (those are in `tools/diffusion_render.py`).
 
+Models: a local diffusers folder (model_index.json `_class_name` picks the family: SD / SDXL
+inpainting, FLUX Fill, or a text-to-image SD / SDXL folder loaded as its inpainting variant) or a hub
+id already in the Hugging Face cache (downloaded only when HF_HUB_OFFLINE is not set). A folder may
+carry an IP-Adapter for reference conditioning (apparel on a model): `<model>/ip_adapter/<weights>`
+(.safetensors or .bin) with its CLIP image encoder in `<model>/ip_adapter/image_encoder/` unless the
+pipeline already lists an `image_encoder` (SD and SDXL families).
+
 The product lock is the contract of this engine: after `lock_product`, the pixels inside the eroded
 product mask are exactly the pixels of `resample_cutout(cutout, box size)`; the model only ever
 paints around them.
@@ -149,7 +156,7 @@ def inspect_model(model: str | Path | None, *, offline: bool | None = None) -> M
 
 
 def _find_ip_adapter(folder: Path | None) -> Path | None:
-    """`<model>/ip_adapter/<weights>` (plus an image_encoder folder beside the weights or in the model)."""
+    """The IP-Adapter weight file in `<model>/ip_adapter/`, if any."""
     if folder is None or not (folder / IP_ADAPTER_FOLDER).is_dir():
         return None
     weights = sorted(p for p in (folder / IP_ADAPTER_FOLDER).iterdir() if p.suffix in WEIGHT_SUFFIXES)
@@ -270,7 +277,7 @@ def load_pipeline(
 
         # 4. Reference conditioning, when the folder carries an IP-Adapter.
         has_ip = False
-        if info.ip_adapter is not None and hasattr(pipe, "load_ip_adapter"):
+        if info.ip_adapter is not None and info.family != "flux-fill" and hasattr(pipe, "load_ip_adapter"):
             try:
                 # the image encoder: the pipeline's own when model_index.json lists one, else ip_adapter/image_encoder/
                 pipe.load_ip_adapter(str(info.ip_adapter.parent), subfolder="", weight_name=info.ip_adapter.name,
