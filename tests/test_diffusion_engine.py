@@ -200,3 +200,35 @@ def test_outpaint_mask_repaints_all_but_the_grown_product():
     assert mask[50, 50] == 0 and mask[38, 50] == 0 and mask[35, 50] == 255 and mask[0, 0] == 255
     ring = np.asarray(diffusion.seam_mask(alpha, outer_px=4, inner_px=1))
     assert ring[50, 50] == 0 and ring[38, 50] == 255 and ring[20, 20] == 0
+
+
+def test_out_of_memory_halves_the_batch_then_gives_a_clear_error(sd_folder):
+    import dataclasses
+
+    import torch
+
+    loaded = diffusion.load_pipeline(sd_folder, device="cpu")
+    calls = []
+
+    class TightMemory:
+        """The real pipeline behind a memory limit: more than `limit` images per call runs out of memory."""
+
+        def __init__(self, limit):
+            self.limit = limit
+
+        def __call__(self, **kwargs):
+            calls.append(len(kwargs["prompt"]))
+            if len(kwargs["prompt"]) > self.limit:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return loaded.pipe(**kwargs)
+
+    image, mask = Image.new("RGB", (128, 128), (128, 128, 128)), Image.new("L", (128, 128), 255)
+    request = diffusion.InpaintRequest(image=image, mask=mask, prompt="a table", seeds=[1, 2, 3, 4],
+                                       num_inference_steps=2, batch_size=4)
+    tight = dataclasses.replace(loaded, pipe=TightMemory(limit=2))
+    images = diffusion.inpaint(tight, request)
+    assert calls == [4, 2, 2] and len(images) == 4
+    alone = diffusion.inpaint(loaded, diffusion.InpaintRequest(**{**request.__dict__, "seeds": [3], "batch_size": 1}))
+    assert np.abs(np.asarray(images[2], dtype=int) - np.asarray(alone[0], dtype=int)).max() <= 2  # same seed
+    with pytest.raises(diffusion.DiffusionUnavailable, match="ran out of memory rendering 128x128 .* even one image"):
+        diffusion.inpaint(dataclasses.replace(loaded, pipe=TightMemory(limit=0)), request)
