@@ -84,10 +84,12 @@ def test_loads_once_per_process_at_native_size(sd_folder):
     assert diffusion.load_pipeline(str(sd_folder), device="cpu") is loaded
 
 
-def test_text_to_image_folder_loads_as_its_inpainting_variant():
-    loaded = diffusion.load_pipeline(tiny_model("sd"), device="auto")
-    assert loaded.family == "sd"
-    assert type(loaded.pipe).__name__ == "StableDiffusionInpaintPipeline"
+@pytest.mark.parametrize("family, inpaint_class", [("sd", "StableDiffusionInpaintPipeline"),
+                                                   ("sdxl", "StableDiffusionXLInpaintPipeline")])
+def test_text_to_image_folder_loads_as_its_inpainting_variant(family, inpaint_class):
+    loaded = diffusion.load_pipeline(tiny_model(family), device="auto")
+    assert loaded.family == family
+    assert type(loaded.pipe).__name__ == inpaint_class
     image = Image.new("RGB", (256, 192), (120, 130, 140))
     mask = Image.new("L", (256, 192), 255)
     out = diffusion.inpaint(loaded, diffusion.InpaintRequest(image=image, mask=mask, prompt="a wooden table",

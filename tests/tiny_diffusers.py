@@ -67,7 +67,7 @@ def _unet(in_channels: int, sdxl: bool):
 
 
 def build_tiny_pipeline(folder: str | Path, family: str = "sd-inpaint", seed: int = 0) -> Path:
-    """Build and save a tiny pipeline; family: sd-inpaint, sdxl-inpaint, or sd (text-to-image)."""
+    """Build and save a tiny pipeline; family: sd-inpaint, sdxl-inpaint, or sd / sdxl (text-to-image)."""
     import torch
     from diffusers import (
         DDIMScheduler,
@@ -75,19 +75,22 @@ def build_tiny_pipeline(folder: str | Path, family: str = "sd-inpaint", seed: in
         StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
         StableDiffusionXLInpaintPipeline,
+        StableDiffusionXLPipeline,
     )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
     folder = Path(folder)
-    if family == "sdxl-inpaint":
-        pipe = StableDiffusionXLInpaintPipeline(
+    if family in ("sdxl-inpaint", "sdxl"):
+        cls = StableDiffusionXLInpaintPipeline if family == "sdxl-inpaint" else StableDiffusionXLPipeline
+        pipe = cls(
             vae=_vae(), text_encoder=CLIPTextModel(_text_config()),
             text_encoder_2=CLIPTextModelWithProjection(_text_config()), tokenizer=tiny_tokenizer(),
-            tokenizer_2=tiny_tokenizer(), unet=_unet(9, sdxl=True),
+            tokenizer_2=tiny_tokenizer(), unet=_unet(9 if family == "sdxl-inpaint" else 4, sdxl=True),
             scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
                                              steps_offset=1, timestep_spacing="leading"),
-            requires_aesthetics_score=False, force_zeros_for_empty_prompt=True,
+            **({"requires_aesthetics_score": False} if family == "sdxl-inpaint" else {}),
+            force_zeros_for_empty_prompt=True,
         )
     elif family in ("sd-inpaint", "sd"):
         cls = StableDiffusionInpaintPipeline if family == "sd-inpaint" else StableDiffusionPipeline
