@@ -97,11 +97,10 @@ def build_prompt(role: Role, product: Product, shot: Shot) -> tuple[str, str]:
 
 
 def _tidy(text: str) -> str:
-    text = re.sub(r"\s+", " ", text)
-    text = re.sub(r"\s*,\s*(,\s*)+", ", ", text)
-    text = re.sub(r"(^|, )mood(?=,|$)", r"\1", text)  # "{mood} mood" with no mood
-    text = re.sub(r"\s*,\s*(,\s*)+", ", ", text)
-    return text.strip(" ,")
+    """One line; empty phrases (placeholders without a value) and repeated phrases dropped."""
+    parts = [re.sub(r"\s+", " ", part).strip() for part in text.split(",")]
+    parts = [part for part in parts if part and part != "mood"]  # "{mood} mood" with no mood
+    return ", ".join(dict.fromkeys(parts))
 
 
 # -- the entry point ---------------------------------------------------------------------------------------
