@@ -137,7 +137,7 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 def render(cutout: Image.Image, variant: str, rng: np.random.Generator, *, size_factor: float = 1.0,
-           stretch: tuple[float, float] = (1.0, 1.0), recorded: Image.Image | None = None, shift: tuple[float, float] = (0, 0)):
+           stretch: tuple[float, float] = (1.0, 1.0), recorded: Image.Image | None = None, cut_off: float = 0.0):
     """Composite a cutout for one clean variant. Returns (image, placement or None, mm_per_px or None).
 
     `recorded` is the cutout the engine believes it placed (its placement record); alterations
@@ -162,7 +162,7 @@ def render(cutout: Image.Image, variant: str, rng: np.random.Generator, *, size_
         background = _backdrop(rng, W, H)
     else:
         background = _photo_background(rng, W, H)
-    s = share * min(W, H) / max(recorded.size)
+    s = min(share * min(W, H) / max(recorded.size), 1.8)  # an engine does not blow a small photo up further
     rec_w, rec_h = recorded.width * s, recorded.height * s
     w = max(2, round(cutout.width * s * size_factor * stretch[0]))
     h = max(2, round(cutout.height * s * size_factor * stretch[1]))
@@ -173,7 +173,8 @@ def render(cutout: Image.Image, variant: str, rng: np.random.Generator, *, size_
         cx, cy = rng.uniform(0.3, 0.7) * W, rng.uniform(0.35, 0.65) * H
     else:
         cx, cy = W / 2, H / 2
-    cx, cy = cx + shift[0] * W, cy + shift[1] * H
+    if cut_off:  # move right or left until this share of the product's width leaves the frame
+        cx = W - w / 2 + cut_off * w if rng.uniform() < 0.5 else w / 2 - cut_off * w
     x, y = round(cx - w / 2), round(cy - h / 2)
     image = composite(background, placed, x, y, shadow=variant.startswith("backdrop"))
     rx, ry = cx - rec_w / 2, cy - rec_h / 2
@@ -253,21 +254,28 @@ def _erase(cutout: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def _paste(cutout: Image.Image, other: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Paste a foreign element (a piece of another product) onto the product."""
+    """Paste a foreign element (an opaque oval cut from another product's densest part) onto the product."""
     a = np.asarray(cutout).copy()
     alpha = a[..., 3] > 200
     area = int(alpha.sum())
-    side = max(6, int(np.sqrt(area * rng.uniform(0.03, 0.06))))
-    piece = other.resize((side, max(3, round(side * other.height / other.width))), Image.LANCZOS)
-    p = np.asarray(piece)
+    side = max(8, int(np.sqrt(area * rng.uniform(0.03, 0.06))))
+    o = np.asarray(other)
+    density = cv2.boxFilter((o[..., 3] > 200).astype(np.float32), -1, (max(3, o.shape[1] // 4), max(3, o.shape[0] // 4)))
+    cy, cx = np.unravel_index(np.argmax(density), density.shape)
+    half = max(4, min(o.shape[0], o.shape[1]) // 8)
+    patch = o[max(0, cy - half):cy + half, max(0, cx - half):cx + half, :3]
+    patch = cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA)
+    oval = np.zeros((side, side), np.uint8)
+    cv2.ellipse(oval, (side // 2, side // 2), (side // 2 - 1, max(2, side // 3)), float(rng.uniform(0, 180)), 0, 360, 255, -1)
     inner = cv2.erode(alpha.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     ys, xs = np.nonzero(inner if inner.any() else alpha)
     i = int(rng.integers(len(xs)))
-    y0, x0 = int(np.clip(ys[i] - p.shape[0] // 2, 0, a.shape[0] - p.shape[0])), int(np.clip(xs[i] - p.shape[1] // 2, 0, a.shape[1] - p.shape[1]))
-    pa = p[..., 3:4].astype(np.float32) / 255
-    region = a[y0:y0 + p.shape[0], x0:x0 + p.shape[1]]
-    region[..., :3] = (p[..., :3] * pa + region[..., :3] * (1 - pa)).astype(np.uint8)
-    region[..., 3] = np.maximum(region[..., 3], p[..., 3])
+    y0 = int(np.clip(ys[i] - side // 2, 0, a.shape[0] - side))
+    x0 = int(np.clip(xs[i] - side // 2, 0, a.shape[1] - side))
+    region = a[y0:y0 + side, x0:x0 + side]
+    m = (oval[: region.shape[0], : region.shape[1]] > 0)
+    region[..., :3][m] = patch[: region.shape[0], : region.shape[1]][m]
+    region[..., 3][m] = 255
     return Image.fromarray(a, "RGBA")
 
 
@@ -293,13 +301,13 @@ def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dic
     for index, product in enumerate(products):
         cut = product.cutout
 
-        def add(label, variant, image_cutout, **kw):
+        def add(label, variant, image_cutout, product=product, cut=cut, **kw):
             image, placement, mm = render(image_cutout, variant, rng, recorded=cut, **kw)
             cases.append(Case(product.name, label, variant, image, placement, cut, mm))
 
         for variant in CLEAN_VARIANTS:
             add("clean", variant, cut)
-        pick = lambda k: ALTER_VARIANTS[(index + k) % len(ALTER_VARIANTS)]  # noqa: E731
+        pick = lambda k, index=index: ALTER_VARIANTS[(index + k) % len(ALTER_VARIANTS)]  # noqa: E731
         color_edits = {
             "hue": _hsv_edit(cut, hue_deg=float(rng.choice([-1, 1]) * rng.uniform(10, 20))),
             "tint": _tint(cut, rng),
@@ -318,10 +326,8 @@ def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dic
         add("stretch", pick(6), cut, stretch=stretch)
         # 0.7x on try-on: the engine's record claims the true size; the product shows at 0.7x
         add("scale_0.7", "try_on", cut, size_factor=0.7)
-        # cut by the frame: moved so 10-30 % of it leaves the frame
-        side = rng.choice([-1, 1])
-        add("cut_by_frame", ("white_png", "backdrop", "photo_bg")[index % 3], cut,
-            shift=(float(side) * rng.uniform(0.1, 0.22), 0.0))
+        # cut by the frame: moved so 10-30 % of its width leaves the frame
+        add("cut_by_frame", ("white_png", "backdrop", "photo_bg")[index % 3], cut, cut_off=float(rng.uniform(0.1, 0.3)))
         same = [p for p in others if p.kind == product.kind] or others
         impostor = same[int(rng.integers(len(same)))].cutout
         add("different_product", pick(7), impostor)
@@ -354,6 +360,7 @@ def evaluate(case: Case):
 
     result, score = verdict(checks)
     failed = [c.name for c in checks if not c.passed]
+    case.meta["values"] = {c.name: c.value for c in checks}
     return result == "fail", 1.0 - score, failed, elapsed
 
 
@@ -384,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-products", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="list misclassified candidates")
+    parser.add_argument("--dump", help="write every candidate's check values to this JSON file")
     args = parser.parse_args(argv)
     if not REALDATA.is_dir():
         print(f"bench_vision: skipped, {REALDATA} is absent")
@@ -409,6 +417,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((case, rejected, risk, failed, ssim_b, phash_b))
         if max(case.image.shape[:2]) == FRAME:
             times.append(elapsed * 1000)
+
+    if args.dump:
+        import json
+
+        Path(args.dump).write_text(json.dumps([{"label": r[0].label, "variant": r[0].variant, "product": r[0].product,
+                                                 "values": r[0].meta["values"]} for r in rows]))
 
     # 3. Report.
     clean = [r for r in rows if r[0].label == "clean"]

@@ -28,6 +28,7 @@ MIN_TEMPLATE_PX = 14
 WINDOW_PX = 96  # product longest side for a search around a first guess
 GUESS_ERROR = 0.1  # relative fit error above which a foreground-guided fit is double-checked
 ENERGY_FLOOR = 0.002
+CHANGE_DE = 12.0  # tolerant Lab distance that marks a pixel as changed
 
 
 # -- small value types -----------------------------------------------------------------------------
@@ -126,6 +127,7 @@ class Fidelity:
     scale: float  # candidate px per original source px
     silhouette: float | None  # tolerant agreement of the product outline (0..1)
     silhouette_method: str
+    de_material: float  # largest CIEDE2000 between the mean colors of the product's main materials
     de_median: float
     de_p95: float
     de_mean_lab: tuple[float, float, float]  # mean (dL, da, db) candidate - source
@@ -149,9 +151,9 @@ class Rerender:
 
     box: Box
     method: str
-    palette_de: float  # area-weighted CIEDE2000 from each source palette color to the candidate's
+    palette_de: float  # worst CIEDE2000 from a main source color (>= 5 % of the product) to the candidate's
     pattern: float  # edge-density ratio candidate/source inside the product region
-    print_score: float | None  # best normalized correlation of the source's print region (None: no print)
+    print_score: float | None  # best NCC of the source's most detailed patch (informational, not yet a check)
     coverage: float  # share of the located region that carries the source's colors
 
 
@@ -371,7 +373,10 @@ def _window_search(candidate: np.ndarray, source: Source, center: tuple[float, f
     bg = _local_background(region, bg)
     feats = _features(region.astype(np.float32) / 255.0)
     best: tuple[float, Box | None] = (float("inf"), None)
-    for size in longest * np.geomspace(sizes[0], sizes[1], sizes[2]):
+    factors = np.geomspace(sizes[0], sizes[1], sizes[2])
+    if sizes[0] <= 1.0 <= sizes[1]:
+        factors = np.append(factors, 1.0)  # the guessed size itself, exactly (thin parts need it)
+    for size in longest * factors:
         tw, th = _template_size(source, size * f)
         if min(tw, th) < 2:
             continue
@@ -452,15 +457,20 @@ def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray |
             results[key] = (err, loc, (templ.shape[1], templ.shape[0]))
         return results[key][0]
 
-    # 2. Isotropic size by coordinate descent (steps as the coarse search needs), then a stretch.
+    # 2. Isotropic size by coordinate descent, then width and height on their own (a stretch).
     s, r = 1.0, 1.0
     for step in steps:
         s = min((s / (1 + step), s, s * (1 + step)), key=lambda v: fit(v, r))
     if allow_stretch:
-        r = min((1 / 1.1, 1.0, 1.1), key=lambda v: fit(s, v))
-        if r != 1.0:
-            r = min((r / 1.05, r, r * 1.05), key=lambda v: fit(s, v))
-            s = min((s / 1.02, s, s * 1.02), key=lambda v: fit(v, r))
+        sx, sy = s, s
+
+        def fit_xy(x: float, y: float) -> float:
+            return fit(float(np.sqrt(x * y)), x / y)
+
+        for step in (0.05, 0.05, 0.025):
+            sx = min((sx / (1 + step), sx, sx * (1 + step)), key=lambda v: fit_xy(v, sy))
+            sy = min((sy / (1 + step), sy, sy * (1 + step)), key=lambda v: fit_xy(sx, v))
+        s, r = float(np.sqrt(sx * sy)), sx / sy
     err, (lx, ly), (tw, th) = results[(round(s, 4), round(r, 4))]
     box = Box(x0 + lx / f, y0 + ly / f, tw / f, th / f)
     return box, err, float(r)
@@ -507,6 +517,16 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None) -> F
     ox, oy = (box.x - x0) * f, (box.y - y0) * f
     M_s = np.float32([[1, 0, ox], [0, 1, oy]])
     src = cv2.warpAffine(small, M_s, (gw, gh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    # sub-pixel alignment: phase correlation of the two gradient images around the product
+    near = cv2.dilate((src[..., 3] > 0.3).astype(np.uint8), np.ones((7, 7), np.uint8)).astype(np.float32)
+    g_src = _gradient(cv2.cvtColor(np.ascontiguousarray(src[..., :3]), cv2.COLOR_RGB2GRAY) * 100) * near
+    g_cand = _gradient(cv2.cvtColor(cand, cv2.COLOR_RGB2GRAY) * 100) * near
+    (dx, dy), response = cv2.phaseCorrelate(g_src, g_cand)
+    if response > 0.05 and abs(dx) <= 3 and abs(dy) <= 3:
+        M_s = np.float32([[1, 0, ox + dx], [0, 1, oy + dy]])
+        src = cv2.warpAffine(small, M_s, (gw, gh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                             borderValue=0)
+        box = Box(box.x + dx / f, box.y + dy / f, box.w, box.h)
     src_pm, alpha = src[..., :3], np.clip(src[..., 3], 0, 1)
     src_rgb = straight(src)
 
@@ -528,12 +548,13 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None) -> F
         de = ciede2000(pairs_c, pairs_s)
         de_median, de_p95 = float(np.median(de)), float(np.percentile(de, 95))
         mean_shift = tuple(float(v) for v in (lab_c[inner] - lab_s[inner]).mean(axis=0))
+        de_material = _material_difference(lab_s[inner], lab_c[inner])
     else:
-        de_median = de_p95 = 0.0
+        de_median = de_p95 = de_material = 0.0
         mean_shift = (0.0, 0.0, 0.0)
 
     # 5. Changed regions: tolerant ΔE above a threshold, cleaned, largest blob as a share of the product.
-    changed = ((tol > 22.0) & inner).astype(np.uint8)
+    changed = ((tol > CHANGE_DE) & inner).astype(np.uint8)
     changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
     product_area = max(1, n)
     changed_total = float(changed.sum()) / product_area
@@ -545,10 +566,12 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None) -> F
     # 6. Structure (SSIM of lightness) and detail (edges present in one and not the other).
     L_c, L_s = lab_c[..., 0], lab_s[..., 0]
     structure = _ssim_mean(L_c, L_s, inner)
-    g_c, g_s = _gradient(L_c), _gradient(L_s)
+    g_s = _gradient(L_s)
     core = (cv2.erode((alpha > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & inframe
-    thr = max(6.0, float(np.percentile(g_s[core], 75)) if core.any() else 6.0)
-    e_s, e_c = (g_s > thr) & core, (g_c > thr) & core
+    thr = max(8.0, 0.5 * float(np.percentile(g_s[core], 95)) if core.any() else 8.0)
+    hi = 10.2 * thr  # Canny works on raw 3x3 Sobel magnitudes of 8-bit lightness
+    e_s = (cv2.Canny(np.clip(L_s * 2.55, 0, 255).astype(np.uint8), hi / 2, hi, L2gradient=True) > 0) & core
+    e_c = (cv2.Canny(np.clip(L_c * 2.55, 0, 255).astype(np.uint8), hi / 2, hi, L2gradient=True) > 0) & core
     near_c = cv2.dilate(e_c.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     near_s = cv2.dilate(e_s.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     n_edges = max(1, int(e_s.sum()))
@@ -556,22 +579,79 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None) -> F
     added = float((e_c & ~near_s).sum()) / n_edges
 
     # 7. Silhouette: where the candidate differs from a plain background vs where the source would.
-    silhouette, sil_method = _silhouette(candidate, cand, src_pm, alpha, inframe)
+    silhouette, sil_method = _silhouette(candidate, source, box)
 
     # 8. Quality inside the product: sharpness relative to the source, clipping increase.
-    lap_c = np.abs(cv2.Laplacian(L_c, cv2.CV_32F))[inner]
-    lap_s = np.abs(cv2.Laplacian(L_s, cv2.CV_32F))[inner]
-    sharpness = float(lap_c.mean() / max(lap_s.mean(), 1e-3)) if n else 1.0
-    clip_c = ((_min3(cand) >= 0.996) | (_max3(cand) <= 0.004))[inner].mean() if n else 0.0
-    clip_s = ((_min3(src_rgb) >= 0.996) | (_max3(src_rgb) <= 0.004))[inner].mean() if n else 0.0
+    sharpness = _sharpness(candidate, source, box)
+    clip_c = ((_max3(cand) >= 0.996) | (_max3(cand) <= 0.004))[inner].mean() if n else 0.0
+    clip_s = ((_max3(src_rgb) >= 0.996) | (_max3(src_rgb) <= 0.004))[inner].mean() if n else 0.0
     clipping = float(max(0.0, clip_c - clip_s))
 
     return Fidelity(
         location=location, scale=scale, silhouette=silhouette, silhouette_method=sil_method,
-        de_median=de_median, de_p95=de_p95, de_mean_lab=mean_shift, structure=structure,
+        de_material=de_material, de_median=de_median, de_p95=de_p95, de_mean_lab=mean_shift, structure=structure,
         missing_detail=missing, added_detail=added, changed_area=changed_area, changed_total=changed_total,
         cut=cut, sharpness=sharpness, clipping=clipping, product_pixels=n,
     )
+
+
+def _sharpness(candidate: np.ndarray, source: Source, box: Box, side: int = 192) -> float:
+    """Detail energy of the candidate's product at its own resolution relative to the source rendered
+    at the same size (a central crop bounds the cost): < 1 means softer than the source allows."""
+    H, W = candidate.shape[:2]
+    cw, ch = min(side, box.w), min(side, box.h)
+    # center the crop where the product is most solid (a ring's center is its hole)
+    small = source.pyramid[-1][..., 3]
+    kw, kh = max(1, round(small.shape[1] * cw / box.w)), max(1, round(small.shape[0] * ch / box.h))
+    density = cv2.boxFilter((small > 0.95).astype(np.float32), -1, (kw, kh))
+    py, px = np.unravel_index(np.argmax(density), density.shape)
+    cx = box.x + (px + 0.5) / small.shape[1] * box.w
+    cy = box.y + (py + 0.5) / small.shape[0] * box.h
+    x0, y0 = int(round(cx - cw / 2)), int(round(cy - ch / 2))
+    x0, y0 = max(0, min(x0, W - int(cw))), max(0, min(y0, H - int(ch)))
+    x1, y1 = min(W, x0 + int(cw)), min(H, y0 + int(ch))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return 1.0
+    crop = cv2.cvtColor(candidate[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+    # the same region of the source, resampled to the candidate's pixels
+    sx, sy = source.rgba.shape[1] / box.w, source.rgba.shape[0] / box.h
+    M = np.float32([[sx, 0, (x0 - box.x) * sx], [0, sy, (y0 - box.y) * sy]])
+    level = source.rgba
+    if sx > 2:  # the source is much larger: use a pyramid level close to the candidate's size
+        for candidate_level in source.pyramid:
+            if candidate_level.shape[1] / box.w >= 1.0:
+                level = candidate_level
+        k = level.shape[1] / source.rgba.shape[1]
+        M = np.float32([[sx * k, 0, (x0 - box.x) * sx * k], [0, sy * k, (y0 - box.y) * sy * k]])
+    region = cv2.warpAffine(level, M, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = region[..., 3]
+    gray = cv2.cvtColor(np.ascontiguousarray(straight(region)), cv2.COLOR_RGB2GRAY) * 255.0
+    solid = cv2.erode((alpha > 0.95).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    if solid.sum() < 50:
+        return 1.0
+    # a light blur first, so sensor noise and JPEG blocks in either image do not count as detail
+    lap_c = np.abs(cv2.Laplacian(cv2.GaussianBlur(crop, (0, 0), 0.8), cv2.CV_32F))[solid].mean()
+    lap_s = np.abs(cv2.Laplacian(cv2.GaussianBlur(gray, (0, 0), 0.8), cv2.CV_32F))[solid].mean()
+    return float(lap_c / max(lap_s, 0.5))
+
+
+def _material_difference(src: np.ndarray, cand: np.ndarray, k: int = 3, min_share: float = 0.08) -> float:
+    """Split the product's pixels into its main materials (k-means on the source's Lab colors) and
+    return the largest CIEDE2000 between a material's mean color in the source and in the candidate.
+    Averaging thousands of pixels cancels encoding noise; a hue shift of one metal does not cancel."""
+    sample = _sample(src, 3000)
+    centers, _ = _palette(sample, k)
+    d = np.stack([_norm3(src - c) for c in centers])
+    labels = d.argmin(axis=0)
+    worst = 0.0
+    for i in range(len(centers)):
+        sel = labels == i
+        if sel.mean() < min_share:
+            continue
+        a, b = src[sel].mean(axis=0, keepdims=True), cand[sel].mean(axis=0, keepdims=True)
+        worst = max(worst, float(ciede2000(a, b)[0]))
+    return worst
 
 
 def _tolerant_difference(lab_c: np.ndarray, lab_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -607,26 +687,34 @@ def _ssim_mean(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(ssim[mask].mean())
 
 
-def _silhouette(candidate: np.ndarray, cand: np.ndarray, src_pm: np.ndarray, alpha: np.ndarray,
-                inframe: np.ndarray) -> tuple[float | None, str]:
-    """Outline agreement on a plain background: tolerant F-measure of 'differs from the background'."""
-    bg = plain_background(candidate)
-    if bg is None:
+def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float | None, str]:
+    """Outline agreement on a plain background, over the whole frame (so anything added beside the
+    product counts too): tolerant F-measure of 'differs from the background' expected vs observed."""
+    plain = plain_background(candidate)
+    if plain is None:
         return None, "busy background"
-    bg = np.asarray(bg, np.float32) / 255.0
+    bg = np.asarray(plain, np.float32) / 255.0
+    H, W = candidate.shape[:2]
+    g = min(1.0, FRAME_PX / max(H, W))
+    frame = _resize(candidate, g).astype(np.float32) / 255.0
+    fh, fw = frame.shape[:2]
+    small = source.resized(max(2, round(box.w * g)), max(2, round(box.h * g)))
+    M = np.float32([[1, 0, box.x * g], [0, 1, box.y * g]])
+    placed = cv2.warpAffine(small, M, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    pm, alpha = placed[..., :3], np.clip(placed[..., 3], 0, 1)
+    ring = (cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0) & (alpha <= 0.02)
+    if ring.any() and (np.abs(frame[ring] - bg).max(axis=1) <= 0.04).mean() < 0.6:
+        return None, "product not on the plain background"
     bg_lab = cv2.cvtColor(bg.reshape(1, 1, 3), cv2.COLOR_RGB2Lab).reshape(3)
 
     def distinct(rgb: np.ndarray) -> np.ndarray:
-        lab = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2Lab)
-        diff = lab - bg_lab
-        de = _norm3(diff)
-        chroma = np.sqrt(diff[..., 1] ** 2 + diff[..., 2] ** 2)
+        diff = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2Lab) - bg_lab
+        chroma = np.hypot(diff[..., 1], diff[..., 2])
         shadow = (diff[..., 0] < 0) & (chroma < 4.0) & (diff[..., 0] > -30)
-        return (de > 12.0) & ~shadow
+        return (_norm3(diff) > 12.0) & ~shadow
 
-    composite = src_pm + (1 - alpha[..., None]) * bg
-    expected = distinct(composite) & (alpha > 0.5) & inframe
-    observed = distinct(cand) & inframe
+    expected = distinct(pm + (1 - alpha[..., None]) * bg) & (alpha > 0.5)
+    observed = distinct(frame)
     if expected.sum() < 30:
         return None, "product close to background color"
     k = np.ones((3, 3), np.uint8)
@@ -716,8 +804,9 @@ def frame_stats(candidate: np.ndarray, source: Source | None = None, box: Box | 
     crop = gray[gy0:gy0 + ch, gx0:gx0 + cw]
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
     response = np.abs(cv2.filter2D(crop, cv2.CV_32F, kernel))[1:-1, 1:-1]
-    flat = response < np.percentile(response, 60)  # measure in the smoother part (texture is not noise)
-    noise = float(np.sqrt(np.pi / 2) * response[flat].mean() / 6.0) if flat.any() else 0.0
+    unclipped = ((crop > 4) & (crop < 251))[1:-1, 1:-1]  # noise on pure white or black is clipped away
+    # the median of |response| is robust to texture and edges; for Gaussian noise it is 0.6745 * 6 sigma
+    noise = float(np.median(response[unclipped]) / (0.6745 * 6.0)) if unclipped.mean() > 0.05 else 0.0
     clipped_px = ((_max3(small) <= 2) | (_min3(small) >= 253)) & product
     clipped = float(clipped_px.sum()) / max(1, int(product.sum()))
     return FrameStats(width=W, height=H, border_white=float(border.mean()), background_white=background_white,
@@ -750,7 +839,8 @@ def compare_rerender(candidate: np.ndarray, source: Source, hint: Box | None = N
     # 2. Palette agreement: each source color's distance to the nearest candidate pixel cluster.
     cand_centers, cand_weights = _palette(cand_px, 8)
     d = np.stack([ciede2000(np.repeat(c[None], len(cand_centers), 0), cand_centers) for c in centers])
-    palette_de = float((d.min(axis=1) * weights).sum())
+    main = weights >= 0.05  # every color covering 5 % of the garment must still be there
+    palette_de = float(d.min(axis=1)[main].max()) if main.any() else float(d.min(axis=1).max())
     near = np.stack([_norm3(cand_px - c) for c in centers]).min(axis=0)
     coverage = float((near < 10.0).mean())
     # 3. Pattern: edge density in the region vs the source at the same size.
@@ -790,9 +880,12 @@ def _backproject_box(lab: np.ndarray, centers: np.ndarray, weights: np.ndarray, 
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
     if count <= 1:
         return Box(0, 0, lab.shape[1] / g, lab.shape[0] / g)
-    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, w, h = stats[i, :4]
-    return Box(x / g, y / g, w / g, h / g)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = 1 + np.nonzero(areas >= 0.1 * areas.max())[0]  # a print splits a garment into parts: keep them all
+    x0, y0 = stats[keep, 0].min(), stats[keep, 1].min()
+    x1 = (stats[keep, 0] + stats[keep, 2]).max()
+    y1 = (stats[keep, 1] + stats[keep, 3]).max()
+    return Box(x0 / g, y0 / g, (x1 - x0) / g, (y1 - y0) / g)
 
 
 def _print_score(source: Source, region_lab: np.ndarray, src_region_L: np.ndarray) -> float | None:
@@ -810,13 +903,16 @@ def _print_score(source: Source, region_lab: np.ndarray, src_region_L: np.ndarra
         return None  # no distinct print
     y0, x0 = int(np.clip(cy - ph // 2, 0, h - ph)), int(np.clip(cx - pw // 2, 0, w - pw))
     patch = src_region_L[y0:y0 + ph, x0:x0 + pw].astype(np.float32)
+    patch_alpha = (alpha[y0:y0 + ph, x0:x0 + pw] > 0.5).astype(np.float32)
     target = region_lab[..., 0].astype(np.float32)
     best = -1.0
     for s in (0.8, 0.9, 1.0, 1.1, 1.25):
-        p = cv2.resize(patch, (max(4, round(pw * s)), max(4, round(ph * s))))
+        size = (max(4, round(pw * s)), max(4, round(ph * s)))
+        p, m = cv2.resize(patch, size), cv2.resize(patch_alpha, size, interpolation=cv2.INTER_NEAREST)
         if p.shape[0] >= target.shape[0] or p.shape[1] >= target.shape[1]:
             continue
-        best = max(best, float(cv2.matchTemplate(target, p, cv2.TM_CCOEFF_NORMED).max()))
+        result = cv2.matchTemplate(target, p, cv2.TM_CCOEFF_NORMED, mask=m)
+        best = max(best, float(np.nanmax(np.where(np.isfinite(result), result, -1))))
     return best if best > -1 else None
 
 

@@ -1,0 +1,282 @@
+"""The vision check catches each kind of defect, and passes the clean composite: one test per check.
+
+Candidates are built from the demo cutouts (exact alpha) the way an engine would composite them, then
+altered the way a generator goes wrong. Every test names the check that must fail, so a broken check
+fails its test.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from pipelines import vision
+from tools.critique import critique_images
+from tools.demo import demo_cutout
+from tools.models import Category, Dimensions, Placement, Product
+
+SIZE = 600
+
+
+def tight(cutout: Image.Image) -> Image.Image:
+    return cutout.crop(cutout.getchannel("A").getbbox())
+
+
+@pytest.fixture(scope="module")
+def ring() -> Image.Image:
+    return tight(demo_cutout("DEMO-RING", SIZE))
+
+
+def place(cutout: Image.Image, *, frame=(1024, 1024), share=0.85, bg=(255, 255, 255), size_factor=1.0,
+          stretch=(1.0, 1.0), center=None, recorded: Image.Image | None = None) -> tuple[Image.Image, Placement]:
+    """Composite like an engine: returns the image and the placement the engine records."""
+    recorded = recorded or cutout
+    W, H = frame
+    s = share * min(W, H) / max(recorded.size)
+    w, h = round(cutout.width * s * size_factor * stretch[0]), round(cutout.height * s * size_factor * stretch[1])
+    cx, cy = center or (W / 2, H / 2)
+    canvas = Image.new("RGB", frame, bg)
+    canvas.paste(cutout.resize((w, h), Image.LANCZOS), (round(cx - w / 2), round(cy - h / 2)),
+                 cutout.resize((w, h), Image.LANCZOS))
+    rw, rh = recorded.width * s, recorded.height * s
+    return canvas, Placement(x=cx - rw / 2, y=cy - rh / 2, width=rw, height=rh, scale=s)
+
+
+def edit_hsv(cutout: Image.Image, hue=0.0, sat=1.0, val=1.0) -> Image.Image:
+    a = np.asarray(cutout).copy()
+    hsv = cv2.cvtColor(a[..., :3], cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + hue * 256 / 360) % 256
+    hsv[..., 1] = np.clip(hsv[..., 1] * sat, 0, 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] * val, 0, 255)
+    a[..., :3] = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL)
+    return Image.fromarray(a, "RGBA")
+
+
+def stone_mask(cutout: Image.Image) -> np.ndarray:
+    """The sapphire of the demo ring: its blue pixels."""
+    a = np.asarray(cutout).astype(int)
+    return (a[..., 2] > a[..., 0] + 60) & (a[..., 3] > 0)
+
+
+def run(settings, cutout, image, placement=None, role="packshot", channel=None, **kw):
+    return critique_images(settings, cutout, image, role, channel, placement=placement, **kw)
+
+
+def failed(critique) -> set[str]:
+    return {c.name for c in critique.checks if not c.passed}
+
+
+def test_clean_composite_passes_every_check(settings, ring):
+    image, placement = place(ring)
+    critique = run(settings, ring, image, placement)
+    assert critique.verdict == "pass", critique.reasons
+    assert critique.score >= 0.5
+    names = {c.name for c in critique.checks}
+    assert {"placement", "color", "changed_region", "structure", "missing_detail", "added_detail", "complete",
+            "proportions", "silhouette", "sharpness", "upscale", "clipping", "noise"} <= names
+
+
+def test_product_is_found_without_a_hint(settings, ring):
+    image, placement = place(ring, share=0.5, center=(380, 600))
+    source = vision.prepare_source(ring)
+    location = vision.locate(np.asarray(image), source, None)
+    ox, oy = source.offset
+    expected_x = placement.x + ox * placement.scale
+    assert abs(location.box.x - expected_x) < 6
+    assert abs(location.box.w / (source.size[0] * placement.scale) - 1) < 0.04
+    assert run(settings, ring, image).verdict == "pass"
+
+
+def test_twelve_degree_hue_shift_fails_color(settings, ring):
+    image, placement = place(edit_hsv(ring, hue=12), recorded=ring)
+    critique = run(settings, ring, image, placement)
+    assert "color" in failed(critique)
+    message = next(c.message for c in critique.checks if c.name == "color")
+    assert "color changed" in message and "ΔE" in message and "limit" in message
+
+
+def test_brightness_change_fails_color(settings, ring):
+    image, placement = place(edit_hsv(ring, val=0.8), recorded=ring)
+    assert "color" in failed(run(settings, ring, image, placement))
+
+
+def test_erased_stone_fails_detail(settings, ring):
+    a = np.asarray(ring).copy()
+    mask = cv2.dilate(stone_mask(ring).astype(np.uint8), np.ones((5, 5), np.uint8))
+    a[..., :3] = cv2.inpaint(a[..., :3], mask, 5, cv2.INPAINT_TELEA)
+    image, placement = place(Image.fromarray(a, "RGBA"), recorded=ring)
+    problems = failed(run(settings, ring, image, placement))
+    assert "changed_region" in problems
+    assert "missing_detail" in problems or "color_extremes" in problems
+
+
+def test_recolored_part_fails_color_extremes(settings, ring):
+    a = np.asarray(ring).copy()
+    a[stone_mask(ring), :3] = (200, 30, 40)  # the sapphire became a ruby
+    image, placement = place(Image.fromarray(a, "RGBA"), recorded=ring)
+    problems = failed(run(settings, ring, image, placement))
+    assert {"color_extremes", "changed_region"} <= problems
+
+
+def test_pasted_foreign_element_fails_changed_region(settings, ring):
+    edited = ring.copy()
+    alpha = np.asarray(ring.getchannel("A"))
+    y = int(ring.height * 0.62)
+    x = int(np.nonzero(alpha[y] > 200)[0][0]) + 8  # on the band, left side
+    ImageDraw.Draw(edited).ellipse([x, y - 25, x + 40, y + 25], fill=(30, 160, 60, 255))  # a green bead
+    image, placement = place(edited, recorded=ring)
+    assert "changed_region" in failed(run(settings, ring, image, placement))
+
+
+def test_scratches_fail_added_detail(settings, ring):
+    edited = ring.copy()
+    draw = ImageDraw.Draw(edited)
+    alpha = np.asarray(ring.getchannel("A"))
+    y = int(ring.height * 0.62)
+    x = int(np.nonzero(alpha[y] > 200)[0][0]) + 4
+    for k in range(6):
+        draw.line([(x + 6 * k, y - 60), (x + 6 * k + 10, y + 60)], fill=(90, 60, 20, 255), width=1)
+    image, placement = place(edited, recorded=ring)
+    assert "added_detail" in failed(run(settings, ring, image, placement))
+
+
+def test_smoothed_surface_fails_structure(settings):
+    tee = demo_cutout("DEMO-TEE", SIZE)
+    a = np.asarray(tee).copy()
+    a[..., :3] = np.asarray(Image.fromarray(a[..., :3]).filter(ImageFilter.BoxBlur(10)))  # stripes smeared
+    image, placement = place(Image.fromarray(a, "RGBA"), recorded=tee)
+    problems = failed(run(settings, tee, image, placement))
+    assert "structure" in problems or "missing_detail" in problems
+
+
+def test_ten_percent_stretch_fails_proportions(settings, ring):
+    image, placement = place(ring, stretch=(1.1, 1.0), share=0.7)
+    problems = failed(run(settings, ring, image, placement))
+    assert problems & {"proportions", "structure", "silhouette"}
+    image, _ = place(ring, stretch=(1.1, 1.0), share=0.7)
+    assert "proportions" in failed(run(settings, ring, image, None))
+
+
+def test_wrong_size_fails_placement_and_real_scale(settings, ring):
+    # the engine recorded the full size, the product shows at 0.7x
+    image, placement = place(ring, size_factor=0.7, share=0.6, bg=(232, 190, 170))
+    assert "placement" in failed(run(settings, ring, image, placement, role="try_on"))
+    # the record is truthful but the plate's calibration says the ring must be larger
+    image, placement = place(ring, share=0.42, bg=(232, 190, 170))
+    width_px = ring.width * placement.scale / 0.7  # what the real size on this plate would give
+    product = Product(sku="R1", category=Category.ring, dimensions=Dimensions(width_mm=width_px * 0.05))
+    plate = placement.model_copy(update={"mm_per_px": 0.05})
+    critique = run(settings, ring, image, plate, role="try_on", product=product)
+    assert "scale" in failed(critique)
+    assert "real size" in next(c.message for c in critique.checks if c.name == "scale")
+
+
+def test_product_cut_by_the_frame_fails_complete(settings, ring):
+    image, placement = place(ring, share=0.8, center=(1024 - 120, 512))
+    assert "complete" in failed(run(settings, ring, image, placement))
+
+
+def test_different_product_fails(settings, ring):
+    earrings = demo_cutout("DEMO-EARRINGS", SIZE)
+    image, placement = place(earrings, recorded=ring)
+    critique = run(settings, ring, image, placement)
+    assert critique.verdict == "fail"
+    assert critique.score < 0.5
+
+
+def test_blurred_candidate_fails_sharpness(settings, ring):
+    image, placement = place(ring)
+    blurred = image.filter(ImageFilter.GaussianBlur(6))
+    assert "sharpness" in failed(run(settings, ring, blurred, placement))
+
+
+def test_enlarged_small_source_fails_upscale(settings):
+    small = tight(demo_cutout("DEMO-RING", 150))
+    image, placement = place(small)
+    assert "upscale" in failed(run(settings, small, image, placement))
+
+
+def test_noisy_candidate_fails_noise(settings, ring):
+    image, placement = place(ring)
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.asarray(image).astype(np.float32) + rng.normal(0, 10, (1024, 1024, 1)), 0, 255)
+    assert "noise" in failed(run(settings, ring, Image.fromarray(noisy.astype(np.uint8)), placement))
+
+
+def test_blown_highlights_fail_clipping(settings, ring):
+    image, placement = place(edit_hsv(ring, val=2.2), recorded=ring)
+    assert "clipping" in failed(run(settings, ring, image, placement))
+
+
+def test_extra_part_outside_the_outline_fails_silhouette(settings, ring):
+    edited = Image.new("RGBA", (ring.width + 120, ring.height), (0, 0, 0, 0))
+    edited.paste(ring, (0, 0))
+    ImageDraw.Draw(edited).rectangle([ring.width - 40, 280, ring.width + 110, 360], fill=(212, 168, 64, 255))
+    image, _ = place(edited, share=0.8)
+    assert "silhouette" in failed(run(settings, ring, image, None))
+
+
+def test_amazon_main_image_rules(settings, ring):
+    image, placement = place(ring, bg=(235, 235, 235))
+    problems = failed(run(settings, ring, image, placement, channel="amazon"))
+    assert "white_background" in problems
+    image, placement = place(ring, share=0.5)
+    critique = run(settings, ring, image, placement, channel="amazon")
+    assert failed(critique) == {"product_share"}
+    assert "85%" in critique.reasons[0]
+    image, placement = place(ring, frame=(800, 800))
+    assert "pixels" in failed(run(settings, ring, image, placement, channel="amazon"))
+    image, placement = place(ring, share=0.88)
+    assert run(settings, ring, image, placement, channel="amazon", fmt="WEBP").verdict == "fail"
+    assert run(settings, ring, image, placement, channel="amazon", fmt="JPEG").verdict == "pass"
+
+
+def test_shot_aspect_is_checked(settings, ring):
+    image, placement = place(ring, frame=(1024, 1024))
+    critique = run(settings, ring, image, placement, expected_size=(1080, 1920))
+    assert "aspect" in failed(critique)
+
+
+def test_garment_rerender_keeps_palette_and_print(settings):
+    tee = demo_cutout("DEMO-TEE", SIZE)
+    # a re-render: the garment slightly warped and shaded, on a model-ish backdrop
+    warped = tee.resize((int(SIZE * 0.95), SIZE), Image.BICUBIC)
+    a = np.asarray(warped).astype(np.float32)
+    a[..., :3] *= np.linspace(0.92, 1.04, a.shape[0])[:, None, None]
+    worn = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGBA")
+    scene = Image.new("RGB", (768, 1024), (214, 200, 188))
+    scene.paste(worn, (160, 300), worn)
+    critique = run(settings, tee, scene, role="on_model")
+    assert critique.verdict == "pass", critique.reasons
+    shifted = edit_hsv(worn, hue=25)
+    scene2 = Image.new("RGB", (768, 1024), (214, 200, 188))
+    scene2.paste(shifted, (160, 300), shifted)
+    assert "palette" in failed(run(settings, tee, scene2, role="on_model"))
+    plain = np.asarray(worn).copy()
+    navy = np.median(plain[plain[..., 3] > 200][:, :3], axis=0)
+    stripe = (np.abs(plain[..., :3].astype(int) - (240, 110, 90)).sum(axis=2) < 120) & (plain[..., 3] > 0)
+    plain[stripe, :3] = navy  # the coral stripe (the print) is gone
+    erased = Image.fromarray(plain, "RGBA")
+    scene3 = Image.new("RGB", (768, 1024), (214, 200, 188))
+    scene3.paste(erased, (160, 300), erased)
+    assert failed(run(settings, tee, scene3, role="on_model")) & {"print", "pattern", "palette"}
+
+
+def test_real_cutout_hue_shift(settings, realdata):
+    from tools.assets import load_image
+
+    cutout = load_image(realdata / "cutouts" / "nishi_ring_RMIS017G1F.rgba.png").image
+    image, placement = place(cutout, share=0.8)
+    assert run(settings, cutout, image, placement).verdict == "pass"
+    shifted, placement = place(edit_hsv(cutout, hue=12), share=0.8, recorded=cutout)
+    assert "color" in failed(run(settings, cutout, shifted, placement))
+
+
+def test_source_without_alpha_is_refused(settings, ring):
+    from tools.errors import BadInput
+
+    image, _ = place(ring)
+    with pytest.raises(BadInput, match="RGBA"):
+        critique_images(settings, image, image)
