@@ -68,6 +68,7 @@ class Source:
     offset: tuple[int, int]  # tight-crop origin in original cutout px (after crop/rotation)
     pyramid: list[np.ndarray] = field(default_factory=list)
     stroke: float = 0.0
+    visible: np.ndarray | None = None  # 1 where the product should be visible (None: everywhere)
 
     def __post_init__(self):
         # stroke width of the product's thinnest typical part (2 * area / perimeter), in working px
@@ -175,8 +176,14 @@ class FrameStats:
 # -- preparation -----------------------------------------------------------------------------------
 
 
-def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] | None = None) -> Source:
-    """Tight-crop an RGBA cutout (optionally a source crop box for detail shots, rotated by `angle`)."""
+def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] | None = None,
+                   hidden_below: float | None = None) -> Source:
+    """Tight-crop an RGBA cutout (optionally a source crop box for detail shots, rotated by `angle`).
+
+    `hidden_below`: a share of the product's height (before rotation) below which it is expected to be
+    hidden in the candidate (a ring's lower band behind the finger on try-on); those parts are left out
+    of the fidelity measurements, not of the location.
+    """
     if cutout.mode != "RGBA":
         raise ValueError(f"cutout must be RGBA, got mode {cutout.mode!r}")
     image = cutout
@@ -185,8 +192,19 @@ def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] |
         x0, y0, x1, y1 = (int(v) for v in crop)
         image = image.crop((x0, y0, x1, y1))
         ox, oy = x0, y0
+    visible = None
+    if hidden_below is not None:
+        box = image.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
+        if box is not None:
+            image = image.crop(box)
+            ox, oy = ox + box[0], oy + box[1]
+        rows = np.zeros((image.height, image.width), np.uint8)
+        rows[: int(image.height * hidden_below)] = 255
+        visible = Image.fromarray(rows, "L")
     if angle:
         image = image.rotate(angle, resample=Image.BICUBIC, expand=True)
+        if visible is not None:
+            visible = visible.rotate(angle, resample=Image.NEAREST, expand=True)
     array = np.asarray(image)
     alpha = array[..., 3]
     ys, xs = np.nonzero(alpha > 12)
@@ -194,14 +212,16 @@ def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] |
         raise ValueError("the cutout has no opaque pixels (its alpha is empty)")
     x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     array = array[y0:y1, x0:x1]
+    vis = None if visible is None else np.asarray(visible)[y0:y1, x0:x1].astype(np.float32) / 255.0
     factor = min(1.0, SOURCE_MAX_PX / max(array.shape[:2]))
     if factor < 1.0:
         size = (max(1, round(array.shape[1] * factor)), max(1, round(array.shape[0] * factor)))
         array = _premultiplied_resize(array, size)
+        vis = None if vis is None else cv2.resize(vis, size, interpolation=cv2.INTER_AREA)
     rgba = array.astype(np.float32) / 255.0
     rgba[..., :3] *= rgba[..., 3:4]
     rgba = np.ascontiguousarray(rgba)
-    return Source(rgba=rgba, factor=factor, offset=(ox + x0, oy + y0))
+    return Source(rgba=rgba, factor=factor, offset=(ox + x0, oy + y0), visible=vis)
 
 
 def straight(rgba: np.ndarray) -> np.ndarray:
@@ -535,6 +555,7 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None) -> F
     cut = float(alpha[~inframe].sum()) / total_alpha
 
     # 4. Color: Lab maps, a 1-pixel-tolerant difference, CIEDE2000 on the best-matching pairs.
+    inframe = inframe & _visible(source, bw, bh, M_s, (gw, gh))
     inner = (cv2.erode((alpha > 0.9).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & inframe
     if inner.sum() < 20:
         inner = (alpha > 0.5) & inframe
@@ -593,6 +614,15 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None) -> F
         missing_detail=missing, added_detail=added, changed_area=changed_area, changed_total=changed_total,
         cut=cut, sharpness=sharpness, clipping=clipping, product_pixels=n,
     )
+
+
+def _visible(source: Source, bw: int, bh: int, M: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Where on the analysis grid the product is expected to be visible."""
+    if source.visible is None:
+        return np.ones((size[1], size[0]), bool)
+    vis = cv2.resize(source.visible, (bw, bh), interpolation=cv2.INTER_AREA)
+    placed = cv2.warpAffine(vis, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+    return placed > 0.5
 
 
 def _sharpness(candidate: np.ndarray, source: Source, box: Box, side: int = 192) -> float:
@@ -715,6 +745,10 @@ def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float 
 
     expected = distinct(pm + (1 - alpha[..., None]) * bg) & (alpha > 0.5)
     observed = distinct(frame)
+    if source.visible is not None:  # parts expected to be hidden count neither way
+        hidden = ~_visible(source, small.shape[1], small.shape[0], M, (fw, fh)) & (alpha > 0.02)
+        expected &= ~hidden
+        observed &= ~hidden
     if expected.sum() < 30:
         return None, "product close to background color"
     k = np.ones((3, 3), np.uint8)

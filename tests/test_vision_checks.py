@@ -280,3 +280,20 @@ def test_source_without_alpha_is_refused(settings, ring):
     image, _ = place(ring)
     with pytest.raises(BadInput, match="RGBA"):
         critique_images(settings, image, image)
+
+
+def test_try_on_ring_band_behind_the_finger_is_not_a_defect(settings, ring):
+    """On try-on the studio engine hides the ring's lower band behind the finger; that is expected."""
+    image, placement = place(ring, share=0.5, bg=(232, 190, 170))
+    a = np.asarray(image).copy()
+    top = round(placement.y + placement.height * 0.62)
+    a[top:round(placement.y + placement.height) + 1] = (232, 190, 170)  # the finger covers the lower band
+    hidden = Image.fromarray(a)
+    assert run(settings, ring, hidden, placement, role="try_on").verdict == "pass"
+    # the same occlusion on a packshot is a missing part
+    assert run(settings, ring, hidden, placement, role="packshot").verdict == "fail"
+    # and a changed stone on try-on is still caught
+    b = np.asarray(ring).copy()
+    b[stone_mask(ring), :3] = (200, 30, 40)
+    recolored, placement = place(Image.fromarray(b, "RGBA"), share=0.5, bg=(232, 190, 170), recorded=ring)
+    assert run(settings, ring, recolored, placement, role="try_on").verdict == "fail"

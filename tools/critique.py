@@ -447,7 +447,8 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
     noun = _noun(product)
     try:
         src = vision.prepare_source(source, angle=placement.angle if placement else 0.0,
-                                    crop=placement.crop if placement else None)
+                                    crop=placement.crop if placement else None,
+                                    hidden_below=_hidden_below(role, product))
     except ValueError as exc:
         raise BadInput(f"source cutout: {exc}") from None
     array = vision.to_rgb_array(candidate)
@@ -473,6 +474,16 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
         checks.append(review)
     result, score = verdict(checks)
     return Critique(candidate_id=candidate_id, verdict=result, score=score, checks=checks)
+
+
+RING_BEHIND_FINGER = 0.62  # on try-on the band below this share of the ring's height passes behind the finger
+
+
+def _hidden_below(role: Role, product: Product | None) -> float | None:
+    """Which part of the product a try-on legitimately hides (rings: the lower band), left unmeasured."""
+    if role == Role.try_on and (product is None or product.category.value == "ring"):
+        return RING_BEHIND_FINGER
+    return None
 
 
 def _noun(product: Product | None) -> str:
