@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_vision: skipped, {REALDATA} is absent")
         return 0
     cv2.setNumThreads(1)
+    import tools.critique  # noqa: F401  (load the code under test once, before the long run)
 
     # 1. Build the labelled set.
     started = time.perf_counter()

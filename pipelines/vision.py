@@ -28,6 +28,7 @@ MIN_TEMPLATE_PX = 14
 WINDOW_PX = 96  # product longest side for a search around a first guess
 GUESS_ERROR = 0.1  # relative fit error above which a foreground-guided fit is double-checked
 ENERGY_FLOOR = 0.002
+STRETCH_GAIN = 0.85  # a stretched fit is kept only when its error is this much lower
 CHANGE_DE = 12.0  # tolerant Lab distance that marks a pixel as changed
 
 
@@ -482,6 +483,7 @@ def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray |
     for step in steps:
         s = min((s / (1 + step), s, s * (1 + step)), key=lambda v: fit(v, r))
     if allow_stretch:
+        s_iso = s
         sx, sy = s, s
 
         def fit_xy(x: float, y: float) -> float:
@@ -491,6 +493,8 @@ def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray |
             sx = min((sx / (1 + step), sx, sx * (1 + step)), key=lambda v: fit_xy(v, sy))
             sy = min((sy / (1 + step), sy, sy * (1 + step)), key=lambda v: fit_xy(sx, v))
         s, r = float(np.sqrt(sx * sy)), sx / sy
+        if fit(s, r) > STRETCH_GAIN * fit(s_iso, 1.0):  # a stretch must explain the image clearly better
+            s, r = s_iso, 1.0
     err, (lx, ly), (tw, th) = results[(round(s, 4), round(r, 4))]
     box = Box(x0 + lx / f, y0 + ly / f, tw / f, th / f)
     return box, err, float(r)
@@ -511,10 +515,12 @@ def _crop_scaled(image: np.ndarray, rect: tuple[float, float, float, float], f: 
 # -- fidelity --------------------------------------------------------------------------------------
 
 
-def compare(candidate: np.ndarray, source: Source, hint: Box | None = None) -> Fidelity:
-    """Locate the source product in the candidate and measure fidelity (see `Fidelity`)."""
+def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, allow_stretch: bool = True) -> Fidelity:
+    """Locate the source product in the candidate and measure fidelity (see `Fidelity`).
+
+    `allow_stretch=False` fits true proportions only (detail crops, which run off the frame)."""
     # 1. Find it.
-    location = locate(candidate, source, hint)
+    location = locate(candidate, source, hint, allow_stretch=allow_stretch)
     box = location.box
     H, W = candidate.shape[:2]
     sw, sh = source.size

@@ -189,9 +189,10 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
     stretch = abs(loc.aspect - 1)
     ok = stretch <= L.stretch
     way = "wider" if loc.aspect > 1 else "taller"
-    checks.append(_check("proportions", loc.aspect, 1 + L.stretch, ok,
-                         f"the {noun} is stretched {stretch:.0%} {way} (limit {L.stretch:.0%})" if not ok
-                         else f"the {noun} keeps its proportions"))
+    if role != Role.detail:
+        checks.append(_check("proportions", loc.aspect, 1 + L.stretch, ok,
+                             f"the {noun} is stretched {stretch:.0%} {way} (limit {L.stretch:.0%})" if not ok
+                             else f"the {noun} keeps its proportions"))
     # 3. Shape, color, structure, detail.
     if fid.silhouette is not None:
         ok = fid.silhouette >= L.silhouette
@@ -461,7 +462,7 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
         checks = rerender_checks(rr, limits=limits, noun=noun)
         stats = vision.frame_stats(array, src, rr.box)
     else:
-        fid = vision.compare(array, src, hint)
+        fid = vision.compare(array, src, hint, allow_stretch=role != Role.detail)
         checks = fidelity_checks(fid, role, expected_scale=_expected_scale(product, placement, src), limits=limits,
                                  noun=noun)
         stats = vision.frame_stats(array, src, fid.location.box)
