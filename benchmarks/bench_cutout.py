@@ -98,13 +98,13 @@ def run(realdata: Path = REALDATA) -> list[dict]:
     for name, cutout in ground_truth_cutouts(realdata):
         for i, kind in enumerate(BACKGROUNDS):
             photo, truth = composite(cutout, kind, seed=i)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             result = cut_out(photo)
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
             pred = np.asarray(result.rgba.getchannel("A"), np.float32) / 255.0
             mp = photo.width * photo.height / 1e6
             rows.append({"case": name, "background": kind, "iou": iou(pred, truth), "holes_open": holes_open(pred, truth),
-                         "ms_per_mp": 1000 * seconds / mp, "kind": result.background, "confidence": result.confidence})
+                         "ms_per_mp": 1000 * seconds / mp, "cpu_ms_per_mp": 1000 * cpu / mp, "kind": result.background, "confidence": result.confidence})
     return rows
 
 
@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     mean_iou = float(np.mean([r["iou"] for r in rows]))
     holes = all(r["holes_open"] for r in rows)
     speed = float(np.mean([r["ms_per_mp"] for r in rows]))
-    print(f"\nmean IoU {mean_iou:.3f} (target >= 0.95), holes open {holes}, mean {speed:.0f} ms/MP (target <= 300)")
+    cpu = float(np.mean([r["cpu_ms_per_mp"] for r in rows]))
+    print(f"\nmean IoU {mean_iou:.3f} (target >= 0.95), holes open {holes}, mean {speed:.0f} ms/MP wall, "
+          f"{cpu:.0f} ms/MP CPU (target <= 300)")
     return 0
 
 

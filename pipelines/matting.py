@@ -153,8 +153,8 @@ def _fit_background(lab: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.nd
     spread of the background across the frame in dE)."""
     h, w = lab.shape[:2]
     width = max(3, min(h, w) // 40)
-    ys, xs = np.mgrid[0:h, 0:w]
-    pts = _border(np.dstack([xs / w, ys / h]).astype(np.float32), width)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    pts = _border(np.dstack([xs / w, ys / h]), width)
     vals = _border(lab, width)
     rgb_vals = _border(rgb, width).astype(np.float32)
     step = max(1, len(pts) // 6000)
@@ -172,8 +172,11 @@ def _fit_background(lab: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.nd
         keep = resid < max(3.0 * scale, 2.0)
     sigma = float(1.4826 * np.median(resid[keep])) if keep.any() else 99.0
     rgb_coef, *_ = np.linalg.lstsq(a[keep], rgb_vals[keep], rcond=None) if keep.any() else (coef,)
-    grid = design((xs / w).astype(np.float32), (ys / h).astype(np.float32))
-    both = (grid @ np.hstack([coef, rgb_coef]).astype(np.float32)).astype(np.float32)
+    # the surface is smooth: evaluate it on a coarse grid and enlarge it
+    gw, gh = min(w, 96), min(h, 96)
+    gx, gy = np.meshgrid((np.arange(gw, dtype=np.float32) + 0.5) / gw, (np.arange(gh, dtype=np.float32) + 0.5) / gh)
+    coarse = (design(gx, gy) @ np.hstack([coef, rgb_coef]).astype(np.float32)).astype(np.float32)
+    both = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
     bg, bg_rgb = np.ascontiguousarray(both[..., :3]), np.ascontiguousarray(both[..., 3:])
     corners = bg[[0, 0, -1, -1], [0, -1, 0, -1]]
     spread = float(np.linalg.norm(corners.max(0) - corners.min(0)))
