@@ -360,14 +360,17 @@ def locate(candidate: np.ndarray, source: Source, hint: Box | None = None, *, al
 
 
 def _local_background(region: np.ndarray, bg: np.ndarray | None) -> np.ndarray | None:
-    """Keep the plain background color only if the region around the product shows it too
-    (a ring on a hand plate sits on skin, not on the plate's white)."""
+    """The plain background color right around the product, or None.
+
+    Only when the frame is plain (`bg`) and the region's own border is one color too: a ring on a hand
+    plate sits on skin, not on the plate's white, and a sweep or vignette shifts the color locally.
+    """
     if bg is None:
         return None
-    h, w = region.shape[:2]
-    inner = region[h // 8: h - h // 8, w // 8: w - w // 8].reshape(-1, 3).astype(np.float32) / 255.0
-    near = np.abs(inner - bg).max(axis=1) <= 0.04
-    return bg if near.mean() >= 0.3 else None
+    border = np.concatenate([region[0], region[-1], region[:, 0], region[:, -1]]).astype(np.float32) / 255.0
+    local = np.median(border, axis=0)
+    near = np.abs(border - local).max(axis=1) <= 0.03
+    return local.astype(np.float32) if near.mean() >= 0.8 else None
 
 
 def _search_px(source: Source, base: int, bg: np.ndarray | None) -> float:
@@ -461,7 +464,7 @@ def _foreground_box(small: np.ndarray, bg: tuple[int, int, int]) -> Box | None:
 def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray | None, *,
             allow_stretch: bool, steps: tuple[float, ...] = (0.05, 0.025)) -> tuple[Box, float, float]:
     f = min(1.0, _search_px(source, REFINE_PX, bg) / max(coarse.w, coarse.h, 1.0))
-    margin = 0.12 * max(coarse.w, coarse.h) + 3 / f
+    margin = 0.08 * max(coarse.w, coarse.h) + 4 / f
     # 1. Crop the region (padded outside the frame) and scale it to the refine resolution.
     x0, y0 = coarse.x - margin, coarse.y - margin
     x1, y1 = coarse.x + coarse.w + margin, coarse.y + coarse.h + margin
