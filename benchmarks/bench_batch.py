@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 SKUS = ("DEMO-RING", "DEMO-EARRINGS", "DEMO-BRACELET", "DEMO-NECKLACE")
-BRIEF = "1 candidate each, no campaign"
+BRIEF = "warm holiday mood"  # the default plan: five shots, two candidates each
 
 
 def _catalog(folder: Path) -> Path:
@@ -31,13 +31,16 @@ def _catalog(folder: Path) -> Path:
     return path
 
 
-def _processes(home: Path) -> int:
-    """How many worker processes produced shots (from the batch journal)."""
+def _units(home: Path) -> str:
+    """From the batch journal: how many worker processes ran shots, and the shots' summed wall and CPU
+    seconds (CPU that does not shrink while wall grows means the cores were busy with other work)."""
     import json
     import sqlite3
 
     with sqlite3.connect(home / "batch.sqlite") as conn:
-        return len({json.loads(data).get("pid") for (data,) in conn.execute("SELECT data FROM units")})
+        units = [json.loads(data) for (data,) in conn.execute("SELECT data FROM units")]
+    return (f"{len({u['pid'] for u in units})} worker process(es); shots took {sum(u['seconds'] for u in units):.1f} s "
+            f"wall, {sum(u['cpu_seconds'] for u in units):.1f} s CPU")
 
 
 def _batch(csv_path: Path, home: Path, workers: int) -> tuple[dict, float]:
@@ -89,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             shots = result["shots"]["total"]
             timings[workers] = seconds
             rows.append((f"batch {len(SKUS)} SKUs, {workers} worker(s)", seconds,
-                         f"{shots} shots, {shots / seconds * 60:.0f} shots/min, {len(result['failed'])} failed, "
-                         f"{_processes(tmp / f'home{workers}')} worker process(es) ran shots"))
+                         f"{shots} shots, {shots / seconds * 60:.0f} shots/min, {len(result['failed'])} failed; "
+                         + _units(tmp / f"home{workers}")))
         load = os.getloadavg()[0]
         rows.append(("speed-up with 2 workers", timings[1] / timings[2],
                      f"on {os.cpu_count()} CPU cores, load average {load:.1f} (other work shares the cores)"))

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -199,6 +200,9 @@ def _init_worker(threads: int) -> None:
     # Split the cores between the workers before any numeric library starts its thread pool.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+    import cv2  # OpenCV keeps its own pool and ignores the variables above
+
+    cv2.setNumThreads(threads)
 
 
 def stored_plan(ws: Workspace, sku: str, key: str) -> list[str] | None:
@@ -239,11 +243,13 @@ def run_shot(settings: Settings, sku: str, shot_id: str) -> dict:
     """One unit: produce one shot of one SKU from catalog state, then journal it as done."""
     from tools.production import produce_shot
 
+    started, cpu = time.perf_counter(), time.process_time()
     ws = _open(settings)
     shot = ws.catalog.get_shot(shot_id)
     results = produce_shot(ws, sku, shot)
     summary = {"sku": sku, "shot": shot_id, "role": shot.role.value, "candidates": len(results),
-               "passed": sum(1 for _, critique in results if critique.verdict == "pass"), "pid": os.getpid()}
+               "passed": sum(1 for _, critique in results if critique.verdict == "pass"), "pid": os.getpid(),
+               "seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(time.process_time() - cpu, 3)}
     journal = Journal(ws.home / "batch.sqlite")
     try:
         journal.mark(sku, shot_id, "done", summary)
