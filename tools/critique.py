@@ -55,7 +55,7 @@ class Limits:
     real_scale: float = 0.12  # |found size / size from real dimensions - 1|
     sharpness: float = 0.55  # candidate detail energy / source's, at least
     upscale: float = 2.0  # candidate px per source px, at most
-    clipping: float = 0.05  # extra clipped product pixels
+    clipping: float = 0.12  # extra clipped product pixels
     noise: float = 6.0  # sensor-noise sigma in 8-bit levels
     background_white: float = 0.97  # share of pure white background (white-background main images)
     palette: float = 6.0  # CIEDE2000 between source and candidate palettes (re-rendered roles)
