@@ -98,12 +98,12 @@ def test_zalando_portrait_pads_white_and_crops_scenes_only_around_the_whole_prod
         (first[0].id, spec.width, spec.height)]
     [left_out] = result["skipped"]
     assert left_out["candidate_id"] == first[1].id
-    assert "is 1200x1200 (1.00:1), zalando needs 1524x2200 and the product would not stay whole" in left_out["reason"]
+    assert "is 1200x1200 (1.00:1), zalando needs 1801x2600 and the product would not stay whole" in left_out["reason"]
     packshot = Image.open(result["files"][0]["path"])
     assert packshot.getpixel((5, 5)) == (255, 255, 255) and packshot.getpixel((5, spec.height - 5)) == (255, 255, 255)
 
     # A scene with room around the product is cropped to portrait around it.
-    fresh = add_gallery(workspace, "DEMO-TEE", roles=(Role.lifestyle,), channel=Channel.zalando, size=(1200, 1200),
+    fresh = add_gallery(workspace, "DEMO-TEE", roles=(Role.lifestyle,), channel=Channel.zalando, size=(1400, 1400),
                         fill=0.5)
     workspace.catalog.add_decision(Decision(candidate_id=first[1].id, action="reject"))
     result = publish_pack(workspace, "DEMO-TEE", "zalando", tmp_path / "z")
@@ -277,3 +277,36 @@ def test_packs_are_c2pa_signed_when_a_certificate_is_configured(workspace, tmp_p
         assert actions[0]["digitalSourceType"] == IPTC + f["digital_source_type"]
         assert entry["c2pa"]["sha256"] == f["sha256"] == provenance.sha256_file(f["path"])
     signing.close()
+
+
+def test_amazon_jewelry_main_image_is_capped_at_2100_px(workspace, tmp_path):
+    add_gallery(workspace, roles=(Role.packshot, Role.lifestyle), size=(2600, 2600))
+    result = publish_pack(workspace, "DEMO-RING", "amazon", tmp_path / "a")
+    main, other = result["files"]
+    assert max(main["width"], main["height"]) == 2100
+    assert max(other["width"], other["height"]) == 2600  # the cap is for the jewelry MAIN image only
+
+
+def test_a_pack_with_no_image_for_the_channel_is_refused_not_a_crash(workspace, tmp_path):
+    add_gallery(workspace, roles=(Role.campaign,), channel=None, size=(1080, 1350))
+    with pytest.raises(Refused, match="cannot publish DEMO-RING to google"):
+        publish_pack(workspace, "DEMO-RING", "google", tmp_path / "g")
+    assert not any((tmp_path / "g").glob("*.jpg"))
+
+
+def test_a_small_source_enlarged_at_render_time_publishes_at_its_rendered_size(workspace, tmp_path):
+    from tools.demo import demo_photo_bytes
+    from tools.production import build_gallery
+
+    photo = tmp_path / "small-ring.jpg"
+    photo.write_bytes(demo_photo_bytes("DEMO-RING", 260))
+    gallery = build_gallery(workspace, images=[photo], sku="SMALL-RING", category="ring", channels=["etsy"])
+    packshot = next(c for c in gallery["candidates"] if c["role"] == "packshot")
+    candidate = workspace.catalog.get_candidate(packshot["id"])
+    assert candidate.placement.upscale > 2.0 and candidate.warnings  # enlarged, and said so
+    workspace.catalog.add_decision(Decision(candidate_id=candidate.id, action="approve"))
+    result = publish_pack(workspace, "SMALL-RING", "etsy", tmp_path / "e")
+    main = result["files"][0]
+    with Image.open(main["path"]) as image:
+        assert max(image.size) >= 1000  # not shrunk below what was rendered
+    assert main.get("note")  # and the smaller-than-recommended size is said

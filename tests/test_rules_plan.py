@@ -67,7 +67,7 @@ def test_try_on_is_planned_with_a_note_when_plates_are_unknown():
 def test_apparel_goes_on_model_and_the_studio_engine_says_it_shows_no_person():
     plan = plan_gallery(_product(Category.apparel_top), Brief(), [Channel.zalando])
     on_model = next(s for s in plan.shots if s.role is Role.on_model)
-    assert on_model.slot is Slot.gallery_2 and (on_model.width, on_model.height) == (1524, 2200)
+    assert on_model.slot is Slot.gallery_2 and (on_model.width, on_model.height) == (1801, 2600)
     assert any("not worn by a person" in n for n in plan.notes)
     assert plan.shots[0].role is Role.packshot
 

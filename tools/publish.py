@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from tools.models import (
 )
 from tools.workspace import Workspace
 
-MAX_UPSCALE = 2.0  # a published product is never more than this many times larger than in its source photo
+MAX_UPSCALE = 2.0  # publish never enlarges a product past this many times its source photo (nor further, once past)
 WORN_ROLES = frozenset({Role.try_on, Role.on_model, Role.model_swap})
 LIFESTYLE_ROLES = frozenset({Role.lifestyle, Role.try_on, Role.on_model, Role.model_swap, Role.campaign})
 SLOT_ORDER = {Slot.grid: 0, Slot.hero: 1, Slot.gallery_2: 2, Slot.gallery_3: 3, Slot.campaign: 4}
@@ -111,6 +111,7 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
 
     # 2. Choose and order the approved images meant for this channel.
     target = channel_target(channel)
+    main_target = _main_target(target, channel, product)
     chosen, skipped = _choose(ws, approved, channel)
 
     # 3. Consent: an image whose talent's consent is revoked, expired or does not cover this channel
@@ -126,17 +127,22 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
     pack: list[PackImage] = []
     for position, (candidate, shot) in enumerate(chosen):
         image = ws.assets.open(candidate.asset_id)
-        fitted, box, note, problem = _fit(image, target, candidate, first=position == 0)
+        fit_target = main_target if position == 0 else target
+        fitted, box, note, problem = _fit(image, fit_target, candidate, first=position == 0)
         item = PackImage(candidate, shot, fitted, box=box, note=note,
                          resized_from=image.size if fitted.size != image.size else None)
         problems = [f"{candidate.id} ({candidate.role.value}) {problem}"] if problem else \
-            image_problems(product, item, position, target)
+            image_problems(product, item, position, fit_target)
         if problems and position == 0:
             raise Refused(f"cannot publish {sku} to {channel.value}: " + "; ".join(problems))
         if problems:
             skipped.append({"candidate_id": candidate.id, "reason": "; ".join(problems)})
             continue
         pack.append(item)
+    if not pack:
+        reasons = "; ".join(f"{s['candidate_id']}: {s['reason']}" for s in skipped) or "none is meant for it"
+        raise Refused(f"cannot publish {sku} to {channel.value}: no approved image fits the channel ({reasons}). "
+                      f"Approve a packshot for {channel.value} first")
 
     # 5. Names and alt text.
     for position, item in enumerate(pack):
@@ -205,6 +211,17 @@ def channel_target(channel: Channel) -> Target:
     if spec.thumbnail_aspect:
         target.thumbnail_aspect = _ratio(spec.thumbnail_aspect)
     return target
+
+
+def _main_target(target: Target, channel: Channel, product: Product) -> Target:
+    """The main image's rules: the channel's, with the jewelry main-image size cap where it has one."""
+    from tools.rules import CHANNEL_SPECS
+
+    cap = CHANNEL_SPECS[channel].jewelry_main_max_long_side
+    if cap is None or product.category not in JEWELRY:
+        return target
+    lo, hi = target.long_side
+    return replace(target, long_side=(lo, min(hi, cap)))
 
 
 def _ratio(value) -> float:
@@ -325,7 +342,9 @@ def _fit(image: Image.Image, target: Target, candidate: Candidate, *, first: boo
     long = max(width, height)
     lo, hi = target.long_side
     desired = target.desired or min(max(long, lo), hi)
-    goal = desired if desired <= long else min(desired, int(long * MAX_UPSCALE / enlarged))
+    # An image the engine already enlarged past the limit (reported when it was rendered) is not enlarged
+    # further, and not shrunk below its rendered size either.
+    goal = desired if desired <= long else min(desired, int(long * max(1.0, MAX_UPSCALE / enlarged)))
     if goal < lo:
         return image, box, "", _too_small(width, height, lo, desired / long * enlarged, target)
     note = "" if goal >= desired else (f"{goal} px on the long side, not the {desired} px {target.channel.value} "

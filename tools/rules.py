@@ -40,6 +40,7 @@ class ChannelSpec:
     main_share: float = 0.0  # main image: product's longer side / frame side, at least
     main_no_model_jewelry: bool = False  # jewelry main image: no model, hand or mannequin
     main_shadow_allowed: bool = True
+    jewelry_main_max_long_side: int | None = None  # jewelry main image: long side at most this
     no_text: bool = False  # no text, logos, watermarks, borders on the main image
     no_borders: bool = False
     thumbnail_aspect: str | None = None  # the grid crops the main image to this aspect
@@ -62,8 +63,10 @@ CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
     Channel.amazon: ChannelSpec(
         Channel.amazon, 2000, 2000, 1000, 10000, ("JPEG", "PNG", "TIFF", "GIF"), main_pure_white=True,
         main_share=0.85, main_no_model_jewelry=True, main_shadow_allowed=False, no_text=True, no_borders=True,
+        jewelry_main_max_long_side=2100,
         notes=("MAIN: product alone on pure white (255,255,255), filling >= 85 % of the frame; no text, logos, "
-               "props, models or mannequins for jewelry; >= 1000 px on the long side for zoom",)),
+               "props, models or mannequins for jewelry; >= 1000 px on the long side for zoom, jewelry "
+               "1000-2100 px",)),
     Channel.etsy: ChannelSpec(
         Channel.etsy, 2000, 1600, 635, 10000, ("JPEG", "PNG", "GIF"), thumbnail_aspect="4:3",
         notes=("the first photo is cropped to 4:3 in search results; keep the product centred",)),
@@ -78,8 +81,8 @@ CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
         main_share=0.5, no_text=True, no_borders=True,
         notes=("main image on a plain white background, no promotional overlays or watermarks",)),
     Channel.zalando: ChannelSpec(
-        Channel.zalando, 1524, 2200, 1524, 6000, ("JPEG", "PNG"),
-        notes=("portrait 1524x2200 images; apparel shown on a model or packshot",)),
+        Channel.zalando, 1801, 2600, 1801, 6000, ("JPEG", "PNG"),
+        notes=("portrait 1801x2600 images; apparel shown on a model or packshot",)),
 }
 
 # the fill of the main image per category family (within the channel's minimum)
