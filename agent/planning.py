@@ -61,14 +61,10 @@ def brief_for_rules(brief: Brief) -> tuple[Brief, list[str]]:
 
 def plan_for(ws, product, brief: Brief) -> GalleryPlan:
     """tools.rules.plan_gallery with the registered plates and their consent for the main channel."""
-    from tools.plates import plate_refusal
-    from tools.rules import plan_gallery
+    from tools.production import plan_with_plates
 
     brief, notes = brief_for_rules(brief)
-    channels = list(brief.channels) or [Channel.amazon]
-    plates = ws.catalog.plates()
-    consents = {p.id: plate_refusal(ws, p, channels[0]) for p in plates}
-    gallery = plan_gallery(product, brief, channels, plates=plates, consents=consents)
+    gallery = plan_with_plates(ws, product, brief, brief.channels)
     return gallery.model_copy(update={"notes": [*gallery.notes, *notes]})
 
 

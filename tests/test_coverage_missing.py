@@ -108,3 +108,18 @@ def test_missing_on_the_command_line(workspace, capsys):
     assert [r["sku"] for r in json.loads(capsys.readouterr().out)["skus"]] == ["DEMO-RING"]
     assert main(["--home", home, "missing", "--role", "hat"]) == 2
     assert "unknown role 'hat'" in capsys.readouterr().err
+
+
+def test_a_shot_replanned_after_a_change_request_stays_covered_by_its_approval(workspace):
+    from tools.models import Shot
+
+    packshot, detail = add_gallery(workspace, size=(320, 320), roles=(Role.packshot, Role.detail), approve=False)
+    workspace.catalog.add_decision(Decision(candidate_id=packshot.id, action="approve"))
+    workspace.catalog.add_decision(Decision(candidate_id=detail.id, action="change", note="warmer"))
+    # The change request re-plans both shots under new ids (as the agent does for a changed shot).
+    plan = workspace.catalog.latest_plan("DEMO-RING")
+    replanned = [Shot(**{**s.model_dump(), "id": f"{s.id}-v2"}) for s in plan.shots]
+    workspace.catalog.save_plan(plan.model_copy(update={"shots": replanned}))
+    report = missing_report(workspace, "DEMO-RING")
+    assert [m["role"] for m in report["missing"]] == ["detail"]  # the packshot slot keeps its approval
+    assert report["missing"][0]["reason"] == "planned, not rendered yet"

@@ -219,9 +219,8 @@ def prepare_row(settings: Settings, sku: str, photos: list[str], category: str |
 
     Returns the plan's shot ids. A plan made by a batch carries `batch input <key>` in its notes.
     """
-    from tools.plates import plate_refusal
     from tools.prepare import ingest_product
-    from tools.rules import plan_gallery
+    from tools.production import plan_with_plates
 
     ws = _open(settings)
     stored = stored_plan(ws, sku, key)
@@ -229,12 +228,8 @@ def prepare_row(settings: Settings, sku: str, photos: list[str], category: str |
         return stored
     brief = Brief.model_validate_json(brief_json)
     product, _ = ingest_product(ws, sku, [Path(p) for p in photos], category=category, brief=brief)
-    # Plan knowing the registered plates and whether their talent consents to the first channel,
-    # exactly as an interactive gallery does.
-    plates = ws.catalog.plates()
-    primary = brief.channels[0] if brief.channels else None
-    consents = {p.id: plate_refusal(ws, p, primary) for p in plates}
-    plan = plan_gallery(product, brief, list(brief.channels), plates=plates, consents=consents)
+    # Plan knowing the registered plates and their consent, exactly as an interactive gallery does.
+    plan = plan_with_plates(ws, product, brief, brief.channels)
     plan = ws.catalog.save_plan(plan.model_copy(update={"notes": [*plan.notes, f"batch input {key}"]}))
     return [s.id for s in plan.shots]
 

@@ -63,9 +63,12 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
         missing.append({"slot": Slot.grid.value, "role": Role.packshot.value, "reason": "no gallery plan yet",
                         "kind": "shot", "shot": None, "channel": None})
     else:
+        # A shot is covered by an approval of its own, or of an earlier shot it replaced in the plan (a
+        # change request re-plans a shot under a new id): same slot, role and channel.
         approved_shots = {c.shot_id for c in usable}
+        filled = {(s.slot, s.role, s.channel) for c in usable if (s := shot_of(c)) is not None}
         for shot in plan.shots:
-            if shot.id in approved_shots:
+            if shot.id in approved_shots or (shot.slot, shot.role, shot.channel) in filled:
                 continue
             candidates = catalog.candidates(sku, shot.id)
             if not candidates:

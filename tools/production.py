@@ -11,7 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tools.errors import BadInput
-from tools.models import Brief, Candidate, Critique, Decision, Shot, check_sku, normalize_channel
+from tools.models import (
+    Brief,
+    Candidate,
+    Critique,
+    Decision,
+    GalleryPlan,
+    Product,
+    Shot,
+    check_sku,
+    normalize_channel,
+)
 from tools.workspace import Workspace
 
 Progress = Callable[[dict], None] | None
@@ -50,14 +60,25 @@ def produce_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = No
     return kept
 
 
+def plan_with_plates(ws: Workspace, product: Product, brief: Brief, channels=()) -> GalleryPlan:
+    """tools.rules.plan_gallery knowing the registered plates and whether their talent consents to the
+    main channel; every face (gallery, agent, batch) plans through here."""
+    from tools.plates import plate_refusal
+    from tools.rules import plan_gallery, primary_channel
+
+    chans = [normalize_channel(c) for c in channels] or list(brief.channels)
+    plates = ws.catalog.plates()
+    primary = primary_channel(chans)
+    consents = {p.id: plate_refusal(ws, p, primary) for p in plates}
+    return plan_gallery(product, brief, chans, plates=plates, consents=consents)
+
+
 def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = None, brief: Brief | None = None,
                   channels=(), engine: str | None = None, model: str | None = None, auto_approve: bool = False,
                   progress: Progress = None) -> dict:
     """Ingest the photos, plan the gallery from the rules, produce every shot, optionally approve the
     passing candidates. Returns DESIGN.md's gallery JSON."""
-    from tools.plates import plate_refusal
     from tools.prepare import ingest_product
-    from tools.rules import plan_gallery
 
     # 1. Check inputs
     check_sku(sku)
@@ -68,10 +89,7 @@ def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = Non
 
     # 2. Take the photos in, then plan (knowing the registered plates and their consent)
     product, _ = ingest_product(ws, sku, list(images), category=category, brief=brief)
-    plates = ws.catalog.plates()
-    primary = chans[0] if chans else None
-    consents = {p.id: plate_refusal(ws, p, primary) for p in plates}
-    plan = ws.catalog.save_plan(plan_gallery(product, brief, chans, plates=plates, consents=consents))
+    plan = ws.catalog.save_plan(plan_with_plates(ws, product, brief, chans))
 
     # 3. Produce every shot
     rows = []

@@ -96,6 +96,11 @@ MOOD_SURFACE = {"holiday": "marble", "warm": "linen", "fresh": "paper", "summer"
                 "luxury": "marble", "autumn": "wood"}
 
 
+def primary_channel(channels: list[Channel]) -> Channel:
+    """The channel whose rules the main image and the try-on follow: Amazon when listed (the strictest)."""
+    return Channel.amazon if Channel.amazon in channels or not channels else channels[0]
+
+
 def main_fill(category: Category, spec: ChannelSpec) -> float:
     fill = JEWELRY_FILL if category in JEWELRY else DEFAULT_FILL
     return max(fill, spec.main_share + 0.01) if spec.main_share else fill
@@ -120,7 +125,7 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
     chans = [normalize_channel(c) if not isinstance(c, Channel) else c for c in (channels or brief.channels)]
     chans = list(dict.fromkeys(chans)) or [Channel.amazon]
     category = product.category
-    primary = Channel.amazon if Channel.amazon in chans else chans[0]
+    primary = primary_channel(chans)
     spec = CHANNEL_SPECS[primary]
     count = brief.count or 2
     mood = brief.mood or brief.season or ""
