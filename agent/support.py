@@ -79,7 +79,7 @@ def status(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
 
 def publish(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     """Publish the approved candidates as channel packs into <home>/exports/<sku>/<channel>."""
-    from tools.publish import publish_pack
+    from tools.publish import pack_summary, publish_pack
 
     ws = runtime.context.ws
     sku = state.get("sku")
@@ -100,9 +100,12 @@ def publish(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
             progress(f"Publishing for {channel.value}", "failed", str(exc))
             continue
         emit({"type": "published", "result": result})
-        progress(f"Publishing for {channel.value}", "done", f"wrote {len(result['files'])} file(s) to {result['folder']}")
-        results.append({"channel": channel.value, "folder": str(result["folder"]), "files": len(result["files"])})
-    text = "; ".join(f"{r['channel']}: {r['files']} file(s) in {r['folder']}" for r in results)
+        progress(f"Publishing for {channel.value}", "done", "\n".join(pack_summary(result)))
+        results.append({"channel": channel.value, "folder": str(result["folder"]), "files": len(result["files"]),
+                        "skipped": result.get("skipped") or []})
+    text = "; ".join(f"{r['channel']}: {r['files']} file(s) in {r['folder']}"
+                     + "".join(f" (left out {s['candidate_id']}: {s['reason']})" for s in r["skipped"])
+                     for r in results)
     if problems:
         text = (text + ". " if text else "") + "Not published: " + "; ".join(problems)
     return {"answer": text or "Nothing was published.", "published": results}

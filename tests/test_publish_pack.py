@@ -14,7 +14,7 @@ from tools import provenance
 from tools.errors import BadInput, Refused
 from tools.models import Channel, Decision, Role
 from tools.plates import revoke_consent
-from tools.publish import alt_text, publish_pack
+from tools.publish import alt_text, pack_summary, publish_pack
 from ui.cli import main
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -99,6 +99,9 @@ def test_zalando_portrait_pads_white_and_crops_scenes_only_around_the_whole_prod
     [left_out] = result["skipped"]
     assert left_out["candidate_id"] == first[1].id
     assert "is 1200x1200 (1.00:1), zalando needs 1801x2600 and the product would not stay whole" in left_out["reason"]
+    summary = pack_summary(result)  # what the chat and the agent tell the seller
+    assert summary[0].startswith("wrote 1 file for zalando")
+    assert summary[-1].startswith(f"  left out {first[1].id}: ") and "would not stay whole" in summary[-1]
     packshot = Image.open(result["files"][0]["path"])
     assert packshot.getpixel((5, 5)) == (255, 255, 255) and packshot.getpixel((5, spec.height - 5)) == (255, 255, 255)
 

@@ -187,6 +187,16 @@ SIZING = {Channel.amazon: "range", Channel.etsy: "long", Channel.shopify: "squar
           Channel.google: "range", Channel.zalando: "exact"}
 
 
+def pack_summary(result: dict) -> list[str]:
+    """The lines a seller reads after a publish: what was written, what was sized down, what was left out."""
+    files = result.get("files") or []
+    lines = [f"wrote {len(files)} file{'s' if len(files) != 1 else ''} for {result.get('channel', '')} "
+             f"to {result.get('folder', '')}"]
+    lines += [f"  {f['name']}" + (f" (note: {f['note']})" if f.get("note") else "") for f in files]
+    lines += [f"  left out {s['candidate_id']}: {s['reason']}" for s in result.get("skipped") or []]
+    return lines
+
+
 def channel_target(channel: Channel) -> Target:
     """The channel's image rules as publish needs them, read from tools.rules.CHANNEL_SPECS."""
     from tools.rules import CHANNEL_SPECS

@@ -326,11 +326,10 @@ def build_app(settings: Settings):
         yield turn
 
     def _published_text(result: dict) -> str:
-        files = result.get("files") or []
-        lines = [f"Published {len(files)} file{'s' if len(files) != 1 else ''} for "
-                 f"**{result.get('channel', '')}** to `{result.get('folder', '')}`"]
-        lines += [f"- {f.get('name')}" for f in files[:12]]
-        return "\n".join(lines)
+        from tools.publish import pack_summary
+
+        first, *rest = pack_summary(result)
+        return "\n".join([f"Published: {first}", *[f"- {line.strip()}" for line in rest]])
 
     # 3. Layout.
     with gr.Blocks(title="Listing Studio", analytics_enabled=False, fill_width=True) as demo:
