@@ -123,3 +123,16 @@ def test_a_shot_replanned_after_a_change_request_stays_covered_by_its_approval(w
     report = missing_report(workspace, "DEMO-RING")
     assert [m["role"] for m in report["missing"]] == ["detail"]  # the packshot slot keeps its approval
     assert report["missing"][0]["reason"] == "planned, not rendered yet"
+
+
+def test_every_channel_of_the_gallery_is_checked_not_only_those_with_shots(workspace):
+    from tools.rules import plan_gallery
+
+    product = add_product(workspace, "DEMO-RING")
+    plan = plan_gallery(product, None, ["amazon", "etsy"])
+    assert plan.channels == [Channel.amazon, Channel.etsy]
+    workspace.catalog.save_plan(plan)
+    report = missing_report(workspace, "DEMO-RING")
+    assert report["channels"] == ["amazon", "etsy"]
+    packshot = next(m for m in report["missing"] if m["role"] == "packshot")
+    assert "etsy" in packshot.get("blocks", []) or any(m["channel"] == "etsy" for m in report["missing"])

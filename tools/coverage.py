@@ -85,7 +85,7 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
 
     # 4. Channels the plan targets (or the SKU was published to) whose required main image is absent.
     exports = catalog.exports(sku)
-    targeted = {s.channel for s in (plan.shots if plan else []) if s.channel}
+    targeted = {s.channel for s in (plan.shots if plan else []) if s.channel} | set(plan.channels if plan else [])
     targeted |= {Channel(e["channel"]) for e in exports}
     channels = sorted(targeted, key=lambda c: c.value)
     for channel in channels:

@@ -249,6 +249,7 @@ class GalleryPlan(Model):
     sku: str
     version: int = 1
     shots: list[Shot]
+    channels: list[Channel] = Field(default_factory=list, description="every channel the gallery is for")
     notes: list[str] = Field(default_factory=list)
 
     def shot(self, shot_id: str) -> Shot:

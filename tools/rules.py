@@ -210,4 +210,4 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
                 {"plate_kind": kind} if role is Role.try_on else {})
     if not shots:
         raise BadInput("the brief declines every shot; keep at least one role")
-    return GalleryPlan(sku=product.sku, shots=shots, notes=notes)
+    return GalleryPlan(sku=product.sku, shots=shots, channels=chans, notes=notes)
