@@ -1,15 +1,20 @@
 """Vision-check benchmark: does the critique catch candidates that alter the product, and only those?
 
 A labelled set is built from ../shared/realdata: every real product cutout (exact-alpha cutouts, and
-catalog packshots cut out by pipelines/matting.py) is composited into clean candidates (white PNG,
-re-encoded JPEG without a placement record, resized, new procedural backdrops, real photo
-backgrounds, a hand plate for try-on) and altered ones (hue and tint shifts, brightness and
-saturation changes, a stone or part erased, a foreign element pasted on, a 10 % stretch, 0.7x scale
-on try-on, cut by the frame, a different product of the same category). Reported per alteration type
-and overall: ROC AUC and the detection rate at the critique's limits, next to two baselines
-(whole-image SSIM and imagehash pHash distance), and the time per 1024 px candidate.
+catalog packshots cut out by pipelines/matting.py). Clean candidates are what the product makes: the
+studio renderers of pipelines/studio.py (packshot, packshot with shadow re-encoded as JPEG, a 1600 px
+packshot downsized to 800 px, detail crop, designed backdrop, campaign format, ring try-on on the real
+hand plate via composite_try_on), each with its real placement record. A separate group of clean
+images made elsewhere (no placement record: JPEG on white, procedural backdrop, real photo
+background) is reported apart. Altered candidates are rendered by the same renderers from an edited
+cutout under the clean render's placement record (hue and tint shifts, brightness and saturation
+changes, a stone or part erased, a foreign element pasted on, a 10 % stretch, 0.7x scale on try-on,
+a different product of the same category; cut by the frame is composited directly). Reported per
+alteration type and overall, for all products and for a held-out half (split by product): ROC AUC
+and the detection rate at the critique's limits, next to two baselines (whole-image SSIM and
+imagehash pHash distance), and the time per 1024 px candidate.
 
-Run: .venv/bin/python -m benchmarks.bench_vision [--limit-products N] [--quick]
+Run: .venv/bin/python -m benchmarks.bench_vision [--quick] [--verbose] [--dump FILE]
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import io
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +59,7 @@ class Case:
 
 
 def _kind(name: str) -> str:
-    for key, kind in (("ring", "ring"), ("bracelet", "bracelet"), ("bangle", "bracelet"), ("necklace", "necklace"),
+    for key, kind in (("earring", "earrings"), ("ring", "ring"), ("bracelet", "bracelet"), ("bangle", "bracelet"), ("necklace", "necklace"),
                       ("pendant", "necklace"), ("earring", "earrings"), ("_set", "necklace")):
         if key in name:
             return kind
@@ -147,11 +153,11 @@ def render(cutout: Image.Image, variant: str, rng: np.random.Generator, *, size_
 
     recorded = recorded or cutout
     share = {"white_png": 0.85, "white_jpeg_nohint": 0.85, "resized": 0.8, "backdrop": 0.6, "backdrop_nohint": 0.6,
-             "photo_bg": 0.42, "try_on": 0.2}[variant]
+             "photo_bg": 0.42, "photo_bg_nohint": 0.42, "try_on": 0.2}[variant]
     W = H = FRAME
     if variant == "resized":
         W = H = 1600
-    if variant == "photo_bg":
+    if variant.startswith("photo_bg"):
         H = 768
     if variant == "try_on":
         background, (ax, ay) = _plate()
@@ -169,7 +175,7 @@ def render(cutout: Image.Image, variant: str, rng: np.random.Generator, *, size_
     placed = cutout.resize((w, h), Image.LANCZOS)
     if variant == "try_on":
         cx, cy = ax, ay
-    elif variant == "photo_bg":
+    elif variant.startswith("photo_bg"):
         cx, cy = rng.uniform(0.3, 0.7) * W, rng.uniform(0.35, 0.65) * H
     else:
         cx, cy = W / 2, H / 2
@@ -183,7 +189,7 @@ def render(cutout: Image.Image, variant: str, rng: np.random.Generator, *, size_
     if variant == "try_on":
         mm_per_px = 0.1  # the plate's calibration; the product's real width follows from the recorded scale
         placement = placement.model_copy(update={"mm_per_px": mm_per_px})
-    if variant == "white_jpeg_nohint" or variant == "backdrop_nohint":
+    if variant.endswith("_nohint"):
         placement = None
     if variant == "resized":
         image = cv2.resize(image, (800, 800), interpolation=cv2.INTER_AREA)
@@ -192,6 +198,67 @@ def render(cutout: Image.Image, variant: str, rng: np.random.Generator, *, size_
     if variant != "white_png":
         image = _jpeg(image, {"white_jpeg_nohint": 80}.get(variant, 90))
     return image, placement, (recorded.width * s * mm_per_px if mm_per_px else None)
+
+
+# -- 2b. clean candidates from the product's own renderers (pipelines/studio.py) -------------------------
+
+STUDIO_VARIANTS = ("packshot", "packshot_jpeg", "resized", "detail", "backdrop", "campaign", "try_on")
+NORECORD_VARIANTS = ("white_jpeg_nohint", "backdrop_nohint", "photo_bg_nohint")
+ROLES = {"packshot": "packshot", "packshot_jpeg": "packshot", "resized": "packshot", "detail": "detail",
+         "backdrop": "lifestyle", "campaign": "campaign", "try_on": "try_on", "white_jpeg_nohint": "packshot",
+         "backdrop_nohint": "lifestyle", "photo_bg_nohint": "lifestyle", "white_png": "packshot", "photo_bg": "lifestyle"}
+RING_MM = 20.0  # the true width recorded for every ring put on the hand plate
+_PLATE: dict = {}
+
+
+def _hand_plate():
+    """The real hand plate, its anchor, the body silhouette (matting) and a 17 mm finger calibration."""
+    if not _PLATE:
+        from pipelines import matting, studio
+
+        plate = Image.open(REALDATA / "model_plates" / "ringvton_plate_left.jpg").convert("RGB")
+        anchor = studio.anchor_from_mask(Image.open(REALDATA / "model_plates" / "ringvton_plate_left.mask.png"))
+        body = np.asarray(matting.cut_out(plate).rgba.getchannel("A")) > 127
+        _PLATE.update(plate=plate, anchor=anchor, body=body, mm_per_px=17.0 / anchor.span_px)
+    return _PLATE
+
+
+def studio_render(cutout: Image.Image, variant: str, seed: int, *, width_mm: float = RING_MM):
+    """Render a cutout the way the product does for one studio variant. Returns (image, placement)."""
+    from pipelines import studio
+    from tools.render import to_placement
+
+    moods = ("warm", "fresh", "luxury", "minimal", "autumn", "summer")
+    if variant in ("packshot", "packshot_jpeg"):
+        out = studio.packshot(cutout, FRAME, FRAME, fill=0.85 if variant == "packshot" else 0.88,
+                              shadow=variant == "packshot_jpeg")
+    elif variant == "resized":
+        out = studio.packshot(cutout, 1600, 1600, fill=0.86)
+    elif variant == "detail":
+        out = studio.detail(cutout, FRAME, FRAME, variant=seed % 2)
+    elif variant == "backdrop":
+        out = studio.backdrop(cutout, FRAME, FRAME, mood=moods[seed % 6], surface_kind=studio.SURFACES[seed % 5],
+                              seed=seed, reflection=seed % 2 == 0)
+    elif variant == "campaign":
+        out = studio.campaign(cutout, ("4:5", "9:16", "16:9", "1:1")[seed % 4], mood=moods[(seed + 2) % 6],
+                              seed=seed, long_side=FRAME)
+    elif variant == "try_on":
+        p = _hand_plate()
+        out = studio.composite_try_on(p["plate"], cutout, p["anchor"], product_width_mm=width_mm,
+                                      mm_per_px=p["mm_per_px"], body_mask=p["body"], size=(FRAME, FRAME),
+                                      shadow=0.3 if seed % 2 == 0 else 0.2)
+    else:
+        raise ValueError(f"unknown studio variant {variant!r}")
+    image = np.asarray(out.image.convert("RGB"))
+    placement = to_placement(out.placed)
+    if variant == "resized":  # a channel's downsize of the 1600 px render, record scaled with it
+        k = 800 / image.shape[1]
+        image = cv2.resize(image, (800, round(image.shape[0] * k)), interpolation=cv2.INTER_AREA)
+        placement = placement.model_copy(update={n: getattr(placement, n) * k for n in ("x", "y", "width", "height", "scale")}
+                                         | ({"mm_per_px": placement.mm_per_px / k} if placement.mm_per_px else {}))
+    if variant in ("packshot_jpeg", "resized", "campaign", "try_on"):
+        image = _jpeg(image, 85 if variant == "packshot_jpeg" else 90)
+    return image, placement
 
 
 # -- 3. alterations ----------------------------------------------------------------------------------------
@@ -290,24 +357,47 @@ def _changes(before: Image.Image, after: Image.Image) -> float:
     return float(np.median(ciede2000(la, lb)))
 
 
-CLEAN_VARIANTS = ("white_png", "white_jpeg_nohint", "resized", "backdrop", "backdrop_nohint", "photo_bg", "try_on")
-ALTER_VARIANTS = ("white_png", "white_jpeg_nohint", "backdrop", "photo_bg", "try_on", "resized", "backdrop_nohint")
+ALTER_VARIANTS = ("packshot", "backdrop", "campaign", "packshot_jpeg", "resized", "try_on")
 
 
 def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dict]:
+    """Clean candidates from the studio renderers with their placement records, a separate group of clean
+    images made elsewhere (no placement record), and altered candidates rendered by the same renderers
+    from an edited cutout under the clean render's placement record."""
     rng = np.random.default_rng(seed)
     cases: list[Case] = []
     skipped: dict[str, int] = {}
     for index, product in enumerate(products):
         cut = product.cutout
+        ring = product.kind == "ring"  # the product's try-on is for rings (the hand plate)
+        records: dict[str, object] = {}
 
-        def add(label, variant, image_cutout, product=product, cut=cut, **kw):
+        def studio_case(label, variant, image_cutout, product=product, cut=cut, records=records, width_mm=RING_MM):
+            s = index * 7 + len(cases)
+            if variant not in records:
+                records[variant] = studio_render(cut, variant, s)[1]
+            image, placement = studio_render(image_cutout, variant, s, width_mm=width_mm)
+            if label != "clean":
+                placement = records[variant]  # the engine's record describes what it meant to place
+            cases.append(Case(product.name, label, variant, image, placement, cut,
+                              RING_MM if variant == "try_on" else None, {"group": "studio"}))
+
+        def other_case(label, variant, image_cutout, product=product, cut=cut, **kw):
             image, placement, mm = render(image_cutout, variant, rng, recorded=cut, **kw)
-            cases.append(Case(product.name, label, variant, image, placement, cut, mm))
+            group = "norecord" if placement is None else "studio"
+            cases.append(Case(product.name, label, variant, image, placement, cut, mm, {"group": group}))
 
-        for variant in CLEAN_VARIANTS:
-            add("clean", variant, cut)
-        pick = lambda k, index=index: ALTER_VARIANTS[(index + k) % len(ALTER_VARIANTS)]  # noqa: E731
+        # 1. clean: every studio variant (try-on for rings), then the images made elsewhere
+        for variant in STUDIO_VARIANTS:
+            if variant == "try_on" and not ring:
+                continue
+            studio_case("clean", variant, cut)
+        for variant in NORECORD_VARIANTS:
+            other_case("clean", variant, cut)
+
+        # 2. altered
+        variants = [v for v in ALTER_VARIANTS if ring or v != "try_on"]
+        pick = lambda k, index=index, variants=variants: variants[(index + k) % len(variants)]  # noqa: E731
         color_edits = {
             "hue": _hsv_edit(cut, hue_deg=float(rng.choice([-1, 1]) * rng.uniform(10, 20))),
             "tint": _tint(cut, rng),
@@ -318,19 +408,19 @@ def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dic
             if _changes(cut, edited) < 2.0:
                 skipped[label] = skipped.get(label, 0) + 1  # achromatic product: the edit changes nothing visible
                 continue
-            add(label, pick(k), edited)
-        add("erased", pick(4), _erase(cut, rng))
+            studio_case(label, pick(k), edited)
+        studio_case("erased", pick(4), _erase(cut, rng))
         others = [p for p in products if p is not product]
-        add("pasted", pick(5), _paste(cut, others[int(rng.integers(len(others)))].cutout, rng))
+        studio_case("pasted", pick(5), _paste(cut, others[int(rng.integers(len(others)))].cutout, rng))
         stretch = (1.1, 1.0) if rng.uniform() < 0.5 else (1.0, 1.1)
-        add("stretch", pick(6), cut, stretch=stretch)
-        # 0.7x on try-on: the engine's record claims the true size; the product shows at 0.7x
-        add("scale_0.7", "try_on", cut, size_factor=0.7)
-        # cut by the frame: moved so 10-30 % of its width leaves the frame
-        add("cut_by_frame", ("white_png", "backdrop", "photo_bg")[index % 3], cut, cut_off=float(rng.uniform(0.1, 0.3)))
+        stretched = cut.resize((round(cut.width * stretch[0]), round(cut.height * stretch[1])), Image.LANCZOS)
+        studio_case("stretch", pick(6), stretched)
+        if ring:  # 0.7x on try-on: the record claims the true width; the product shows at 0.7x
+            studio_case("scale_0.7", "try_on", cut, width_mm=0.7 * RING_MM)
+        # cut by the frame: moved so 10-30 % of its width leaves the frame (no studio renderer does this)
+        other_case("cut_by_frame", ("white_png", "backdrop", "photo_bg")[index % 3], cut, cut_off=float(rng.uniform(0.1, 0.3)))
         same = [p for p in others if p.kind == product.kind] or others
-        impostor = same[int(rng.integers(len(same)))].cutout
-        add("different_product", pick(7), impostor)
+        studio_case("different_product", pick(7), same[int(rng.integers(len(same)))].cutout)
     return cases, skipped
 
 
@@ -338,30 +428,36 @@ def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dic
 
 
 FIDELITY = {"placement", "scale", "complete", "proportions", "silhouette", "color", "color_extremes",
-            "changed_region", "structure", "missing_detail", "added_detail", "sharpness", "upscale", "clipping", "noise"}
+            "changed_region", "structure", "missing_detail", "added_detail", "sharpness", "clipping", "noise"}
+# "upscale" judges the source photo's size (the packshot renderer enlarges a small source to the channel's
+# minimum size and says so); it is the same for clean and altered candidates, so it is reported apart.
 
 
 def evaluate(case: Case):
-    from tools.critique import critique_images
+    from tools.critique import critique_images, verdict
     from tools.models import Category, Dimensions
     from tools.models import Product as ProductModel
     from tools.settings import Settings
 
     product = None
     if case.product_mm:
-        product = ProductModel(sku="BENCH", category=Category.other, dimensions=Dimensions(width_mm=case.product_mm))
-    role = "try_on" if case.variant == "try_on" else ("lifestyle" if case.variant in ("backdrop", "photo_bg") else "packshot")
+        product = ProductModel(sku="BENCH", category=Category.ring, dimensions=Dimensions(width_mm=case.product_mm))
+    role = ROLES[case.variant]
     started = time.perf_counter()
     critique = critique_images(Settings(), case.cutout, Image.fromarray(case.image), role, None,
                                placement=case.placement, product=product, main=False)
     elapsed = time.perf_counter() - started
     checks = [c for c in critique.checks if c.name in FIDELITY]
-    from tools.critique import verdict
-
+    case.meta["upscale_failed"] = any(c.name == "upscale" and not c.passed for c in critique.checks)
     result, score = verdict(checks)
     failed = [c.name for c in checks if not c.passed]
     case.meta["values"] = {c.name: c.value for c in checks}
     return result == "fail", 1.0 - score, failed, elapsed
+
+
+def held_out(product: str) -> bool:
+    """The held-out half, split by product (stable across runs): limits are tuned on the other half."""
+    return zlib.crc32(product.encode()) % 2 == 1
 
 
 def baselines(case: Case) -> tuple[float, float]:
@@ -386,9 +482,57 @@ def auc(pos: list[float], neg: list[float]) -> float:
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
+def report(rows: list, title: str, baseline: bool = True) -> bool:
+    """Print the per-alteration table for these rows against their clean studio renders; True when on target."""
+    clean = [r for r in rows if r[0].label == "clean" and r[0].meta["group"] == "studio"]
+    labels = list(dict.fromkeys(r[0].label for r in rows if r[0].label != "clean"))
+    false_rate = float(np.mean([r[1] for r in clean]))
+    ok = True
+    print(f"\n{title}")
+    print(f"{'alteration':<18} {'n':>4} {'caught':>7} {'AUC':>6}" + (f" {'AUC SSIM':>9} {'AUC pHash':>10}" if baseline else "")
+          + "  usual failing checks")
+    all_alt = []
+    for label in labels:
+        group = [r for r in rows if r[0].label == label]
+        all_alt += group
+        caught = float(np.mean([r[1] for r in group]))
+        a = auc([r[2] for r in group], [r[2] for r in clean])
+        names: dict[str, int] = {}
+        for r in group:
+            for n in r[3]:
+                names[n] = names.get(n, 0) + 1
+        usual = ", ".join(f"{n} {c}" for n, c in sorted(names.items(), key=lambda kv: -kv[1])[:3])
+        ok &= caught >= TARGET_CATCH and a >= TARGET_AUC
+        base = (f" {auc([r[4] for r in group], [r[4] for r in clean]):>9.3f} "
+                f"{auc([r[5] for r in group], [r[5] for r in clean]):>10.3f}") if baseline else ""
+        print(f"{label:<18} {len(group):>4} {caught:>7.1%} {a:>6.3f}{base}  {usual}")
+    caught_all = float(np.mean([r[1] for r in all_alt]))
+    a_all = auc([r[2] for r in all_alt], [r[2] for r in clean])
+    base = (f" {auc([r[4] for r in all_alt], [r[4] for r in clean]):>9.3f} "
+            f"{auc([r[5] for r in all_alt], [r[5] for r in clean]):>10.3f}") if baseline else ""
+    print(f"{'overall':<18} {len(all_alt):>4} {caught_all:>7.1%} {a_all:>6.3f}{base}")
+    print(f"{'clean rejected':<18} {len(clean):>4} {false_rate:>7.1%}   studio renders with their placement record "
+          f"(target <= {TARGET_FALSE:.0%})")
+    by_variant: dict[str, list] = {}
+    for r in clean:
+        by_variant.setdefault(r[0].variant, []).append(r[1])
+    print("  by variant: " + ", ".join(f"{k} {np.mean(v):.0%}" for k, v in by_variant.items()))
+    small = float(np.mean([r[0].meta.get("upscale_failed", False) for r in clean]))
+    print(f"  besides: the upscale check (source photo too small for the frame) flags {small:.0%} of them")
+    norecord = [r for r in rows if r[0].label == "clean" and r[0].meta["group"] == "norecord"]
+    if norecord:
+        nb: dict[str, list] = {}
+        for r in norecord:
+            nb.setdefault(r[0].variant, []).append(r[1])
+        print(f"{'no placement record':<18} {len(norecord):>3} {float(np.mean([r[1] for r in norecord])):>7.1%}   "
+              "clean images made elsewhere (reported apart): " + ", ".join(f"{k} {np.mean(v):.0%}" for k, v in nb.items()))
+    return ok and a_all >= TARGET_AUC and false_rate <= TARGET_FALSE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit-products", type=int)
+    parser.add_argument("--quick", action="store_true", help="every third product (for iteration)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="list misclassified candidates")
     parser.add_argument("--dump", help="write every candidate's check values to this JSON file")
@@ -402,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     # 1. Build the labelled set.
     started = time.perf_counter()
     products = load_products(args.limit_products)
+    if args.quick:
+        products = products[::3]
     cases, skipped = build_cases(products, args.seed)
     print(f"{len(products)} real products, {len(cases)} candidates "
           f"({sum(c.label == 'clean' for c in cases)} clean), built in {time.perf_counter() - started:.0f} s")
@@ -423,46 +569,22 @@ def main(argv: list[str] | None = None) -> int:
         import json
 
         Path(args.dump).write_text(json.dumps([{"label": r[0].label, "variant": r[0].variant, "product": r[0].product,
+                                                 "group": r[0].meta["group"], "rejected": r[1],
                                                  "values": r[0].meta["values"]} for r in rows]))
 
-    # 3. Report.
-    clean = [r for r in rows if r[0].label == "clean"]
-    labels = sorted({r[0].label for r in rows} - {"clean"}, key=lambda k: [r[0].label for r in rows].index(k))
-    false_rate = float(np.mean([r[1] for r in clean]))
-    ok = True
-    print(f"\n{'alteration':<18} {'n':>4} {'caught':>7} {'AUC':>6} {'AUC SSIM':>9} {'AUC pHash':>10}  usual failing checks")
-    all_alt = []
-    for label in labels:
-        group = [r for r in rows if r[0].label == label]
-        all_alt += group
-        caught = float(np.mean([r[1] for r in group]))
-        a = auc([r[2] for r in group], [r[2] for r in clean])
-        a_ssim = auc([r[4] for r in group], [r[4] for r in clean])
-        a_phash = auc([r[5] for r in group], [r[5] for r in clean])
-        names: dict[str, int] = {}
-        for r in group:
-            for n in r[3]:
-                names[n] = names.get(n, 0) + 1
-        usual = ", ".join(f"{n} {c}" for n, c in sorted(names.items(), key=lambda kv: -kv[1])[:3])
-        ok &= caught >= TARGET_CATCH and a >= TARGET_AUC
-        print(f"{label:<18} {len(group):>4} {caught:>7.1%} {a:>6.3f} {a_ssim:>9.3f} {a_phash:>10.3f}  {usual}")
-    caught_all = float(np.mean([r[1] for r in all_alt]))
-    a_all = auc([r[2] for r in all_alt], [r[2] for r in clean])
-    print(f"{'overall':<18} {len(all_alt):>4} {caught_all:>7.1%} {a_all:>6.3f} "
-          f"{auc([r[4] for r in all_alt], [r[4] for r in clean]):>9.3f} {auc([r[5] for r in all_alt], [r[5] for r in clean]):>10.3f}")
-    print(f"{'clean rejected':<18} {len(clean):>4} {false_rate:>7.1%}   (target <= {TARGET_FALSE:.0%})")
-    by_variant = {}
-    for r in clean:
-        by_variant.setdefault(r[0].variant, []).append(r[1])
-    print("clean rejected by variant: " + ", ".join(f"{k} {np.mean(v):.0%}" for k, v in by_variant.items()))
+    # 3. Report: all products, then the held-out half.
+    ok = report(rows, "all products")
+    held = [r for r in rows if held_out(r[0].product)]
+    report(held, f"held-out half ({len({r[0].product for r in held})} products)", baseline=False)
     t = np.asarray(times)
-    print(f"time per 1024 px candidate: median {np.median(t):.0f} ms, p90 {np.percentile(t, 90):.0f} ms "
+    print(f"\ntime per 1024 px candidate: median {np.median(t):.0f} ms, p90 {np.percentile(t, 90):.0f} ms "
           f"(target <= {TARGET_MS:.0f} ms; 1 OpenCV thread)")
-    ok &= a_all >= TARGET_AUC and false_rate <= TARGET_FALSE and float(np.median(t)) <= TARGET_MS
+    ok &= float(np.median(t)) <= TARGET_MS
     if args.verbose:
         for case, rejected, risk, failed, *_ in rows:
             if rejected != (case.label != "clean"):
-                print(f"  miss: {case.label:<16} {case.variant:<18} {case.product:<32} risk {risk:.2f} {failed}")
+                print(f"  miss: {case.label:<16} {case.variant:<18} {case.meta['group']:<8} {case.product:<30} "
+                      f"risk {risk:.2f} {failed}")
     print("targets met" if ok else "targets missed")
     return 0 if ok else 1
 
