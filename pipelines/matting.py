@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 GRABCUT_MAX_PIXELS = 90_000  # GrabCut runs on a reduced copy of the product's surroundings
+TEXTURED = 1.3  # a product is textured where its brightest nearby pixel stands 30 % above its mean
 SHADOW_OPEN = 2  # a cast shadow is broader than 2 * SHADOW_OPEN + 1 px
 
 
@@ -86,7 +87,10 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
     g_noise = max(0.6, float(np.percentile(_border(grad, max(3, min(h, w) // 50)), 90)))
     ratio = (lab[..., 0] + 1.0) / (bg_lab[..., 0] + 1.0)
     darker = (d_light < -t_lo) & (d_chroma < np.maximum(3.0, 0.22 * -d_light)) & (ratio > 0.55)
-    shadow = _soft_shadows(darker & (grad < np.maximum(3.0 * g_noise, 1.5 + 0.25 * -d_light)))
+    # smooth: no edge nearby (a cast shadow is a blurred copy of the product; metal and stones of the
+    # background's tone still show edges everywhere)
+    smooth = grad < np.maximum(3.0 * g_noise, 1.5 + 0.25 * -d_light)
+    shadow = _soft_shadows(darker & smooth)
     strong = (dist > t_hi) & ~shadow
     weak = (dist > t_lo) & ~shadow
     if strong.sum() < 30:
@@ -101,13 +105,19 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
         mask = _grabcut(rgb, mask, strong, weak, grey, dist < t_lo) | _clean(strong & ~grey, strong & ~grey)
 
     # 5. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
-    mask, holes = _fill_holes(mask, dist < t_lo, _soft_shadows(darker), darker)
+    mask, holes = _fill_holes(mask, dist < t_lo, shadow | (darker & smooth), darker, smooth)
 
     # 6. Soft alpha along the boundary: the pixel's distance from the background (RGB) relative to the
     #    most distinct colour nearby (linear mixing of product and background), then a light smoothing.
     offset = np.linalg.norm(rgb.astype(np.float32) - bg_rgb, axis=2)
     offset[shadow] = 0.0
-    reach = cv2.dilate(offset, np.ones((7, 7), np.uint8))
+    peak = reach = cv2.dilate(offset, np.ones((7, 7), np.uint8))
+    # next to the product, the product's own mean colour distance is the reference (a textured product,
+    # pavé or links, is not judged against its brightest sparkle)
+    interior = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(np.float32)
+    num = cv2.boxFilter(offset * interior, -1, (9, 9))
+    den = cv2.boxFilter(interior, -1, (9, 9))
+    reach = np.where(den > 0.05, num / np.maximum(den, 1e-3), reach)
     soft = np.clip(offset / np.maximum(reach, 12.0), 0.0, 1.0)
     soft[dist < t_lo] = 0.0
     kernel = np.ones((3, 3), np.uint8)
@@ -115,6 +125,10 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
         mask.astype(np.uint8), kernel, iterations=1).astype(bool)
     alpha = mask.astype(np.float32)
     alpha[band] = soft[band]
+    # on a textured product (pavé, links, engraving) colour mixing says little: there the segmentation
+    # decides the silhouette and its outermost pixels stay more product than background
+    inner = band & mask & (peak > TEXTURED * reach)
+    alpha[inner] = np.maximum(soft[inner], 0.6)
     alpha = np.where(band, cv2.GaussianBlur(alpha, (3, 3), 0.6), alpha)
     coverage = float((alpha > 0.5).mean())
     if coverage > 0.97:
@@ -257,23 +271,27 @@ def _grabcut(rgb, mask, strong, weak, shadow, plain) -> np.ndarray:
     return out
 
 
-def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: np.ndarray) -> tuple[np.ndarray, int]:
+def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: np.ndarray,
+                smooth: np.ndarray) -> tuple[np.ndarray, int]:
     """Holes: enclosed regions of the background's colour (with the shadows cast into them) stay open,
-    other enclosed gaps are product and are filled. Returns the mask and the number of holes."""
+    other enclosed gaps are product and are filled. A hole is smooth like the background: a gap of
+    background tone among pavé stones or links is textured, and is product. Returns the mask and the
+    number of holes."""
     solid = mask & ~grey  # shadows cast into a ring's hole are set aside while looking for holes
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~solid).astype(np.uint8), connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     areas = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
     like = plain | darker
     like_share = np.bincount(labels[like], minlength=count) / areas
+    smooth_share = np.bincount(labels[smooth], minlength=count) / areas
     fill = np.zeros(count, bool)
     hole = np.zeros(count, bool)
     for label in range(1, count):
         if label in border:
             continue
-        if like_share[label] > 0.6 and areas[label] > 12:
+        if like_share[label] > 0.6 and smooth_share[label] > 0.5 and areas[label] > 12:
             hole[label] = True
         else:
             fill[label] = True
-    open_pixels = hole[labels] & like
+    open_pixels = hole[labels] & (plain | (darker & smooth) | grey)
     return (mask | fill[labels]) & ~open_pixels, int(hole.sum())
