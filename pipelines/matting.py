@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 GRABCUT_MAX_PIXELS = 90_000  # GrabCut runs on a reduced copy of the product's surroundings
+GRABCUT_ITERATIONS = 1  # the trimap from colour evidence is good; one pass settles the boundary
 TEXTURED = 1.3  # a product is textured where its brightest nearby pixel stands 30 % above its mean
 SHADOW_OPEN = 2  # a cast shadow is broader than 2 * SHADOW_OPEN + 1 px
 
@@ -167,8 +168,9 @@ def _fit_background(lab: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.nd
     spread of the background across the frame in dE)."""
     h, w = lab.shape[:2]
     width = max(3, min(h, w) // 40)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    pts = _border(np.dstack([xs / w, ys / h]), width)
+    # border coordinates in the order _border lists the pixels (top, bottom, left, right strips)
+    strips = [np.mgrid[0:width, 0:w], np.mgrid[h - width:h, 0:w], np.mgrid[0:h, 0:width], np.mgrid[0:h, w - width:w]]
+    pts = np.concatenate([np.stack([sx.ravel() / w, sy.ravel() / h], axis=1) for sy, sx in strips]).astype(np.float32)
     vals = _border(lab, width)
     rgb_vals = _border(rgb, width).astype(np.float32)
     step = max(1, len(pts) // 6000)
@@ -180,21 +182,27 @@ def _fit_background(lab: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.nd
     a = design(pts[:, 0], pts[:, 1])
     keep = np.ones(len(pts), bool)
     for _ in range(4):
-        coef, *_ = np.linalg.lstsq(a[keep], vals[keep], rcond=None)
+        coef = _solve(a[keep], vals[keep])
         resid = np.linalg.norm(vals - a @ coef, axis=1)
         scale = 1.4826 * np.median(resid[keep]) + 0.3
         keep = resid < max(3.0 * scale, 2.0)
     sigma = float(1.4826 * np.median(resid[keep])) if keep.any() else 99.0
-    rgb_coef, *_ = np.linalg.lstsq(a[keep], rgb_vals[keep], rcond=None) if keep.any() else (coef,)
+    rgb_coef = _solve(a[keep], rgb_vals[keep]) if keep.any() else coef
     # the surface is smooth: evaluate it on a coarse grid and enlarge it
     gw, gh = min(w, 96), min(h, 96)
     gx, gy = np.meshgrid((np.arange(gw, dtype=np.float32) + 0.5) / gw, (np.arange(gh, dtype=np.float32) + 0.5) / gh)
-    coarse = (design(gx, gy) @ np.hstack([coef, rgb_coef]).astype(np.float32)).astype(np.float32)
-    both = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
-    bg, bg_rgb = np.ascontiguousarray(both[..., :3]), np.ascontiguousarray(both[..., 3:])
+    basis = design(gx, gy).astype(np.float32)
+    bg = cv2.resize(np.ascontiguousarray(basis @ coef.astype(np.float32)), (w, h), interpolation=cv2.INTER_LINEAR)
+    bg_rgb = cv2.resize(np.ascontiguousarray(basis @ rgb_coef.astype(np.float32)), (w, h), interpolation=cv2.INTER_LINEAR)
     corners = bg[[0, 0, -1, -1], [0, -1, 0, -1]]
     spread = float(np.linalg.norm(corners.max(0) - corners.min(0)))
     return bg, bg_rgb, max(sigma, 0.4), float(keep.mean()), spread
+
+
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares through the (6 x 6) normal equations, slightly regularised."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    return np.linalg.solve(a64.T @ a64 + 1e-6 * np.eye(a.shape[1]), a64.T @ b64)
 
 
 def _gradient(channel: np.ndarray) -> np.ndarray:
@@ -257,15 +265,16 @@ def _grabcut(rgb, mask, strong, weak, shadow, plain) -> np.ndarray:
         return mask
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
-        cv2.grabCut(cv2.cvtColor(img, cv2.COLOR_RGB2BGR), gc, None, bgd, fgd, 2, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(cv2.cvtColor(img, cv2.COLOR_RGB2BGR), gc, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return mask
     fg_small = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.float32)
     up = cv2.resize(fg_small, (cw, ch), interpolation=cv2.INTER_LINEAR) > 0.5
     out = np.zeros_like(mask)
-    # at full resolution the boundary follows the colour evidence, not the reduced copy's pixels
+    # at full resolution the boundary follows the colour evidence, not the reduced copy's pixels (grown
+    # by less than one reduced pixel, so compression noise just off the edge is not taken in)
     crop_weak = weak[y0:y1, x0:x1]
-    grown = cv2.dilate(up.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(1 / scale))).astype(bool)
+    grown = cv2.dilate(up.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(0.6 / scale))).astype(bool)
     shrunk = cv2.erode(up.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(1 / scale))).astype(bool)
     out[y0:y1, x0:x1] = shrunk | (grown & crop_weak)
     return out
