@@ -758,6 +758,10 @@ def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float 
         hidden = ~_visible(source, small.shape[1], small.shape[0], M, (fw, fh)) & (alpha > 0.02)
         expected &= ~hidden
         observed &= ~hidden
+    # a studio reflection (the product mirrored below its base, faded) is part of the scene, not the product
+    mirror = cv2.warpAffine(np.ascontiguousarray(small[::-1, :, 3]), np.float32([[1, 0, box.x * g], [0, 1, (box.y + box.h) * g]]),
+                            (fw, fh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    observed &= ~((cv2.dilate((mirror > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (alpha <= 0.02))
     if expected.sum() < 30:
         return None, "product close to background color"
     k = np.ones((3, 3), np.uint8)

@@ -218,6 +218,24 @@ def test_extra_part_outside_the_outline_fails_silhouette(settings, ring):
     assert "silhouette" in failed(run(settings, ring, image, None))
 
 
+def test_studio_reflection_below_the_product_is_not_an_outline_change(settings, ring):
+    image, placement = place(ring, share=0.6, bg=(36, 40, 56))  # deep surface: the reflection shows
+    arr = np.asarray(image).astype(np.float32)
+    x, y, w, h = (round(v) for v in (placement.x, placement.y, placement.width, placement.height))
+    rows = min(h, 1024 - (y + h))
+    mirrored = arr[y:y + h, x:x + w][::-1][:rows]  # the product flipped below its base, fading out
+    fade = np.linspace(0.3, 0.0, rows, dtype=np.float32)[:, None, None]
+    arr[y + h:y + h + rows, x:x + w] = arr[y + h:y + h + rows, x:x + w] * (1 - fade) + mirrored * fade
+    critique = run(settings, ring, Image.fromarray(arr.astype(np.uint8)), placement, role="lifestyle")
+    assert "silhouette" not in failed(critique), critique.reasons
+    # the mirror zone is only below the product: a part added beside it still fails
+    edited = Image.new("RGBA", (ring.width + 120, ring.height), (0, 0, 0, 0))
+    edited.paste(ring, (0, 0))
+    ImageDraw.Draw(edited).rectangle([ring.width - 40, 280, ring.width + 110, 360], fill=(212, 168, 64, 255))
+    image, _ = place(edited, share=0.6, bg=(36, 40, 56))
+    assert "silhouette" in failed(run(settings, ring, image, None, role="lifestyle"))
+
+
 def test_amazon_main_image_rules(settings, ring):
     image, placement = place(ring, bg=(235, 235, 235))
     problems = failed(run(settings, ring, image, placement, channel="amazon"))
