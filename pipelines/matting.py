@@ -115,9 +115,9 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
     peak = reach = cv2.dilate(offset, np.ones((7, 7), np.uint8))
     # next to the product, the product's own mean colour distance is the reference (a textured product,
     # pavé or links, is not judged against its brightest sparkle)
-    interior = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(np.float32)
-    num = cv2.boxFilter(offset * interior, -1, (9, 9))
-    den = cv2.boxFilter(interior, -1, (9, 9))
+    interior = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=1).astype(np.float32)
+    num = cv2.boxFilter(offset * interior, -1, (13, 13))
+    den = cv2.boxFilter(interior, -1, (13, 13))
     reach = np.where(den > 0.05, num / np.maximum(den, 1e-3), reach)
     soft = np.clip(offset / np.maximum(reach, 12.0), 0.0, 1.0)
     soft[dist < t_lo] = 0.0
