@@ -106,7 +106,7 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
         mask = _grabcut(rgb, mask, strong, weak, grey, dist < t_lo) | _clean(strong & ~grey, strong & ~grey)
 
     # 5. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
-    mask, holes = _fill_holes(mask, dist < t_lo, shadow | (darker & smooth), darker, smooth)
+    mask, holes, in_small_hole = _fill_holes(mask, dist < t_lo, shadow | (darker & smooth), darker, smooth)
 
     # 6. Soft alpha along the boundary: the pixel's distance from the background (RGB) relative to the
     #    most distinct colour nearby (linear mixing of product and background), then a light smoothing.
@@ -121,6 +121,9 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
     reach = np.where(den > 0.05, num / np.maximum(den, 1e-3), reach)
     soft = np.clip(offset / np.maximum(reach, 12.0), 0.0, 1.0)
     soft[dist < t_lo] = 0.0
+    # a shadow cast into a small gap (a watch lug, a clasp) is not taken for a thin, partial product edge
+    cast = in_small_hole & darker & smooth
+    soft[cast] = np.minimum(soft[cast], 0.45)
     kernel = np.ones((3, 3), np.uint8)
     band = cv2.dilate(mask.astype(np.uint8), kernel, iterations=2).astype(bool) & ~cv2.erode(
         mask.astype(np.uint8), kernel, iterations=1).astype(bool)
@@ -281,11 +284,11 @@ def _grabcut(rgb, mask, strong, weak, shadow, plain) -> np.ndarray:
 
 
 def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: np.ndarray,
-                smooth: np.ndarray) -> tuple[np.ndarray, int]:
+                smooth: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """Holes: enclosed regions of the background's colour (with the shadows cast into them) stay open,
     other enclosed gaps are product and are filled. A hole is smooth like the background: a gap of
-    background tone among pavé stones or links is textured, and is product. Returns the mask and the
-    number of holes."""
+    background tone among pavé stones or links is textured, and is product. Returns the mask, the
+    number of holes and the opened pixels of the small holes."""
     solid = mask & ~grey  # shadows cast into a ring's hole are set aside while looking for holes
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~solid).astype(np.uint8), connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -303,4 +306,5 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
         else:
             fill[label] = True
     open_pixels = hole[labels] & (plain | (darker & smooth) | grey)
-    return (mask | fill[labels]) & ~open_pixels, int(hole.sum())
+    small = hole & (areas < 0.005 * max(1, int(mask.sum())))
+    return (mask | fill[labels]) & ~open_pixels, int(hole.sum()), small[labels] & open_pixels
