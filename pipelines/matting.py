@@ -67,8 +67,9 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
         raise MattingError(f"image is {w}x{h}; a cutout needs at least 32 px on each side")
 
     # 2. Model the background from the border: a quadratic surface per Lab channel, fitted robustly.
-    lab8 = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
-    lab = np.dstack([lab8[..., 0] * (100.0 / 255.0), lab8[..., 1] - 128.0, lab8[..., 2] - 128.0])
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+    lab -= np.array([0.0, 128.0, 128.0], np.float32)
+    lab[..., 0] *= 100.0 / 255.0
     bg_lab, bg_rgb, sigma, inliers, spread = _fit_background(lab, rgb)
     if inliers < 0.45 or sigma > 5.0:
         why = (f"only {inliers:.0%} of the border looks like one studio background" if inliers < 0.45
@@ -110,7 +111,8 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
 
     # 6. Soft alpha along the boundary: the pixel's distance from the background (RGB) relative to the
     #    most distinct colour nearby (linear mixing of product and background), then a light smoothing.
-    offset = np.linalg.norm(rgb.astype(np.float32) - bg_rgb, axis=2)
+    delta = rgb.astype(np.float32) - bg_rgb
+    offset = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
     offset[shadow] = 0.0
     peak = reach = cv2.dilate(offset, np.ones((7, 7), np.uint8))
     # next to the product, the product's own mean colour distance is the reference (a textured product,
@@ -296,15 +298,11 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
     like = plain | darker
     like_share = np.bincount(labels[like], minlength=count) / areas
     smooth_share = np.bincount(labels[smooth], minlength=count) / areas
-    fill = np.zeros(count, bool)
-    hole = np.zeros(count, bool)
-    for label in range(1, count):
-        if label in border:
-            continue
-        if like_share[label] > 0.6 and smooth_share[label] > 0.5 and areas[label] > 12:
-            hole[label] = True
-        else:
-            fill[label] = True
+    enclosed = np.ones(count, bool)
+    enclosed[0] = False
+    enclosed[border] = False
+    hole = enclosed & (like_share > 0.6) & (smooth_share > 0.5) & (areas > 12)
+    fill = enclosed & ~hole
     open_pixels = hole[labels] & (plain | (darker & smooth) | grey)
     small = hole & (areas < 0.005 * max(1, int(mask.sum())))
     return (mask | fill[labels]) & ~open_pixels, int(hole.sum()), small[labels] & open_pixels
