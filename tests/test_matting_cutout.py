@@ -80,6 +80,20 @@ def test_real_cutouts_on_studio_backgrounds(realdata):
         assert holes_open(alpha, truth), name
 
 
+def test_hard_real_cutouts_pave_thin_chain_and_watch_lugs(realdata):
+    from benchmarks.bench_cutout import composite, ground_truth_cutouts, holes_open
+
+    cases = dict(ground_truth_cutouts(realdata))
+    # pavé on a grey pendant with a thin chain, a white-on-white pavé bangle, a watch with open lugs
+    for name, kind, least in [("nishi_necklace_NFIS004S1F", "light_grey", 0.76),
+                              ("nishi_bracelet_BFSV015D2C", "white", 0.95),
+                              ("nishi_bracelet_WFA015G1F", "white", 0.98)]:
+        photo, truth = composite(cases[name], kind, seed=0)
+        alpha = _alpha(cut_out(photo))
+        assert iou(alpha, truth) >= least, name
+        assert holes_open(alpha, truth), name
+
+
 def test_real_packshots_give_a_sensible_cutout(realdata):
     for name in ["jewelry_packshot/myntra_48743_bangle.jpg", "product_packshot/myntra_4344_shoe.jpg"]:
         result = cut_out(Image.open(realdata / name))
