@@ -269,6 +269,9 @@ def _grabcut(rgb, mask, strong, weak, shadow, plain) -> np.ndarray:
     if not (gc == cv2.GC_FGD).any() or not (gc == cv2.GC_BGD).any():
         return mask
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour models from OpenCV's global RNG: fix it, so a cutout does not depend on
+    # what ran before it in the process.
+    cv2.setRNGSeed(0)
     try:
         cv2.grabCut(cv2.cvtColor(img, cv2.COLOR_RGB2BGR), gc, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
