@@ -71,66 +71,23 @@ LIMITS = Limits()
 
 @dataclass(frozen=True)
 class ChannelRules:
-    """What the critique needs from a channel's spec."""
+    """What the critique needs from a channel's spec (tools.rules.CHANNEL_SPECS)."""
 
     channel: Channel
     min_px: int  # longest side at least
     max_px: int  # longest side at most
     formats: tuple[str, ...]  # accepted upload formats (PIL names)
-    aspects: tuple[float, ...] = ()  # accepted width/height ratios; empty = any
     main_white: bool = False  # main image must be the product alone on pure white
     main_share: float = 0.0  # main image: product's longest side / frame side, at least
 
 
-_LOCAL_RULES = {
-    Channel.amazon: ChannelRules(Channel.amazon, 1000, 10000, ("JPEG", "PNG", "TIFF", "GIF"), (), True, 0.85),
-    Channel.etsy: ChannelRules(Channel.etsy, 635, 10000, ("JPEG", "PNG", "GIF")),
-    Channel.shopify: ChannelRules(Channel.shopify, 800, 4472, ("JPEG", "PNG", "WEBP", "GIF")),
-    Channel.ebay: ChannelRules(Channel.ebay, 500, 9000, ("JPEG", "PNG", "TIFF", "BMP", "GIF")),
-    Channel.google: ChannelRules(Channel.google, 250, 8000, ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"), (), True, 0.5),
-    Channel.zalando: ChannelRules(Channel.zalando, 1524, 6000, ("JPEG", "PNG")),
-}
-
-
 def channel_rules(channel: Channel) -> ChannelRules:
-    """The channel's rules: from tools.rules.CHANNEL_SPECS when present, else a small local reading."""
-    local = _LOCAL_RULES[channel]
-    try:
-        from tools.rules import CHANNEL_SPECS
-    except ImportError:
-        return local
-    spec = CHANNEL_SPECS.get(channel)
-    if spec is None:
-        return local
+    """The channel's rules, read from tools.rules.CHANNEL_SPECS (the one place they are written)."""
+    from tools.rules import CHANNEL_SPECS
 
-    def pick(*names, default):
-        for name in names:
-            value = spec.get(name) if isinstance(spec, dict) else getattr(spec, name, None)
-            if value is not None:
-                return value
-        return default
-
-    aspects = pick("aspects", "aspect_ratios", "allowed_aspects", default=())
-    return ChannelRules(
-        channel=channel,
-        min_px=int(pick("min_px", "min_side", "min_long_side", "min_size", default=local.min_px)),
-        max_px=int(pick("max_px", "max_side", "max_long_side", "max_size", default=local.max_px)),
-        formats=tuple(str(f).upper().replace("JPG", "JPEG") for f in pick("formats", default=local.formats)),
-        aspects=tuple(_ratio(a) for a in aspects),
-        main_white=bool(pick("main_white", "main_white_background", "white_background", default=local.main_white)),
-        main_share=float(pick("main_share", "main_min_share", "min_product_share", "product_fill",
-                              default=local.main_share)),
-    )
-
-
-def _ratio(value) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value)
-    if ":" in text:
-        w, h = text.split(":", 1)
-        return float(w) / float(h)
-    return float(text)
+    spec = CHANNEL_SPECS[channel]
+    return ChannelRules(channel=channel, min_px=spec.min_long_side, max_px=spec.max_long_side,
+                        formats=tuple(spec.formats), main_white=spec.main_pure_white, main_share=spec.main_share)
 
 
 # -- the checks --------------------------------------------------------------------------------------
@@ -278,19 +235,12 @@ def frame_checks(stats: vision.FrameStats, *, role: Role, channel: Channel | Non
         return checks
     rules = channel_rules(channel)
     name = channel.value.capitalize()
-    # 2. Pixel limits, aspect and format of the channel.
+    # 2. Pixel limits and format of the channel (the aspect was checked against the plan above).
     longest = max(stats.width, stats.height)
     ok = rules.min_px <= longest <= rules.max_px
     checks.append(_check("pixels", longest, rules.min_px if longest < rules.min_px else rules.max_px, ok,
                          f"{name} needs {rules.min_px}-{rules.max_px} px on the longest side; this image has {longest}"
                          if not ok else f"{longest} px fits {name}'s size limits"))
-    if rules.aspects:
-        ratio = stats.width / stats.height
-        ok = any(abs(ratio / a - 1) <= 0.01 for a in rules.aspects)
-        allowed = ", ".join(f"{a:.2f}" for a in rules.aspects)
-        checks.append(_check("channel_aspect", ratio, rules.aspects[0], ok,
-                             f"{name} accepts width/height {allowed}; this image is {ratio:.2f}" if not ok
-                             else f"the aspect fits {name}"))
     if fmt:
         ok = fmt.upper() in rules.formats
         checks.append(Check(name="format", passed=ok, value=fmt.upper(), limit=",".join(rules.formats),
