@@ -198,6 +198,18 @@ def test_enlarged_small_source_fails_upscale(settings):
     assert "upscale" in failed(run(settings, small, image, placement))
 
 
+def test_an_enlargement_the_engine_recorded_is_a_warning_not_a_failure(settings):
+    small = tight(demo_cutout("DEMO-RING", 150))
+    image, placement = place(small)
+    measured = next(c for c in run(settings, small, image, placement).checks if c.name == "upscale").value
+    declared = placement.model_copy(update={"upscale": measured})
+    check = next(c for c in run(settings, small, image, declared).checks if c.name == "upscale")
+    assert check.passed and check.warning and check.message.startswith("warning: the product was enlarged")
+    # an enlargement well beyond what the engine recorded still fails
+    understated = placement.model_copy(update={"upscale": measured / 1.6})
+    assert "upscale" in failed(run(settings, small, image, understated))
+
+
 def test_noisy_candidate_fails_noise(settings, ring):
     image, placement = place(ring)
     rng = np.random.default_rng(0)

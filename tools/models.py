@@ -300,6 +300,7 @@ class Check(Model):
     value: float | str | None = None
     limit: float | str | None = None
     message: str = ""
+    warning: bool = Field(default=False, description="passed, but the seller should know (e.g. an enlargement)")
 
 
 class Critique(Model):
