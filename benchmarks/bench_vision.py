@@ -372,7 +372,8 @@ def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dic
         ring = product.kind == "ring"  # the product's try-on is for rings (the hand plate)
         records: dict[str, object] = {}
 
-        def studio_case(label, variant, image_cutout, product=product, cut=cut, records=records, width_mm=RING_MM):
+        def studio_case(label, variant, image_cutout, product=product, cut=cut, records=records, width_mm=RING_MM,
+                        index=index):
             s = index * 7 + len(cases)
             if variant not in records:
                 records[variant] = studio_render(cut, variant, s)[1]

@@ -57,7 +57,8 @@ def adobe_rgb_profile() -> bytes:
     offset = 128 + 4 + 12 * len(tags)
     table, data = b"", b""
     for sig, body in tags:
-        while (offset + len(data)) % 4: data += b"\0"
+        while (offset + len(data)) % 4:
+            data += b"\0"
         table += sig + struct.pack(">II", offset + len(data), len(body))
         data += body
     body = struct.pack(">I", len(tags)) + table + data
