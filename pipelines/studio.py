@@ -54,11 +54,11 @@ class StudioImage:
 # -- product handling ----------------------------------------------------------------------------------
 
 
-def trim(cutout: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """The cutout cropped to its visible product (alpha > 8) and that box in the source."""
+def trim(cutout: Image.Image, min_alpha: int = 8) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The cutout cropped to its visible product (alpha > min_alpha) and that box in the source."""
     if cutout.mode != "RGBA":
         raise StudioError(f"cutout must be RGBA, got mode {cutout.mode}")
-    box = cutout.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
+    box = cutout.getchannel("A").point(lambda a: 255 if a > min_alpha else 0).getbbox()
     if box is None:
         raise StudioError("cutout is empty (fully transparent)")
     return cutout.crop(box), box

@@ -14,8 +14,9 @@ from PIL import Image, ImageDraw
 from tiny_diffusers import tiny_model
 
 from pipelines.diffusion import resample_cutout
+from pipelines.studio import trim
 from tools.demo import DEMO_PRODUCTS, demo_cutout
-from tools.diffusion_render import build_prompt, category_brief, render_with_diffusers, scene_template, trim
+from tools.diffusion_render import build_prompt, category_brief, render_with_diffusers, scene_template
 from tools.errors import BadInput, EngineUnavailable, Refused
 from tools.models import Category, Channel, Consent, Photo, PhotoKind, Product, Role, Shot, Slot, Talent
 from tools.workspace import Workspace
@@ -34,7 +35,7 @@ def _workspace(settings, family: str) -> Workspace:
 
 def _assert_locked(image: Image.Image, cutout: Image.Image, placement, erode_px: int = 4) -> int:
     """Inside the eroded product mask the candidate's pixels equal the source cutout resampled to the box."""
-    item, _ = trim(cutout)
+    item, _ = trim(cutout, min_alpha=0)
     x, y, w, h = int(placement.x), int(placement.y), int(placement.width), int(placement.height)
     source = np.asarray(resample_cutout(item, (w, h)))
     solid = (source[..., 3] == 255).astype(np.uint8)
@@ -131,7 +132,7 @@ def _on_model_sku(ws) -> tuple[Product, Image.Image, Image.Image]:
     draw = ImageDraw.Draw(photo)
     draw.ellipse((240, 40, 360, 190), fill=(224, 172, 140))  # head
     draw.rectangle((270, 180, 330, 230), fill=(224, 172, 140))  # neck
-    tee = trim(demo_cutout("DEMO-TEE"))[0].resize((420, 460))
+    tee = trim(demo_cutout("DEMO-TEE"), min_alpha=0)[0].resize((420, 460))
     photo.paste(tee, (90, 210), tee)
     mask = Image.new("L", photo.size, 0)
     mask.paste(tee.getchannel("A").point(lambda a: 255 if a > 127 else 0), (90, 210))

@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from pipelines.studio import trim
 from tools.errors import BadInput, EngineUnavailable, Refused
 from tools.models import APPAREL, JEWELRY, Category, Placement, Product, Role, Shot
 
@@ -51,8 +52,8 @@ def category_brief(category: str) -> dict[str, str | list[str]]:
 
     text = prompts.load(f"categories/{Category(category).value}.md")
     sections: dict[str, str | list[str]] = {}
-    for name, body in re.findall(r"^## (\w+)\s*\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S):
-        lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
+    for name, body in prompts.sections(text).items():
+        lines = [line.strip() for line in body.splitlines() if line.strip()]
         bullets = [line[2:].strip() for line in lines if line.startswith("- ")]
         sections[name] = bullets if bullets and len(bullets) == len(lines) else " ".join(lines)
     return sections
@@ -64,8 +65,8 @@ def scene_template(role: str) -> tuple[str, str]:
     import prompts
 
     text = prompts.load(f"scenes/{Role(role).value}.md")
-    parts = dict(re.findall(r"^## (\w+)\s*\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S))
-    prompt, negative = parts.get("prompt", "").strip(), parts.get("negative_prompt", "").strip()
+    parts = prompts.sections(text)
+    prompt, negative = parts.get("prompt", ""), parts.get("negative_prompt", "")
     for template in (prompt, negative):
         for _, name, _, _ in string.Formatter().parse(template):
             if name is not None and name not in PLACEHOLDERS:
@@ -200,12 +201,6 @@ def _step_progress(progress: Progress, shot: Shot, what: str):
 # -- placement -------------------------------------------------------------------------------------------
 
 
-def trim(cutout: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """The cutout cropped to its visible pixels, and that crop box in the cutout."""
-    box = cutout.getchannel("A").getbbox()
-    return cutout.crop(box), box
-
-
 def product_box(shot: Shot, product: Product, size: tuple[int, int]) -> tuple[tuple[int, int, int, int], float]:
     """Where the (trimmed) product goes in the shot: ((x, y, w, h), scale in shot px per source px)."""
     group = ("jewelry" if product.category in JEWELRY else "apparel" if product.category in APPAREL
@@ -248,7 +243,7 @@ def _lifestyle(ws, loaded, product, shot, cutout, seeds, progress):
 
     # 1. Prompt, sizes, and the product's box in the shot and at generation size.
     run = _prepare(loaded, product, shot)
-    item, _ = trim(cutout)
+    item, _ = trim(cutout, min_alpha=0)  # every pixel the cutout carries is locked
     box, scale = product_box(shot, product, item.size)
     gw, gh = run.gen_size
     factor = gw / shot.width
@@ -349,7 +344,7 @@ def _on_model(ws, loaded, product, shot, cutout, seeds, progress):
                        f"not {product.category.value}")
     run = _prepare(loaded, product, shot)
     gw, gh = run.gen_size
-    item, _ = trim(cutout)
+    item, _ = trim(cutout, min_alpha=0)  # every pixel the cutout carries is locked
     reference = _on_white(item)
     model_asset = shot.options.get("model_asset_id")
 

@@ -177,14 +177,10 @@ def index_category_briefs(ws: Workspace) -> int:
 
 def brief_section(text: str, section: str) -> str:
     """One `## section` of a category visual brief, as plain text."""
-    lines, inside = [], False
-    for line in text.splitlines():
-        if line.startswith("## "):
-            inside = line[3:].strip().lower() == section
-            continue
-        if inside and line.strip():
-            lines.append(line.strip().lstrip("- "))
-    return "; ".join(lines)
+    import prompts
+
+    body = prompts.sections(text).get(section, "")
+    return "; ".join(line.strip().lstrip("- ") for line in body.splitlines() if line.strip())
 
 
 def category_brief(ws: Workspace, category: str, query: str = "") -> str:
