@@ -281,8 +281,24 @@ def _tint(cutout: Image.Image, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(a.astype(np.uint8), "RGBA")
 
 
+MIN_VISIBLE = 0.015  # an alteration must visibly change at least this share of the product
+
+
+def _visible_change(before: Image.Image, after: Image.Image) -> float:
+    """Share of the product's pixels an edit visibly changed (Lab distance > 10, or opacity flipped)."""
+    a, b = np.asarray(before), np.asarray(after)
+    product = a[..., 3] > 200
+    la = cv2.cvtColor(a[..., :3].astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+    lb = cv2.cvtColor(b[..., :3].astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+    changed = (np.linalg.norm(la - lb, axis=2) > 10) | (np.abs(a[..., 3].astype(int) - b[..., 3]) > 128)
+    return float((changed & (product | (b[..., 3] > 200))).sum()) / max(1, int(product.sum()))
+
+
 def _erase(cutout: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Erase a stone (a small region of distinct color) with the surrounding material, or cut off a part."""
+    """Erase a stone (a small region of distinct color) with the surrounding material, or cut off a part.
+
+    Stones are tried from the most distinct; one whose erasure leaves no visible change (a region the
+    surrounding material already resembles) does not count, and a part is cut off instead."""
     a = np.asarray(cutout).copy()
     alpha = a[..., 3] > 200
     area = int(alpha.sum())
@@ -294,26 +310,28 @@ def _erase(cutout: Image.Image, rng: np.random.Generator) -> Image.Image:
     _, _, centers = cv2.kmeans(sample, 4, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
     dist = np.stack([np.linalg.norm(lab - c, axis=2) for c in centers])
     labels = dist.argmin(axis=0)
-    best = None
+    stones = []
     for k in range(len(centers)):
         mask = ((labels == k) & alpha).astype(np.uint8)
         count, comp, stats, _ = cv2.connectedComponentsWithStats(mask)
         for i in range(1, count):
             share = stats[i, cv2.CC_STAT_AREA] / area
-            if 0.02 <= share <= 0.12:
-                contrast = float(np.linalg.norm(centers[k] - np.median(pixels, axis=0)))
-                if best is None or contrast > best[0]:
-                    best = (contrast, comp == i)
-    if best is not None and best[0] > 25:
-        region = cv2.dilate(best[1].astype(np.uint8), np.ones((5, 5), np.uint8))
-        a[..., :3] = cv2.inpaint(a[..., :3], region, 7, cv2.INPAINT_TELEA)
-        return Image.fromarray(a, "RGBA")
+            contrast = float(np.linalg.norm(centers[k] - np.median(pixels, axis=0)))
+            if 0.02 <= share <= 0.12 and contrast > 25:
+                stones.append((contrast, comp == i))
+    for _contrast, stone in sorted(stones, key=lambda item: -item[0])[:4]:
+        edited = a.copy()
+        region = cv2.dilate(stone.astype(np.uint8), np.ones((5, 5), np.uint8))
+        edited[..., :3] = cv2.inpaint(a[..., :3], region, 7, cv2.INPAINT_TELEA)
+        result = Image.fromarray(edited, "RGBA")
+        if _visible_change(cutout, result) >= MIN_VISIBLE:
+            return result
     # no distinct stone: cut off a part (alpha to zero in a disc at the product's edge)
     ys, xs = np.nonzero(alpha)
     i = int(rng.integers(len(xs)))
     r = np.sqrt(area * 0.06 / np.pi)
     yy, xx = np.mgrid[0:a.shape[0], 0:a.shape[1]]
-    far = np.argmax((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2 + rng.uniform(0, 1, len(xs)) * 0)
+    far = np.argmax((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2)
     i = far if rng.uniform() < 0.7 else i
     disc = (xx - xs[i]) ** 2 + (yy - ys[i]) ** 2 < (2 * r) ** 2
     a[disc, 3] = 0
@@ -412,7 +430,13 @@ def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dic
             studio_case(label, pick(k), edited)
         studio_case("erased", pick(4), _erase(cut, rng))
         others = [p for p in products if p is not product]
-        studio_case("pasted", pick(5), _paste(cut, others[int(rng.integers(len(others)))].cutout, rng))
+        # a foreign element: from another product, redrawn when its colors happen to match this one's
+        for attempt in range(6):
+            pasted = _paste(cut, others[int(rng.integers(len(others)))].cutout, rng)
+            if _visible_change(cut, pasted) >= MIN_VISIBLE:
+                break
+            skipped["pasted (invisible, redrawn)"] = skipped.get("pasted (invisible, redrawn)", 0) + 1
+        studio_case("pasted", pick(5), pasted)
         stretch = (1.1, 1.0) if rng.uniform() < 0.5 else (1.0, 1.1)
         stretched = cut.resize((round(cut.width * stretch[0]), round(cut.height * stretch[1])), Image.LANCZOS)
         studio_case("stretch", pick(6), stretched)
@@ -553,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(products)} real products, {len(cases)} candidates "
           f"({sum(c.label == 'clean' for c in cases)} clean), built in {time.perf_counter() - started:.0f} s")
     if skipped:
-        print("alterations skipped as no-ops on achromatic products: "
+        print("alterations skipped or redrawn as invisible (achromatic products, matching colors): "
               + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
 
     # 2. Critique every candidate; time the 1024 px ones.

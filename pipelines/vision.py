@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 ANALYSIS_PX = 224  # product longest side when measuring fidelity
+ANALYSIS_MAX_PX = 512  # ... raised up to this for thin products, so their strokes stay ~2.5 px wide
 SEARCH_PX = 112  # frame longest side for the coarse location search
 REFINE_PX = 112  # product longest side for the fine location search
 FRAME_PX = 512  # frame longest side for background / frame measurements
@@ -29,7 +30,7 @@ WINDOW_PX = 96  # product longest side for a search around a first guess
 GUESS_ERROR = 0.1  # relative fit error above which a foreground-guided fit is double-checked
 ENERGY_FLOOR = 0.002
 STRETCH_GAIN = 0.85  # a stretched fit is kept only when its error is this much lower
-CHANGE_DE = 12.0  # tolerant Lab distance that marks a pixel as changed
+CHANGE_DE = 8.0  # tolerant Lab distance that marks a pixel as changed
 
 
 # -- small value types -----------------------------------------------------------------------------
@@ -382,6 +383,13 @@ def _search_px(source: Source, base: int, bg: np.ndarray | None) -> float:
     return float(np.clip(base * 1.5 / max(stroke_at_base, 1e-3), base, 2.5 * base))
 
 
+def _analysis_px(source: Source) -> float:
+    """Product size to measure fidelity at: ANALYSIS_PX, raised for thin products (chains) so a
+    recoloured or erased strand is still several pixels wide and not averaged into the background."""
+    stroke = source.stroke * ANALYSIS_PX / max(source.rgba.shape[:2])
+    return float(np.clip(ANALYSIS_PX * 2.5 / max(stroke, 1e-3), ANALYSIS_PX, ANALYSIS_MAX_PX))
+
+
 def _template_size(source: Source, longest: float) -> tuple[float, float]:
     sw, sh = source.size
     return (longest, longest * sh / sw) if sw >= sh else (longest * sw / sh, longest)
@@ -525,12 +533,17 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     # 1. Find it.
     location = locate(candidate, source, hint, allow_stretch=allow_stretch)
     box = location.box
+    confirmed = _confirms(location)
+    if confirmed:
+        # the search agrees with the engine's record within its own step size: the record is the more
+        # precise of the two (a 1 % size error is already 2 px at the far side of the analysis grid)
+        box = location.hint
     H, W = candidate.shape[:2]
     sw, sh = source.size
     scale = float(np.sqrt((box.w / sw) * (box.h / sh)))
 
-    # 2. Build the analysis grid: the box plus a margin, product at most ANALYSIS_PX long.
-    f = min(1.0, ANALYSIS_PX / max(box.w, box.h, 1.0))
+    # 2. Build the analysis grid: the box plus a margin, product at most ANALYSIS_PX long (more when thin).
+    f = min(1.0, _analysis_px(source) / max(box.w, box.h, 1.0))
     margin = 0.06 * max(box.w, box.h) + 2 / f
     x0, y0 = box.x - margin, box.y - margin
     gw, gh = max(8, round((box.w + 2 * margin) * f)), max(8, round((box.h + 2 * margin) * f))
@@ -544,6 +557,13 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     bw, bh = max(2, round(box.w * f)), max(2, round(box.h * f))
     small = source.resized(bw, bh)  # premultiplied
     ox, oy = (box.x - x0) * f, (box.y - y0) * f
+    if not confirmed:  # the search's size steps are coarse for pixel-exact comparison: settle them here
+        kx, ky = _fine_scale(small, cand, ox, oy, allow_stretch)
+        ox, oy = ox + (1 - kx) * bw / 2, oy + (1 - ky) * bh / 2
+        bw, bh = max(2, round(bw * kx)), max(2, round(bh * ky))
+        small = source.resized(bw, bh)
+        box = Box(x0 + ox / f, y0 + oy / f, box.w * kx, box.h * ky)
+        scale = float(np.sqrt((box.w / sw) * (box.h / sh)))
     M_s = np.float32([[1, 0, ox], [0, 1, oy]])
     src = cv2.warpAffine(small, M_s, (gw, gh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     # sub-pixel alignment: phase correlation of the two gradient images around the product
@@ -564,7 +584,8 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     cut = float(alpha[~inframe].sum()) / total_alpha
 
     # 4. Color: Lab maps, a 1-pixel-tolerant difference, CIEDE2000 on the best-matching pairs.
-    inframe = inframe & _visible(source, bw, bh, M_s, (gw, gh))
+    visible = _visible(source, bw, bh, M_s, (gw, gh))
+    inframe = inframe & visible
     inner = (cv2.erode((alpha > 0.9).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & inframe
     if inner.sum() < 20:
         inner = (alpha > 0.5) & inframe
@@ -578,15 +599,26 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
         de = ciede2000(pairs_c, pairs_s)
         de_median, de_p95 = float(np.median(de)), float(np.percentile(de, 95))
         mean_shift = tuple(float(v) for v in (lab_c[inner] - lab_s[inner]).mean(axis=0))
-        de_material = _material_difference(lab_s[inner], lab_c[inner])
+        # on smoothed maps: a fine texture (a braided chain) a fraction of a pixel out of register would
+        # otherwise bias each material's mean; a real color change survives the smoothing
+        soft_s, soft_c = cv2.GaussianBlur(lab_s, (0, 0), 1.5), cv2.GaussianBlur(lab_c, (0, 0), 1.5)
+        de_material = _material_difference(soft_s[inner], soft_c[inner])
     else:
         de_median = de_p95 = de_material = 0.0
         mean_shift = (0.0, 0.0, 0.0)
 
     # 5. Changed regions: tolerant ΔE above a threshold, cleaned, largest blob as a share of the product.
-    changed = ((tol > CHANGE_DE) & inner).astype(np.uint8)
+    # A pixel counts as changed when its color lies outside the range of colors around it in the other
+    # image, both ways: the range absorbs sub-pixel shifts of edges; the second direction sees a thin
+    # part recoloured to its surroundings. Thin parts (a chain 2 px wide) vanish from `inner`'s
+    # erosion, so every opaque pixel is watched here.
+    watched = inner | ((alpha > 0.8) & inframe)
+    if source.visible is not None:  # where a hidden part begins (a ring band behind the finger) varies
+        watched &= cv2.erode(visible.astype(np.uint8), np.ones((max(3, round(0.05 * bh)), 1), np.uint8)) > 0
+    outside = np.maximum(_outside_range(lab_c, lab_s), _outside_range(lab_s, lab_c))
+    changed = ((outside > CHANGE_DE) & watched).astype(np.uint8)
     changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    product_area = max(1, n)
+    product_area = max(1, n, int(watched.sum()))
     changed_total = float(changed.sum()) / product_area
     changed_area = 0.0
     if changed.any():
@@ -672,7 +704,8 @@ def _sharpness(candidate: np.ndarray, source: Source, box: Box, side: int = 192)
     # a light blur first, so sensor noise and JPEG blocks in either image do not count as detail
     lap_c = np.abs(cv2.Laplacian(cv2.GaussianBlur(crop, (0, 0), 0.8), cv2.CV_32F))[solid].mean()
     lap_s = np.abs(cv2.Laplacian(cv2.GaussianBlur(gray, (0, 0), 0.8), cv2.CV_32F))[solid].mean()
-    return float(lap_c / max(lap_s, 0.5))
+    # the small constant keeps a flat region (a plain-colored garment) at ~1 instead of dividing noise by noise
+    return float((lap_c + 0.05) / (lap_s + 0.05))
 
 
 def _material_difference(src: np.ndarray, cand: np.ndarray, k: int = 3, min_share: float = 0.08) -> float:
@@ -691,6 +724,50 @@ def _material_difference(src: np.ndarray, cand: np.ndarray, k: int = 3, min_shar
         a, b = src[sel].mean(axis=0, keepdims=True), cand[sel].mean(axis=0, keepdims=True)
         worst = max(worst, float(ciede2000(a, b)[0]))
     return worst
+
+
+def _fine_scale(small: np.ndarray, cand: np.ndarray, ox: float, oy: float, stretch: bool) -> tuple[float, float]:
+    """Width and height factors (within about ±3 %) that best fit the placed source to the candidate
+    on the analysis grid: lightness of the source composited on the candidate vs the candidate."""
+    gray_c = cv2.cvtColor(cand, cv2.COLOR_RGB2GRAY)
+    gray_s = cv2.cvtColor(np.ascontiguousarray(small[..., :3]), cv2.COLOR_RGB2GRAY)
+    layers = np.ascontiguousarray(np.dstack([gray_s, small[..., 3]]))
+    bh, bw = small.shape[:2]
+    costs: dict[tuple[float, float], float] = {}
+
+    def cost(kx: float, ky: float) -> float:
+        key = (round(kx, 5), round(ky, 5))
+        if key not in costs:
+            M = np.float32([[kx, 0, ox + (1 - kx) * bw / 2], [0, ky, oy + (1 - ky) * bh / 2]])
+            placed = cv2.warpAffine(layers, M, (cand.shape[1], cand.shape[0]), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            a = placed[..., 1]
+            d = (placed[..., 0] + (1 - a) * gray_c - gray_c)
+            costs[key] = float((d * d).sum())
+        return costs[key]
+
+    kx = ky = 1.0
+    for step in (0.02, 0.01, 0.005):
+        if stretch:
+            kx = min((kx / (1 + step), kx, kx * (1 + step)), key=lambda v: cost(v, ky))
+            ky = min((ky / (1 + step), ky, ky * (1 + step)), key=lambda v: cost(kx, v))
+        else:
+            kx = ky = min((kx / (1 + step), kx, kx * (1 + step)), key=lambda v: cost(v, v))
+    return kx, ky
+
+
+def _confirms(location: Location) -> bool:
+    """The search found the product where the engine recorded it, at its size and proportions."""
+    return (location.hint is not None and location.hint_scale is not None and abs(location.hint_scale - 1) <= 0.03
+            and (location.hint_iou or 0) >= 0.85 and abs(location.aspect - 1) <= 0.02)
+
+
+def _outside_range(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pixel, how far a's Lab color lies outside the per-channel range of b's 3x3 neighbourhood."""
+    k = np.ones((3, 3), np.uint8)
+    below = np.maximum(cv2.erode(b, k) - a, 0)
+    above = np.maximum(a - cv2.dilate(b, k), 0)
+    return _norm3(below + above)
 
 
 def _tolerant_difference(lab_c: np.ndarray, lab_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -747,13 +824,19 @@ def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float 
     bg_lab = cv2.cvtColor(bg.reshape(1, 1, 3), cv2.COLOR_RGB2Lab).reshape(3)
 
     def distinct(rgb: np.ndarray) -> np.ndarray:
+        """Lab distance from the background (0 for what looks like a soft shadow)."""
         diff = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2Lab) - bg_lab
         chroma = np.hypot(diff[..., 1], diff[..., 2])
         shadow = (diff[..., 0] < 0) & (chroma < 4.0) & (diff[..., 0] > -30)
-        return (_norm3(diff) > 12.0) & ~shadow
+        return np.where(shadow, 0.0, _norm3(diff))
 
-    expected = distinct(pm + (1 - alpha[..., None]) * bg) & (alpha > 0.5)
-    observed = distinct(frame)
+    # Two thresholds, as in hysteresis: a clear pixel on one side needs only a faint one near it on the
+    # other, so a thin chain softened by JPEG or downsizing still counts as present.
+    d_expected = distinct(pm + (1 - alpha[..., None]) * bg)
+    d_observed = distinct(frame)
+    # (anything the source covers at all may show: a chain thinner than a pixel still tints it)
+    expected, expected_faint = (d_expected > 12.0) & (alpha > 0.5), alpha > 0.05
+    observed, observed_faint = d_observed > 12.0, d_observed > 6.0
     if source.visible is not None:  # parts expected to be hidden count neither way
         hidden = ~_visible(source, small.shape[1], small.shape[0], M, (fw, fh)) & (alpha > 0.02)
         expected &= ~hidden
@@ -765,8 +848,8 @@ def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float 
     if expected.sum() < 30:
         return None, "product close to background color"
     k = np.ones((3, 3), np.uint8)
-    near_e = cv2.dilate(expected.astype(np.uint8), k) > 0
-    near_o = cv2.dilate(observed.astype(np.uint8), k) > 0
+    near_e = cv2.dilate(expected_faint.astype(np.uint8), k) > 0
+    near_o = cv2.dilate(observed_faint.astype(np.uint8), k) > 0
     precision = float((observed & near_e).sum()) / max(1, int(observed.sum()))
     recall = float((expected & near_o).sum()) / max(1, int(expected.sum()))
     return min(precision, recall), "plain background"

@@ -142,13 +142,41 @@ def test_scratches_fail_added_detail(settings, ring):
     assert "added_detail" in failed(run(settings, ring, image, placement))
 
 
-def test_smoothed_surface_fails_structure(settings):
+def test_smeared_print_fails(settings):
     tee = demo_cutout("DEMO-TEE", SIZE)
     a = np.asarray(tee).copy()
     a[..., :3] = np.asarray(Image.fromarray(a[..., :3]).filter(ImageFilter.BoxBlur(10)))  # stripes smeared
     image, placement = place(Image.fromarray(a, "RGBA"), recorded=tee)
-    problems = failed(run(settings, tee, image, placement))
-    assert "structure" in problems or "missing_detail" in problems
+    critique = run(settings, tee, image, placement)
+    assert critique.verdict == "fail" and "changed_region" in failed(critique)
+
+
+def test_removed_print_fails_missing_detail(settings):
+    tee = demo_cutout("DEMO-TEE", SIZE)
+    a = np.asarray(tee).copy()
+    coral = (a[..., 0] > 180) & (a[..., 3] > 0)  # the chest stripes
+    a[coral, :3] = np.median(a[(a[..., 3] == 255) & ~coral][:, :3], axis=0).astype(np.uint8)
+    image, placement = place(Image.fromarray(a, "RGBA"), recorded=tee)
+    critique = run(settings, tee, image, placement)
+    assert "missing_detail" in failed(critique)
+    assert "edges are gone" in next(c.message for c in critique.checks if c.name == "missing_detail")
+
+
+def test_redrawn_pattern_fails_structure(settings):
+    """The same colors in a different arrangement (a generator redrawing a print): 6 px blocks shuffled."""
+    tee = tight(demo_cutout("DEMO-TEE", SIZE))
+    a = np.asarray(tee)
+    out = a.copy()
+    b = 6
+    blocks = [(y, x) for y in range(0, a.shape[0] - b, b) for x in range(0, a.shape[1] - b, b)
+              if a[y:y + b, x:x + b, 3].min() > 250]
+    for (y, x), j in zip(blocks, np.random.default_rng(0).permutation(len(blocks)), strict=True):
+        yy, xx = blocks[j]
+        out[y:y + b, x:x + b, :3] = a[yy:yy + b, xx:xx + b, :3]
+    image, placement = place(Image.fromarray(out, "RGBA"), recorded=tee)
+    critique = run(settings, tee, image, placement)
+    assert "structure" in failed(critique)
+    assert "surface detail differs" in next(c.message for c in critique.checks if c.name == "structure")
 
 
 def test_ten_percent_stretch_fails_proportions(settings, ring):

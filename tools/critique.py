@@ -47,7 +47,7 @@ class Limits:
     structure: float = 0.60  # SSIM of lightness inside the product, at least
     missing_detail: float = 0.30  # share of source edges gone
     added_detail: float = 0.50  # new edges relative to source edges
-    changed_region: float = 0.01  # largest changed area / product area
+    changed_region: float = 0.005  # largest changed area / product area
     silhouette: float = 0.85  # outline agreement (plain backgrounds), at least
     stretch: float = 0.06  # |width/height stretch - 1|
     cut: float = 0.01  # share of the product outside the frame
