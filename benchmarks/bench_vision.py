@@ -431,7 +431,7 @@ def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dic
         studio_case("erased", pick(4), _erase(cut, rng))
         others = [p for p in products if p is not product]
         # a foreign element: from another product, redrawn when its colors happen to match this one's
-        for attempt in range(6):
+        for _attempt in range(6):
             pasted = _paste(cut, others[int(rng.integers(len(others)))].cutout, rng)
             if _visible_change(cut, pasted) >= MIN_VISIBLE:
                 break
