@@ -452,7 +452,7 @@ def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dic
 # -- 4. scoring ------------------------------------------------------------------------------------------
 
 
-FIDELITY = {"placement", "scale", "complete", "proportions", "silhouette", "color", "color_extremes",
+FIDELITY = {"placement", "scale", "complete", "proportions", "silhouette", "outline_region", "color", "color_extremes",
             "changed_region", "structure", "missing_detail", "added_detail", "sharpness", "clipping", "noise"}
 # "upscale" judges the source photo's size (the packshot renderer enlarges a small source to the channel's
 # minimum size and says so); it is the same for clean and altered candidates, so it is reported apart.

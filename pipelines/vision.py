@@ -23,10 +23,12 @@ ANALYSIS_PX = 224  # product longest side when measuring fidelity
 ANALYSIS_MAX_PX = 512  # ... raised up to this for thin products, so their strokes stay ~2.5 px wide
 SEARCH_PX = 112  # frame longest side for the coarse location search
 REFINE_PX = 112  # product longest side for the fine location search
+REFINE_SHORT_PX = 48  # ... and at least this on its shortest side (within 3x REFINE_PX on the longest)
 FRAME_PX = 512  # frame longest side for background / frame measurements
 SOURCE_MAX_PX = 1024  # source cutouts are reduced to this once
 MIN_TEMPLATE_PX = 14
 WINDOW_PX = 96  # product longest side for a search around a first guess
+HINT_FIT_ERROR = 0.3  # relative fit error up to which a fit around the engine's record settles the location
 GUESS_ERROR = 0.1  # relative fit error above which a foreground-guided fit is double-checked
 ENERGY_FLOOR = 0.002
 STRETCH_GAIN = 0.85  # a stretched fit is kept only when its error is this much lower
@@ -130,6 +132,7 @@ class Fidelity:
     scale: float  # candidate px per original source px
     silhouette: float | None  # tolerant agreement of the product outline (0..1)
     silhouette_method: str
+    outline_region: float | None  # largest connected part of the outline missing or added / product area
     de_material: float  # largest CIEDE2000 between the mean colors of the product's main materials
     de_median: float
     de_p95: float
@@ -207,22 +210,19 @@ def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] |
         image = image.rotate(angle, resample=Image.BICUBIC, expand=True)
         if visible is not None:
             visible = visible.rotate(angle, resample=Image.NEAREST, expand=True)
-    array = np.asarray(image)
-    alpha = array[..., 3]
-    ys, xs = np.nonzero(alpha > 12)
-    if len(xs) == 0:
+    bounds = image.getchannel("A").point(lambda a: 255 if a > 12 else 0).getbbox()
+    if bounds is None:
         raise ValueError("the cutout has no opaque pixels (its alpha is empty)")
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    array = array[y0:y1, x0:x1]
+    x0, y0, x1, y1 = bounds
+    array = np.asarray(image.crop(bounds))
     vis = None if visible is None else np.asarray(visible)[y0:y1, x0:x1].astype(np.float32) / 255.0
     factor = min(1.0, SOURCE_MAX_PX / max(array.shape[:2]))
     if factor < 1.0:
         size = (max(1, round(array.shape[1] * factor)), max(1, round(array.shape[0] * factor)))
         array = _premultiplied_resize(array, size)
         vis = None if vis is None else cv2.resize(vis, size, interpolation=cv2.INTER_AREA)
-    rgba = array.astype(np.float32) / 255.0
-    rgba[..., :3] *= rgba[..., 3:4]
-    rgba = np.ascontiguousarray(rgba)
+    premultiplied = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGBA2mRGBA)
+    rgba = premultiplied.astype(np.float32) * np.float32(1 / 255.0)
     return Source(rgba=rgba, factor=factor, offset=(ox + x0, oy + y0), visible=vis)
 
 
@@ -283,9 +283,13 @@ def _template(source: Source, w: float, h: float, bg: np.ndarray | None = None) 
     """
     small = source.resized(max(2, round(w)), max(2, round(h)))
     alpha = small[..., 3]
+    shown = 1.0  # parts expected to be hidden (a ring's band behind the finger) are not matched
+    if source.visible is not None:
+        shown = (cv2.resize(source.visible, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA) > 0.5)
+        shown = shown.astype(np.float32)
     if bg is not None:
         rgb = small[..., :3] + bg * (1 - alpha[..., None])
-        mask = cv2.dilate((alpha > 0.05).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+        mask = cv2.dilate((alpha > 0.05).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32) * shown
         feats = _features(np.ascontiguousarray(rgb, dtype=np.float32))
         reference = np.concatenate([bg, [0.0]]).astype(np.float32)
         inside = mask > 0
@@ -295,6 +299,7 @@ def _template(source: Source, w: float, h: float, bg: np.ndarray | None = None) 
     # only inside solid parts, where it does not depend on the unknown background
     a = np.clip(alpha, 0, 1).astype(np.float32)
     solid = cv2.erode((alpha > 0.9).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+    a, solid = a * shown, solid * shown
     mask = np.dstack([a, a, a, solid])
     feats = _features(straight(small))
     weights = mask.reshape(-1, 4)
@@ -334,6 +339,12 @@ def locate(candidate: np.ndarray, source: Source, hint: Box | None = None, *, al
     aspect_src = sw / sh
     best = (float("inf"), None)
     if hint is not None:
+        # the fine search right around the record first: when the product fits there, searching wider
+        # cannot find a better place (a record off by more than the fine search's reach fits badly)
+        box, err, aspect = _refine(candidate, source, hint, bg, allow_stretch=allow_stretch)
+        if err <= HINT_FIT_ERROR:
+            return Location(box=box, method="hint", error=err, aspect=aspect, hint=hint, hint_iou=box.iou(hint),
+                            hint_scale=max(box.w, box.h) / max(hint.w, hint.h, 1e-6))
         best = _window_search(candidate, source, hint.center, max(hint.w, hint.h), (0.55, 1.35, 8), 0.35, bg)
     elif plain is not None:
         fg = _foreground_box(framed, plain)
@@ -471,7 +482,11 @@ def _foreground_box(small: np.ndarray, bg: tuple[int, int, int]) -> Box | None:
 
 def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray | None, *,
             allow_stretch: bool, steps: tuple[float, ...] = (0.05, 0.025)) -> tuple[Box, float, float]:
-    f = min(1.0, _search_px(source, REFINE_PX, bg) / max(coarse.w, coarse.h, 1.0))
+    longest, shortest = max(coarse.w, coarse.h, 1.0), max(min(coarse.w, coarse.h), 1.0)
+    f = _search_px(source, REFINE_PX, bg) / longest
+    # an elongated product (a bracelet 6x longer than high) keeps its short side measurable, so a
+    # stretch across it is still several pixels
+    f = min(1.0, max(f, min(REFINE_SHORT_PX / shortest, 3 * REFINE_PX / longest)))
     margin = 0.08 * max(coarse.w, coarse.h) + 4 / f
     # 1. Crop the region (padded outside the frame) and scale it to the refine resolution.
     x0, y0 = coarse.x - margin, coarse.y - margin
@@ -641,7 +656,7 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     added = float((e_c & ~near_s).sum()) / n_edges
 
     # 7. Silhouette: where the candidate differs from a plain background vs where the source would.
-    silhouette, sil_method = _silhouette(candidate, source, box)
+    silhouette, outline_region, sil_method = _silhouette(candidate, source, box)
 
     # 8. Quality inside the product: sharpness relative to the source, clipping increase.
     sharpness = _sharpness(candidate, source, box)
@@ -650,7 +665,7 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     clipping = float(max(0.0, clip_c - clip_s))
 
     return Fidelity(
-        location=location, scale=scale, silhouette=silhouette, silhouette_method=sil_method,
+        location=location, scale=scale, silhouette=silhouette, silhouette_method=sil_method, outline_region=outline_region,
         de_material=de_material, de_median=de_median, de_p95=de_p95, de_mean_lab=mean_shift, structure=structure,
         missing_detail=missing, added_detail=added, changed_area=changed_area, changed_total=changed_total,
         cut=cut, sharpness=sharpness, clipping=clipping, product_pixels=n,
@@ -803,12 +818,14 @@ def _ssim_mean(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(ssim[mask].mean())
 
 
-def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float | None, str]:
+def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float | None, float | None, str]:
     """Outline agreement on a plain background, over the whole frame (so anything added beside the
-    product counts too): tolerant F-measure of 'differs from the background' expected vs observed."""
+    product counts too): tolerant F-measure of 'differs from the background' expected vs observed, and
+    the largest connected piece expected and not seen, or seen and not expected, relative to the
+    product's area (a cut chain is a small share of the outline but one clear piece)."""
     plain = plain_background(candidate)
     if plain is None:
-        return None, "busy background"
+        return None, None, "busy background"
     bg = np.asarray(plain, np.float32) / 255.0
     H, W = candidate.shape[:2]
     g = min(1.0, FRAME_PX / max(H, W))
@@ -820,7 +837,7 @@ def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float 
     pm, alpha = placed[..., :3], np.clip(placed[..., 3], 0, 1)
     ring = (cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0) & (alpha <= 0.02)
     if ring.any() and (np.abs(frame[ring] - bg).max(axis=1) <= 0.04).mean() < 0.6:
-        return None, "product not on the plain background"
+        return None, None, "product not on the plain background"
     bg_lab = cv2.cvtColor(bg.reshape(1, 1, 3), cv2.COLOR_RGB2Lab).reshape(3)
 
     def distinct(rgb: np.ndarray) -> np.ndarray:
@@ -834,6 +851,9 @@ def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float 
     # other, so a thin chain softened by JPEG or downsizing still counts as present.
     d_expected = distinct(pm + (1 - alpha[..., None]) * bg)
     d_observed = distinct(frame)
+    around = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+    if around.any() and (d_observed[around] <= 3.0).mean() < 0.998:
+        return None, None, "patterned background"  # a designed backdrop's own lines are not the product's
     # (anything the source covers at all may show: a chain thinner than a pixel still tints it)
     expected, expected_faint = (d_expected > 12.0) & (alpha > 0.5), alpha > 0.05
     observed, observed_faint = d_observed > 12.0, d_observed > 6.0
@@ -846,13 +866,18 @@ def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float 
                             (fw, fh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     observed &= ~((cv2.dilate((mirror > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (alpha <= 0.02))
     if expected.sum() < 30:
-        return None, "product close to background color"
+        return None, None, "product close to background color"
     k = np.ones((3, 3), np.uint8)
     near_e = cv2.dilate(expected_faint.astype(np.uint8), k) > 0
     near_o = cv2.dilate(observed_faint.astype(np.uint8), k) > 0
     precision = float((observed & near_e).sum()) / max(1, int(observed.sum()))
     recall = float((expected & near_o).sum()) / max(1, int(expected.sum()))
-    return min(precision, recall), "plain background"
+    differs = ((expected & ~near_o) | (observed & ~near_e)).astype(np.uint8)
+    region = 0
+    if differs.any():
+        count, _, stats, _ = cv2.connectedComponentsWithStats(differs, connectivity=8)
+        region = int(stats[1:, cv2.CC_STAT_AREA].max())
+    return min(precision, recall), region / max(1, int(expected.sum())), "plain background"
 
 
 def plain_background(candidate: np.ndarray) -> tuple[int, int, int] | None:

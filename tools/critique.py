@@ -49,6 +49,7 @@ class Limits:
     added_detail: float = 0.50  # new edges relative to source edges
     changed_region: float = 0.005  # largest changed area / product area
     silhouette: float = 0.85  # outline agreement (plain backgrounds), at least
+    outline_region: float = 0.01  # largest piece of outline missing or added / product area (plain backgrounds)
     stretch: float = 0.06  # |width/height stretch - 1|
     cut: float = 0.01  # share of the product outside the frame
     placement_scale: float = 0.12  # |found size / recorded size - 1|
@@ -157,6 +158,11 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
         checks.append(_check("silhouette", fid.silhouette, L.silhouette, ok,
                              f"the {noun}'s outline changed: agreement {fid.silhouette:.2f}, limit {L.silhouette:.2f}"
                              if not ok else f"the {noun}'s outline matches ({fid.silhouette:.2f})"))
+    if fid.outline_region is not None:
+        ok = fid.outline_region <= L.outline_region
+        checks.append(_check("outline_region", fid.outline_region, L.outline_region, ok,
+                             f"a piece of the {noun} is missing or was added: {fid.outline_region:.1%} of its area "
+                             f"(limit {L.outline_region:.1%})" if not ok else f"no piece of the {noun} is missing or added"))
     words = _color_words(fid.de_mean_lab)
     ok = fid.de_material <= L.color
     checks.append(_check("color", fid.de_material, L.color, ok,
