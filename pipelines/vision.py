@@ -23,7 +23,7 @@ ANALYSIS_PX = 224  # product longest side when measuring fidelity
 ANALYSIS_MAX_PX = 512  # ... raised up to this for thin products, so their strokes stay ~2.5 px wide
 SEARCH_PX = 112  # frame longest side for the coarse location search
 REFINE_PX = 112  # product longest side for the fine location search
-REFINE_SHORT_PX = 48  # ... and at least this on its shortest side (within 3x REFINE_PX on the longest)
+REFINE_SHORT_PX = 48  # ... and at least this on its shortest side (within 2x REFINE_PX on the longest)
 FRAME_PX = 512  # frame longest side for background / frame measurements
 SOURCE_MAX_PX = 1024  # source cutouts are reduced to this once
 MIN_TEMPLATE_PX = 14
@@ -486,7 +486,7 @@ def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray |
     f = _search_px(source, REFINE_PX, bg) / longest
     # an elongated product (a bracelet 6x longer than high) keeps its short side measurable, so a
     # stretch across it is still several pixels
-    f = min(1.0, max(f, min(REFINE_SHORT_PX / shortest, 3 * REFINE_PX / longest)))
+    f = min(1.0, max(f, min(REFINE_SHORT_PX / shortest, 2 * REFINE_PX / longest)))
     margin = 0.08 * max(coarse.w, coarse.h) + 4 / f
     # 1. Crop the region (padded outside the frame) and scale it to the refine resolution.
     x0, y0 = coarse.x - margin, coarse.y - margin
@@ -637,8 +637,10 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     changed_total = float(changed.sum()) / product_area
     changed_area = 0.0
     if changed.any():
-        count, _, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
-        changed_area = float(stats[1:, cv2.CC_STAT_AREA].max()) / product_area
+        # pieces a pixel apart are one region (a recoloured chain breaks into fragments at this size);
+        # the region's area counts only its changed pixels
+        _, labels = cv2.connectedComponents(cv2.dilate(changed, np.ones((3, 3), np.uint8)), connectivity=8)
+        changed_area = float(np.bincount(labels[changed > 0]).max()) / product_area
 
     # 6. Structure (SSIM of lightness) and detail (edges present in one and not the other).
     L_c, L_s = lab_c[..., 0], lab_s[..., 0]
