@@ -311,18 +311,24 @@ def _erase(cutout: Image.Image, rng: np.random.Generator) -> Image.Image:
     dist = np.stack([np.linalg.norm(lab - c, axis=2) for c in centers])
     labels = dist.argmin(axis=0)
     stones = []
+    typical = np.median(pixels, axis=0)
     for k in range(len(centers)):
+        contrast = float(np.linalg.norm(centers[k] - typical))
+        if contrast <= 25:
+            continue
         mask = ((labels == k) & alpha).astype(np.uint8)
         count, comp, stats, _ = cv2.connectedComponentsWithStats(mask)
         for i in range(1, count):
-            share = stats[i, cv2.CC_STAT_AREA] / area
-            contrast = float(np.linalg.norm(centers[k] - np.median(pixels, axis=0)))
-            if 0.02 <= share <= 0.12 and contrast > 25:
+            if 0.02 <= stats[i, cv2.CC_STAT_AREA] / area <= 0.12:
                 stones.append((contrast, comp == i))
     for _contrast, stone in sorted(stones, key=lambda item: -item[0])[:4]:
         edited = a.copy()
         region = cv2.dilate(stone.astype(np.uint8), np.ones((5, 5), np.uint8))
-        edited[..., :3] = cv2.inpaint(a[..., :3], region, 7, cv2.INPAINT_TELEA)
+        x, y, w, h = cv2.boundingRect(region)
+        x0, y0 = max(0, x - 16), max(0, y - 16)
+        x1, y1 = min(a.shape[1], x + w + 16), min(a.shape[0], y + h + 16)  # inpaint around the stone only
+        edited[y0:y1, x0:x1, :3] = cv2.inpaint(np.ascontiguousarray(a[y0:y1, x0:x1, :3]),
+                                               np.ascontiguousarray(region[y0:y1, x0:x1]), 7, cv2.INPAINT_TELEA)
         result = Image.fromarray(edited, "RGBA")
         if _visible_change(cutout, result) >= MIN_VISIBLE:
             return result

@@ -28,7 +28,7 @@ FRAME_PX = 512  # frame longest side for background / frame measurements
 SOURCE_MAX_PX = 1024  # source cutouts are reduced to this once
 MIN_TEMPLATE_PX = 14
 WINDOW_PX = 96  # product longest side for a search around a first guess
-HINT_FIT_ERROR = 0.3  # relative fit error up to which a fit around the engine's record settles the location
+HINT_FIT_ERROR = 0.5  # relative fit error up to which a fit around the engine's record settles the location
 GUESS_ERROR = 0.1  # relative fit error above which a foreground-guided fit is double-checked
 ENERGY_FLOOR = 0.002
 STRETCH_GAIN = 0.85  # a stretched fit is kept only when its error is this much lower
@@ -341,11 +341,16 @@ def locate(candidate: np.ndarray, source: Source, hint: Box | None = None, *, al
     if hint is not None:
         # the fine search right around the record first: when the product fits there, searching wider
         # cannot find a better place (a record off by more than the fine search's reach fits badly)
-        box, err, aspect = _refine(candidate, source, hint, bg, allow_stretch=allow_stretch)
+        box, err, aspect = _refine(candidate, source, hint, bg, allow_stretch=allow_stretch, close=True)
         if err <= HINT_FIT_ERROR:
             return Location(box=box, method="hint", error=err, aspect=aspect, hint=hint, hint_iou=box.iou(hint),
                             hint_scale=max(box.w, box.h) / max(hint.w, hint.h, 1e-6))
         best = _window_search(candidate, source, hint.center, max(hint.w, hint.h), (0.55, 1.35, 8), 0.35, bg)
+        if best[1] is not None and best[1].iou(box) >= 0.9:
+            # the wider search lands where the fit around the record did: that fit stands (the product
+            # itself differs from the source, which the fidelity checks will say)
+            return Location(box=box, method="hint", error=err, aspect=aspect, hint=hint, hint_iou=box.iou(hint),
+                            hint_scale=max(box.w, box.h) / max(hint.w, hint.h, 1e-6))
     elif plain is not None:
         fg = _foreground_box(framed, plain)
         if fg is not None:
@@ -481,7 +486,11 @@ def _foreground_box(small: np.ndarray, bg: tuple[int, int, int]) -> Box | None:
 
 
 def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray | None, *,
-            allow_stretch: bool, steps: tuple[float, ...] = (0.05, 0.025)) -> tuple[Box, float, float]:
+            allow_stretch: bool, close: bool = False) -> tuple[Box, float, float]:
+    """Settle size, position and (optionally) a width/height stretch around a first guess.
+
+    `close`: the guess is an engine's record, most likely right: small steps from the start, repeated
+    while they improve the fit (a 10 % stretch still gets there), instead of coarse steps first."""
     longest, shortest = max(coarse.w, coarse.h, 1.0), max(min(coarse.w, coarse.h), 1.0)
     f = _search_px(source, REFINE_PX, bg) / longest
     # an elongated product (a bracelet 6x longer than high) keeps its short side measurable, so a
@@ -504,23 +513,42 @@ def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray |
             results[key] = (err, loc, (templ.shape[1], templ.shape[0]))
         return results[key][0]
 
-    # 2. Isotropic size by coordinate descent, then width and height on their own (a stretch).
+    # 2. Size by coordinate descent: one factor (true proportions), or width and height on their own.
+    steps = (0.025,) * 6 if close else (0.05, 0.05, 0.025)
     s, r = 1.0, 1.0
-    for step in steps:
-        s = min((s / (1 + step), s, s * (1 + step)), key=lambda v: fit(v, r))
-    if allow_stretch:
-        s_iso = s
-        sx, sy = s, s
+    if not allow_stretch:
+        moved = True
+        for i, step in enumerate(steps):
+            if i and step == steps[i - 1] and not moved:
+                continue  # a round that moved nothing would move nothing again at the same step
+            before = s
+            s = min((s / (1 + step), s, s * (1 + step)), key=lambda v: fit(v, r))
+            moved = s != before
+    else:
+        sx = sy = 1.0
 
         def fit_xy(x: float, y: float) -> float:
             return fit(float(np.sqrt(x * y)), x / y)
 
-        for step in (0.05, 0.05, 0.025):
-            sx = min((sx / (1 + step), sx, sx * (1 + step)), key=lambda v: fit_xy(v, sy))
-            sy = min((sy / (1 + step), sy, sy * (1 + step)), key=lambda v: fit_xy(sx, v))
+        def descend(sx: float, sy: float, steps: tuple[float, ...]) -> tuple[float, float]:
+            moved = True
+            for i, step in enumerate(steps):
+                if i and step == steps[i - 1] and not moved:
+                    continue  # a round that moved nothing would move nothing again at the same step
+                before = (sx, sy)
+                sx = min((sx / (1 + step), sx, sx * (1 + step)), key=lambda v: fit_xy(v, sy))
+                sy = min((sy / (1 + step), sy, sy * (1 + step)), key=lambda v: fit_xy(sx, v))
+                moved = (sx, sy) != before
+            return sx, sy
+
+        sx, sy = descend(sx, sy, steps)
+        if close and abs(sx / sy - 1) > 0.03:  # a stretch shows: look further with coarse steps too
+            sx, sy = descend(sx, sy, (0.05, 0.05, 0.025))
         s, r = float(np.sqrt(sx * sy)), sx / sy
-        if fit(s, r) > STRETCH_GAIN * fit(s_iso, 1.0):  # a stretch must explain the image clearly better
-            s, r = s_iso, 1.0
+        if sx != sy:  # a stretch must explain the image clearly better than true proportions near that size
+            s_iso = min((s / 1.025, s, s * 1.025), key=lambda v: fit(v, 1.0))
+            if fit(s, r) > STRETCH_GAIN * fit(s_iso, 1.0):
+                s, r = s_iso, 1.0
     err, (lx, ly), (tw, th) = results[(round(s, 4), round(r, 4))]
     box = Box(x0 + lx / f, y0 + ly / f, tw / f, th / f)
     return box, err, float(r)
@@ -607,10 +635,9 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     lab_c = cv2.cvtColor(cv2.GaussianBlur(cand, (3, 3), 0.6), cv2.COLOR_RGB2Lab)
     src_on = src_pm + (1 - alpha[..., None]) * cand  # source composited on the candidate's own surroundings
     lab_s = cv2.cvtColor(cv2.GaussianBlur(src_on.astype(np.float32), (3, 3), 0.6), cv2.COLOR_RGB2Lab)
-    tol, best_s = _tolerant_difference(lab_c, lab_s)
     n = int(inner.sum())
     if n:
-        pairs_c, pairs_s = lab_c[inner], best_s[inner]
+        pairs_c, pairs_s = lab_c[inner], _nearest_source_colors(lab_c, lab_s, inner)
         de = ciede2000(pairs_c, pairs_s)
         de_median, de_p95 = float(np.median(de)), float(np.percentile(de, 95))
         mean_shift = tuple(float(v) for v in (lab_c[inner] - lab_s[inner]).mean(axis=0))
@@ -632,15 +659,12 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
         watched &= cv2.erode(visible.astype(np.uint8), np.ones((max(3, round(0.05 * bh)), 1), np.uint8)) > 0
     outside = np.maximum(_outside_range(lab_c, lab_s), _outside_range(lab_s, lab_c))
     changed = ((outside > CHANGE_DE) & watched).astype(np.uint8)
-    changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
     product_area = max(1, n, int(watched.sum()))
     changed_total = float(changed.sum()) / product_area
     changed_area = 0.0
     if changed.any():
-        # pieces a pixel apart are one region (a recoloured chain breaks into fragments at this size);
-        # the region's area counts only its changed pixels
-        _, labels = cv2.connectedComponents(cv2.dilate(changed, np.ones((3, 3), np.uint8)), connectivity=8)
-        changed_area = float(np.bincount(labels[changed > 0]).max()) / product_area
+        count, _, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
+        changed_area = float(stats[1:, cv2.CC_STAT_AREA].max()) / product_area
 
     # 6. Structure (SSIM of lightness) and detail (edges present in one and not the other).
     L_c, L_s = lab_c[..., 0], lab_s[..., 0]
@@ -787,17 +811,15 @@ def _outside_range(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _norm3(below + above)
 
 
-def _tolerant_difference(lab_c: np.ndarray, lab_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel, the smallest Lab distance to the source within one pixel, and that source value."""
-    h, w = lab_c.shape[:2]
+def _nearest_source_colors(lab_c: np.ndarray, lab_s: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """For each candidate pixel in `where`, the source color within one pixel that is closest to it
+    (a sub-pixel misregistration of an edge does not count as a color change)."""
+    ys, xs = np.nonzero(where)
     padded = cv2.copyMakeBorder(lab_s, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-    shifted = np.stack([padded[dy:dy + h, dx:dx + w] for dy in (0, 1, 2) for dx in (0, 1, 2)])
-    diff = shifted - lab_c[None]
-    d2 = np.einsum("kijc,kijc->kij", diff, diff)
-    k = d2.argmin(axis=0)
-    best = np.sqrt(np.take_along_axis(d2, k[None], axis=0)[0])
-    best_val = np.take_along_axis(shifted, k[None, ..., None], axis=0)[0]
-    return best, best_val
+    shifted = np.stack([padded[ys + dy, xs + dx] for dy in (0, 1, 2) for dx in (0, 1, 2)])  # 9 x N x 3
+    diff = shifted - lab_c[ys, xs][None]
+    k = np.einsum("knc,knc->kn", diff, diff).argmin(axis=0)
+    return shifted[k, np.arange(len(ys))]
 
 
 def _gradient(L: np.ndarray) -> np.ndarray:

@@ -130,6 +130,56 @@ def test_pasted_foreign_element_fails_changed_region(settings, ring):
     assert "changed_region" in failed(run(settings, ring, image, placement))
 
 
+def thin_necklace() -> Image.Image:
+    """A chain 4 px wide in a V with a round pendant: a product made mostly of thin parts (drawn at 4x
+    and reduced, so its edges are smooth like a photographed chain's)."""
+    k = 4
+    cutout = Image.new("RGBA", (700 * k, 800 * k), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(cutout)
+    draw.line([(20 * k, 20 * k), (350 * k, 660 * k), (680 * k, 20 * k)], fill=(196, 150, 52, 255), width=4 * k)
+    draw.ellipse([310 * k, 640 * k, 390 * k, 720 * k], fill=(196, 150, 52, 255))
+    draw.ellipse([330 * k, 660 * k, 370 * k, 700 * k], fill=(40, 90, 200, 255))
+    return cutout.resize((700, 800), Image.BOX)
+
+
+def test_thin_part_recolored_to_the_background_fails_changed_region(settings):
+    chain = thin_necklace()
+    image, placement = place(chain)
+    assert run(settings, chain, image, placement).verdict == "pass"
+    a = np.asarray(chain).copy()
+    a[20:300, :350][a[20:300, :350, 3] > 0, :3] = (246, 244, 240)  # the left strand drawn as near-white
+    image, placement = place(Image.fromarray(a, "RGBA"), recorded=chain)
+    critique = run(settings, chain, image, placement)
+    assert "changed_region" in failed(critique)
+    assert "was altered" in next(c.message for c in critique.checks if c.name == "changed_region")
+
+
+def test_missing_piece_fails_outline_region(settings):
+    chain = thin_necklace()
+    a = np.asarray(chain).copy()
+    a[150:300, :, 3] = 0  # a piece of both strands gone
+    image, placement = place(Image.fromarray(a, "RGBA"), recorded=chain)
+    critique = run(settings, chain, image, placement)
+    assert "outline_region" in failed(critique)
+    assert "missing or was added" in next(c.message for c in critique.checks if c.name == "outline_region")
+
+
+def test_patterned_backdrop_is_not_judged_as_an_outline(settings, ring):
+    rng = np.random.default_rng(3)
+    backdrop = np.full((1024, 1024, 3), (222, 120, 80), np.float32)
+    for _ in range(12):  # contour lines of a designed surface, across the frame
+        pts = np.cumsum(rng.normal(0, 30, (40, 2)), axis=0) + rng.uniform(0, 1024, 2)
+        cv2.polylines(backdrop, [pts.astype(np.int32)], False, (240, 170, 130), 3)
+    image, placement = place(ring, share=0.5)
+    canvas = Image.fromarray(backdrop.astype(np.uint8))
+    canvas.paste(ring.resize((round(placement.width), round(placement.height)), Image.LANCZOS),
+                 (round(placement.x), round(placement.y)), ring.resize((round(placement.width), round(placement.height)), Image.LANCZOS))
+    critique = run(settings, ring, canvas, placement, role="lifestyle")
+    names = {c.name for c in critique.checks}
+    assert "silhouette" not in names and "outline_region" not in names
+    assert critique.verdict == "pass", critique.reasons
+
+
 def test_scratches_fail_added_detail(settings, ring):
     edited = ring.copy()
     draw = ImageDraw.Draw(edited)
