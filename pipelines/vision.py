@@ -13,6 +13,7 @@ side, the frame at most `FRAME_PX`), so the cost per candidate does not grow wit
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict, dataclass, field
 
 import cv2
@@ -243,6 +244,22 @@ def _premultiplied_resize(rgba: np.ndarray, size: tuple[int, int]) -> np.ndarray
     return np.clip(np.concatenate([rgb, alpha * 255.0], axis=2), 0, 255).astype(np.uint8)
 
 
+_REDUCED: list = [None, None]  # (weak reference to the last candidate, its reduced view)
+
+
+def _reduced(candidate: np.ndarray) -> tuple[float, np.ndarray, tuple[int, int, int] | None]:
+    """The candidate at FRAME_PX (factor, uint8 image) and its plain background color, computed once
+    per candidate: location, outline and frame measurements all start from them."""
+    ref, view = _REDUCED
+    if ref is not None and ref() is candidate:
+        return view
+    H, W = candidate.shape[:2]
+    g = min(1.0, FRAME_PX / max(H, W))
+    view = (g, _resize(candidate, g), plain_background(candidate))
+    _REDUCED[:] = [weakref.ref(candidate), view]
+    return view
+
+
 def _resize(image: np.ndarray, factor: float) -> np.ndarray:
     h, w = image.shape[:2]
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
@@ -331,9 +348,7 @@ def locate(candidate: np.ndarray, source: Source, hint: Box | None = None, *, al
     """
     # 1. A first guess: the hint, or the foreground on a plain background.
     H, W = candidate.shape[:2]
-    gf = min(1.0, FRAME_PX / max(H, W))
-    framed = _resize(candidate, gf)
-    plain = plain_background(candidate)
+    gf, framed, plain = _reduced(candidate)
     bg = None if plain is None else np.asarray(plain, np.float32) / 255.0
     sw, sh = source.size
     aspect_src = sw / sh
@@ -444,7 +459,7 @@ def _frame_search(framed: np.ndarray, gf: float, source: Source, bg: np.ndarray 
     padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     scale = gf * g  # small px per candidate px
     best: tuple[float, Box | None] = (float("inf"), None)
-    for size in np.geomspace(0.07, 1.1, 16) * max(frame.shape[:2]):
+    for size in np.geomspace(0.07, 1.1, 11) * max(frame.shape[:2]):
         tw, th = _template_size(source, size)
         if min(tw, th) < 3 or max(tw, th) < MIN_TEMPLATE_PX:
             continue
@@ -847,13 +862,11 @@ def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float 
     product counts too): tolerant F-measure of 'differs from the background' expected vs observed, and
     the largest connected piece expected and not seen, or seen and not expected, relative to the
     product's area (a cut chain is a small share of the outline but one clear piece)."""
-    plain = plain_background(candidate)
+    g, frame, plain = _reduced(candidate)
     if plain is None:
         return None, None, "busy background"
     bg = np.asarray(plain, np.float32) / 255.0
-    H, W = candidate.shape[:2]
-    g = min(1.0, FRAME_PX / max(H, W))
-    frame = _resize(candidate, g).astype(np.float32) / 255.0
+    frame = frame.astype(np.float32) / 255.0
     fh, fw = frame.shape[:2]
     small = source.resized(max(2, round(box.w * g)), max(2, round(box.h * g)))
     M = np.float32([[1, 0, box.x * g], [0, 1, box.y * g]])
@@ -867,9 +880,11 @@ def _silhouette(candidate: np.ndarray, source: Source, box: Box) -> tuple[float 
     def distinct(rgb: np.ndarray) -> np.ndarray:
         """Lab distance from the background (0 for what looks like a soft shadow)."""
         diff = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2Lab) - bg_lab
-        chroma = np.hypot(diff[..., 1], diff[..., 2])
-        shadow = (diff[..., 0] < 0) & (chroma < 4.0) & (diff[..., 0] > -30)
-        return np.where(shadow, 0.0, _norm3(diff))
+        dL = diff[..., 0]
+        chroma2 = diff[..., 1] * diff[..., 1] + diff[..., 2] * diff[..., 2]
+        d = np.sqrt(dL * dL + chroma2)
+        d[(dL < 0) & (dL > -30) & (chroma2 < 16.0)] = 0.0  # a soft shadow: darker, same hue
+        return d
 
     # Two thresholds, as in hysteresis: a clear pixel on one side needs only a faint one near it on the
     # other, so a thin chain softened by JPEG or downsizing still counts as present.
@@ -961,8 +976,7 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
 def frame_stats(candidate: np.ndarray, source: Source | None = None, box: Box | None = None) -> FrameStats:
     """Background purity, product share of the frame, noise and clipping of a whole candidate."""
     H, W = candidate.shape[:2]
-    g = min(1.0, FRAME_PX / max(H, W))
-    small = _resize(candidate, g)
+    g, small, plain = _reduced(candidate)
     # 1. Product mask in the small frame (the aligned source alpha, dilated), when located.
     product = np.zeros(small.shape[:2], bool)
     if source is not None and box is not None:
@@ -994,7 +1008,7 @@ def frame_stats(candidate: np.ndarray, source: Source | None = None, box: Box | 
     clipped_px = ((_max3(small) <= 2) | (_min3(small) >= 253)) & product
     clipped = float(clipped_px.sum()) / max(1, int(product.sum()))
     return FrameStats(width=W, height=H, border_white=float(border.mean()), background_white=background_white,
-                      background_plain=plain_background(candidate) is not None, product_share=float(share),
+                      background_plain=plain is not None, product_share=float(share),
                       noise=noise, clipped=clipped)
 
 
