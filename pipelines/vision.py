@@ -459,7 +459,7 @@ def _frame_search(framed: np.ndarray, gf: float, source: Source, bg: np.ndarray 
     padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     scale = gf * g  # small px per candidate px
     best: tuple[float, Box | None] = (float("inf"), None)
-    for size in np.geomspace(0.07, 1.1, 11) * max(frame.shape[:2]):
+    for size in np.geomspace(0.07, 1.1, 16) * max(frame.shape[:2]):
         tw, th = _template_size(source, size)
         if min(tw, th) < 3 or max(tw, th) < MIN_TEMPLATE_PX:
             continue
