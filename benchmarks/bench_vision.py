@@ -9,7 +9,10 @@ images made elsewhere (no placement record: JPEG on white, procedural backdrop, 
 background) is reported apart. Altered candidates are rendered by the same renderers from an edited
 cutout under the clean render's placement record (hue and tint shifts, brightness and saturation
 changes, a stone or part erased, a foreign element pasted on, a 10 % stretch, 0.7x scale on try-on,
-a different product of the same category; cut by the frame is composited directly). Reported per
+a different product of the same category; cut by the frame is composited directly). An alteration must
+be visible: one that changes under 1.5 % of the product's pixels (a stone whose erasure leaves metal that
+looks the same, a pasted patch in the product's own colors) is redrawn, and color edits that change
+nothing on an achromatic product are skipped; the counts are printed. Reported per
 alteration type and overall, for all products and for a held-out half (split by product): ROC AUC
 and the detection rate at the critique's limits, next to two baselines (whole-image SSIM and
 imagehash pHash distance), and the time per 1024 px candidate.

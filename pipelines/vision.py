@@ -2,9 +2,10 @@
 whole and clean the candidate is. Plain arrays / PIL images in, small dataclasses of numbers out.
 
 What lives here: location (engine hint verified independently, or a multi-scale masked template
-search for images made elsewhere), alignment, fidelity metrics (silhouette, CIEDE2000 color,
-structure, missing/added detail, changed regions, scale, aspect, completeness), re-render statistics
-(palette, pattern, print) for roles that redraw the product, background and quality measurements.
+search for images made elsewhere), alignment, fidelity metrics (silhouette and outline pieces missing
+or added, CIEDE2000 color, structure, missing/added detail, changed regions, scale, aspect,
+completeness), re-render statistics (palette, pattern, print) for roles that redraw the product,
+background and quality measurements.
 What does not: limits, verdicts and messages (tools/critique.py), channel rules (tools/rules.py).
 
 All work happens at a bounded analysis resolution (the product at most `ANALYSIS_PX` on its longest
