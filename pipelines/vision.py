@@ -342,10 +342,11 @@ def _match(image: np.ndarray, templ: np.ndarray, mask: np.ndarray, energy: float
 def locate(candidate: np.ndarray, source: Source, hint: Box | None = None, *, allow_stretch: bool = True) -> Location:
     """Find where the source product lies in the candidate (uint8 RGB, H x W x 3).
 
-    With a hint (the engine's placement) the search covers sizes 0.55-1.35x the hinted one around it,
-    so a wrong placement record is caught, not trusted. Without one, a plain background gives a first
-    guess from the foreground's extent; otherwise (or when that guess does not fit) every size from 7%
-    to 110% of the frame is searched.
+    With a hint (the engine's placement) a fine fit around it comes first; when the product does not
+    fit there, sizes 0.55-1.35x the hinted one are searched around it, so a wrong placement record is
+    caught, not trusted. Without one, a plain background gives a first guess from the foreground's
+    extent; otherwise (or when that guess does not fit) every size from 7% to 110% of the frame is
+    searched.
     """
     # 1. A first guess: the hint, or the foreground on a plain background.
     H, W = candidate.shape[:2]
@@ -665,7 +666,7 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
         de_median = de_p95 = de_material = 0.0
         mean_shift = (0.0, 0.0, 0.0)
 
-    # 5. Changed regions: tolerant ΔE above a threshold, cleaned, largest blob as a share of the product.
+    # 5. Changed regions: tolerant ΔE above a threshold, largest connected region as a share of the product.
     # A pixel counts as changed when its color lies outside the range of colors around it in the other
     # image, both ways: the range absorbs sub-pixel shifts of edges; the second direction sees a thin
     # part recoloured to its surroundings. Thin parts (a chain 2 px wide) vanish from `inner`'s
