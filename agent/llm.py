@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from agent.offline.reader import read_brief as offline_read_brief
-from prompts import load
+from prompts import template
 from tools.errors import BadInput
 from tools.models import Brief, Category, Channel, Role, check_sku, normalize_category, normalize_channel
 from tools.settings import Settings
@@ -29,8 +29,7 @@ class BriefResult:
 
 
 def _system_prompt() -> str:
-    text = load("system/brief.md")
-    text = text.split("-->", 1)[1].strip() if text.startswith("<!--") else text
+    text = template("system/brief.md")
     return (text.replace("{categories}", ", ".join(c.value for c in Category))
                 .replace("{channels}", ", ".join(c.value for c in Channel))
                 .replace("{roles}", ", ".join(r.value for r in Role)))
@@ -103,12 +102,11 @@ class BriefReader:
 
         if not self.uses_llm or not facts.strip():
             return facts
-        template = load("system/reply.md")
-        template = template.split("-->", 1)[1].strip() if template.startswith("<!--") else template
+        system = template("system/reply.md")
         try:
             completion = self.client().chat.completions.create(
                 model=self.settings.llm_model, temperature=0,
-                messages=[{"role": "system", "content": template.replace("{facts}", facts[:3000])}],
+                messages=[{"role": "system", "content": system.replace("{facts}", facts[:3000])}],
             )
             text = (completion.choices[0].message.content or "").strip() if completion.choices else ""
         except Exception:  # phrasing is a nicety: any failure keeps the exact facts

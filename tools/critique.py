@@ -338,12 +338,11 @@ def vlm_check(settings: Settings, source: Image.Image, candidate: Image.Image, r
     import openai
     from openai import OpenAI
 
-    from prompts import load
+    from prompts import template
 
     client = OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "not-needed",
                     timeout=settings.llm_timeout, max_retries=0)
-    system = load("vision_critique.md").split("-->", 1)[-1].strip().format(role=role.value,
-                                                                           category=category or "product")
+    system = template("vision_critique.md").format(role=role.value, category=category or "product")
     messages = [
         {"role": "system", "content": system},
         {"role": "user", "content": [
