@@ -41,6 +41,8 @@ class Placed:
     upscale: float = 1.0  # > 1 when enlarged beyond the source
     crop: tuple[int, int, int, int] | None = None  # source box for detail crops
     mm_per_px: float | None = None
+    hidden_below: float | None = None  # share of the product's height (before turning) below which it passes
+    # behind the body where the body covers it (a ring's lower band behind the finger); None: nothing hidden
 
 
 @dataclass
@@ -516,12 +518,32 @@ def frame_plate(plate: Image.Image, anchor: PlateAnchor, mm_per_px: float, size:
     return framed, moved, mm_per_px / k, body
 
 
+RING_HOLE_MIN = 0.05  # a see-through hole this large (share of the ring's area) means the band loop is in view
+
+
+def ring_hole_center(item: Image.Image) -> float | None:
+    """Where the finger passes through a ring photographed from the front or at three quarters: the centre
+    row of its largest enclosed see-through hole, as a share of the item's height. None when the photo
+    shows no such hole (a ring seen from above lies on the finger whole: nothing of it is behind)."""
+    solid = (np.asarray(item.getchannel("A")) > 127).astype(np.uint8)
+    h, w = solid.shape
+    count, _, stats, centroids = cv2.connectedComponentsWithStats(1 - solid, connectivity=4)
+    best = None
+    for i in range(1, count):
+        x, y, bw, bh, area = stats[i]
+        enclosed = x > 0 and y > 0 and x + bw < w and y + bh < h
+        if enclosed and area >= RING_HOLE_MIN * solid.sum() and (best is None or area > stats[best, 4]):
+            best = i
+    return None if best is None else float(centroids[best][1]) / h
+
+
 def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAnchor, *, product_width_mm: float,
                      mm_per_px: float, body_mask: np.ndarray | None = None, kind: str = "ring",
                      behind: bool = True, shadow: float = 0.3, size: tuple[int, int] | None = None) -> StudioImage:
     """Put the product on the plate at the anchor, at true scale (product_width_mm / mm_per_px pixels
-    wide), turned to lie across the finger (or wrist); for rings the lower arc of the band passes
-    behind the finger (hidden where `body_mask` covers it) and a soft shadow falls on the skin."""
+    wide), turned to lie across the finger (or wrist); for a ring whose photo shows the band loop, the band
+    below the hole's centre passes behind the finger (hidden where `body_mask` covers it); a soft shadow
+    falls on the skin. `Placed.hidden_below` records what may be hidden, for the vision check."""
     # 1. Check inputs
     if product_width_mm <= 0 or mm_per_px <= 0:
         raise StudioError(f"product_width_mm and mm_per_px must be positive, got {product_width_mm}, {mm_per_px}")
@@ -539,17 +561,17 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     scaled = resample(item, (round(item.width * scale), round(item.height * scale)))
     arr = np.asarray(scaled).copy()
     sh, sw = arr.shape[:2]
-    if kind == "ring" and behind and body_mask is not None:
-        # the part of the band below the hole centre is behind the finger: mark it (before rotation)
+    hole = ring_hole_center(item) if kind == "ring" and behind and body_mask is not None else None
+    behind_rows = None
+    if hole is not None:  # the band below the hole's centre is behind the finger: mark it (before rotation)
         behind_rows = np.zeros((sh, sw), bool)
-        behind_rows[int(sh * 0.62):, :] = True
-    else:
-        behind_rows = None
+        behind_rows[int(sh * hole):, :] = True
     rotated = Image.fromarray(arr, "RGBA").rotate(anchor.angle, resample=Image.BICUBIC, expand=True)
     rot = np.asarray(rotated).copy()
     # 3. Position: the ring's band (its lower part) sits on the anchor centre
     rw, rh = rotated.size
-    offset = np.array([0.0, sh * 0.18])  # band centre lies below the product centre (stone on top)
+    # a band loop in view: its lower part, below the stone, crosses the finger; seen from above: centred
+    offset = np.array([0.0, sh * 0.18 if hole is not None else 0.0])
     t = math.radians(anchor.angle)
     dx = offset[0] * math.cos(t) + offset[1] * math.sin(t)
     dy = -offset[0] * math.sin(t) + offset[1] * math.cos(t)
@@ -589,7 +611,7 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     yy, xx = np.nonzero(alpha > 0.5)
     placed = Placed(float(xx.min() + c0), float(yy.min() + r0), float(xx.max() - xx.min() + 1),
                     float(yy.max() - yy.min() + 1), angle=anchor.angle, scale=scale, upscale=max(1.0, scale),
-                    mm_per_px=mm_per_px)
+                    mm_per_px=mm_per_px, hidden_below=hole)
     warnings = []
     if scale > 1.01:
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach true scale")

@@ -176,6 +176,25 @@ def test_ring_try_on_on_the_real_plate_is_true_scale(realdata):
     assert result.placed.angle == pytest.approx(anchor.angle)
 
 
+def test_only_a_ring_whose_band_loop_shows_passes_behind_the_finger():
+    plate = Image.new("RGB", (400, 400), (220, 180, 160))
+    body = np.ones((400, 400), bool)
+    anchor = studio.PlateAnchor((200, 200), [(160, 200), (240, 200)], 0.0, 80.0)
+    # the demo ring, seen from the front: the band below the hole's centre is hidden where the body is
+    ring, _ = studio.trim(demo_cutout("DEMO-RING", 300))
+    assert studio.ring_hole_center(ring) == pytest.approx(0.58, abs=0.03)
+    front = studio.composite_try_on(plate, ring, anchor, product_width_mm=20, mm_per_px=0.2, body_mask=body, shadow=0)
+    assert front.placed.hidden_below == pytest.approx(0.58, abs=0.03)
+    # a signet seen from above has no hole: it lies whole on the finger, every pixel of its face drawn
+    signet = Image.new("RGBA", (120, 80), (0, 0, 0, 0))
+    ImageDraw.Draw(signet).rounded_rectangle((0, 0, 119, 79), 12, fill=(20, 20, 24, 255))
+    assert studio.ring_hole_center(signet) is None
+    top = studio.composite_try_on(plate, signet, anchor, product_width_mm=24, mm_per_px=0.2, body_mask=body, shadow=0)
+    assert top.placed.hidden_below is None
+    face = (np.asarray(top.image).max(axis=2) < 60).sum()
+    assert face == pytest.approx(120 * 80, rel=0.03)  # 24 mm at 0.2 mm/px: the 120 px face at scale 1
+
+
 def test_try_on_checks_its_inputs():
     plate = Image.new("RGB", (200, 200), (220, 180, 160))
     anchor = studio.PlateAnchor((100, 100), [(80, 100), (120, 100)], 0.0, 40.0)

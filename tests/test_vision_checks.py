@@ -251,6 +251,22 @@ def test_wrong_size_fails_placement_and_real_scale(settings, ring):
     assert "real size" in next(c.message for c in critique.checks if c.name == "scale")
 
 
+def test_try_on_may_hide_only_what_the_record_says(settings, ring):
+    # the lower band passes behind the finger: painted over with skin below 60 % of the ring's height
+    skin = (232, 190, 170)
+    image, placement = place(ring, share=0.42, bg=skin)
+    a = np.asarray(image).copy()
+    top, height = round(placement.y), round(placement.height)
+    a[top + int(height * 0.6):top + height + 2] = skin
+    image = Image.fromarray(a)
+    product = Product(sku="R1", category=Category.ring)
+    behind = placement.model_copy(update={"mm_per_px": 0.05, "hidden_below": 0.58})
+    assert run(settings, ring, image, behind, role="try_on", product=product).verdict == "pass"
+    # a record that hid nothing (a ring seen from above lies whole on the finger): the missing band is a change
+    whole = behind.model_copy(update={"hidden_below": None})
+    assert failed(run(settings, ring, image, whole, role="try_on", product=product)) & {"changed_region", "outline_region"}
+
+
 def test_product_cut_by_the_frame_fails_complete(settings, ring):
     image, placement = place(ring, share=0.8, center=(1024 - 120, 512))
     assert "complete" in failed(run(settings, ring, image, placement))

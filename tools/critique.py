@@ -414,7 +414,7 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
     try:
         src = vision.prepare_source(source, angle=placement.angle if placement else 0.0,
                                     crop=placement.crop if placement else None,
-                                    hidden_below=_hidden_below(role, product))
+                                    hidden_below=_hidden_below(role, product, placement))
     except ValueError as exc:
         raise BadInput(f"source cutout: {exc}") from None
     array = vision.to_rgb_array(candidate)
@@ -443,12 +443,17 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
     return Critique(candidate_id=candidate_id, verdict=result, score=score, checks=checks)
 
 
-RING_BEHIND_FINGER = 0.62  # on try-on the band below this share of the ring's height passes behind the finger
+RING_BEHIND_FINGER = 0.62  # without a record, a try-on ring's band below this share of its height may be hidden
 
 
-def _hidden_below(role: Role, product: Product | None) -> float | None:
-    """Which part of the product a try-on legitimately hides (rings: the lower band), left unmeasured."""
-    if role == Role.try_on and (product is None or product.category.value == "ring"):
+def _hidden_below(role: Role, product: Product | None, placement: Placement | None) -> float | None:
+    """Which part of the product a try-on legitimately hides (a ring's lower band), left unmeasured: what
+    the engine recorded when it placed the product, else a ring's usual lower band."""
+    if role != Role.try_on:
+        return None
+    if placement is not None and placement.mm_per_px:  # a try-on record says what it hid, if anything
+        return placement.hidden_below
+    if product is None or product.category.value == "ring":
         return RING_BEHIND_FINGER
     return None
 

@@ -271,6 +271,8 @@ class Placement(Model):
     upscale: float = Field(default=1.0, description="> 1 when the product was enlarged beyond its source")
     crop: list[int] | None = Field(default=None, description="source crop box [x0, y0, x1, y1] for detail")
     mm_per_px: float | None = None
+    hidden_below: float | None = Field(default=None, description="try-on: share of the product's height (before "
+                                       "turning) below which the body may hide it; None: nothing hidden")
 
 
 class Candidate(Model):

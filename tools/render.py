@@ -25,7 +25,8 @@ def to_placement(placed) -> Placement:
     """The studio engine's Placed -> the domain Placement."""
     return Placement(x=float(placed.x), y=float(placed.y), width=float(placed.width), height=float(placed.height),
                      angle=float(placed.angle), scale=float(placed.scale), upscale=float(placed.upscale),
-                     crop=list(placed.crop) if placed.crop else None, mm_per_px=placed.mm_per_px)
+                     crop=list(placed.crop) if placed.crop else None, mm_per_px=placed.mm_per_px,
+                     hidden_below=placed.hidden_below)
 
 
 def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = None, seed: int = 0,
