@@ -35,6 +35,7 @@ GUESS_ERROR = 0.1  # relative fit error above which a foreground-guided fit is d
 ENERGY_FLOOR = 0.002
 STRETCH_GAIN = 0.85  # a stretched fit is kept only when its error is this much lower
 CHANGE_DE = 8.0  # tolerant Lab distance that marks a pixel as changed
+CHANGE_FULL_DE = 16.0  # ... it counts fully in a changed region's size this far beyond that
 
 
 # -- small value types -----------------------------------------------------------------------------
@@ -142,7 +143,9 @@ class Fidelity:
     structure: float  # SSIM of lightness inside the product
     missing_detail: float  # share of source edges absent from the candidate
     added_detail: float  # candidate edges absent from the source, relative to source edges
-    changed_area: float  # largest connected changed region / product area
+    changed_area: float  # largest changed region's weighted size (strength-weighted pixels) / product area
+    changed_region_share: float  # that region's plain area / product area
+    changed_region_de: float  # ... and how far its pixels lie beyond the colors around them (mean Lab distance)
     changed_total: float  # all changed pixels / product area
     cut: float  # share of the product outside the frame
     sharpness: float  # candidate high-frequency energy / source's, inside the product
@@ -666,11 +669,14 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
         de_median = de_p95 = de_material = 0.0
         mean_shift = (0.0, 0.0, 0.0)
 
-    # 5. Changed regions: tolerant ΔE above a threshold, largest connected region as a share of the product.
-    # A pixel counts as changed when its color lies outside the range of colors around it in the other
-    # image, both ways: the range absorbs sub-pixel shifts of edges; the second direction sees a thin
-    # part recoloured to its surroundings. Thin parts (a chain 2 px wide) vanish from `inner`'s
-    # erosion, so every opaque pixel is watched here.
+    # 5. Changed regions: tolerant ΔE above a threshold, the largest connected region as a share of the
+    # product. A pixel counts as changed when its color lies outside the range of colors around it in the
+    # other image, both ways: the range absorbs sub-pixel shifts of edges; the second direction sees a
+    # thin part recoloured to its surroundings. Thin parts (a chain 2 px wide) vanish from `inner`'s
+    # erosion, so every opaque pixel is watched here. A region's size is weighted by how strongly it
+    # changed (a pixel CHANGE_FULL_DE beyond the threshold counts fully): an erased coil or a cut strand
+    # is a few pixels at the analysis size but changes them completely, while resampling and JPEG leave
+    # faint changes just over the threshold.
     watched = inner | ((alpha > 0.8) & inframe)
     if source.visible is not None:  # where a hidden part begins (a ring band behind the finger) varies
         watched &= cv2.erode(visible.astype(np.uint8), np.ones((max(3, round(0.05 * bh)), 1), np.uint8)) > 0
@@ -678,10 +684,15 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     changed = ((outside > CHANGE_DE) & watched).astype(np.uint8)
     product_area = max(1, n, int(watched.sum()))
     changed_total = float(changed.sum()) / product_area
-    changed_area = 0.0
+    changed_area = changed_share = changed_de = 0.0
     if changed.any():
-        count, _, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
-        changed_area = float(stats[1:, cv2.CC_STAT_AREA].max()) / product_area
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
+        strength = np.minimum((outside - CHANGE_DE) / CHANGE_FULL_DE, 1.0)
+        weighted = np.bincount(labels.ravel(), weights=np.where(changed > 0, strength, 0).ravel(), minlength=count)
+        worst = 1 + int(np.argmax(weighted[1:]))
+        changed_area = float(weighted[worst]) / product_area
+        changed_share = float(stats[worst, cv2.CC_STAT_AREA]) / product_area
+        changed_de = float(outside[labels == worst].mean())
 
     # 6. Structure (SSIM of lightness) and detail (edges present in one and not the other).
     L_c, L_s = lab_c[..., 0], lab_s[..., 0]
@@ -713,7 +724,8 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     return Fidelity(
         location=location, scale=scale, silhouette=silhouette, silhouette_method=sil_method, outline_region=outline_region,
         de_material=de_material, de_median=de_median, de_p95=de_p95, de_mean_lab=mean_shift, structure=structure,
-        missing_detail=missing, added_detail=added, changed_area=changed_area, changed_total=changed_total,
+        missing_detail=missing, added_detail=added, changed_area=changed_area,
+        changed_region_share=changed_share, changed_region_de=changed_de, changed_total=changed_total,
         cut=cut, sharpness=sharpness, clipping=clipping, product_pixels=n,
     )
 

@@ -7,6 +7,8 @@ fails its test.
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
 import pytest
@@ -152,6 +154,37 @@ def test_thin_part_recolored_to_the_background_fails_changed_region(settings):
     critique = run(settings, chain, image, placement)
     assert "changed_region" in failed(critique)
     assert "was altered" in next(c.message for c in critique.checks if c.name == "changed_region")
+
+
+def trimmed_shoe_panel() -> Image.Image:
+    """A pale panel with a thin dark trim line along it (a shoe's stitched trim), supersampled."""
+    k = 4
+    panel = Image.new("RGBA", (700 * k, 420 * k), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(panel)
+    draw.rounded_rectangle([0, 0, 700 * k - 1, 420 * k - 1], 60 * k, fill=(236, 236, 240, 255))
+    draw.line([(60 * k, 300 * k), (250 * k, 200 * k), (450 * k, 180 * k), (640 * k, 110 * k)], fill=(92, 96, 104, 255),
+              width=7 * k)
+    return panel.resize((700, 420), Image.BOX)
+
+
+def test_thin_trim_smeared_away_fails_changed_region(settings):
+    panel = trimmed_shoe_panel()
+    image, placement = place(panel, frame=(800, 800))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)  # a channel's JPEG re-encode stays clean
+    image = Image.open(buffer)
+    assert "changed_region" not in failed(run(settings, panel, image, placement))
+    # a stretch of the trim inpainted with the panel's color: a few pixels at the analysis size, fully changed
+    a = np.asarray(panel).copy()
+    trim = np.zeros(a.shape[:2], np.uint8)
+    trim[170:215, 380:470] = (a[170:215, 380:470, :3].max(axis=2) < 200).astype(np.uint8)
+    rgb = cv2.inpaint(np.ascontiguousarray(a[..., :3]), cv2.dilate(trim, np.ones((5, 5), np.uint8)), 7, cv2.INPAINT_TELEA)
+    a[..., :3] = rgb
+    image, placement = place(Image.fromarray(a, "RGBA"), frame=(800, 800), recorded=panel)
+    critique = run(settings, panel, image, placement)
+    assert "changed_region" in failed(critique)
+    message = next(c.message for c in critique.checks if c.name == "changed_region")
+    assert "differs by ΔE" in message and "limit 0.08%" in message
 
 
 def test_missing_piece_fails_outline_region(settings):

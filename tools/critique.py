@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ class Limits:
     structure: float = 0.60  # SSIM of lightness inside the product, at least
     missing_detail: float = 0.30  # share of source edges gone
     added_detail: float = 0.50  # new edges relative to source edges
-    changed_region: float = 0.005  # largest changed area / product area
+    changed_region: float = 0.0008  # largest changed region, its pixels weighted by how strongly they changed / product area
     silhouette: float = 0.85  # outline agreement (plain backgrounds), at least
     outline_region: float = 0.01  # largest piece of outline missing or added / product area (plain backgrounds)
     stretch: float = 0.06  # |width/height stretch - 1|
@@ -98,8 +99,14 @@ def _num(v: float, digits: int = 2) -> float:
     return round(float(v), digits)
 
 
+def _precise(v: float) -> float:
+    """Three decimals, or three significant digits for small values (a changed region of 0.08 %)."""
+    v = float(v)
+    return round(v, 3) if v == 0 or abs(v) >= 0.1 else round(v, max(3, 2 - math.floor(math.log10(abs(v)))))
+
+
 def _check(name: str, value: float | None, limit: float, ok: bool, message: str) -> Check:
-    return Check(name=name, passed=bool(ok), value=None if value is None else _num(value, 3), limit=_num(limit, 3),
+    return Check(name=name, passed=bool(ok), value=None if value is None else _precise(value), limit=_precise(limit),
                  message=message)
 
 
@@ -175,8 +182,9 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
                          f"limit {L.color_p95:g}" if not ok else f"no part of the {noun} changed color"))
     ok = fid.changed_area <= L.changed_region
     checks.append(_check("changed_region", fid.changed_area, L.changed_region, ok,
-                         f"a region covering {fid.changed_area:.0%} of the {noun} was altered "
-                         f"(limit {L.changed_region:.0%})" if not ok else f"no region of the {noun} was altered"))
+                         f"a region of the {noun} was altered: {fid.changed_region_share:.1%} of its area differs by "
+                         f"ΔE {fid.changed_region_de:.0f} (weighted size {fid.changed_area:.2%}, limit "
+                         f"{L.changed_region:.2%})" if not ok else f"no region of the {noun} was altered"))
     ok = fid.structure >= L.structure
     checks.append(_check("structure", fid.structure, L.structure, ok,
                          f"the {noun}'s surface detail differs: similarity {fid.structure:.2f}, limit {L.structure:.2f}"
