@@ -187,12 +187,15 @@ class FrameStats:
 
 
 def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] | None = None,
-                   hidden_below: float | None = None) -> Source:
+                   hidden_below: float | None = None, seam_px: float | None = None) -> Source:
     """Tight-crop an RGBA cutout (optionally a source crop box for detail shots, rotated by `angle`).
 
     `hidden_below`: a share of the product's height (before rotation) below which it is expected to be
     hidden in the candidate (a ring's lower band behind the finger on try-on); those parts are left out
     of the fidelity measurements, not of the location.
+    `seam_px`: the width, in cutout px, of a band inside the outline that the engine blended into a
+    generated scene; the product is expected there with a weight rising from 0 at the outline to 1 at
+    that depth, as the engine blended it.
     """
     if cutout.mode != "RGBA":
         raise ValueError(f"cutout must be RGBA, got mode {cutout.mode!r}")
@@ -228,6 +231,10 @@ def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] |
         vis = None if vis is None else cv2.resize(vis, size, interpolation=cv2.INTER_AREA)
     premultiplied = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGBA2mRGBA)
     rgba = premultiplied.astype(np.float32) * np.float32(1 / 255.0)
+    if seam_px and seam_px * factor > 0.05:
+        inside = np.pad((array[..., 3] > 0).astype(np.uint8), 1)
+        depth = cv2.distanceTransform(inside, cv2.DIST_L2, 5)[1:-1, 1:-1]
+        rgba *= np.clip(depth / (seam_px * factor), 0.0, 1.0)[..., None]  # premultiplied: color and alpha alike
     return Source(rgba=rgba, factor=factor, offset=(ox + x0, oy + y0), visible=vis)
 
 

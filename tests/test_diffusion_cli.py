@@ -39,6 +39,9 @@ def test_gallery_renders_the_lifestyle_shot_with_the_given_model(tmp_path, demo_
     candidate = ws.catalog.get_candidate(lifestyle[0]["id"])
     assert candidate.engine == "diffusers" and candidate.model == str(tiny_model("sd-inpaint"))
     assert candidate.params["family"] == "sd-inpaint" and candidate.params["product_locked"] is True
+    # the record says how deep the lock's feather reaches, so the vision check expects the source's pixels
+    # only deeper than that (the generated scene shows through the seam)
+    assert candidate.placement.seam_px == candidate.params["lock"]["feather_px"]
     packshots = [ws.catalog.get_candidate(c["id"]) for c in result["candidates"] if c["role"] == "packshot"]
     assert packshots and all(c.engine == "studio" for c in packshots)
 

@@ -219,10 +219,12 @@ def product_box(shot: Shot, product: Product, size: tuple[int, int]) -> tuple[tu
     return (x, y, bw, bh), bw / w
 
 
-def _placement(box, scale: float) -> Placement:
-    """The product's own bounds in the candidate (x, y = top-left) and candidate px per source px."""
+def _placement(box, scale: float, seam_px: float | None = None) -> Placement:
+    """The product's own bounds in the candidate (x, y = top-left), candidate px per source px, and the
+    band inside its outline blended into the scene (the vision check expects the source's pixels only
+    deeper than that)."""
     x, y, w, h = box
-    return Placement(x=x, y=y, width=w, height=h, scale=scale, upscale=max(1.0, scale))
+    return Placement(x=x, y=y, width=w, height=h, scale=scale, upscale=max(1.0, scale), seam_px=seam_px)
 
 
 def _to_gen(box, factor: float) -> tuple[int, int, int, int]:
@@ -273,7 +275,7 @@ def _lifestyle(ws, loaded, product, shot, cutout, seeds, progress):
         locked = diffusion.lock_product(full, item, box, feather_px=_feather(shot))
         params = run.params(loaded, seed, seam_strength=seam_strength, product_locked=True, lock={
             "feather_px": _feather(shot), "exact_pixels": int(locked.exact.sum()), "box": list(box)})
-        results.append((locked.image, _placement(box, scale), params))
+        results.append((locked.image, _placement(box, scale, _feather(shot)), params))
     return results
 
 
@@ -310,7 +312,8 @@ def _try_on(ws, loaded, product, shot, cutout, seeds, progress):
         mixed[untouched] = np.asarray(composite)[untouched]
         params = run.params(loaded, seed, strength=strength, plate_id=extra.get("plate_id"), product_locked=True,
                             lock={"exact_pixels": int(untouched.sum())}, **{"warnings": extra.get("warnings", [])})
-        results.append((Image.fromarray(mixed, "RGB"), placement, params))
+        seam = placement.model_copy(update={"seam_px": (grow + 1) * shot.width / gw})  # the ring's inner part
+        results.append((Image.fromarray(mixed, "RGB"), seam, params))
     return results
 
 
