@@ -30,6 +30,8 @@ FRAME_PX = 512  # frame longest side for background / frame measurements
 SOURCE_MAX_PX = 1024  # source cutouts are reduced to this once
 MIN_TEMPLATE_PX = 14
 WINDOW_PX = 96  # product longest side for a search around a first guess
+FRAME_CONTENDERS = 5  # places from the whole-frame search whose size is settled before choosing
+FRAME_CONTENDER_ERROR = 3.0  # ... those fitting at most this much worse than the best one
 HINT_FIT_ERROR = 0.5  # relative fit error up to which a fit around the engine's record settles the location
 GUESS_ERROR = 0.1  # relative fit error above which a foreground-guided fit is double-checked
 ENERGY_FLOOR = 0.002
@@ -470,22 +472,28 @@ def _frame_search(framed: np.ndarray, gf: float, source: Source, bg: np.ndarray 
     pad = round(0.3 * max(frame.shape[:2]))
     padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     scale = gf * g  # small px per candidate px
-    best: tuple[float, Box | None] = (float("inf"), None)
+    found: list[tuple[float, Box]] = []  # the best place at each size
     for size in np.geomspace(0.07, 1.1, 16) * max(frame.shape[:2]):
         tw, th = _template_size(source, size)
         if min(tw, th) < 3 or max(tw, th) < MIN_TEMPLATE_PX:
             continue
         templ, mask, energy = _template(source, tw, th, bg)
         err, (lx, ly) = _match(padded, templ, mask, energy)
-        if err < best[0]:
-            best = (err, Box((lx - pad) / scale, (ly - pad) / scale, templ.shape[1] / scale, templ.shape[0] / scale))
-    if best[1] is not None:
-        # the frame search is coarse: settle the size before the fine search
-        b = best[1]
-        again = _window_search_from(framed, gf, source, b, bg)
-        if again[1] is not None:
-            best = again if again[0] <= best[0] * 1.5 else best
-    return best
+        found.append((err, Box((lx - pad) / scale, (ly - pad) / scale, templ.shape[1] / scale, templ.shape[0] / scale)))
+    if not found:
+        return float("inf"), None
+    # The sizes are coarse steps: a textured product between two of them fits as badly as a smaller
+    # template laid over some plain part of it. Settle the size of the few best, apart from each other.
+    found.sort(key=lambda item: item[0])
+    contenders: list[tuple[float, Box]] = []
+    for err, box in found:
+        if err <= found[0][0] * FRAME_CONTENDER_ERROR and all(box.iou(b) < 0.5 for _, b in contenders):
+            contenders.append((err, box))
+        if len(contenders) == FRAME_CONTENDERS:
+            break
+    settled = [again for _, box in contenders if (again := _window_search_from(framed, gf, source, box, bg))[1]]
+    # errors at the window's finer scale are compared among themselves, not with the coarse ones
+    return min(settled, key=lambda item: item[0]) if settled else contenders[0]
 
 
 def _window_search_from(framed: np.ndarray, gf: float, source: Source, box: Box, bg) -> tuple[float, Box | None]:

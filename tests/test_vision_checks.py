@@ -454,6 +454,25 @@ def test_real_cutout_hue_shift(settings, realdata):
     assert "color" in failed(run(settings, cutout, shifted, placement))
 
 
+def test_real_textured_product_is_found_without_a_record_on_a_gradient(settings, realdata):
+    """A printed backpack between two of the whole-frame search's sizes fits as badly as a smaller
+    template laid over a plain part of it; settling the size of several places finds the right one."""
+    from pipelines.matting import cut_out
+
+    cut = cut_out(Image.open(realdata / "product_packshot" / "myntra_53367_backpack.jpg")).rgba
+    cut = tight(cut)
+    t = np.linspace(0, 1, 1024, dtype=np.float32)[:, None, None]
+    gradient = np.float32([236, 120, 130]) * (1 - t) + np.float32([160, 90, 200]) * t
+    scene = Image.fromarray(np.broadcast_to(gradient, (1024, 1024, 3)).astype(np.uint8))
+    s = 0.6 * 1024 / max(cut.size)
+    item = cut.resize((round(cut.width * s), round(cut.height * s)), Image.LANCZOS)
+    x, y = (1024 - item.width) // 2, (1024 - item.height) // 2
+    scene.paste(item, (x, y), item)
+    found = vision.locate(np.asarray(scene), vision.prepare_source(cut)).box
+    assert found.iou(vision.Box(x, y, item.width, item.height)) > 0.9
+    assert run(settings, cut, scene, role="lifestyle").verdict == "pass"
+
+
 def test_source_without_alpha_is_refused(settings, ring):
     from tools.errors import BadInput
 
