@@ -95,10 +95,6 @@ def channel_rules(channel: Channel) -> ChannelRules:
 # -- the checks --------------------------------------------------------------------------------------
 
 
-def _num(v: float, digits: int = 2) -> float:
-    return round(float(v), digits)
-
-
 def _precise(v: float) -> float:
     """Three decimals, or three significant digits for small values (a changed region of 0.08 %)."""
     v = float(v)
