@@ -294,6 +294,20 @@ def test_end_to_end_brief_to_published_pack_with_the_real_agent(browser, tmp_pat
         assert on_disk and sorted(Path(n).name for n in names if not n.endswith("/")) == on_disk
         assert any(name.lower().endswith((".jpg", ".jpeg", ".png")) for name in on_disk)
         shoot(page, "15-published")
+
+        # 8. "New conversation" starts afresh: empty chat, no review, no plan; a reload stays fresh, and the
+        #    SKU made so far is still in the catalog to pick.
+        page.click("#new-chat")
+        page.wait_for_function("document.querySelectorAll('.ls-card').length === 0")
+        page.wait_for_selector("#plan >> text=No plan yet")
+        assert "Published" not in chat_text(page)
+        page.reload()
+        page.wait_for_selector("#brief textarea")
+        page.wait_for_timeout(1000)
+        assert "Welcome back" not in chat_text(page) and page.locator(".ls-card").count() == 0
+        page.locator("#sku-pick input").click()
+        assert page.get_by_role("option", name=sku).count() == 1
+        shoot(page, "16-new-conversation")
     finally:
         context.close()
         served.stop()
