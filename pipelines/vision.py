@@ -650,10 +650,14 @@ def compare(candidate: np.ndarray, source: Source, hint: Box | None = None, *, a
     g_cand = _gradient(cv2.cvtColor(cand, cv2.COLOR_RGB2GRAY) * 100) * near
     (dx, dy), response = cv2.phaseCorrelate(g_src, g_cand)
     if response > 0.05 and abs(dx) <= 3 and abs(dy) <= 3:
-        M_s = np.float32([[1, 0, ox + dx], [0, 1, oy + dy]])
-        src = cv2.warpAffine(small, M_s, (gw, gh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                             borderValue=0)
-        box = Box(box.x + dx / f, box.y + dy / f, box.w, box.h)
+        M_shift = np.float32([[1, 0, ox + dx], [0, 1, oy + dy]])
+        shifted = cv2.warpAffine(small, M_shift, (gw, gh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                 borderValue=0)
+        # a periodic structure (a stack of thin bangles) can correlate one period off: keep the shift
+        # only when the product, composited there, explains the candidate better
+        if _residual(shifted, cand) < _residual(src, cand):
+            M_s, src = M_shift, shifted
+            box = Box(box.x + dx / f, box.y + dy / f, box.w, box.h)
     src_pm, alpha = src[..., :3], np.clip(src[..., 3], 0, 1)
     src_rgb = straight(src)
 
@@ -823,25 +827,33 @@ def _fine_scale(small: np.ndarray, cand: np.ndarray, ox: float, oy: float, stret
     bh, bw = small.shape[:2]
     costs: dict[tuple[float, float], float] = {}
 
-    def cost(kx: float, ky: float) -> float:
-        key = (round(kx, 5), round(ky, 5))
+    def cost(kx: float, ky: float, soft: bool) -> float:
+        key = (round(kx, 5), round(ky, 5), soft)
         if key not in costs:
             M = np.float32([[kx, 0, ox + (1 - kx) * bw / 2], [0, ky, oy + (1 - ky) * bh / 2]])
             placed = cv2.warpAffine(layers, M, (cand.shape[1], cand.shape[0]), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             a = placed[..., 1]
             d = (placed[..., 0] + (1 - a) * gray_c - gray_c)
+            if soft:  # blurred, a thin chain a few pixels off still overlaps itself: the cost slopes toward it
+                d = cv2.GaussianBlur(d, (0, 0), 1.5)
             costs[key] = float((d * d).sum())
         return costs[key]
 
     kx = ky = 1.0
-    for step in (0.02, 0.01, 0.005):
+    for step, soft in ((0.03, True), (0.015, True), (0.01, False), (0.005, False)):
         if stretch:
-            kx = min((kx / (1 + step), kx, kx * (1 + step)), key=lambda v: cost(v, ky))
-            ky = min((ky / (1 + step), ky, ky * (1 + step)), key=lambda v: cost(kx, v))
+            kx = min((kx / (1 + step), kx, kx * (1 + step)), key=lambda v: cost(v, ky, soft))
+            ky = min((ky / (1 + step), ky, ky * (1 + step)), key=lambda v: cost(kx, v, soft))
         else:
-            kx = ky = min((kx / (1 + step), kx, kx * (1 + step)), key=lambda v: cost(v, v))
+            kx = ky = min((kx / (1 + step), kx, kx * (1 + step)), key=lambda v: cost(v, v, soft))
     return kx, ky
+
+
+def _residual(placed: np.ndarray, cand: np.ndarray) -> float:
+    """Squared difference between the candidate and the placed source (premultiplied RGBA) composited on it."""
+    d = placed[..., :3] - placed[..., 3:4] * cand
+    return float((d * d).sum())
 
 
 def _confirms(location: Location) -> bool:

@@ -473,6 +473,19 @@ def test_real_textured_product_is_found_without_a_record_on_a_gradient(settings,
     assert run(settings, cut, scene, role="lifestyle").verdict == "pass"
 
 
+def test_real_bangle_stack_is_aligned_without_a_record(settings, realdata):
+    """Thin stacked bangles are a periodic pattern: an alignment one stripe off correlates almost as well,
+    so a shift is kept only when the product composited there explains the image better."""
+    from pipelines.matting import cut_out
+
+    cut = tight(cut_out(Image.open(realdata / "jewelry_packshot" / "myntra_48743_bangle.jpg")).rgba)
+    image, _ = place(cut, share=min(0.85, 1.8 * max(cut.size) / 1024))  # enlarged at most 1.8x
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    critique = run(settings, cut, Image.open(buffer))
+    assert critique.verdict == "pass", [c.message for c in critique.checks if not c.passed]
+
+
 def test_source_without_alpha_is_refused(settings, ring):
     from tools.errors import BadInput
 
