@@ -303,22 +303,22 @@ def test_try_on_may_hide_only_what_the_record_says(settings, ring):
 def test_a_recorded_seam_blended_into_a_busy_scene_is_not_a_change(settings, ring):
     from pipelines.diffusion import lock_product
 
-    # a generated scene of hard-edged 4 px blotches, the product locked with an 8 px inward feather
-    blotches = np.random.default_rng(3).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    # a generated scene of hard-edged 8 px blotches, the product locked with a 12 px inward feather
+    blotches = np.random.default_rng(3).integers(0, 256, (128, 128, 3), dtype=np.uint8)
     scene = Image.fromarray(blotches).resize((1024, 1024), Image.NEAREST)
     w = round(0.8 * 1024 * ring.width / max(ring.size))
     h = round(w * ring.height / ring.width)
     box = ((1024 - w) // 2, (1024 - h) // 2, w, h)
     placement = Placement(x=box[0], y=box[1], width=w, height=h, scale=w / ring.width)
-    image = lock_product(scene, ring, box, feather_px=8.0).image
+    image = lock_product(scene, ring, box, feather_px=12.0).image
     assert "changed_region" in failed(run(settings, ring, image, placement, role="lifestyle"))
-    seam = placement.model_copy(update={"seam_px": 8.0})
+    seam = placement.model_copy(update={"seam_px": 12.0})
     assert run(settings, ring, image, seam, role="lifestyle").verdict == "pass"
     # deeper than the seam the product must still be the source's: a dark patch on the band fails
     a = np.asarray(ring).copy()
     patch = a[300:330, 20:60]
     patch[patch[..., 3] > 0, :3] = (60, 50, 40)
-    image = lock_product(scene, Image.fromarray(a, "RGBA"), box, feather_px=8.0).image
+    image = lock_product(scene, Image.fromarray(a, "RGBA"), box, feather_px=12.0).image
     assert "changed_region" in failed(run(settings, ring, image, seam, role="lifestyle"))
 
 
