@@ -552,33 +552,15 @@ def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray |
     steps = (0.025,) * 6 if close else (0.05, 0.05, 0.025)
     s, r = 1.0, 1.0
     if not allow_stretch:
-        moved = True
-        for i, step in enumerate(steps):
-            if i and step == steps[i - 1] and not moved:
-                continue  # a round that moved nothing would move nothing again at the same step
-            before = s
-            s = min((s / (1 + step), s, s * (1 + step)), key=lambda v: fit(v, r))
-            moved = s != before
+        (s,) = _descend(lambda v: fit(v, r), (s,), steps)
     else:
-        sx = sy = 1.0
 
         def fit_xy(x: float, y: float) -> float:
             return fit(float(np.sqrt(x * y)), x / y)
 
-        def descend(sx: float, sy: float, steps: tuple[float, ...]) -> tuple[float, float]:
-            moved = True
-            for i, step in enumerate(steps):
-                if i and step == steps[i - 1] and not moved:
-                    continue  # a round that moved nothing would move nothing again at the same step
-                before = (sx, sy)
-                sx = min((sx / (1 + step), sx, sx * (1 + step)), key=lambda v: fit_xy(v, sy))
-                sy = min((sy / (1 + step), sy, sy * (1 + step)), key=lambda v: fit_xy(sx, v))
-                moved = (sx, sy) != before
-            return sx, sy
-
-        sx, sy = descend(sx, sy, steps)
+        sx, sy = _descend(fit_xy, (1.0, 1.0), steps)
         if close and abs(sx / sy - 1) > 0.03:  # a stretch shows: look further with coarse steps too
-            sx, sy = descend(sx, sy, (0.05, 0.05, 0.025))
+            sx, sy = _descend(fit_xy, (sx, sy), (0.05, 0.05, 0.025))
         s, r = float(np.sqrt(sx * sy)), sx / sy
         if sx != sy:  # a stretch must explain the image clearly better than true proportions near that size
             s_iso = min((s / 1.025, s, s * 1.025), key=lambda v: fit(v, 1.0))
@@ -587,6 +569,23 @@ def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray |
     err, (lx, ly), (tw, th) = results[(round(s, 4), round(r, 4))]
     box = Box(x0 + lx / f, y0 + ly / f, tw / f, th / f)
     return box, err, float(r)
+
+
+def _descend(cost, start: tuple[float, ...], steps: tuple[float, ...]) -> tuple[float, ...]:
+    """Coordinate descent on size factors: each round tries every factor one step smaller and larger, in
+    turn, and keeps the cheapest; a round repeating the last step after one that moved nothing is skipped
+    (it would move nothing again)."""
+    factors = list(start)
+    moved = True
+    for i, step in enumerate(steps):
+        if i and step == steps[i - 1] and not moved:
+            continue
+        before = tuple(factors)
+        for j, value in enumerate(factors):
+            factors[j] = min((value / (1 + step), value, value * (1 + step)),
+                             key=lambda v, j=j: cost(*factors[:j], v, *factors[j + 1:]))
+        moved = tuple(factors) != before
+    return tuple(factors)
 
 
 def _crop_scaled(image: np.ndarray, rect: tuple[float, float, float, float], f: float) -> np.ndarray:
@@ -840,14 +839,11 @@ def _fine_scale(small: np.ndarray, cand: np.ndarray, ox: float, oy: float, stret
             costs[key] = float((d * d).sum())
         return costs[key]
 
-    kx = ky = 1.0
-    for step, soft in ((0.03, True), (0.015, True), (0.01, False), (0.005, False)):
-        if stretch:
-            kx = min((kx / (1 + step), kx, kx * (1 + step)), key=lambda v: cost(v, ky, soft))
-            ky = min((ky / (1 + step), ky, ky * (1 + step)), key=lambda v: cost(kx, v, soft))
-        else:
-            kx = ky = min((kx / (1 + step), kx, kx * (1 + step)), key=lambda v: cost(v, v, soft))
-    return kx, ky
+    # first on the blurred residual with wider steps, then sharp
+    k = (1.0, 1.0) if stretch else (1.0,)
+    for soft, steps in ((True, (0.03, 0.015)), (False, (0.01, 0.005))):
+        k = _descend(lambda *f, soft=soft: cost(f[0], f[-1], soft), k, steps)
+    return k[0], k[-1]
 
 
 def _residual(placed: np.ndarray, cand: np.ndarray) -> float:
