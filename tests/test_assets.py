@@ -1,4 +1,4 @@
-"""The safe image loader (one test per DESIGN.md bad-input case) and the content-addressed store."""
+"""The safe image loader (one test per docs/architecture.md bad-input case) and the content-addressed store."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The content-addressed asset store and the one safe image loader every entry point uses.
 
-`load_image` implements DESIGN.md "Bad input": it refuses what cannot be used (empty, not an image,
-truncated, decompression bombs, more than 40 MP, animated) with a message naming the file, and
-normalizes what can (CMYK, 16-bit, palette, alpha, ICC profiles to sRGB, EXIF rotation), saying
+`load_image` implements the "Bad input" policy of docs/architecture.md: it refuses what cannot be
+used (empty, not an image, truncated, decompression bombs, more than 40 MP, animated) with a
+message naming the file, and normalizes what can (CMYK, 16-bit, palette, alpha, ICC profiles to sRGB, EXIF rotation), saying
 what it did in `notes`. The store keeps bytes under their sha256, written once, never modified.
 """
 

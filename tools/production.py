@@ -77,7 +77,7 @@ def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = Non
                   channels=(), engine: str | None = None, model: str | None = None, auto_approve: bool = False,
                   progress: Progress = None) -> dict:
     """Ingest the photos, plan the gallery from the rules, produce every shot, optionally approve the
-    passing candidates. Returns DESIGN.md's gallery JSON."""
+    passing candidates. Returns the gallery JSON of docs/architecture.md."""
     from tools.prepare import ingest_product
 
     # 1. Check inputs
