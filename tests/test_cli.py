@@ -72,3 +72,8 @@ def test_json_flag_goes_before_or_after_the_command(tmp_path, flag_first):
     args = ["--json", "missing"] if flag_first else ["missing", "--json"]
     result = run_cli(*args, home=tmp_path / "home", check=True)
     assert "skus" in json.loads(result.stdout)
+
+
+def test_a_sku_with_a_trailing_newline_is_refused_in_one_line(tmp_path):
+    result = run_cli("missing", "R1\n", home=tmp_path / "home")
+    assert_one_line_error(result, 2, r"invalid SKU 'R1\n'")

@@ -66,7 +66,7 @@ def test_unknown_vocabulary_is_refused_with_the_choices():
     assert normalize_role("close-up") is Role.detail
 
 
-@pytest.mark.parametrize("sku", ["", "a" * 65, "../etc", "sku with space", "sku/1", "ü", ".."])
+@pytest.mark.parametrize("sku", ["", "a" * 65, "../etc", "sku with space", "sku/1", "ü", "..", "R1\n", "R1\r\n"])
 def test_bad_skus_are_refused(sku):
     with pytest.raises(BadInput, match="invalid SKU"):
         check_sku(sku)

@@ -140,12 +140,12 @@ def normalize_role(value: str) -> Role:
     return _normalize(value, Role, ROLE_SYNONYMS, "role")
 
 
-SKU_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+SKU_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")  # always fullmatch: `$` would let a final "\n" through
 
 
 def check_sku(sku: str) -> str:
     """Return the SKU if it is a safe id; refuse otherwise (it becomes part of file names)."""
-    if not isinstance(sku, str) or not SKU_PATTERN.match(sku) or sku in {".", ".."}:
+    if not isinstance(sku, str) or not SKU_PATTERN.fullmatch(sku) or sku in {".", ".."}:
         raise BadInput(f"invalid SKU {sku!r}: use 1-64 characters from A-Z a-z 0-9 . _ -")
     return sku
 

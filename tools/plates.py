@@ -23,11 +23,11 @@ KINDS = ("hand", "neck", "ear", "wrist")
 ANCHOR_KIND = {"hand": "ring", "neck": "necklace", "ear": "earrings", "wrist": "bracelet"}
 # the typical real width of the body part across the anchor, used when no calibration is given
 TYPICAL_SPAN_MM = {"hand": 17.0, "wrist": 55.0, "neck": 110.0, "ear": 20.0}
-_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch: `$` would let a final "\n" through
 
 
 def _check_id(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise BadInput(f"invalid {what} {value!r}: use 1-64 characters from A-Z a-z 0-9 . _ -")
     return value
 
