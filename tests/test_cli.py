@@ -77,3 +77,40 @@ def test_json_flag_goes_before_or_after_the_command(tmp_path, flag_first):
 def test_a_sku_with_a_trailing_newline_is_refused_in_one_line(tmp_path):
     result = run_cli("missing", "R1\n", home=tmp_path / "home")
     assert_one_line_error(result, 2, r"invalid SKU 'R1\n'")
+
+
+@pytest.mark.parametrize("argv", [
+    ["plate", "list", "--json", "--home", "{home}"],
+    ["plate", "--json", "list", "--home", "{home}"],
+    ["missing", "--home", "{home}", "--json"],
+    ["--home", "{home}", "review", "NOPE-1", "--json"],
+])
+def test_global_flags_after_the_subcommand(tmp_path, capsys, argv):
+    from ui.cli import main
+
+    home = tmp_path / "home"
+    code = main([a.format(home=home) for a in argv])
+    captured = capsys.readouterr()
+    assert (home / "catalog.sqlite").exists(), "--home after the subcommand was not used"
+    if argv[-1] == "--json" and "review" in argv:  # an unknown SKU: refused in one line, JSON flag accepted
+        assert code == 2 and "unknown SKU 'NOPE-1'" in captured.err
+        return
+    assert code == 0, captured.err
+    json.loads(captured.out)
+
+
+def test_plate_add_accepts_json_after_its_arguments(tmp_path, capsys):
+    from PIL import Image, ImageDraw
+
+    from ui.cli import main
+
+    home, plate, mask = tmp_path / "home", tmp_path / "hand.png", tmp_path / "hand.mask.png"
+    Image.new("RGB", (400, 300), (200, 170, 150)).save(plate)
+    anchor = Image.new("L", (400, 300), 0)
+    ImageDraw.Draw(anchor).ellipse((180, 130, 220, 170), fill=255)
+    anchor.save(mask)
+    code = main(["plate", "add", str(plate), "--kind", "hand", "--mask", str(mask), "--json", "--home", str(home)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["kind"] == "hand"
+    assert (home / "catalog.sqlite").exists()

@@ -31,10 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", help="home folder (default: $LISTING_STUDIO_HOME or ~/.listing-studio)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # The global flags are accepted after the subcommand too (`plate add ... --json`); SUPPRESS keeps a
+    # value given before the subcommand when the flag is not repeated after it.
+    global_flags = _Parser(add_help=False)
+    global_flags.add_argument("--home", default=argparse.SUPPRESS, help="home folder")
+    global_flags.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object")
 
     def add(name: str, help_text: str, handler: Callable) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object")
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[global_flags])
         p.set_defaults(handler=handler)
         return p
 
@@ -88,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("plate", "register and list model plates (try-on) and their talent consent", cmd_plate)
     plate_sub = p.add_subparsers(dest="plate_command", metavar="ACTION", parser_class=_Parser)
-    pa = plate_sub.add_parser("add", help="register a plate image with its anchor mask and talent consent")
+    pa = plate_sub.add_parser("add", help="register a plate image with its anchor mask and talent consent",
+                              parents=[global_flags])
     pa.add_argument("image")
     pa.add_argument("--mask", help="mask marking the anchor (ring spot, neckline, lobe, wrist)")
     pa.add_argument("--kind", required=True, choices=["hand", "neck", "ear", "wrist"])
@@ -99,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--consent-channels", default="", help="comma-separated channels the consent covers")
     pa.add_argument("--consent-regions", default="worldwide")
     pa.add_argument("--consent-expires", help="YYYY-MM-DD")
-    plate_sub.add_parser("list", help="list registered plates")
-    pr = plate_sub.add_parser("revoke", help="revoke a talent's consent")
+    plate_sub.add_parser("list", help="list registered plates", parents=[global_flags])
+    pr = plate_sub.add_parser("revoke", help="revoke a talent's consent", parents=[global_flags])
     pr.add_argument("talent")
     return parser
 
