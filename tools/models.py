@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tools.errors import BadInput
+from tools.text import strip_control
 
 
 class Category(StrEnum):
@@ -140,6 +141,15 @@ def normalize_role(value: str) -> Role:
     return _normalize(value, Role, ROLE_SYNONYMS, "role")
 
 
+def _visible_text(value):
+    """Brief words become titles and alt text: no control characters or escape sequences in them."""
+    if isinstance(value, str):
+        return strip_control(value)
+    if isinstance(value, list):
+        return [strip_control(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
 SKU_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")  # always fullmatch: `$` would let a final "\n" through
 
 
@@ -189,6 +199,11 @@ class Product(Model):
     def _sku(cls, v: str) -> str:
         return check_sku(v)
 
+    @field_validator("title", "materials", "colors")
+    @classmethod
+    def _visible(cls, v):
+        return _visible_text(v)
+
 
 class Photo(Model):
     asset_id: str
@@ -224,6 +239,11 @@ class Brief(Model):
     use_case: Literal["gallery", "model_creation", "model_swap", "digital_twin", "campaign"] = "gallery"
     notes: str = ""
 
+    @field_validator("title", "materials", "colors", "mood", "season")
+    @classmethod
+    def _visible(cls, v):
+        return _visible_text(v)
+
 
 class Shot(Model):
     id: str = Field(default_factory=lambda: new_id("shot"))
@@ -236,6 +256,11 @@ class Shot(Model):
     mood: str = ""
     count: int = Field(default=2, ge=1, le=12)
     options: dict = Field(default_factory=dict, description="engine hints: backdrop, surface, plate id, ...")
+
+    @field_validator("scene", "mood")
+    @classmethod
+    def _visible(cls, v):
+        return _visible_text(v)
 
     @property
     def aspect(self) -> str:

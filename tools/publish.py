@@ -37,6 +37,7 @@ from tools.models import (
     check_sku,
     normalize_channel,
 )
+from tools.text import spreadsheet_cell, strip_control
 from tools.workspace import Workspace
 
 MAX_UPSCALE = 2.0  # publish never enlarges a product past this many times its source photo (nor further, once past)
@@ -556,7 +557,7 @@ def alt_text(product: Product, role: Role, shot: Shot | None = None, limit: int 
         Role.lifestyle: f"{name} in a {scene or (mood + ' ' if mood else '') + 'lifestyle'} setting",
         Role.campaign: f"{name}, {mood + ' ' if mood else ''}campaign image",
     }[role]
-    text = re.sub(r"\s+", " ", text).strip()
+    text = strip_control(text)
     if len(text) > limit:
         text = text[: limit - 1].rsplit(" ", 1)[0] + "…"
     return text
@@ -652,10 +653,10 @@ def _import_file(product: Product, channel: Channel, files: list[dict], staging:
     if channel == Channel.shopify:
         handle = re.sub(r"[^a-z0-9]+", "-", (product.title or product.sku).lower()).strip("-") or product.sku.lower()
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)  # every cell quoted (OWASP)
         writer.writerow(["Handle", "Title", "Image Src", "Image Position", "Image Alt Text"])
         for i, f in enumerate(files):
-            writer.writerow([handle, product.title if i == 0 else "", link(f["name"]), i + 1, f["alt"]])
+            writer.writerow(_cells([handle, product.title if i == 0 else "", link(f["name"]), i + 1, f["alt"]]))
         (staging / "shopify_products.csv").write_text(buffer.getvalue(), encoding="utf-8")
         return "shopify_products.csv"
     if channel == Channel.google:
@@ -666,9 +667,14 @@ def _import_file(product: Product, channel: Channel, files: list[dict], staging:
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "title", "image_link", "additional_image_link", "lifestyle_image_link"])
-        writer.writerow([product.sku, product.title, link(main["name"]),
-                         ",".join(link(f["name"]) for f in additional[:10]),
-                         ",".join(link(f["name"]) for f in lifestyle[:20])])
+        writer.writerow(_cells([product.sku, product.title, link(main["name"]),
+                                ",".join(link(f["name"]) for f in additional[:10]),
+                                ",".join(link(f["name"]) for f in lifestyle[:20])]))
         (staging / "google_feed.tsv").write_text(buffer.getvalue(), encoding="utf-8")
         return "google_feed.tsv"
     return None
+
+
+def _cells(values: list) -> list:
+    """One import-file row as a spreadsheet shows it: visible text only, no cell that runs as a formula."""
+    return [spreadsheet_cell(strip_control(v)) if isinstance(v, str) else v for v in values]

@@ -24,6 +24,7 @@ from tools.models import (
     normalize_category,
     normalize_channel,
 )
+from tools.text import strip_control
 
 NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "a couple of": 2, "couple of": 2, "pair of": 2,
@@ -260,6 +261,8 @@ def find_dimensions(text: str, category: Category | None = None, notes: list[str
         if any(a <= m.start() < b for a, b in spans):
             continue
         value = mm(m.group(1), m.group(2))
+        if value <= 0:
+            continue
         before = low[max(0, m.start() - 20):m.start()]
         if re.match(r"\s*(?:long\s+)?(?:chain|strap|cord)", low[m.end():]):
             notes.append(f"chain length {value:g} mm")
@@ -302,7 +305,7 @@ def find_dimensions(text: str, category: Category | None = None, notes: list[str
                 dims["inner_diameter_mm"] = ring_size_to_mm("UK", size.upper())
             else:
                 dims["inner_diameter_mm"] = ring_size_to_mm(system, size)
-    return Dimensions(**dims)
+    return Dimensions(**{key: value for key, value in dims.items() if value > 0})  # "0 mm" says no size
 
 
 def find_roles(text: str) -> tuple[list[Role], list[Role]]:
@@ -432,16 +435,31 @@ def find_talent(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _mask_quoted(text: str) -> str:
+    """`text` with its "quoted" and (bracketed) spans blanked out, same length: marks inside them don't cut."""
+    return re.sub(r'"[^"\n]*"|\([^()\n]*\)', lambda m: "_" * len(m.group()), text)
+
+
+def _title_clauses(text: str) -> list[str]:
+    """The brief cut at clause marks, except inside "quoted" or (bracketed) spans, which stay whole
+    (`=HYPERLINK("http://x.example","click") gold ring` is one clause, not `"click") gold ring`)."""
+    masked = _mask_quoted(text)
+    cuts = [(m.start(), m.end()) for m in re.finditer(r"[,;.!?\n]| - ", masked)]
+    starts, ends = [0, *(e for _, e in cuts)], [*(s for s, _ in cuts), len(text)]
+    return [text[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
 def find_title(text: str, category: Category | None) -> str:
     if category is None:
         return ""
-    for part in re.split(r"[,;.!?\n]| - ", text):
+    for part in _title_clauses(text):
         part = part.strip()
         for sku in find_skus(part):
             part = part.replace(sku, "")
         part = re.sub(r"\bsku\b[:#]?", "", part, flags=re.IGNORECASE).strip()
         if part and find_category(part) is category:
-            part = re.sub(r"\s+", " ", part.split(":")[-1] if find_category(part.split(":")[-1]) else part).strip()
+            label_end = _mask_quoted(part).rfind(":") + 1  # "Product: gold ring" -> "gold ring"
+            part = re.sub(r"\s+", " ", part[label_end:] if find_category(part[label_end:]) else part).strip()
             part = re.sub(r"^(?:hi|hello|hey)\b[\s,!]*", "", part, flags=re.IGNORECASE)
             part = re.sub(r"^(?:the )?(?:item|product) is\s+", "", part, flags=re.IGNORECASE)
             part = re.sub(r"^(?:please\s+)?(?:i (?:need|want|have|sell)|we (?:need|have|sell)|make|create|build|shoot|do|this is|here is|here's)\s+(?:some\s+)?(?:images|photos|a gallery|listing images)?\s*(?:for\s+)?(?:my|our|a|an|the)?\s*",
@@ -456,7 +474,7 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
     # 1. Check inputs
     if not isinstance(text, str):
         raise BadInput(f"brief must be text, got {type(text).__name__}")
-    text = text[:4000]
+    text = strip_control(text[:4000], one_line=False)  # escape sequences and control characters out
     explicit_category = normalize_category(category) if category else None
     explicit_channels = [normalize_channel(c) for c in channels]
 
