@@ -229,7 +229,7 @@ def _hand_plate():
 def studio_render(cutout: Image.Image, variant: str, seed: int, *, width_mm: float = RING_MM):
     """Render a cutout the way the product does for one studio variant. Returns (image, placement)."""
     from pipelines import studio
-    from tools.render import to_placement
+    from tools.rendering import to_placement
 
     moods = ("warm", "fresh", "luxury", "minimal", "autumn", "summer")
     if variant in ("packshot", "packshot_jpeg"):

@@ -400,6 +400,19 @@ def seam_mask(alpha: np.ndarray, outer_px: int, inner_px: int) -> Image.Image:
     return Image.fromarray(((grown > 0) & ~(shrunk > 0)).astype(np.uint8) * 255, "L")
 
 
+def blend_seam(base: Image.Image, painted: Image.Image, ring: Image.Image) -> Locked:
+    """`painted` (any size) blended over `base` through the grey `ring` mask (any size), both scaled to
+    `base`'s size: only the ring changes; every pixel outside it is exactly `base`'s (`Locked.exact`)."""
+    size = base.size
+    weight = np.asarray(ring.convert("L").resize(size, Image.BILINEAR), dtype=np.float32)[..., None] / 255
+    original = np.asarray(base.convert("RGB"))
+    full = np.asarray(painted.convert("RGB").resize(size, Image.LANCZOS), dtype=np.float32)
+    mixed = np.clip(np.round(original * (1 - weight) + full * weight), 0, 255).astype(np.uint8)
+    untouched = weight[..., 0] == 0
+    mixed[untouched] = original[untouched]
+    return Locked(Image.fromarray(mixed, "RGB"), untouched, 1 - weight[..., 0])
+
+
 def region_mask(mask: Image.Image | np.ndarray, grow_px: int = 0) -> Image.Image:
     """A binary L mask (white = the region) from any mask image, optionally grown."""
     import cv2

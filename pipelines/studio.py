@@ -518,6 +518,11 @@ def frame_plate(plate: Image.Image, anchor: PlateAnchor, mm_per_px: float, size:
     return framed, moved, mm_per_px / k, body
 
 
+def changed_pixels(image: Image.Image, original: Image.Image) -> np.ndarray:
+    """Where a composite differs from the image it was made on (boolean, any channel)."""
+    return np.any(np.asarray(image.convert("RGB")) != np.asarray(original.convert("RGB")), axis=2)
+
+
 RING_HOLE_MIN = 0.05  # a see-through hole this large (share of the ring's area) means the band loop is in view
 
 

@@ -46,6 +46,10 @@ def _assert_locked(image: Image.Image, cutout: Image.Image, placement, erode_px:
     return int(inner.sum())
 
 
+def _unpack(rendered):
+    return rendered.image, rendered.placement, rendered.params
+
+
 def test_lifestyle_locks_the_product_and_reproduces_seeds(settings):
     ws = _workspace(settings, "sd-inpaint")
     product, cutout = _product("DEMO-RING"), demo_cutout("DEMO-RING")
@@ -55,7 +59,7 @@ def test_lifestyle_locks_the_product_and_reproduces_seeds(settings):
     results = render_with_diffusers(ws, product, shot, cutout, seeds=[11, 12], progress=events.append)
 
     assert len(results) == 2
-    for image, placement, params in results:
+    for image, placement, params in ((r.image, r.placement, r.params) for r in results):
         assert image.size == (1200, 900) and image.mode == "RGB"
         assert params["model"] == str(tiny_model("sd-inpaint")) and params["num_inference_steps"] == 2
         assert params["generation_size"] == [592, 448]  # 512² area, 4:3, multiples of 16
@@ -63,12 +67,12 @@ def test_lifestyle_locks_the_product_and_reproduces_seeds(settings):
         assert "extra rings" in params["negative_prompt"] and params["product_locked"] is True
         assert placement.scale <= 2.0 and 0 < placement.width < 1200
         _assert_locked(image, cutout, placement)
-    assert [params["seed"] for _, _, params in results] == [11, 12]
+    assert [r.params["seed"] for r in results] == [11, 12]
     # The scene is painted (not the neutral canvas) and differs between seeds; a seed renders the same again.
-    first, second = (np.asarray(r[0]) for r in results)
+    first, second = (np.asarray(r.image) for r in results)
     assert not np.array_equal(first, second)
     assert np.asarray(first)[:50, :50].std() > 1
-    again = render_with_diffusers(ws, product, shot, cutout, seeds=[12])[0][0]
+    again = render_with_diffusers(ws, product, shot, cutout, seeds=[12])[0].image
     assert np.array_equal(np.asarray(again), second)
     assert events[0]["status"] == "running" and events[-1]["status"] == "done"
 
@@ -77,7 +81,7 @@ def test_lifestyle_with_an_sdxl_inpainting_model(settings):
     ws = _workspace(settings, "sdxl-inpaint")
     cutout = demo_cutout("DEMO-TEE")
     shot = Shot(role=Role.lifestyle, slot=Slot.gallery_3, width=1600, height=900, options=STEPS)
-    image, placement, params = render_with_diffusers(ws, _product("DEMO-TEE"), shot, cutout, seeds=[3])[0]
+    image, placement, params = _unpack(render_with_diffusers(ws, _product("DEMO-TEE"), shot, cutout, seeds=[3])[0])
     assert image.size == (1600, 900) and params["family"] == "sdxl-inpaint"
     assert params["generation_size"] == [688, 384]
     _assert_locked(image, cutout, placement)
@@ -88,7 +92,7 @@ def test_lifestyle_seam_pass_keeps_the_lock(settings):
     cutout = demo_cutout("DEMO-BRACELET")
     shot = Shot(role=Role.lifestyle, slot=Slot.gallery_3, width=800, height=800,
                 options={**STEPS, "seam_strength": 0.5, "product_fraction": 0.5})
-    image, placement, params = render_with_diffusers(ws, _product("DEMO-BRACELET"), shot, cutout, seeds=[3])[0]
+    image, placement, params = _unpack(render_with_diffusers(ws, _product("DEMO-BRACELET"), shot, cutout, seeds=[3])[0])
     assert params["seam_strength"] == 0.5
     assert placement.width == pytest.approx(400, abs=2) or placement.height == pytest.approx(400, abs=2)
     _assert_locked(image, cutout, placement)
@@ -98,8 +102,8 @@ def test_on_model_rerenders_the_garment_around_a_torso_with_reference_conditioni
     ws = _workspace(settings, "sd-inpaint+ip-adapter")
     shot = Shot(role=Role.on_model, slot=Slot.gallery_2, channel=Channel.zalando, width=600, height=800,
                 options={**STEPS, "model_description": "a woman in her thirties"})
-    image, placement, params = render_with_diffusers(ws, _product("DEMO-TEE"), shot, demo_cutout("DEMO-TEE"),
-                                                     seeds=[5])[0]
+    image, placement, params = _unpack(render_with_diffusers(ws, _product("DEMO-TEE"), shot, demo_cutout("DEMO-TEE"),
+                                                     seeds=[5])[0])
     assert image.size == (600, 800)
     assert params["garment_rerendered"] is True and params["drape_strength"] == 0.5
     assert params["ip_adapter"] is True  # the flat lay steers the repainted garment
@@ -116,8 +120,8 @@ def test_on_model_dresses_a_model_plate_in_the_garment_region(settings):
     shot = Shot(role=Role.on_model, slot=Slot.gallery_2, width=300, height=400,
                 options={**STEPS, "model_asset_id": ws.assets.put_image(person),
                          "garment_mask_asset_id": ws.assets.put_image(region)})
-    image, placement, params = render_with_diffusers(ws, _product("DEMO-TEE"), shot, demo_cutout("DEMO-TEE"),
-                                                     seeds=[8])[0]
+    image, placement, params = _unpack(render_with_diffusers(ws, _product("DEMO-TEE"), shot, demo_cutout("DEMO-TEE"),
+                                                     seeds=[8])[0])
     assert image.size == (300, 400) and params["model_asset_id"] == shot.options["model_asset_id"]
     x0, y0, x1, y1 = region.getbbox()
     assert placement.x == pytest.approx(x0 / 2, abs=2) and placement.width == pytest.approx((x1 - x0) / 2, abs=3)
@@ -150,7 +154,7 @@ def test_model_swap_keeps_the_garment_pixels(settings):
     shot = Shot(role=Role.model_swap, slot=Slot.gallery_2, channel=Channel.shopify, width=600, height=800,
                 options={**STEPS, "garment_mask_asset_id": ws.assets.put_image(mask), "talent_id": "tal_bo",
                          "model_description": "a man with short curly hair"})
-    image, placement, params = render_with_diffusers(ws, product, shot, demo_cutout("DEMO-TEE"), seeds=[9])[0]
+    image, placement, params = _unpack(render_with_diffusers(ws, product, shot, demo_cutout("DEMO-TEE"), seeds=[9])[0])
     assert image.size == (600, 800)
     kept = cv2.erode((np.asarray(mask) > 127).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     assert np.array_equal(np.asarray(image)[kept], np.asarray(photo)[kept])
@@ -171,7 +175,7 @@ def test_model_swap_keeps_what_a_segmentation_model_labels_as_garment(settings, 
     segmenter = build_tiny_segmenter(tmp_path / "segmenter")
     shot = Shot(role=Role.model_swap, slot=Slot.gallery_2, width=600, height=800,
                 options={**STEPS, "segmentation_model": str(segmenter)})
-    image, _, params = render_with_diffusers(ws, product, shot, demo_cutout("DEMO-TEE"), seeds=[6])[0]
+    image, _, params = _unpack(render_with_diffusers(ws, product, shot, demo_cutout("DEMO-TEE"), seeds=[6])[0])
     garment = np.asarray(segment_garment(photo, str(segmenter), GARMENT_LABELS)) > 127
     kept = cv2.erode(garment.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     assert 1000 < kept.sum() < garment.size * 0.9  # the random segmenter labels part of the photo as garment
@@ -249,10 +253,10 @@ def test_every_category_has_a_brief_and_every_role_a_template():
 
 
 def test_try_on_repaints_only_the_seam_of_the_studio_composite(settings, realdata, demo_photo):
-    from tools.diffusion_render import _studio_try_on
     from tools.plates import register_plate
     from tools.prepare import ingest_product
     from tools.render import render_shot
+    from tools.rendering import studio_try_on, try_on_changes
 
     ws = _workspace(settings, "sd-inpaint")
     plates = realdata / "model_plates"
@@ -262,10 +266,11 @@ def test_try_on_repaints_only_the_seam_of_the_studio_composite(settings, realdat
     shot = Shot(role=Role.try_on, slot=Slot.gallery_2, channel=Channel.etsy, width=800, height=800,
                 options={**STEPS, "seam_strength": 0.5, "plate_id": "hand-left"})
     results = render_with_diffusers(ws, product, shot, demo_cutout("DEMO-RING"), seeds=[4])
-    composite, placement, changed, _ = _studio_try_on(ws, product, shot, demo_cutout("DEMO-RING"))
+    studio = studio_try_on(ws, product, shot, demo_cutout("DEMO-RING"))
+    composite, placement, changed = studio.image, studio.placement, try_on_changes(ws, studio, shot)
     product_core = cv2.erode(changed.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
     assert product_core.sum() > 500
-    for image, placed, params in results:
+    for image, placed, params in (_unpack(r) for r in results):
         assert image.size == (800, 800) and params["plate_id"] == "hand-left"
         # the studio's record, plus how deep into the product the repainted ring reaches (for the vision check)
         assert placed.model_copy(update={"seam_px": None}) == placement and 0 < placed.seam_px < 7.5

@@ -87,8 +87,8 @@ def test_gallery_to_amazon_pack_then_consent_revoked(workspace, tmp_path, capsys
 
 
 def test_a_real_cutout_published_for_amazon_and_etsy(workspace, realdata, tmp_path):
+    from pipelines.framing import inside_crop
     from tools.models import Decision
-    from tools.publish import _inside_crop
 
     photo = realdata / "cutouts" / "nishi_ring_RFSV015D1F.rgba.png"
     brief = read_brief("silver ring, 18 mm wide, 1 candidate each, no campaign, no lifestyle",
@@ -116,4 +116,4 @@ def test_a_real_cutout_published_for_amazon_and_etsy(workspace, realdata, tmp_pa
         mask = np.asarray(image.convert("L")) < 240
         ys, xs = np.nonzero(mask)
         box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-        assert _inside_crop(box, image.size, 4 / 3), "the ring leaves Etsy's 4:3 search thumbnail"
+        assert inside_crop(box, image.size, 4 / 3), "the ring leaves Etsy's 4:3 search thumbnail"

@@ -2,8 +2,8 @@
 product placement, the role's masks, consent rules, and the product lock.
 
 `render_with_diffusers` is what `tools.render.render_shot` calls for engine "diffusers"; it returns
-images and placements, and stores nothing (render_shot stores assets and records candidates). The
-image work itself lives in `pipelines/diffusion.py`.
+`tools.rendering.Rendered` (the contract both engines share) and stores nothing (render_shot stores
+assets and records candidates). The image work itself lives in `pipelines/diffusion.py`.
 
 Roles: lifestyle (outpaint around the locked product), try_on (seam harmonization of the studio
 engine's plate composite), on_model (apparel worn by a model; the garment is re-rendered), model_swap
@@ -28,6 +28,7 @@ from PIL import Image
 from pipelines.studio import trim
 from tools.errors import BadInput, EngineUnavailable, Refused
 from tools.models import APPAREL, JEWELRY, Category, Placement, Product, Role, Shot
+from tools.rendering import Rendered, studio_try_on, try_on_changes
 
 ROLES = (Role.lifestyle, Role.try_on, Role.on_model, Role.model_swap)
 PLACEHOLDERS = ("product", "subject", "materials", "colors", "scene", "mood", "lighting", "props", "framing",
@@ -108,7 +109,7 @@ def _tidy(text: str) -> str:
 
 
 def render_with_diffusers(ws, product: Product, shot: Shot, cutout_rgba: Image.Image, *, seeds: list[int],
-                          progress: Progress = None) -> list[tuple[Image.Image, Placement, dict]]:
+                          progress: Progress = None) -> list[Rendered]:
     """Render one candidate per seed for a lifestyle / try_on / on_model / model_swap shot."""
     from pipelines import diffusion
 
@@ -141,6 +142,8 @@ def render_with_diffusers(ws, product: Product, shot: Shot, cutout_rgba: Image.I
     except diffusion.DiffusionInputError as exc:
         raise BadInput(str(exc)) from None
     _emit(progress, shot, "done", f"rendered {len(results)} candidates with {loaded.info.name}")
+    for rendered in results:
+        rendered.talent_id = rendered.talent_id or shot.options.get("talent_id")
     return results
 
 
@@ -275,7 +278,7 @@ def _lifestyle(ws, loaded, product, shot, cutout, seeds, progress):
         locked = diffusion.lock_product(full, item, box, feather_px=_feather(shot))
         params = run.params(loaded, seed, seam_strength=seam_strength, product_locked=True, lock={
             "feather_px": _feather(shot), "exact_pixels": int(locked.exact.sum()), "box": list(box)})
-        results.append((locked.image, _placement(box, scale, _feather(shot)), params))
+        results.append(Rendered(locked.image, _placement(box, scale, _feather(shot)), params))
     return results
 
 
@@ -286,7 +289,8 @@ def _try_on(ws, loaded, product, shot, cutout, seeds, progress):
     from pipelines import diffusion
 
     # 1. The studio engine composites the product on the plate (scale-true, at the anchor, consent checked).
-    composite, placement, changed, extra = _studio_try_on(ws, product, shot, cutout)
+    composite = studio_try_on(ws, product, shot, cutout)
+    changed = try_on_changes(ws, composite, shot)
     run = _prepare(loaded, product, shot)
     gw, gh = run.gen_size
 
@@ -296,43 +300,21 @@ def _try_on(ws, loaded, product, shot, cutout, seeds, progress):
                        dtype=np.float32) / 255.0
     ring = diffusion.seam_mask(small, outer_px=2 * grow, inner_px=grow)
     strength = float(shot.options.get("seam_strength", 0.45))
-    scenes = diffusion.inpaint(loaded, _request(run, composite.resize((gw, gh), Image.LANCZOS), ring, seeds,
+    scenes = diffusion.inpaint(loaded, _request(run, composite.image.resize((gw, gh), Image.LANCZOS), ring, seeds,
                                                 strength=strength),
                                progress=_step_progress(progress, shot, "blending the seam"))
 
     # 3. Only the ring changes: blend it over the full-resolution composite; every other pixel, the
     #    product's included, is the studio composite's.
-    ring_full = np.asarray(ring.resize((shot.width, shot.height), Image.BILINEAR), dtype=np.float32)[..., None] / 255
-    base = np.asarray(composite, dtype=np.float32)
     results = []
     for scene, seed in zip(scenes, seeds, strict=True):
-        full = np.asarray(scene.resize((shot.width, shot.height), Image.LANCZOS), dtype=np.float32)
-        mixed = np.clip(np.round(base * (1 - ring_full) + full * ring_full), 0, 255).astype(np.uint8)
-        untouched = ring_full[..., 0] == 0
-        mixed[untouched] = np.asarray(composite)[untouched]
-        params = run.params(loaded, seed, strength=strength, plate_id=extra.get("plate_id"), product_locked=True,
-                            lock={"exact_pixels": int(untouched.sum())}, **{"warnings": extra.get("warnings", [])})
-        seam = placement.model_copy(update={"seam_px": (grow + 1) * shot.width / gw})  # the ring's inner part
-        results.append((Image.fromarray(mixed, "RGB"), seam, params))
+        blended = diffusion.blend_seam(composite.image, scene, ring)
+        params = run.params(loaded, seed, strength=strength, plate_id=composite.plate_id, product_locked=True,
+                            lock={"exact_pixels": int(blended.exact.sum())})
+        seam = composite.placement.model_copy(update={"seam_px": (grow + 1) * shot.width / gw})  # the ring's inner part
+        results.append(Rendered(blended.image, seam, params, list(composite.warnings), plate_id=composite.plate_id,
+                                talent_id=composite.talent_id))
     return results
-
-
-def _studio_try_on(ws, product, shot, cutout):
-    """The studio engine's try-on composite at shot size, its Placement, the pixels it changed on the
-    framed plate (product and contact shadow), and {plate_id, talent_id, warnings}."""
-    from pipelines import studio
-    from tools.render import _try_on, to_placement
-
-    result, extra = _try_on(ws, product, shot, cutout, 0)
-    plate = ws.catalog.get_plate(extra["plate_id"])
-    anchor = studio.PlateAnchor(center=tuple(plate.anchor.center), points=[tuple(p) for p in plate.anchor.points],
-                                angle=plate.anchor.angle, span_px=plate.anchor.span_px)
-    framed, *_ = studio.frame_plate(ws.assets.open(plate.asset_id).convert("RGB"), anchor, plate.mm_per_px,
-                                    (shot.width, shot.height))
-    changed = np.any(np.asarray(result.image) != np.asarray(framed), axis=2)
-    if not changed.any():
-        raise BadInput(f"try-on on plate {plate.id}: the product did not land on the plate; check the plate's anchor")
-    return result.image, to_placement(result.placed), changed, {**extra, "warnings": list(result.warnings)}
 
 
 # -- apparel on a model -------------------------------------------------------------------------------------
@@ -385,8 +367,8 @@ def _on_model(ws, loaded, product, shot, cutout, seeds, progress):
         extra = {"drape_strength": strength}
 
     # 3. Scale to the shot; the garment is re-rendered, so no lock here.
-    return [(scene.resize((shot.width, shot.height), Image.LANCZOS), _placement(box, scale),
-             run.params(loaded, seed, garment_rerendered=True, product_locked=False, **extra))
+    return [Rendered(scene.resize((shot.width, shot.height), Image.LANCZOS), _placement(box, scale),
+                     run.params(loaded, seed, garment_rerendered=True, product_locked=False, **extra))
             for scene, seed in zip(scenes, seeds, strict=True)]
 
 
@@ -447,7 +429,7 @@ def _model_swap(ws, loaded, product, shot, cutout, seeds, progress):
         params = run.params(loaded, seed, talent_id=shot.options.get("talent_id"), product_locked=True,
                             garment_mask=shot.options.get("garment_mask_asset_id") or shot.options.get("segmentation_model"),
                             lock={"exact_pixels": int(locked.exact.sum())})
-        results.append((locked.image, _placement(box, shot.width / photo.width), params))
+        results.append(Rendered(locked.image, _placement(box, shot.width / photo.width), params))
     return results
 
 

@@ -20,9 +20,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
+from pipelines.framing import (
+    crop_around,
+    framed,
+    inside_crop,
+    pad_white,
+    product_box_on_white,
+    white_border,
+)
 from tools import provenance
 from tools.errors import BadInput, Refused
 from tools.models import (
@@ -324,21 +331,21 @@ def _fit(image: Image.Image, target: Target, candidate: Candidate, *, first: boo
     image = image.convert("RGB") if image.mode != "RGB" else image
     box = _source_box(image, candidate)
     enlarged = candidate.placement.upscale if candidate.placement else 1.0
-    white = _white_border(image)
+    white = white_border(image)
 
     # 2. The first image must survive the channel's thumbnail crop: widen the white canvas if needed.
-    if first and target.thumbnail_aspect and white and box and not _inside_crop(box, image.size, target.thumbnail_aspect):
-        image, (dx, dy) = _pad_white(image, target.thumbnail_aspect)
+    if first and target.thumbnail_aspect and white and box and not inside_crop(box, image.size, target.thumbnail_aspect):
+        image, (dx, dy) = pad_white(image, target.thumbnail_aspect)
         box = _shift(box, dx, dy)
     width, height = image.size
 
     # 3. A fixed aspect: widen a white canvas, or crop (around the whole product, or a close-up).
     if target.aspect and abs(width / height - target.aspect) > 0.02 * target.aspect:
         if white:
-            image, (dx, dy) = _pad_white(image, target.aspect)
+            image, (dx, dy) = pad_white(image, target.aspect)
             box = _shift(box, dx, dy)
         else:
-            cropped = _crop_around(image, None if candidate.role == Role.detail else box, target.aspect,
+            cropped = crop_around(image, None if candidate.role == Role.detail else box, target.aspect,
                                    centre=candidate.role == Role.detail)
             if cropped is None:
                 return image, box, "", (f"is {width}x{height} ({width / height:.2f}:1), {target.channel.value} "
@@ -388,25 +395,14 @@ def _too_small(width: int, height: int, needed: int, total: float, target: Targe
             f"product {total:.2f}x beyond its source photo (limit {MAX_UPSCALE:g}x); upload a larger photo and re-render")
 
 
-def _inside_crop(box, size: tuple[int, int], aspect: float) -> bool:
-    """Whether the box lies inside the centred crop of `aspect` (width / height) of an image of `size`."""
-    width, height = size
-    crop_w, crop_h = min(width, height * aspect), min(height, width / aspect)
-    x0, y0 = (width - crop_w) / 2, (height - crop_h) / 2
-    return box[0] >= x0 - 1 and box[1] >= y0 - 1 and box[2] <= x0 + crop_w + 1 and box[3] <= y0 + crop_h + 1
-
-
 def _source_box(image: Image.Image, candidate: Candidate) -> tuple | None:
     """The product's box in the approved image: the engine's placement, else the non-white pixels of a
     product on white; None when unknown."""
     if candidate.placement is not None:
         p = candidate.placement
         return (p.x, p.y, p.x + p.width, p.y + p.height)
-    if _white_border(image):
-        mask = np.asarray(image.convert("RGB")).min(axis=2) < 245
-        if mask.any():
-            ys, xs = np.nonzero(mask)
-            return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+    if white_border(image):
+        return product_box_on_white(image)
     return None
 
 
@@ -416,74 +412,6 @@ def _scale(box, k):
 
 def _shift(box, dx, dy):
     return None if box is None else (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
-
-
-def _crop_around(image: Image.Image, box, aspect: float, *, centre: bool = False):
-    """The largest crop of `aspect` holding the whole product box (3 % margin), and its offset; the
-    centred crop when `centre`; None when the product would not stay whole."""
-    width, height = image.size
-    cw, ch = (width, round(width / aspect)) if width / height < aspect else (round(height * aspect), height)
-    if centre:
-        left, top = (width - cw) // 2, (height - ch) // 2
-        return image.crop((left, top, left + cw, top + ch)), (left, top)
-    if box is None:
-        return None
-    margin = 0.03 * max(cw, ch)
-    bx0, by0, bx1, by1 = box
-    cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
-    left = int(round(min(max(cx - cw / 2, 0), width - cw)))
-    top = int(round(min(max(cy - ch / 2, 0), height - ch)))
-    if bx0 - margin < left or bx1 + margin > left + cw or by0 - margin < top or by1 + margin > top + ch:
-        return None
-    return image.crop((left, top, left + cw, top + ch)), (left, top)
-
-
-def _pad_white(image: Image.Image, aspect: float) -> tuple[Image.Image, tuple[int, int]]:
-    width, height = image.size
-    if width / height < aspect:
-        canvas = Image.new("RGB", (round(height * aspect), height), (255, 255, 255))
-    else:
-        canvas = Image.new("RGB", (width, round(width / aspect)), (255, 255, 255))
-    offset = ((canvas.width - width) // 2, (canvas.height - height) // 2)
-    canvas.paste(image, offset)
-    return canvas, offset
-
-
-def _border_ring(image: Image.Image, frac: float = 0.02) -> np.ndarray:
-    array = np.asarray(image.convert("RGB"))
-    h, w = array.shape[:2]
-    k = max(1, round(min(h, w) * frac))
-    return np.concatenate([array[:k].reshape(-1, 3), array[-k:].reshape(-1, 3),
-                           array[:, :k].reshape(-1, 3), array[:, -k:].reshape(-1, 3)])
-
-
-def _white_border(image: Image.Image) -> bool:
-    """The outer ring is pure white (every channel >= 253 on 99% of its pixels)."""
-    ring = _border_ring(image)
-    return float((ring.min(axis=1) >= 253).mean()) >= 0.99
-
-
-def _framed(image: Image.Image) -> bool:
-    """A drawn frame: on all four sides a flat band of one non-white color, at most 8 % deep, that ends
-    in a clear step to what lies inside. A flat backdrop (no step near the edge) is no frame."""
-    array = np.asarray(image.convert("RGB")).astype(np.float32)
-    h, w = array.shape[:2]
-    sides = [array, array[::-1], array.transpose(1, 0, 2), array.transpose(1, 0, 2)[::-1]]  # top, bottom, left, right
-    colors = []
-    for side in sides:
-        depth = max(2, int(side.shape[0] * 0.08))
-        lines = side[: depth + 1]
-        means, spread = lines.mean(axis=1), lines.std(axis=1).max(axis=1)
-        outer = means[0]
-        band = 0
-        while band <= depth and spread[band] < 4.0 and np.abs(means[band] - outer).max() < 6.0:
-            band += 1
-        beyond = min(band + 3, depth)  # past the resampling blur at the band's inner edge
-        if band == 0 or band > depth or np.abs(means[beyond] - outer).max() < 12.0:
-            return False
-        colors.append(outer)
-    colors = np.array(colors)
-    return float(np.abs(colors - colors[0]).max()) < 10.0 and float(colors.mean(axis=0).min()) < 250.0
 
 
 def image_problems(product: Product, item: PackImage, position: int, target: Target) -> list[str]:
@@ -502,7 +430,7 @@ def image_problems(product: Product, item: PackImage, position: int, target: Tar
     if "JPEG" not in target.formats:
         problems.append(f"{target.channel.value} does not take JPEG images")
     # 2. Borders and text.
-    if target.no_borders and _framed(image):
+    if target.no_borders and framed(image):
         problems.append(f"{label} has a border; {target.channel.value} allows no borders")
     if target.no_text and (candidate.params.get("overlay_text") or (item.shot and item.shot.options.get("text"))):
         problems.append(f"{label} carries text; {target.channel.value} allows no text on images")
@@ -512,7 +440,7 @@ def image_problems(product: Product, item: PackImage, position: int, target: Tar
     if target.main_white:
         if candidate.role != Role.packshot:
             problems.append(f"main image {label} must be a packshot (product alone); approve a packshot")
-        elif not _white_border(image):
+        elif not white_border(image):
             problems.append(f"main image {label} is not on a pure white background (RGB 255)")
     if target.main_no_model and product.category in JEWELRY and (
             candidate.role in WORN_ROLES or candidate.plate_id or candidate.talent_id):
@@ -524,7 +452,7 @@ def image_problems(product: Product, item: PackImage, position: int, target: Tar
         if share < target.main_share - 0.01:
             problems.append(f"main image {label}: the product fills {share:.0%} of the frame, "
                             f"{target.channel.value} needs at least {target.main_share:.0%}")
-    if target.thumbnail_aspect and box is not None and not _inside_crop(box, image.size, target.thumbnail_aspect):
+    if target.thumbnail_aspect and box is not None and not inside_crop(box, image.size, target.thumbnail_aspect):
         problems.append(f"first image {label}: the product reaches outside the centred "
                         f"{target.thumbnail_aspect:.2f}:1 thumbnail crop; re-render it with more margin")
     return problems

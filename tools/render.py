@@ -1,7 +1,8 @@
 """Rendering a shot: Shot + Product -> Candidates, stored as assets and recorded in the catalog.
 
-The studio engine (pipelines/studio.py) handles every role; with engine "diffusers" the roles that
-need a scene or a person (lifestyle, on_model, model_swap, try_on) go to tools.diffusion_render.
+One contract for every engine: the studio engine (tools/studio_render.py) handles every role; with
+engine "diffusers" the roles that need a scene or a person (lifestyle, on_model, model_swap, try_on) go
+to tools/diffusion_render.py. Both return `tools.rendering.Rendered`; this module stores them.
 No critique here (tools/critique.py) and no re-render loop (tools/production.py).
 """
 
@@ -9,24 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PIL import Image
-
 from tools.errors import BadInput
-from tools.models import APPAREL, JEWELRY, Candidate, Category, Placement, Product, Role, Shot
-from tools.rules import CHANNEL_SPECS, PLATE_KIND, main_fill
+from tools.models import Candidate, Role, Shot
+from tools.rendering import Rendered
 from tools.workspace import Workspace
 
 DIFFUSION_ROLES = frozenset({Role.lifestyle, Role.on_model, Role.model_swap, Role.try_on})
-SURFACE_CYCLE = ("sweep", "marble", "linen", "paper", "wood")
 Progress = Callable[[dict], None] | None
-
-
-def to_placement(placed) -> Placement:
-    """The studio engine's Placed -> the domain Placement."""
-    return Placement(x=float(placed.x), y=float(placed.y), width=float(placed.width), height=float(placed.height),
-                     angle=float(placed.angle), scale=float(placed.scale), upscale=float(placed.upscale),
-                     crop=list(placed.crop) if placed.crop else None, mm_per_px=placed.mm_per_px,
-                     hidden_below=placed.hidden_below)
 
 
 def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = None, seed: int = 0,
@@ -46,32 +36,26 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
     seeds = [seed + 1000 * attempt + i for i in range(count)]
     _say(progress, f"rendering {count} {shot.role.value} candidate(s) with the {engine} engine")
 
-    # 2. Render
-    talent_id = plate_id = None
-    used = "diffusers" if engine == "diffusers" and shot.role in DIFFUSION_ROLES else "studio"  # who renders it
+    # 2. Render with the engine that makes this role
+    used = "diffusers" if engine == "diffusers" and shot.role in DIFFUSION_ROLES else "studio"
     if used == "diffusers":
         from tools.diffusion_render import render_with_diffusers
 
-        rendered = render_with_diffusers(ws, product, shot, cutout, seeds=seeds, progress=progress)
-        outputs = [(image, placement, params, list(params.pop("warnings", []) if isinstance(params, dict) else []))
-                   for image, placement, params in rendered]
+        outputs: list[Rendered] = render_with_diffusers(ws, product, shot, cutout, seeds=seeds, progress=progress)
         model = ws.settings.diffusion_model
-        # the plate the try-on compositor chose and the talent of a model swap, for consent tracking
-        plate_id = shot.options.get("plate_id") or next(
-            (p["plate_id"] for _, _, p in rendered if isinstance(p, dict) and p.get("plate_id")), None)
-        talent_id = shot.options.get("talent_id")
     else:
+        from tools.studio_render import render_with_studio
+
+        outputs = render_with_studio(ws, product, shot, cutout, seeds=seeds, first_index=attempt * count)
         model = None
-        outputs = []
-        for index, s in enumerate(seeds):
-            result, extra = _studio(ws, product, shot, cutout, s, index + attempt * count)
-            outputs.append((result.image, to_placement(result.placed), result.params | extra, list(result.warnings)))
-            plate_id = extra.get("plate_id") or plate_id
-            talent_id = extra.get("talent_id") or talent_id
+    # the plate of a try-on and the talent of a model swap, for consent tracking
+    plate_id = shot.options.get("plate_id") or next((r.plate_id for r in outputs if r.plate_id), None)
+    talent_id = next((r.talent_id for r in outputs if r.talent_id), None)
 
     # 3. Store and record
     candidates = []
-    for (image, placement, params, warnings), s in zip(outputs, seeds, strict=True):
+    for rendered, s in zip(outputs, seeds, strict=True):
+        image, params = rendered.image, rendered.params
         # white-background shots stay lossless (pure 255 white); scenes are high-quality JPEG (fast, small)
         if shot.role in (Role.packshot, Role.detail):
             asset_id = ws.assets.put_image(image.convert("RGB"), "PNG", compress_level=1)
@@ -79,10 +63,10 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
             asset_id = ws.assets.put_image(image.convert("RGB"), "JPEG", quality=95, subsampling=0)
         candidate = Candidate(
             sku=sku, shot_id=shot.id, role=shot.role, asset_id=asset_id, source_asset_id=source_id, engine=used,
-            model=model, seed=s, prompt=str(params.get("prompt", "")) if isinstance(params, dict) else "",
-            negative_prompt=str(params.get("negative_prompt", "")) if isinstance(params, dict) else "",
-            placement=placement, attempt=attempt, warnings=warnings,
-            params={k: v for k, v in (params or {}).items() if k not in ("plate_id", "talent_id")},
+            model=model, seed=s, prompt=str(params.get("prompt", "")),
+            negative_prompt=str(params.get("negative_prompt", "")),
+            placement=rendered.placement, attempt=attempt, warnings=list(rendered.warnings),
+            params={k: v for k, v in params.items() if k not in ("plate_id", "talent_id")},
             talent_id=talent_id if shot.role is not Role.try_on else None,
             plate_id=plate_id if shot.role is Role.try_on else None,
         )
@@ -94,89 +78,3 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
 def _say(progress: Progress, message: str) -> None:
     if progress is not None:
         progress({"type": "progress", "message": message})
-
-
-FLAT = frozenset({Category.necklace, Category.earrings, Category.bracelet, Category.apparel_top,
-                  Category.apparel_bottom, Category.dress})
-
-
-def _studio(ws: Workspace, product: Product, shot: Shot, cutout: Image.Image, seed: int, index: int):
-    """One studio-engine candidate: (StudioImage, extra params)."""
-    from pipelines import studio
-
-    options = shot.options
-    pose = options.get("pose") or ("flat" if product.category in FLAT else "standing")
-    try:
-        if shot.role is Role.packshot:
-            spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
-            fill = float(options.get("fill") or (main_fill(product.category, spec) if spec else 0.85))
-            # the second candidate is framed a little tighter (jewelry stays within 80-90 %)
-            cap = 0.9 if product.category in JEWELRY else 0.94
-            fill = min(cap, fill + 0.03 * (index % 2))
-            shadow = bool(options.get("shadow", False)) and not (spec and not spec.main_shadow_allowed)
-            min_long = int(options.get("min_long_side") or max(1000, spec.min_long_side if spec else 1000))
-            return studio.packshot(cutout, shot.width, shot.height, fill=fill, shadow=shadow,
-                                   min_long=min(min_long, max(shot.width, shot.height))), {}
-        if shot.role is Role.detail:
-            spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
-            return studio.detail(cutout, shot.width, shot.height, variant=index,
-                                 min_long=max(1000, spec.min_long_side if spec else 1000)), {}
-        if shot.role is Role.try_on:
-            return _try_on(ws, product, shot, cutout, index)
-        if shot.role is Role.campaign:
-            aspect = options.get("aspect")
-            if aspect in studio.CAMPAIGN_ASPECTS:
-                return studio.campaign(cutout, aspect, mood=shot.mood, brand_colors=options.get("brand_colors", ()),
-                                       seed=seed, long_side=max(shot.width, shot.height), pose=pose), {}
-            surface = SURFACE_CYCLE[seed % len(SURFACE_CYCLE)]
-            return studio.backdrop(cutout, shot.width, shot.height, mood=shot.mood, surface_kind=surface, seed=seed,
-                                   brand_colors=options.get("brand_colors", ()), safe_margin=0.1, pose=pose), {}
-        # lifestyle, on_model, model_swap: a designed backdrop (the studio engine draws no person)
-        surface = options.get("surface") if index == 0 and options.get("surface") else SURFACE_CYCLE[seed % 5]
-        result = studio.backdrop(cutout, shot.width, shot.height, mood=shot.mood, surface_kind=surface, seed=seed,
-                                 brand_colors=options.get("brand_colors", ()),
-                                 reflection=bool(options.get("reflection", surface in ("marble", "sweep"))), pose=pose)
-        if shot.role in (Role.on_model, Role.model_swap) or product.category in APPAREL and shot.role is not Role.lifestyle:
-            result.warnings.append("studio engine: the garment is shown on a designed backdrop, not worn by a person; "
-                                   "use --engine diffusers with a model for on-model images")
-        return result, {}
-    except studio.StudioError as exc:
-        raise BadInput(f"{shot.role.value} shot {shot.id}: {exc}") from None
-
-
-def _try_on(ws: Workspace, product: Product, shot: Shot, cutout: Image.Image, index: int):
-    from pipelines import studio
-    from tools.plates import body_mask, usable_plate
-
-    # 1. A plate whose talent consents to the shot's channel
-    kind = shot.options.get("plate_kind") or PLATE_KIND.get(product.category)
-    if kind is None:
-        raise BadInput(f"try-on is for jewelry and watches, not {product.category.value}")
-    plate = usable_plate(ws, kind, shot.channel, plate_id=shot.options.get("plate_id"))
-    # 2. The real size: the product's width (a ring's outer width), else inner diameter + band
-    dims = product.dimensions
-    warnings = []
-    width_mm = dims.width_mm
-    if width_mm is None and dims.inner_diameter_mm:
-        width_mm = dims.inner_diameter_mm + 4.0
-        warnings.append(f"width assumed {width_mm:.1f} mm from the inner diameter plus a 2 mm band")
-    if width_mm is None:
-        width_mm = dims.longest_mm()
-    if width_mm is None:
-        raise BadInput(f"try-on of {product.sku} needs the product's real width in mm for true scale: say it in "
-                       "the brief (e.g. '21 mm wide' or 'US size 7')")
-    # 3. Composite on the plate
-    image = ws.assets.open(plate.asset_id).convert("RGB")
-    anchor = studio.PlateAnchor(center=tuple(plate.anchor.center), points=[tuple(p) for p in plate.anchor.points],
-                                angle=plate.anchor.angle, span_px=plate.anchor.span_px)
-    try:
-        result = studio.composite_try_on(image, cutout, anchor, product_width_mm=width_mm, mm_per_px=plate.mm_per_px,
-                                         body_mask=body_mask(ws, plate), kind=plate.anchor.kind,
-                                         shadow=0.3 if index % 2 == 0 else 0.2, size=(shot.width, shot.height))
-    except studio.StudioError as exc:
-        raise BadInput(f"try-on on plate {plate.id}: {exc}") from None
-    result.warnings = warnings + result.warnings
-    if "assumed" in plate.description:
-        result.warnings.append(f"plate {plate.id} scale assumes a typical body size ({plate.description})")
-    return result, {"plate_id": plate.id, "talent_id": plate.talent_id}
-

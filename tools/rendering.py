@@ -1,0 +1,109 @@
+"""The one render contract both engines share, and the pieces they share.
+
+Every engine (tools/studio_render.py, tools/diffusion_render.py) returns a list of `Rendered`, one per
+seed: the image, where the product went (`Placement`), the parameters to record and the warnings to
+show. `tools.render.render_shot` stores them. The studio try-on on a registered plate lives here
+because both engines use it (the diffusers engine harmonizes its seam). Nothing is stored here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from tools.errors import BadInput
+from tools.models import Placement, Product, Shot
+from tools.rules import PLATE_KIND
+
+
+@dataclass
+class Rendered:
+    """One candidate as an engine made it (not yet stored)."""
+
+    image: Image.Image
+    placement: Placement | None
+    params: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    plate_id: str | None = None  # the try-on plate used (consent tracking)
+    talent_id: str | None = None  # the talent whose likeness or photo was used (consent tracking)
+
+
+def to_placement(placed) -> Placement:
+    """The studio engine's Placed -> the domain Placement."""
+    return Placement(x=float(placed.x), y=float(placed.y), width=float(placed.width), height=float(placed.height),
+                     angle=float(placed.angle), scale=float(placed.scale), upscale=float(placed.upscale),
+                     crop=list(placed.crop) if placed.crop else None, mm_per_px=placed.mm_per_px,
+                     hidden_below=placed.hidden_below)
+
+
+def from_studio(result, **ids) -> Rendered:
+    """A pipelines.studio StudioImage -> Rendered."""
+    return Rendered(result.image, to_placement(result.placed), dict(result.params), list(result.warnings), **ids)
+
+
+def plate_anchor(plate):
+    """A stored Plate's anchor as the studio engine's PlateAnchor."""
+    from pipelines import studio
+
+    return studio.PlateAnchor(center=tuple(plate.anchor.center), points=[tuple(p) for p in plate.anchor.points],
+                              angle=plate.anchor.angle, span_px=plate.anchor.span_px)
+
+
+def try_on_width_mm(product: Product) -> tuple[float, list[str]]:
+    """The product's real width across the body part for true scale, and warnings about assumptions."""
+    dims = product.dimensions
+    warnings = []
+    width_mm = dims.width_mm
+    if width_mm is None and dims.inner_diameter_mm:
+        width_mm = dims.inner_diameter_mm + 4.0
+        warnings.append(f"width assumed {width_mm:.1f} mm from the inner diameter plus a 2 mm band")
+    if width_mm is None:
+        width_mm = dims.longest_mm()
+    if width_mm is None:
+        raise BadInput(f"try-on of {product.sku} needs the product's real width in mm for true scale: say it in "
+                       "the brief (e.g. '21 mm wide' or 'US size 7')")
+    return width_mm, warnings
+
+
+def studio_try_on(ws, product: Product, shot: Shot, cutout: Image.Image, index: int = 0) -> Rendered:
+    """The product composited on a registered plate whose talent consents to the shot's channel, at true
+    scale, at the plate's anchor, occluded along the body's outline."""
+    from pipelines import studio
+    from tools.plates import body_mask, usable_plate
+
+    # 1. A plate whose talent consents to the shot's channel
+    kind = shot.options.get("plate_kind") or PLATE_KIND.get(product.category)
+    if kind is None:
+        raise BadInput(f"try-on is for jewelry and watches, not {product.category.value}")
+    plate = usable_plate(ws, kind, shot.channel, plate_id=shot.options.get("plate_id"))
+    # 2. The real size
+    width_mm, warnings = try_on_width_mm(product)
+    # 3. Composite on the plate
+    image = ws.assets.open(plate.asset_id).convert("RGB")
+    try:
+        result = studio.composite_try_on(image, cutout, plate_anchor(plate), product_width_mm=width_mm,
+                                         mm_per_px=plate.mm_per_px, body_mask=body_mask(ws, plate),
+                                         kind=plate.anchor.kind, shadow=0.3 if index % 2 == 0 else 0.2,
+                                         size=(shot.width, shot.height))
+    except studio.StudioError as exc:
+        raise BadInput(f"try-on on plate {plate.id}: {exc}") from None
+    rendered = from_studio(result, plate_id=plate.id, talent_id=plate.talent_id)
+    rendered.warnings = warnings + rendered.warnings
+    if "assumed" in plate.description:
+        rendered.warnings.append(f"plate {plate.id} scale assumes a typical body size ({plate.description})")
+    return rendered
+
+
+def try_on_changes(ws, rendered: Rendered, shot: Shot) -> np.ndarray:
+    """The pixels a studio try-on changed on its framed plate (product and contact shadow), boolean."""
+    from pipelines import studio
+
+    plate = ws.catalog.get_plate(rendered.plate_id)
+    framed, *_ = studio.frame_plate(ws.assets.open(plate.asset_id).convert("RGB"), plate_anchor(plate),
+                                    plate.mm_per_px, (shot.width, shot.height))
+    changed = studio.changed_pixels(rendered.image, framed)
+    if not changed.any():
+        raise BadInput(f"try-on on plate {plate.id}: the product did not land on the plate; check the plate's anchor")
+    return changed

@@ -1,0 +1,69 @@
+"""The studio engine's side of rendering a shot: which pipelines.studio renderer makes each role, with
+the options the plan and the channel give it. Returns `tools.rendering.Rendered`; stores nothing
+(tools/render.py does).
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from tools.errors import BadInput
+from tools.models import APPAREL, JEWELRY, Category, Product, Role, Shot
+from tools.rendering import Rendered, from_studio, studio_try_on
+from tools.rules import CHANNEL_SPECS, main_fill
+
+SURFACE_CYCLE = ("sweep", "marble", "linen", "paper", "wood")
+FLAT = frozenset({Category.necklace, Category.earrings, Category.bracelet, Category.apparel_top,
+                  Category.apparel_bottom, Category.dress})
+
+
+def render_with_studio(ws, product: Product, shot: Shot, cutout: Image.Image, *, seeds: list[int],
+                       first_index: int = 0) -> list[Rendered]:
+    """One studio candidate per seed; `first_index` numbers them across re-render attempts (variants)."""
+    return [render_one(ws, product, shot, cutout, seed, first_index + i) for i, seed in enumerate(seeds)]
+
+
+def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int, index: int) -> Rendered:
+    """One studio-engine candidate of a shot."""
+    from pipelines import studio
+
+    options = shot.options
+    pose = options.get("pose") or ("flat" if product.category in FLAT else "standing")
+    try:
+        if shot.role is Role.packshot:
+            spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
+            fill = float(options.get("fill") or (main_fill(product.category, spec) if spec else 0.85))
+            # the second candidate is framed a little tighter (jewelry stays within 80-90 %)
+            cap = 0.9 if product.category in JEWELRY else 0.94
+            fill = min(cap, fill + 0.03 * (index % 2))
+            shadow = bool(options.get("shadow", False)) and not (spec and not spec.main_shadow_allowed)
+            min_long = int(options.get("min_long_side") or max(1000, spec.min_long_side if spec else 1000))
+            return from_studio(studio.packshot(cutout, shot.width, shot.height, fill=fill, shadow=shadow,
+                                               min_long=min(min_long, max(shot.width, shot.height))))
+        if shot.role is Role.detail:
+            spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
+            return from_studio(studio.detail(cutout, shot.width, shot.height, variant=index,
+                                             min_long=max(1000, spec.min_long_side if spec else 1000)))
+        if shot.role is Role.try_on:
+            return studio_try_on(ws, product, shot, cutout, index)
+        if shot.role is Role.campaign:
+            aspect = options.get("aspect")
+            if aspect in studio.CAMPAIGN_ASPECTS:
+                return from_studio(studio.campaign(cutout, aspect, mood=shot.mood,
+                                                   brand_colors=options.get("brand_colors", ()), seed=seed,
+                                                   long_side=max(shot.width, shot.height), pose=pose))
+            surface = SURFACE_CYCLE[seed % len(SURFACE_CYCLE)]
+            return from_studio(studio.backdrop(cutout, shot.width, shot.height, mood=shot.mood, surface_kind=surface,
+                                               seed=seed, brand_colors=options.get("brand_colors", ()),
+                                               safe_margin=0.1, pose=pose))
+        # lifestyle, on_model, model_swap: a designed backdrop (the studio engine draws no person)
+        surface = options.get("surface") if index == 0 and options.get("surface") else SURFACE_CYCLE[seed % 5]
+        result = studio.backdrop(cutout, shot.width, shot.height, mood=shot.mood, surface_kind=surface, seed=seed,
+                                 brand_colors=options.get("brand_colors", ()),
+                                 reflection=bool(options.get("reflection", surface in ("marble", "sweep"))), pose=pose)
+        if shot.role in (Role.on_model, Role.model_swap) or product.category in APPAREL and shot.role is not Role.lifestyle:
+            result.warnings.append("studio engine: the garment is shown on a designed backdrop, not worn by a person; "
+                                   "use --engine diffusers with a model for on-model images")
+        return from_studio(result)
+    except studio.StudioError as exc:
+        raise BadInput(f"{shot.role.value} shot {shot.id}: {exc}") from None
