@@ -39,6 +39,13 @@ def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
         progress(title, "failed", f"{title}: {exc}")
         return {"results": {shot.id: [{"shot": shot.id, "role": shot.role.value, "error": str(exc)}]}}
     summaries = [candidate_summary(ws, candidate, critique) for candidate, critique in pairs]
+    if shot.options.get("change"):  # a change request: measure the re-render against the candidate it replaces
+        from tools.looks import verify_shot_change
+
+        measured, said = verify_shot_change(ws, shot, [candidate for candidate, _ in pairs])
+        for i, summary in enumerate(summaries):
+            summary["change"] = measured[i] if i < len(measured) else []
+            summary["change_reply"] = said
     passed = sum(1 for s in summaries if s["verdict"] == "pass")
     progress(title, "done", f"{title}: {passed} of {len(summaries)} candidate(s) passed the check")
     return {"results": {shot.id: summaries}}
@@ -49,7 +56,7 @@ def collect(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     order = [s["id"] for s in (state.get("plan") or {}).get("shots", [])]
     wanted = set(state.get("to_produce") or [])
     results = state.get("results") or {}
-    candidates, failures = [], []
+    candidates, failures, changes = [], [], []
     for shot_id in order:
         if shot_id not in wanted:
             continue
@@ -57,8 +64,14 @@ def collect(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
             if "error" in item:
                 failures.append(item)
             else:
-                candidates.append({k: item[k] for k in ("id", "shot", "role", "path", "verdict", "score", "reasons")})
+                candidates.append({k: item[k] for k in ("id", "shot", "role", "path", "verdict", "score", "reasons")}
+                                  | ({"change": item["change"]} if "change" in item else {}))
+                if item.get("change_reply") and item["change_reply"] not in changes:
+                    changes.append(item["change_reply"])
     payload = {"sku": state["sku"], "candidates": candidates, "failures": failures}
+    if changes:  # what each change request did, measured (or plainly that it did not happen)
+        payload["changes"] = changes
+        reply_event(" ".join(changes))
     if candidates and not state.get("auto_approve"):
         passed = sum(1 for c in candidates if c["verdict"] == "pass")
         reply_event(f"{len(candidates)} candidate(s) for {state['sku']} are ready for review: {passed} passed the "
@@ -133,7 +146,22 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
         reply_event(text)
         return {"decisions": None, "rereview": True}
 
-    # 2. Record each one (the review tool refuses approving what failed the check without a reason)
+    # 2. A change request whose words name no change (and no mood) is not re-rendered: say so, keep reviewing
+    from tools.looks import change_vocabulary, read_change
+
+    unclear = [d for d in decisions if d["action"] == "change"
+               and not read_change(d["note"]).understood and find_mood(d["note"]) == ("", "")]
+    if unclear:
+        decisions = [d for d in decisions if d not in unclear]
+        said = (f"I did not understand what to change in \"{unclear[0]['note'][:80]}\", so I did not re-render it. "
+                f"I can make a scene {change_vocabulary()}, or give it another mood (e.g. \"darker\", "
+                "\"a holiday mood\").")
+        if not decisions:
+            reply_event(said)
+            return {"decisions": None, "rereview": True}
+        reply_event(said)
+
+    # 3. Record each one (the review tool refuses approving what failed the check without a reason)
     approved, rejected, changed, refused = [], [], [], []
     for d in decisions:
         if d["candidate_id"] not in by_id:
@@ -146,25 +174,28 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
             continue
         {"approve": approved, "reject": rejected, "change": changed}[d["action"]].append(d)
 
-    # 3. Change requests: a new shot per changed shot, with the request as its scene note and mood
+    # 4. Change requests: a new shot per changed shot, its look changed by the request (tools/looks.py); the
+    #    re-render is measured against the candidate it replaces (produce)
     update: dict = {"decisions": {"approved": [d["candidate_id"] for d in approved],
                                   "rejected": [d["candidate_id"] for d in rejected],
                                   "changed": [d["candidate_id"] for d in changed], "refused": refused},
                     "to_produce": []}
     if changed and state.get("revisions", 0) < runtime.context.max_revisions:
+        from tools.looks import changed_shot
+
         plan = GalleryPlan.model_validate(state["plan"])
-        notes_by_shot: dict[str, str] = {}
+        first_by_shot: dict[str, dict] = {}
         for d in changed:
-            notes_by_shot.setdefault(by_id[d["candidate_id"]]["shot"], d["note"])
+            first_by_shot.setdefault(by_id[d["candidate_id"]]["shot"], d)
         shots, to_render = [], []
         for shot in plan.shots:
-            if shot.id in notes_by_shot:
-                note = notes_by_shot[shot.id][:300]
-                mood, season = find_mood(note)
-                fresh = Shot(role=shot.role, slot=shot.slot, channel=shot.channel, width=shot.width,
-                             height=shot.height, scene=f"{shot.scene}; change: {note}".strip("; "),
-                             mood=", ".join(x for x in (mood, season) if x) or shot.mood, count=shot.count,
-                             options=dict(shot.options))
+            fresh = None
+            if shot.id in first_by_shot:
+                d = first_by_shot[shot.id]
+                mood, season = find_mood(d["note"][:300])
+                fresh, _ = changed_shot(shot, d["note"], ", ".join(x for x in (mood, season) if x), d["candidate_id"],
+                                        ws.catalog.get_candidate(d["candidate_id"]).params)
+            if fresh is not None:
                 shots.append(fresh)
                 to_render.append(fresh.id)
             else:

@@ -1,5 +1,5 @@
-"""The studio compositing engine: packshots on pure white, detail crops, procedural backdrops, campaign
-variants and scale-true jewelry try-on on model plates. Cutout (RGBA) in, images and placements out.
+"""The studio compositing engine: packshots on pure white, full-frame close-ups, grounded scenes (built by
+pipelines/scenes.py), campaign variants per format and scale-true jewelry try-on on model plates. Cutout (RGBA) in, images and placements out.
 
 The product is locked: its pixels are always the cutout's pixels, only resampled (scaled, rotated) and
 composited; nothing here repaints it. Every renderer returns `StudioImage`s whose `Placed` says where
@@ -16,12 +16,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pipelines import scenes
+
 WHITE = (255, 255, 255)
 SHARPEN = 0.2  # unsharp amount after enlargement
 CAMPAIGN_ASPECTS: dict[str, tuple[int, int]] = {
     "1:1": (1080, 1080), "4:5": (1080, 1350), "9:16": (1080, 1920), "16:9": (1920, 1080), "1.91:1": (1200, 628),
 }
-SURFACES = ("sweep", "marble", "linen", "wood", "paper")
 
 
 class StudioError(ValueError):
@@ -124,21 +125,6 @@ def contact_shadow(size: tuple[int, int], box: tuple[int, int, int, int], alpha:
     radius = max(3, int(0.03 * max(pw, ph)))
     shadow = cv2.GaussianBlur(shadow, (0, 0), radius)
     return np.clip(shadow * strength, 0, 0.6)
-
-
-def drop_shadow(size: tuple[int, int], box: tuple[int, int, int, int], alpha: Image.Image,
-                strength: float = 0.22) -> np.ndarray:
-    """A soft shadow of a product lying flat (necklace, bracelet, garment): the silhouette, a little
-    down and right, blurred; a darkening map (0..1) for an image of `size`."""
-    w, h = size
-    x0, y0, x1, y1 = box
-    shadow = np.zeros((h, w), np.float32)
-    a = np.asarray(alpha, np.float32) / 255.0
-    d = max(1, int(0.012 * max(x1 - x0, y1 - y0)))
-    ys, xs = slice(max(0, y0 + d), min(h, y1 + d)), slice(max(0, x0 + d), min(w, x1 + d))
-    shadow[ys, xs] = a[: ys.stop - ys.start, : xs.stop - xs.start]
-    shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, 0.012 * max(x1 - x0, y1 - y0)))
-    return np.clip(shadow * strength, 0, 0.5)
 
 
 # -- packshot ------------------------------------------------------------------------------------------
@@ -275,188 +261,75 @@ def detail(cutout: Image.Image, width: int, height: int, *, variant: int = 0, ma
     return StudioImage(image, placed, warnings, {"crop": list(box), "variant": variant})
 
 
-# -- backdrops -----------------------------------------------------------------------------------------
+# -- scenes (lifestyle, campaign): pipelines/scenes.py builds the set -----------------------------------------
 
-MOOD_PALETTES: dict[str, list[tuple[tuple[int, int, int], tuple[int, int, int]]]] = {
-    # (light, deep) pairs per mood; the light one goes behind dark products, the deep one behind light ones
-    "warm": [((246, 232, 214), (122, 40, 36)), ((244, 226, 200), (96, 58, 34))],
-    "holiday": [((246, 228, 214), (120, 28, 34)), ((238, 232, 214), (28, 70, 52))],
-    "fresh": [((226, 240, 230), (58, 104, 86)), ((232, 242, 246), (52, 92, 120))],
-    "summer": [((246, 234, 210), (40, 110, 140)), ((250, 238, 222), (196, 110, 70))],
-    "minimal": [((238, 237, 235), (70, 72, 76)), ((232, 230, 226), (96, 92, 88))],
-    "luxury": [((232, 226, 216), (24, 28, 40)), ((226, 220, 210), (36, 30, 30))],
-    "autumn": [((242, 226, 204), (110, 60, 30)), ((236, 224, 206), (80, 52, 36))],
-    "neutral": [((240, 236, 230), (88, 84, 80)), ((236, 232, 228), (60, 70, 84))],
-}
-MOOD_WORDS = {
-    "warm": "warm", "cosy": "holiday", "cozy": "holiday", "christmas": "holiday", "holiday": "holiday",
-    "festive": "holiday", "winter": "holiday", "valentine": "warm", "romantic": "warm", "spring": "fresh",
-    "fresh": "fresh", "summer": "summer", "beach": "summer", "minimal": "minimal", "clean": "minimal",
-    "elegant": "luxury", "luxury": "luxury", "premium": "luxury", "night": "luxury", "autumn": "autumn",
-    "fall": "autumn", "earthy": "autumn", "natural": "autumn",
-}
-
-
-def mood_palette(mood: str, variant: int = 0) -> tuple[str, tuple[tuple[int, int, int], tuple[int, int, int]]]:
-    words = mood.lower().replace(",", " ").split()
-    key = next((MOOD_WORDS[w] for w in words if w in MOOD_WORDS), "neutral")
-    pairs = MOOD_PALETTES[key]
-    return key, pairs[variant % len(pairs)]
+SURFACES = scenes.SURFACES
+LEGACY_SURFACE = {"marble": "stone"}  # older plans name the stone surface "marble"
 
 
 def parse_color(value: str) -> tuple[int, int, int] | None:
     """'#RRGGBB' or 'RRGGBB' -> RGB; None when it is not a hex colour."""
-    text = value.strip().lstrip("#")
-    if len(text) == 6 and all(c in "0123456789abcdefABCDEF" for c in text):
-        return tuple(int(text[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
-    return None
+    return scenes.hex_rgb(value)
 
 
-def _noise(h: int, w: int, scale: int, rng: np.random.Generator) -> np.ndarray:
-    small = rng.normal(0, 1, (max(2, h // scale), max(2, w // scale))).astype(np.float32)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-
-
-def surface(kind: str, size: tuple[int, int], color: tuple[int, int, int], seed: int = 0) -> np.ndarray:
-    """A procedural studio surface as float32 RGB (h, w, 3). Drawn at a reduced size, then enlarged."""
-    if kind not in SURFACES:
-        raise StudioError(f"unknown surface {kind!r}: use one of {', '.join(SURFACES)}")
-    w, h = size
-    f = max(1, max(w, h) // 720)  # work at <= ~720 px
-    sw, sh = max(8, w // f), max(8, h // f)
-    rng = np.random.default_rng(seed)
-    base = np.array(color, np.float32)
-    yy = np.linspace(0, 1, sh, dtype=np.float32)[:, None]
-    xx = np.linspace(0, 1, sw, dtype=np.float32)[None, :]
-    if kind == "sweep":
-        # seamless sweep: lighter at the top, a soft horizon glow, darker corners
-        light = 1.06 - 0.16 * yy + 0.05 * np.exp(-((yy - 0.62) ** 2) / 0.02) - 0.08 * ((xx - 0.5) ** 2)
-        tex = light[..., None] * base
-    elif kind == "marble":
-        # a light (or dark) stone with a few thin, meandering veins and a soft cloudiness
-        turb = _noise(sh, sw, 160, rng) + 0.35 * _noise(sh, sw, 40, rng)
-        veins = np.abs(np.sin(5.0 * (0.8 * xx + 0.5 * yy) * np.pi + 1.6 * turb))
-        veins = (1.0 - veins) ** 24 + 0.4 * (1.0 - np.abs(np.sin(11.0 * (0.3 * xx + 0.9 * yy) + 1.2 * turb))) ** 30
-        cloud = _noise(sh, sw, 90, rng) * 4.0
-        lum = (0.2126 * base[0] + 0.7152 * base[1] + 0.0722 * base[2]) / 255.0
-        vein_color = base * 0.72 if lum > 0.5 else np.minimum(base * 1.3 + 22.0, 255.0)
-        weight = 0.55 if lum > 0.5 else 0.35
-        tex = base * (1.02 - 0.03 * yy[..., None]) + cloud[..., None]
-        tex = tex * (1 - weight * veins[..., None]) + vein_color * (weight * veins[..., None])
-    elif kind == "linen":
-        warp = np.sin(np.arange(sw, dtype=np.float32) * 1.9)[None, :] * 3.5
-        weft = np.sin(np.arange(sh, dtype=np.float32) * 2.1)[:, None] * 3.5
-        slub = _noise(sh, sw, 6, rng) * 3.0
-        tex = base + (warp + weft + slub)[..., None] - 6.0 * yy[..., None]
-    elif kind == "wood":
-        # planks of horizontal grain: stretched noise bends the growth lines, fine streaks on top
-        def stretched(sy, sx):
-            small = rng.normal(0, 1, (max(2, sh // sy), max(2, sw // sx))).astype(np.float32)
-            return cv2.resize(small, (sw, sh), interpolation=cv2.INTER_CUBIC)
-
-        lines = np.sin(2 * np.pi * (yy * 9.0 + 0.35 * stretched(60, 400)))
-        streaks = stretched(2, 60) * 3.0
-        planks = (np.floor(yy * 4.0) % 2) * 0.03
-        tex = base * (0.95 + 0.035 * lines[..., None] - planks[..., None]) + streaks[..., None]
-        seams = (np.abs((yy * 4.0) % 1.0) < 0.004)[..., None]
-        tex = np.where(seams, tex * 0.8, tex)
-    else:  # paper
-        tex = base + (1.6 * _noise(sh, sw, 3, rng) + 1.2 * _noise(sh, sw, 60, rng))[..., None] - 5.0 * yy[..., None]
-    tex = np.broadcast_to(tex, (sh, sw, 3)).astype(np.float32)
-    return cv2.resize(tex, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def backdrop(cutout: Image.Image, width: int, height: int, *, mood: str = "", surface_kind: str = "sweep",
-             brand_colors: list[str] | tuple = (), seed: int = 0, fill: float = 0.58, reflection: bool = False,
-             safe_margin: float = 0.08, anchor: str = "center", max_upscale: float = 1.95,
-             pose: str = "standing") -> StudioImage:
-    """The product on a designed studio scene: a surface in the mood's palette (or the brand colour),
-    chosen for contrast with the product, and a shadow: a contact shadow and an optional reflection for a
-    standing product, a soft drop shadow (no reflection) for one lying flat (`pose="flat"`)."""
+def backdrop(cutout: Image.Image, width: int, height: int, *, look: dict | None = None, mood: str = "",
+             surface_kind: str | None = None, brand_colors: list[str] | tuple = (), seed: int = 0,
+             fill: float | None = None, reflection: bool | None = None, safe_margin: float = 0.08,
+             index: int = 0, max_upscale: float = 1.95, pose: str = "standing") -> StudioImage:
+    """The product on a grounded studio scene (pipelines/scenes.py): a surface in perspective, one key light
+    with contact and cast shadow, reflection on glossy surfaces, depth of field. `look` holds the render
+    parameters (tools/looks.py makes it from the mood and change requests); `surface_kind`, `fill`,
+    `reflection` and `brand_colors` override it. `index` is the candidate's place: another palette entry,
+    surface, light side and camera height."""
     # 1. Check inputs
-    if pose not in ("standing", "flat"):
-        raise StudioError(f"pose must be standing or flat, got {pose!r}")
-    if not 0.2 <= fill <= 0.95:
-        raise StudioError(f"fill must be within 0.2..0.95, got {fill}")
     if not 0.0 <= safe_margin <= 0.3:
         raise StudioError(f"safe_margin must be within 0..0.3, got {safe_margin}")
     item, _ = trim(cutout)
-
-    # 2. Palette: brand colour first, else the mood; light surface for dark products and vice versa
-    lum, _ = product_tone(item)
-    mood_key, (light, deep) = mood_palette(mood, seed)
-    brand = [c for c in (parse_color(b) for b in brand_colors) if c]
+    values = dict(look or {})
+    if surface_kind:
+        kind = LEGACY_SURFACE.get(surface_kind, surface_kind)
+        if kind not in SURFACES:
+            raise StudioError(f"unknown surface {surface_kind!r}: use one of {', '.join(SURFACES)}")
+        values["surfaces"] = [kind]
+    if fill is not None:
+        values["fill"] = fill
+    if reflection is not None:
+        values["reflection"] = reflection
+    brand = [b for b in brand_colors if parse_color(b)]
     if brand:
-        color = brand[seed % len(brand)]
-        b_lum = (0.2126 * color[0] + 0.7152 * color[1] + 0.0722 * color[2]) / 255.0
-        if abs(b_lum - lum) < 0.25:  # not enough contrast: lighten or darken the brand colour
-            color = tuple(int(c * 0.45) for c in color) if lum > 0.5 else tuple(int(c + (255 - c) * 0.7) for c in color)
-    else:
-        color = deep if lum > 0.72 else light
+        values["palette"] = list(brand)
+    if values.pop("auto_lightness", "lightness" not in values):  # a deep set behind light products
+        lum, _ = product_tone(item)
+        values["lightness"] = 32.0 if lum > 0.72 else float(values.get("lightness", 86.0))
 
-    # 3. Place the product inside the safe area
-    mx, my = int(width * safe_margin), int(height * safe_margin)
-    area_w, area_h = width - 2 * mx, height - 2 * my
-    scale = min(fill * area_w / item.width, fill * area_h / item.height, max_upscale)
-    size = (max(1, round(item.width * scale)), max(1, round(item.height * scale)))
-    placed_item = resample(item, size)
-    if anchor == "left":
-        x = mx + int(area_w * 0.30) - size[0] // 2
-    elif anchor == "right":
-        x = mx + int(area_w * 0.70) - size[0] // 2
-    else:
-        x = mx + (area_w - size[0]) // 2
-    x = int(np.clip(x, mx, width - mx - size[0]))
-    y = my + int((area_h - size[1]) * (0.55 if pose == "standing" else 0.5))
-
-    # 4. Surface and contact shadow at a reduced size, enlarged; then reflection and product at full size
-    f = max(1.0, max(width, height) / 720)
-    sw, sh = max(8, round(width / f)), max(8, round(height / f))
-    tex = surface(surface_kind, (sw, sh), color, seed)
-    small_box = (int(x / f), int(y / f), max(int(x / f) + 1, int((x + size[0]) / f)), max(int(y / f) + 1, int((y + size[1]) / f)))
-    small_alpha = placed_item.getchannel("A").resize((small_box[2] - small_box[0], small_box[3] - small_box[1]))
-    shade = contact_shadow if pose == "standing" else drop_shadow
-    tex = tex * (1 - shade((sw, sh), small_box, small_alpha)[..., None])
-    reflection = reflection and pose == "standing"
-    full = cv2.resize(np.clip(tex, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
-    if reflection:
-        flipped = np.asarray(placed_item.transpose(Image.FLIP_TOP_BOTTOM), np.float32)
-        y2 = y + size[1]
-        rows = max(0, min(size[1], height - y2))
-        cols = min(size[0], width - x)
-        if rows and cols > 0:
-            fade = np.linspace(0.28, 0.0, size[1], dtype=np.float32)[:rows, None] * flipped[:rows, :cols, 3] / 255.0
-            region = full[y2:y2 + rows, x:x + cols].astype(np.float32)
-            blended = region * (1 - fade[..., None]) + flipped[:rows, :cols, :3] * fade[..., None]
-            full[y2:y2 + rows, x:x + cols] = np.clip(blended, 0, 255).astype(np.uint8)
-    base = Image.fromarray(full, "RGB")
-    image = composite(base, placed_item, (x, y))
-    warnings = []
-    if scale > 1.01:
-        warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo")
-    placed = Placed(x, y, size[0], size[1], scale=scale, upscale=max(1.0, scale))
-    params = {"surface": surface_kind, "mood": mood_key, "color": list(color), "reflection": reflection,
-              "safe_margin": safe_margin, "pose": pose}
-    return StudioImage(image, placed, warnings, params)
+    # 2. Render the scene
+    try:
+        scene = scenes.render(item, width, height, scenes.Look.from_dict(values), index=index, seed=seed, pose=pose,
+                              max_upscale=max_upscale, safe_margin=safe_margin, resample=resample)
+    except scenes.SceneError as exc:
+        raise StudioError(str(exc)) from None
+    x, y, w, h = scene.box
+    placed = Placed(x, y, w, h, scale=scene.scale, upscale=max(1.0, scene.scale))
+    params = scene.params | {"mood": values.get("mood", mood or ""), "safe_margin": safe_margin}
+    return StudioImage(scene.image, placed, scene.warnings, params)
 
 
-def campaign(cutout: Image.Image, aspect: str, *, mood: str = "", brand_colors=(), seed: int = 0,
-             long_side: int | None = None, pose: str = "standing") -> StudioImage:
-    """A campaign variant at one of CAMPAIGN_ASPECTS with safe margins (platform UI overlays stay clear of
-    the product: 9:16 keeps 14 % top and bottom free; wide formats put the product off-centre)."""
+def campaign(cutout: Image.Image, aspect: str, *, look: dict | None = None, mood: str = "", brand_colors=(),
+             seed: int = 0, index: int = 0, long_side: int | None = None, pose: str = "standing") -> StudioImage:
+    """A campaign variant at one of CAMPAIGN_ASPECTS, placed for the format with room for copy (wide formats
+    on a third, 9:16 large in the lower part with 14 % kept clear top and bottom for platform overlays).
+    Variants (`index`) differ in set, light side and layout."""
     if aspect not in CAMPAIGN_ASPECTS:
         raise StudioError(f"unknown aspect {aspect!r}: use one of {', '.join(CAMPAIGN_ASPECTS)}")
     width, height = CAMPAIGN_ASPECTS[aspect]
     if long_side:
         k = long_side / max(width, height)
         width, height = int(width * k), int(height * k)
-    surfaces = ("sweep", "marble", "linen", "paper", "wood")
-    kind = surfaces[seed % len(surfaces)]
-    margin = 0.14 if aspect == "9:16" else 0.08
-    wide = width / height > 1.5
-    result = backdrop(cutout, width, height, mood=mood, surface_kind=kind, brand_colors=brand_colors, seed=seed,
-                      fill=0.62 if wide else 0.6, reflection=kind in ("marble", "sweep"), safe_margin=margin,
-                      anchor=("right" if seed % 2 else "left") if wide else "center", pose=pose)
+    values = dict(look or {})
+    if index % 2 == 1 and pose == "standing":  # every other variant on (or off) a podium: another set
+        values["riser"] = not values.get("riser", False)
+    result = backdrop(cutout, width, height, look=values, mood=mood, brand_colors=brand_colors, seed=seed,
+                      index=index, safe_margin=0.14 if aspect == "9:16" else 0.08, pose=pose)
     result.params |= {"aspect": aspect}
     return result
 

@@ -12,7 +12,6 @@ from tools.models import APPAREL, JEWELRY, Category, Product, Role, Shot
 from tools.rendering import Rendered, from_studio, studio_try_on
 from tools.rules import CHANNEL_SPECS, main_fill
 
-SURFACE_CYCLE = ("sweep", "marble", "linen", "paper", "wood")
 FLAT = frozenset({Category.necklace, Category.earrings, Category.bracelet, Category.apparel_top,
                   Category.apparel_bottom, Category.dress})
 
@@ -26,6 +25,7 @@ def render_with_studio(ws, product: Product, shot: Shot, cutout: Image.Image, *,
 def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int, index: int) -> Rendered:
     """One studio-engine candidate of a shot."""
     from pipelines import studio
+    from tools.looks import look_for
 
     options = shot.options
     pose = options.get("pose") or ("flat" if product.category in FLAT else "standing")
@@ -46,21 +46,19 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
                                              min_long=max(1000, spec.min_long_side if spec else 1000)))
         if shot.role is Role.try_on:
             return studio_try_on(ws, product, shot, cutout, index)
+        look = look_for(shot.mood, options.get("brand_colors", ()), options)
         if shot.role is Role.campaign:
             aspect = options.get("aspect")
             if aspect in studio.CAMPAIGN_ASPECTS:
-                return from_studio(studio.campaign(cutout, aspect, mood=shot.mood,
-                                                   brand_colors=options.get("brand_colors", ()), seed=seed,
+                return from_studio(studio.campaign(cutout, aspect, look=look, seed=seed, index=index,
                                                    long_side=max(shot.width, shot.height), pose=pose))
-            surface = SURFACE_CYCLE[seed % len(SURFACE_CYCLE)]
-            return from_studio(studio.backdrop(cutout, shot.width, shot.height, mood=shot.mood, surface_kind=surface,
-                                               seed=seed, brand_colors=options.get("brand_colors", ()),
+            return from_studio(studio.backdrop(cutout, shot.width, shot.height, look=look, seed=seed, index=index,
                                                safe_margin=0.1, pose=pose))
-        # lifestyle, on_model, model_swap: a designed backdrop (the studio engine draws no person)
-        surface = options.get("surface") if index == 0 and options.get("surface") else SURFACE_CYCLE[seed % 5]
-        result = studio.backdrop(cutout, shot.width, shot.height, mood=shot.mood, surface_kind=surface, seed=seed,
-                                 brand_colors=options.get("brand_colors", ()),
-                                 reflection=bool(options.get("reflection", surface in ("marble", "sweep"))), pose=pose)
+        # lifestyle, on_model, model_swap: a grounded scene (the studio engine draws no person); the plan's
+        # surface for the first candidate when no mood or change request chose the set
+        planned = options.get("surface") if look["mood"] == "default" and "look" not in options else None
+        result = studio.backdrop(cutout, shot.width, shot.height, look=look, surface_kind=planned if index == 0 else None,
+                                 seed=seed, index=index, pose=pose)
         if shot.role in (Role.on_model, Role.model_swap) or product.category in APPAREL and shot.role is not Role.lifestyle:
             result.warnings.append("studio engine: the garment is shown on a designed backdrop, not worn by a person; "
                                    "use --engine diffusers with a model for on-model images")

@@ -1,0 +1,97 @@
+"""Measurements of rendered scenes, for change requests and candidate variety: backdrop lightness (CIELAB
+L*) and warmth (b*) outside the product, the product's share of the frame, how crisp its shadow is, how
+much of it is mirrored below it, and a perceptual distance between two images.
+
+The distance (`image_distance`, 0 same .. about 1 unrelated) needs no downloaded weights: the mean of
+(1 - SSIM) of the lightness at 128 px (scikit-image), the Bhattacharyya distance of 8x8x8 Lab colour
+histograms (OpenCV), and 1 - IoU of dilated Canny edge maps at 128 px (edge layout). Two images closer
+than NEAR_DUPLICATE read as the same picture to a person.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image
+
+NEAR_DUPLICATE = 0.10  # image_distance below this: the same picture (resampled, re-encoded, a seed apart)
+Box = tuple[float, float, float, float]  # x, y, width, height of the product in the image
+
+
+def _lab(image: Image.Image) -> np.ndarray:
+    return cv2.cvtColor(np.asarray(image.convert("RGB"), np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def _outside(shape: tuple[int, int], box: Box | None, grow: float = 0.08) -> np.ndarray:
+    h, w = shape
+    mask = np.ones((h, w), bool)
+    if box is not None:
+        x, y, bw, bh = box
+        gx, gy = bw * grow, bh * grow
+        mask[max(0, int(y - gy)):min(h, int(y + bh + gy)), max(0, int(x - gx)):min(w, int(x + bw + gx))] = False
+    return mask
+
+
+def backdrop_lab(image: Image.Image, box: Box | None) -> tuple[float, float, float]:
+    """Median L*, a*, b* of the frame outside the product's box (grown by 8 %)."""
+    lab = _lab(image)
+    mask = _outside(lab.shape[:2], box)
+    values = lab[mask] if mask.any() else lab.reshape(-1, 3)
+    return tuple(float(np.median(values[:, c])) for c in range(3))  # type: ignore[return-value]
+
+
+def product_share(image: Image.Image, box: Box) -> float:
+    """Share of the frame's area the product's box covers."""
+    w, h = image.size
+    return float(box[2] * box[3]) / float(w * h)
+
+
+def shadow_sharpness(image: Image.Image, box: Box) -> float:
+    """How crisp the shadows at the product's outline are: the 95th percentile of the lightness gradient
+    (smoothed at 1.5 px, so grain does not count) in a band just outside the product's box (15 % wide)."""
+    lab = _lab(image)
+    h, w = lab.shape[:2]
+    lum = cv2.GaussianBlur(lab[..., 0], (0, 0), 1.5)
+    mag = np.hypot(cv2.Sobel(lum, cv2.CV_32F, 1, 0), cv2.Sobel(lum, cv2.CV_32F, 0, 1))
+    band = _outside((h, w), box, 0.0) & ~_outside((h, w), box, 0.15)
+    return float(np.percentile(mag[band], 95)) if band.any() else 0.0
+
+
+def reflection(image: Image.Image, box: Box) -> float:
+    """How much of the product is mirrored right below it: the correlation of the band under its foot with
+    the product's lower part flipped (0 none .. 1 a mirror)."""
+    arr = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    h, w = arr.shape
+    x, y, bw, bh = (int(round(v)) for v in box)
+    rows = min(bh // 3, h - (y + bh))
+    if rows < 4 or bw < 4:
+        return 0.0
+    x0, x1 = max(0, x), min(w, x + bw)
+    below = arr[y + bh:y + bh + rows, x0:x1]
+    mirrored = arr[y + bh - rows:y + bh, x0:x1][::-1]
+    a, b = below - below.mean(), mirrored - mirrored.mean()
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return max(0.0, float((a * b).sum()) / denom) if denom > 1e-6 else 0.0
+
+
+def image_distance(a: Image.Image, b: Image.Image) -> float:
+    """Perceptual distance without weights (see the module docstring): 0 the same .. about 1 unrelated."""
+    from skimage.metrics import structural_similarity
+
+    side = 128
+    la, lb = (_lab(im.convert("RGB").resize((side, side), Image.BILINEAR)) for im in (a, b))
+    ssim = structural_similarity(la[..., 0], lb[..., 0], data_range=100.0)
+    hists = []
+    for lab in (la, lb):
+        values = lab.reshape(-1, 3)
+        hist, _ = np.histogramdd(values, bins=(8, 8, 8), range=((0, 100), (-60, 60), (-60, 60)))
+        hists.append((hist / max(hist.sum(), 1)).astype(np.float32).ravel())
+    colour = float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA))
+    edges = []
+    for lab in (la, lb):
+        gray = np.clip(lab[..., 0] * 2.55, 0, 255).astype(np.uint8)
+        e = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 40, 120) > 0
+        edges.append(cv2.dilate(e.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    union = (edges[0] | edges[1]).sum()
+    layout = 1.0 - float((edges[0] & edges[1]).sum()) / float(union) if union else 0.0
+    return float(np.clip(((1.0 - ssim) + colour + layout) / 3.0, 0.0, 1.0))

@@ -1,0 +1,377 @@
+"""Grounded studio scenes without weights: the product stands ON a surface seen in perspective (or lies on it,
+seen from above), lit by one key light that gives a contact shadow and a cast shadow, with a reflection on
+glossy surfaces, depth of field behind, a riser when the look asks for one, and out-of-focus lights for
+seasonal looks. The set is built in CIELAB so its lightness is what the look asks (`Look.lightness`), from
+multi-octave noise (OpenCV resizes of seeded Gaussian noise) rather than drawn patterns.
+
+The product is locked: its pixels are the cutout's, resampled and composited last at full resolution.
+Looks come from tools/looks.py (words as data in prompts/scenes/looks.toml); no words or SKUs here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import cv2
+import numpy as np
+from PIL import Image
+
+SURFACES = ("sweep", "stone", "wood", "linen", "paper", "plaster")
+GLOSSY = frozenset({"sweep", "stone"})
+WORK_LONG = 720  # the set is built at this long side, then enlarged (it is out of focus or fine-grained)
+
+
+@dataclass
+class Look:
+    """Render parameters of a scene (their meaning is documented in prompts/scenes/looks.toml)."""
+
+    lightness: float = 86.0
+    palette: tuple[str, ...] = ("#ECE7E0",)
+    warmth: float = 0.0
+    key: str = "soft"
+    shadow_softness: float = 0.55
+    surfaces: tuple[str, ...] = ("sweep",)
+    reflection: bool = False
+    riser: bool = False
+    bokeh: float = 0.0
+    bokeh_colors: tuple[str, ...] = ("#FFD27A",)
+    fill: float = 0.56
+    variant: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> Look:
+        names = {f.name for f in fields(cls)}
+        kept = {k: (tuple(v) if isinstance(v, list) else v) for k, v in (values or {}).items() if k in names and v is not None}
+        return cls(**kept)
+
+
+@dataclass
+class Scene:
+    """What `render` made: the image, the product's box (x, y, w, h) and scale, and the parameters used."""
+
+    image: Image.Image
+    box: tuple[int, int, int, int]
+    scale: float
+    params: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class SceneError(ValueError):
+    """A scene cannot be made from these inputs; the message names the parameter."""
+
+
+# -- colour and texture -------------------------------------------------------------------------------------
+
+
+def hex_rgb(value: str) -> tuple[int, int, int] | None:
+    text = str(value).strip().lstrip("#")
+    if len(text) == 6 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return tuple(int(text[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+    return None
+
+
+def rgb_to_lab(rgb) -> np.ndarray:
+    px = np.asarray(rgb, np.float32).reshape(1, -1, 3) / 255.0
+    return cv2.cvtColor(px, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """float Lab image (L 0..100) -> float RGB 0..255."""
+    return np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB), 0, 1) * 255.0
+
+
+def fbm(h: int, w: int, rng: np.random.Generator, scales=(96, 32, 10, 3), gains=(1.0, 0.5, 0.25, 0.12),
+        stretch: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """Fractal noise: seeded Gaussian noise at several scales, smoothly enlarged and summed; unit variance.
+    `stretch` (x, y) elongates the features (wood grain, weave)."""
+    out = np.zeros((h, w), np.float32)
+    for scale, gain in zip(scales, gains, strict=True):
+        gw = max(2, int(w / (scale * stretch[0])))
+        gh = max(2, int(h / (scale * stretch[1])))
+        small = rng.normal(0, 1, (gh, gw)).astype(np.float32)
+        out += gain * cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return out / max(float(out.std()), 1e-6)
+
+
+def texture(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """The surface's lightness variation in L* units (mean about 0), at (h, w), in the surface's own plane."""
+    if kind not in SURFACES:
+        raise SceneError(f"unknown surface {kind!r}: use one of {', '.join(SURFACES)}")
+    if kind == "sweep":
+        return 0.6 * fbm(h, w, rng, (160, 40), (1.0, 0.3)) + 0.5 * rng.normal(0, 1, (h, w)).astype(np.float32)
+    if kind == "plaster":
+        return 1.6 * fbm(h, w, rng, (60, 18, 6, 2), (1.0, 0.6, 0.4, 0.3))
+    if kind == "paper":
+        return 0.8 * fbm(h, w, rng, (120, 3), (1.0, 0.7)) + 0.6 * rng.normal(0, 1, (h, w)).astype(np.float32)
+    if kind == "stone":
+        # cloudy stone with thin veins along the zero crossings of a warped noise field (irregular, not waves)
+        cloud = fbm(h, w, rng, (140, 50, 16, 5), (1.0, 0.5, 0.3, 0.2))
+        field_ = fbm(h, w, rng, (180, 70, 22), (1.0, 0.45, 0.2)) + 0.35 * cloud
+        veins = np.exp(-(field_ / 0.045) ** 2) + 0.5 * np.exp(-((fbm(h, w, rng, (90, 30), (1.0, 0.4))) / 0.03) ** 2)
+        return 2.2 * cloud - 9.0 * veins
+    if kind == "wood":
+        # boards running across the frame: long grain, a tone per board, dark seams between boards
+        grain = fbm(h, w, rng, (60, 14, 4), (1.0, 0.6, 0.4), stretch=(14.0, 0.6))
+        boards = max(3, h // 90)
+        row = (np.arange(h) * boards // h).astype(int)
+        tone = rng.normal(0, 2.2, boards + 1).astype(np.float32)[row][:, None]
+        seam = np.zeros((h, 1), np.float32)
+        edges = (np.arange(1, boards) * h) // boards
+        for e in edges:
+            seam[max(0, e - 1):e + 1] = -10.0
+        return 3.0 * grain + tone + seam
+    # linen: a fine weave with soft slubs
+    warp = fbm(h, w, rng, (2,), (1.0,), stretch=(1.0, 8.0))
+    weft = fbm(h, w, rng, (2,), (1.0,), stretch=(8.0, 1.0))
+    return 1.4 * (warp + weft) + 1.2 * fbm(h, w, rng, (70, 20), (1.0, 0.5))
+
+
+# -- geometry -------------------------------------------------------------------------------------------------
+
+
+def layout(width: int, height: int, item_size: tuple[int, int], look: Look, index: int, pose: str,
+           max_upscale: float, safe_margin: float) -> tuple[float, int, int, str]:
+    """Scale and position (x, base y) of the product for the frame's format, and where the copy goes:
+    wide frames (16:9, 1.91:1) put the product on one third and leave the other two for copy; tall frames
+    (9:16) make it large in the lower part with the top free; square and 4:5 centre it a little low."""
+    iw, ih = item_size
+    aspect = width / height
+    mx, my = width * safe_margin, height * safe_margin
+    if aspect > 1.4:
+        scale = min(look.fill * 1.35 * height / ih, 0.40 * width / iw)
+        side = "right" if (look.variant + index) % 2 else "left"
+        cx = width * (0.68 if side == "right" else 0.32)
+        copy = "left" if side == "right" else "right"
+    elif aspect < 0.7:
+        scale = min(look.fill * 1.45 * width / iw, 0.52 * height / ih)
+        cx, copy = width * (0.5 + (0.06 if index % 2 else -0.06)), "top"
+    else:
+        scale = min(look.fill * width / iw, look.fill * height / ih)
+        cx, copy = width * (0.5 + (0.05 if index % 2 else -0.05)), "top" if aspect < 0.95 else "sides"
+    scale = min(scale, max_upscale, (width - 2 * mx) / iw, (height - 2 * my) / ih)  # inside the safe area
+    pw, ph = iw * scale, ih * scale
+    if pose == "flat":
+        base = height * (0.56 if aspect < 0.7 else 0.52) + ph / 2
+    else:
+        base = height * (0.80 if aspect < 0.7 else 0.78)
+    x = int(np.clip(cx - pw / 2, mx, max(mx, width - mx - pw)))
+    base = int(np.clip(base, my + ph, height - my))
+    return scale, x, base, copy
+
+
+# -- the scene ------------------------------------------------------------------------------------------------
+
+
+def _backdrop_lab(look: Look, index: int, work: tuple[int, int], horizon: int, surface: str, pose: str,
+                  light_x: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(Lab set at work size, floor mask): wall and floor in the look's colour, textured, lit by the key."""
+    w, h = work
+    hue = hex_rgb(look.palette[(look.variant + index) % len(look.palette)]) if look.palette else None
+    lab0 = rgb_to_lab(hue or (236, 231, 224))[0]
+    a0 = lab0[1] + 4.0 * look.warmth
+    b0 = lab0[2] + 14.0 * look.warmth
+    target = float(np.clip(look.lightness, 4, 97))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    hard = look.key == "hard"
+    if pose == "flat":  # seen from above: the surface fills the frame, no wall, no perspective
+        floor = np.ones((h, w), bool)
+        lum = texture(surface, h, w, rng)
+    else:
+        floor = yy >= horizon
+        # floor texture in its own plane, projected in perspective (features shrink toward the horizon)
+        tw, th = w * 2, h
+        plane = texture(surface, th, tw, rng)
+        src = np.float32([[0, 0], [tw, 0], [tw, th], [0, th]])
+        dst = np.float32([[-1.0 * w, horizon], [2.0 * w, horizon], [1.2 * w, h * 1.05], [-0.2 * w, h * 1.05]])
+        floor_lum = cv2.warpPerspective(plane, cv2.getPerspectiveTransform(src, dst), (w, h),
+                                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        wall_kind = "sweep" if surface == "sweep" else "plaster"
+        wall_lum = texture(wall_kind, h, w, rng) * (0.6 if hard else 1.0)
+        if surface == "sweep":  # a seamless sweep: the wall bends into the floor, no line between them
+            t = np.clip((yy - horizon) / (0.12 * h) + 0.5, 0, 1)
+            lum = wall_lum * (1 - t) + floor_lum * t + 3.0 * t
+        else:
+            lum = np.where(floor, floor_lum + 2.0, wall_lum - 2.0)
+            lum -= 5.0 * np.exp(-((yy - horizon) / (0.012 * h)) ** 2)  # the soft line where table meets wall
+    # one key light: a pool of light around the product, falling off toward the frame's edges (low key: more)
+    cy = horizon if pose != "flat" else h * 0.45
+    spread = (0.42 if hard else 0.75) * max(w, h)
+    pool = np.exp(-(((xx - light_x) ** 2) + ((yy - cy) ** 2) * 1.6) / (2 * spread ** 2))
+    lum += (26.0 if hard else 10.0) * (pool - pool.mean())
+    lum -= (4.0 if hard else 2.0) * ((xx / w - 0.5) ** 2 + (yy / h - 0.5) ** 2) * 4
+    lum += target - float(lum.mean())
+    lab = np.stack([np.clip(lum, 0, 100), np.full_like(lum, a0), np.full_like(lum, b0)], axis=2)
+    return lab, floor
+
+
+def _depth_of_field(rgb: np.ndarray, floor: np.ndarray, base: int, pose: str) -> np.ndarray:
+    """Blur what lies behind the product's base: the wall fully, the floor more with distance from the focus."""
+    if pose == "flat":
+        return rgb
+    h = rgb.shape[0]
+    sigma = max(1.2, 0.006 * max(rgb.shape[:2]))
+    blurred = cv2.GaussianBlur(rgb, (0, 0), sigma)
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    weight = np.clip((base - rows) / (0.3 * h), 0, 1)
+    weight = np.where(floor, weight, 1.0)[..., None]
+    return rgb * (1 - weight) + blurred * weight
+
+
+def _bokeh(rgb: np.ndarray, look: Look, horizon: int, rng: np.random.Generator) -> np.ndarray:
+    """Out-of-focus lights behind the product: soft discs in the look's colours, added like light."""
+    if look.bokeh <= 0:
+        return rgb
+    h, w = rgb.shape[:2]
+    layer = np.zeros_like(rgb)
+    colors = [c for c in (hex_rgb(v) for v in look.bokeh_colors) if c] or [(255, 210, 122)]
+    count = int(18 + 30 * look.bokeh)
+    for _ in range(count):
+        r = int(rng.uniform(0.015, 0.05) * max(w, h))
+        x, y = int(rng.uniform(0, w)), int(rng.uniform(0, max(1, horizon * 0.95)))
+        color = np.array(colors[int(rng.integers(len(colors)))], np.float32) * rng.uniform(0.25, 0.6)
+        cv2.circle(layer, (x, y), r, tuple(float(c) for c in color), -1, lineType=cv2.LINE_AA)
+    layer = cv2.GaussianBlur(layer, (0, 0), max(1.0, 0.004 * max(w, h)))
+    return 255.0 - (255.0 - rgb) * (255.0 - layer * look.bokeh) / 255.0  # screen blend
+
+
+def _riser(lab: np.ndarray, cx: float, top: float, rx: float, height: float, look: Look, light_x: float,
+           rng: np.random.Generator) -> None:
+    """A round podium (cylinder) drawn into the Lab set: lit side brighter, top brighter still, stone-like."""
+    h, w = lab.shape[:2]
+    ry = max(2.0, rx * 0.2)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (xx - cx) / rx
+    side = (np.abs(u) <= 1) & (yy >= top) & (yy <= top + height + ry * np.sqrt(np.clip(1 - u ** 2, 0, 1)))
+    cap = ((xx - cx) / rx) ** 2 + ((yy - top) / ry) ** 2 <= 1
+    base_l = float(np.clip(look.lightness + (14 if look.lightness < 50 else -8), 8, 95))
+    grain = 1.2 * fbm(h, w, rng, (40, 8), (1.0, 0.5))
+    toward = 1.0 if light_x < cx else -1.0
+    shade = base_l + 9.0 * np.clip(-u * toward, -1, 1) - 4.0 * np.abs(u) ** 3 + grain
+    # the podium's own shadow on the floor, under and beside it
+    foot = np.zeros((h, w), np.float32)
+    cv2.ellipse(foot, (int(cx), int(top + height)), (int(rx * 1.15), int(ry * 1.4)), 0, 0, 360, 1.0, -1)
+    foot = cv2.GaussianBlur(foot, (0, 0), max(2.0, rx * 0.12))
+    lab[..., 0] -= 10.0 * foot
+    lab[..., 0] = np.where(side, shade, lab[..., 0])
+    lab[..., 0] = np.where(cap, base_l + 6.0 + grain, lab[..., 0])
+
+
+def _cast_shadow(alpha: np.ndarray, frame: tuple[int, int], x: int, y: int, base: int, look: Look,
+                 light_x: float, pose: str) -> np.ndarray:
+    """The product's shadow from the key light as a darkening map: standing, it falls on the floor behind
+    and away from the light (the silhouette flattened toward its foot and slanted); lying flat, it is the
+    silhouette offset away from the light. Sharper for a hard key, softer with `shadow_softness`."""
+    w, h = frame
+    ph, pw = alpha.shape
+    away = 1.0 if light_x < x + pw / 2 else -1.0
+    soft = float(np.clip(look.shadow_softness, 0, 1))
+    if pose == "flat":
+        d = max(1.0, 0.02 * max(pw, ph))
+        m = np.float32([[1, 0, x + away * d], [0, 1, y + d]])
+    else:
+        squash, slant = 0.42, 0.9 * away
+        # source row r (0 top .. ph bottom) goes to base - (ph - r) * squash, shifted by its height * slant
+        m = np.float32([[1, -slant * squash, x + slant * squash * ph], [0, squash, base - ph * squash]])
+    shadow = cv2.warpAffine(alpha, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    sigma = max(0.8, (0.004 + 0.05 * soft) * max(pw, ph))
+    shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
+    strength = (0.55 if look.key == "hard" else 0.36) * (1 - 0.35 * soft)
+    return np.clip(shadow * strength, 0, 0.7)
+
+
+def _contact(alpha: np.ndarray, frame: tuple[int, int], x: int, base: int, strength: float) -> np.ndarray:
+    """The dark line where the product touches the surface: its footprint, tight and soft."""
+    w, h = frame
+    ph, pw = alpha.shape
+    foot_rows = alpha[int(ph * 0.9):].max(axis=0) if ph > 4 else alpha.max(axis=0)
+    cols = np.nonzero(foot_rows > 0.3)[0]
+    out = np.zeros((h, w), np.float32)
+    if len(cols) == 0:
+        return out
+    x0, x1 = x + int(cols.min()), x + int(cols.max())
+    cv2.ellipse(out, (int((x0 + x1) / 2), int(base)), (max(2, int((x1 - x0) * 0.55)), max(2, int(0.025 * ph) + 1)),
+                0, 0, 360, 1.0, -1)
+    out = cv2.GaussianBlur(out, (0, 0), max(1.0, 0.012 * max(pw, ph)))
+    return np.clip(out * strength, 0, 0.75)
+
+
+def render(item: Image.Image, width: int, height: int, look: Look, *, index: int = 0, seed: int = 0,
+           pose: str = "standing", max_upscale: float = 1.95, safe_margin: float = 0.08,
+           resample=None) -> Scene:
+    """The product (a trimmed RGBA cutout) in a scene made for `look`, at width x height."""
+    # 1. Check inputs
+    if pose not in ("standing", "flat"):
+        raise SceneError(f"pose must be standing or flat, got {pose!r}")
+    if not 0.15 <= look.fill <= 0.95:
+        raise SceneError(f"fill must be within 0.15..0.95, got {look.fill}")
+    if look.key not in ("hard", "soft"):
+        raise SceneError(f"key must be hard or soft, got {look.key!r}")
+    rng = np.random.default_rng(seed * 7919 + index * 104729 + look.variant * 31)
+    surface = look.surfaces[(look.variant + index) % len(look.surfaces)] if look.surfaces else "sweep"
+    riser = look.riser and pose == "standing"
+
+    # 2. Layout for the format; the key light comes from the side the product does not face
+    scale, x, base, copy = layout(width, height, item.size, look, index, pose, max_upscale, safe_margin)
+    pw, ph = max(1, round(item.width * scale)), max(1, round(item.height * scale))
+    placed_item = resample(item, (pw, ph)) if resample else item.resize((pw, ph), Image.LANCZOS)
+    light_left = (look.variant + index) % 2 == 0
+    light_x_full = x + pw / 2 + (-0.55 if light_left else 0.55) * max(width, height) * 0.5
+
+    # 3. The set at a reduced size: wall + floor in Lab, depth of field, riser, lights
+    f = max(1.0, max(width, height) / WORK_LONG)
+    ww, wh = max(8, round(width / f)), max(8, round(height / f))
+    riser_h = ph * 0.30 if riser else 0.0
+    riser_rx = max(pw * 0.75, 0.12 * width) if riser else 0.0
+    floor_y = base + riser_h + (riser_rx * 0.2 if riser else 0.0) * 0.5
+    if riser:  # the product stands on the podium; the podium stands on the floor
+        base = int(min(base, height - height * safe_margin * 0.5 - riser_h))
+        floor_y = base + riser_h
+    horizon = int(np.clip((floor_y - (0.30 + 0.06 * ((look.variant + index) % 3)) * height) / f, wh * 0.2, wh * 0.75))
+    lab, floor = _backdrop_lab(look, index, (ww, wh), horizon, surface, pose, light_x_full / f, rng)
+    rgb = lab_to_rgb(lab)
+    rgb = _depth_of_field(rgb, floor, int(floor_y / f), pose)
+    rgb = _bokeh(rgb, look, horizon, rng)
+    if riser:
+        lab2 = cv2.cvtColor((rgb / 255.0).astype(np.float32), cv2.COLOR_RGB2Lab)
+        _riser(lab2, (x + pw / 2) / f, base / f, riser_rx / f, riser_h / f, look, light_x_full / f, rng)
+        rgb = lab_to_rgb(lab2)
+
+    # 4. Shadows at the reduced size: contact and cast, from the same key light
+    small_alpha = np.asarray(placed_item.getchannel("A").resize((max(1, round(pw / f)), max(1, round(ph / f)))),
+                             np.float32) / 255.0
+    frame_small = (ww, wh)
+    dark = _cast_shadow(small_alpha, frame_small, round(x / f), round((base - ph) / f), round(base / f), look,
+                        light_x_full / f, pose)
+    if pose == "standing":
+        dark = np.maximum(dark, _contact(small_alpha, frame_small, round(x / f), round(base / f),
+                                         0.6 if look.key == "hard" else 0.45))
+    rgb *= 1 - dark[..., None]
+
+    # 5. Full size: enlarge the set, add fine grain, a reflection on glossy surfaces, then the product
+    full = cv2.resize(rgb.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    full += np.random.default_rng(seed + 17).normal(0, 1.1, (height, width, 1)).astype(np.float32)
+    reflection = look.reflection and pose == "standing" and (surface in GLOSSY or riser)
+    y = int(base - ph)
+    if reflection:
+        flipped = np.asarray(placed_item.transpose(Image.FLIP_TOP_BOTTOM), np.float32)
+        rows, cols = max(0, min(ph, height - base)), max(0, min(pw, width - x))
+        if rows and cols:
+            fade = np.linspace(0.30, 0.0, ph, dtype=np.float32)[:rows, None] ** 1.2 / 0.30 ** 0.2
+            fade = fade * flipped[:rows, :cols, 3] / 255.0
+            fade = cv2.GaussianBlur(fade, (0, 0), 1.0 + 0.004 * ph)[..., None]
+            region = full[base:base + rows, x:x + cols]
+            full[base:base + rows, x:x + cols] = region * (1 - fade) + flipped[:rows, :cols, :3] * fade
+    image = Image.fromarray(np.clip(full, 0, 255).astype(np.uint8), "RGB")
+    image.paste(placed_item.convert("RGB"), (x, y), placed_item.getchannel("A"))
+
+    # 6. Report
+    warnings = []
+    if scale > 1.01:
+        warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo")
+    params = {"surface": surface, "lightness": round(float(look.lightness), 1), "warmth": round(look.warmth, 2),
+              "key": look.key, "shadow_softness": round(look.shadow_softness, 2), "reflection": bool(reflection),
+              "riser": riser, "bokeh": look.bokeh, "fill": round(look.fill, 3), "variant": look.variant,
+              "palette": list(look.palette), "light": "left" if light_left else "right", "copy_space": copy,
+              "pose": pose, "index": index}
+    return Scene(image, (x, y, pw, ph), scale, params, warnings)
+

@@ -1,0 +1,145 @@
+"""Moods and change requests change the picture, measurably: the vocabulary in prompts/scenes/looks.toml read
+into render parameters, each mood's backdrop measured, each change request measured against the previous
+render, and a change request typed during a review re-rendered through the graph with an honest reply."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from PIL import Image
+
+from pipelines import scene_metrics, studio
+from tools import looks
+from tools.demo import demo_cutout as _draw
+
+
+@functools.cache
+def _cutout(sku: str) -> Image.Image:
+    return _draw(sku, 400)
+
+
+def _render(look: dict, sku: str = "DEMO-RING", index: int = 0, pose: str = "standing"):
+    result = studio.backdrop(_cutout(sku).copy(), 800, 800, look=dict(look), index=index, pose=pose)
+    p = result.placed
+    return result.image, (p.x, p.y, p.width, p.height)
+
+
+def _plain(mood: str) -> dict:
+    look = looks.look_for(mood)
+    look.pop("mood")
+    look.pop("auto_lightness")
+    return look
+
+
+def test_every_table_uses_only_known_parameters_and_metrics():
+    vocab = looks.vocabulary()
+    for name, table in [("default", vocab["default"]), *vocab["mood"].items()]:
+        assert set(table) - {"words"} <= set(looks.PARAMETERS), name
+    for name, change in vocab["change"].items():
+        assert set(change) <= {"words", "set", "add", "measure", "expect"}, name
+        assert set(change.get("set", {})) | set(change.get("add", {})) <= set(looks.PARAMETERS), name
+        assert change["measure"] in looks.METRICS and change["expect"] != 0, name
+
+
+def test_words_are_read_into_moods_and_changes():
+    assert looks.mood_key("luxury, moody") == "dark"
+    assert looks.mood_key("bright summer") == "bright"
+    assert looks.mood_key("cosy christmas") == "holiday"
+    assert looks.mood_key("minimal") == "minimal" and looks.mood_key("") is None
+    assert looks.read_change("make the background darker and give it a softer shadow").changes == ["darker",
+                                                                                                    "softer_shadow"]
+    assert looks.read_change("a bit more space around it please").changes == ["more_space"]
+    assert looks.read_change("no reflection, and bigger").changes == ["no_reflection", "bigger"]
+    assert looks.read_change("try another backdrop").changes == ["another_backdrop"]
+    assert not looks.read_change("make it pop").understood
+    assert looks.look_for("", ["#102030"])["palette"] == ["#102030"]  # brand colours from the brief
+
+
+@pytest.mark.parametrize(("mood", "low", "high"), [("dark luxury", 0, 35), ("moody", 0, 35), ("bright summer", 80, 100),
+                                                    ("playful", 80, 100), ("minimal", 80, 100)])
+def test_mood_gives_the_measured_backdrop(mood, low, high):
+    for sku, pose in (("DEMO-RING", "standing"), ("DEMO-NECKLACE", "flat")):
+        image, box = _render(_plain(mood), sku, pose=pose)
+        lightness = scene_metrics.backdrop_lab(image, box)[0]
+        assert low <= lightness <= high, (mood, sku, lightness)
+
+
+def test_holiday_is_seasonal_colour_with_lights_and_dark_is_one_hard_key():
+    image, box = _render(_plain("christmas"))
+    _, a, b = scene_metrics.backdrop_lab(image, box)
+    assert (a * a + b * b) ** 0.5 > 12  # a coloured (red / green / night blue) set, not a neutral one
+    plain = dict(_plain("christmas"), bokeh=0.0)
+    assert scene_metrics.image_distance(image, _render(plain)[0]) > 0.05  # the lights are visible
+    dark = _plain("luxury")
+    assert dark["key"] == "hard" and dark["riser"] and dark["shadow_softness"] < 0.3
+
+
+@pytest.mark.parametrize("change", ["darker", "lighter", "warmer", "cooler", "more_space", "bigger", "smaller",
+                                    "softer_shadow", "no_reflection", "another_backdrop"])
+def test_each_change_request_changes_the_render_measurably(change):
+    base = _plain({"darker": "", "lighter": "luxury", "softer_shadow": "luxury", "no_reflection": "luxury"}.get(change, ""))
+    before, before_box = _render(base)
+    after, after_box = _render(looks.apply_changes(base, [change]))
+    [result] = looks.verify_change(before, before_box, after, after_box, [change])
+    assert result["ok"], result
+
+
+def test_a_change_that_did_not_happen_is_said_plainly():
+    base = _plain("")
+    image, box = _render(base)
+    results = [looks.verify_change(image, box, image, box, ["darker"])]
+    reply = looks.change_reply("lifestyle", looks.read_change("darker please"), results)
+    assert "did NOT change" in reply and "darker" in reply
+    unclear = looks.change_reply("lifestyle", looks.read_change("make it pop"), [])
+    assert "did not find a change" in unclear and "darker" in unclear
+
+
+def test_candidates_of_one_shot_differ_visibly():
+    look = _plain("")
+    first, second = _render(look, index=0)[0], _render(look, index=1)[0]
+    assert scene_metrics.image_distance(first, second) > 0.25
+    # the same picture resampled is a near duplicate
+    assert scene_metrics.image_distance(first, first.resize((600, 600))) < scene_metrics.NEAR_DUPLICATE
+
+
+def test_a_change_request_in_the_chat_reaches_the_renderer_and_is_measured(tmp_path):
+    from agent.runner import StudioAgent
+    from tools.demo import demo_photo_bytes
+    from tools.settings import Settings
+    from tools.workspace import Workspace
+
+    photo = tmp_path / "ring.jpg"
+    photo.write_bytes(demo_photo_bytes("DEMO-RING", size=500))
+    ws = Workspace.open(Settings.from_env({}, home=tmp_path / "home", max_rerenders=0))
+    try:
+        agent = StudioAgent(ws)
+        list(agent.send("t1", "silver ring for etsy, 1 variant each, no detail, no campaign, no try-on",
+                        images=[photo], sku="RING-CH"))
+        first = agent.pending_review("t1")["candidates"]
+        hero = [c for c in first if c["role"] == "lifestyle"][0]
+
+        # 1. Words the renderer does not know: said so, nothing re-rendered, the review stays open
+        events = list(agent.send("t1", "make the lifestyle pop"))
+        replies = " ".join(e["text"] for e in events if e["type"] == "reply")
+        assert "did not understand" in replies
+        assert [c["id"] for c in agent.pending_review("t1")["candidates"]] == [c["id"] for c in first]
+
+        # 2. "darker": the lifestyle is re-rendered and its backdrop measured against the previous one
+        events = list(agent.send("t1", "make the lifestyle background darker"))
+        replies = " ".join(e["text"] for e in events if e["type"] == "reply")
+        second = agent.pending_review("t1")["candidates"]
+        assert [c["role"] for c in second] == ["lifestyle"] * len([c for c in first if c["role"] == "lifestyle"])
+        before = ws.catalog.get_candidate(hero["id"])
+        after = ws.catalog.get_candidate(second[0]["id"])
+        lum_before = scene_metrics.backdrop_lab(Image.open(hero["path"]), _box(before.placement))[0]
+        lum_after = scene_metrics.backdrop_lab(Image.open(second[0]["path"]), _box(after.placement))[0]
+        assert lum_after <= lum_before - 15
+        assert "darker: done" in replies and f"{lum_before:.0f} -> {lum_after:.0f}" in replies
+        assert second[0]["change"][0]["ok"] and second[0]["verdict"] == "pass"
+    finally:
+        ws.close()
+
+
+def _box(placement):
+    return placement.x, placement.y, placement.width, placement.height

@@ -1,0 +1,240 @@
+"""The visual vocabulary: mood, season and change-request words -> scene render parameters (a look), from
+prompts/scenes/looks.toml, and the measured check that a change request changed the re-render.
+
+`look_for(mood, brand_colors, options)` is what the studio renderer uses; `read_change(text)` reads a
+change request (the chat reader and the review node call it); `verify_change` compares a re-render with the
+candidate it replaces and says, in the seller's words, whether the change happened. No rendering here.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+PARAMETERS = ("lightness", "palette", "warmth", "key", "shadow_softness", "surfaces", "reflection", "riser",
+              "bokeh", "bokeh_colors", "fill", "variant")
+LIMITS = {"lightness": (6.0, 95.0), "warmth": (-1.0, 1.0), "shadow_softness": (0.0, 1.0), "fill": (0.2, 0.9),
+          "bokeh": (0.0, 1.0), "variant": (0, 99)}
+METRICS = ("backdrop_lightness", "backdrop_warmth", "product_share", "shadow_sharpness", "reflection",
+           "backdrop_distance")
+RELATIVE = frozenset({"product_share", "shadow_sharpness"})  # measured as a ratio (after / before - 1)
+SAYS = {  # how a measured change reads to the seller
+    "backdrop_lightness": "background lightness (L*) {before:.0f} -> {after:.0f}",
+    "backdrop_warmth": "background warmth (b*) {before:+.0f} -> {after:+.0f}",
+    "product_share": "product {before:.0%} -> {after:.0%} of the frame",
+    "shadow_sharpness": "shadow edge strength {before:.1f} -> {after:.1f}",
+    "reflection": "reflection {before:.2f} -> {after:.2f}",
+    "backdrop_distance": "background difference {after:.2f}",
+}
+
+
+@functools.cache
+def vocabulary() -> dict:
+    """prompts/scenes/looks.toml, parsed (cached per process)."""
+    from prompts import load
+
+    return tomllib.loads(load("scenes/looks.toml"))
+
+
+def _words(table: dict) -> list[str]:
+    return sorted((w.lower() for w in table.get("words", [])), key=len, reverse=True)
+
+
+def _find(text: str, words: list[str]) -> int | None:
+    """Position of the first of `words` in `text` as whole words, else None."""
+    hits = [m.start() for w in words for m in [re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text)] if m]
+    return min(hits) if hits else None
+
+
+def mood_key(mood: str) -> str | None:
+    """The [mood.*] table the words select (the earliest-named wins), else None."""
+    low = (mood or "").lower()
+    found = [(pos, name) for name, table in vocabulary().get("mood", {}).items()
+             if (pos := _find(low, _words(table))) is not None]
+    return min(found)[1] if found else None
+
+
+def look_for(mood: str = "", brand_colors=(), options: dict | None = None) -> dict:
+    """The look of a shot: the defaults, then the mood's table, brand colours as the palette, then the
+    shot's own `look` option (set by change requests). Keys are PARAMETERS; `mood` names the table used."""
+    vocab = vocabulary()
+    look = {k: v for k, v in vocab["default"].items() if k in PARAMETERS}
+    key = mood_key(mood)
+    if key:
+        look |= {k: v for k, v in vocab["mood"][key].items() if k in PARAMETERS}
+    brand = [c for c in brand_colors or () if re.fullmatch(r"#?[0-9a-fA-F]{6}", str(c).strip())]
+    if brand:
+        look["palette"] = ["#" + str(c).strip().lstrip("#") for c in brand]
+    chosen = (options or {}).get("look") or {}
+    look |= {k: v for k, v in chosen.items() if k in PARAMETERS}
+    # no mood and no change request chose the lightness: the renderer picks it for contrast with the product
+    return look | {"mood": key or "default", "auto_lightness": not key and "lightness" not in chosen}
+
+
+@dataclass
+class ChangeRequest:
+    """What a change request asked for: the [change.*] names understood, in the order said."""
+
+    changes: list[str] = field(default_factory=list)
+    text: str = ""
+
+    @property
+    def understood(self) -> bool:
+        return bool(self.changes)
+
+
+def read_change(text: str) -> ChangeRequest:
+    """The change requests in `text` ("darker and a softer shadow" -> darker, softer_shadow)."""
+    low = (text or "").lower()
+    found = []
+    for name, table in vocabulary().get("change", {}).items():
+        pos = _find(low, _words(table))
+        if pos is not None:
+            found.append((pos, name))
+    names = [n for _, n in sorted(found)]
+    if "more_space" in names and "smaller" in names:  # "more space, smaller" is one change
+        names.remove("smaller")
+    return ChangeRequest(names, text or "")
+
+
+def apply_changes(look: dict, changes: list[str]) -> dict:
+    """A new look: each change's `set` values replace, its `add` values add (clamped to LIMITS)."""
+    out = dict(look)
+    table = vocabulary().get("change", {})
+    for name in changes:
+        change = table[name]
+        out |= {k: v for k, v in change.get("set", {}).items() if k in PARAMETERS}
+        for k, delta in change.get("add", {}).items():
+            lo, hi = LIMITS.get(k, (-1e9, 1e9))
+            value = float(out.get(k) or 0) + float(delta)
+            out[k] = int(min(hi, max(lo, value))) if k == "variant" else round(min(hi, max(lo, value)), 3)
+    return out
+
+
+def change_vocabulary() -> str:
+    """The change requests the renderer understands, for replies ("darker, lighter, warmer, ...")."""
+    return ", ".join(n.replace("_", " ") for n in vocabulary().get("change", {}))
+
+
+def measure(image: Image.Image, box, metric: str, other: Image.Image | None = None, other_box=None) -> float:
+    """One metric of pipelines.scene_metrics on a render (backdrop_distance compares with `other`)."""
+    from pipelines import scene_metrics as sm
+
+    if metric == "backdrop_lightness":
+        return sm.backdrop_lab(image, box)[0]
+    if metric == "backdrop_warmth":
+        return sm.backdrop_lab(image, box)[2]
+    if metric == "product_share":
+        return sm.product_share(image, box)
+    if metric == "shadow_sharpness":
+        return sm.shadow_sharpness(image, box)
+    if metric == "reflection":
+        return sm.reflection(image, box)
+    if metric == "backdrop_distance":
+        return sm.image_distance(image, other) if other is not None else 0.0
+    raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+
+
+def verify_change(before: Image.Image, before_box, after: Image.Image, after_box, changes: list[str]) -> list[dict]:
+    """Per change: the metric, its value before and after, the change and whether it reached `expect`.
+    A relative metric (product_share) compares the ratio; the others the difference."""
+    table = vocabulary().get("change", {})
+    results = []
+    for name in changes:
+        metric, expect = table[name]["measure"], float(table[name]["expect"])
+        if metric == "backdrop_distance":
+            b, a = 0.0, measure(after, after_box, metric, before, before_box)
+            delta = a
+        else:
+            b, a = measure(before, before_box, metric), measure(after, after_box, metric)
+            delta = (a / b - 1.0) if metric in RELATIVE and b > 0 else a - b
+        ok = delta >= expect if expect > 0 else delta <= expect
+        results.append({"change": name, "metric": metric, "before": round(b, 4), "after": round(a, 4),
+                        "delta": round(delta, 4), "expect": expect, "ok": bool(ok),
+                        "says": SAYS[metric].format(before=b, after=a)})
+    return results
+
+
+def change_reply(role: str, request: ChangeRequest, results: list[list[dict]]) -> str:
+    """What the seller reads after a change round of one shot: what was asked, what was measured, and
+    plainly when the change did not happen (or was not understood)."""
+    if not request.understood:
+        return (f"I re-rendered the {role}, but I did not find a change I can make in \"{request.text[:80]}\"; "
+                f"I can make it {change_vocabulary()}.")
+    lines = []
+    for name in request.changes:
+        rows = [r for per in results for r in per if r["change"] == name]
+        words = name.replace("_", " ")
+        if not rows:
+            lines.append(f"{words}: not measured")
+        elif name == "no_reflection" and all(r["before"] < 0.2 for r in rows):
+            lines.append("no reflection: there was none to remove")
+        elif all(r["ok"] for r in rows):
+            lines.append(f"{words}: done ({rows[0]['says']})")
+        else:
+            bad = next(r for r in rows if not r["ok"])
+            lines.append(f"{words}: this did NOT change enough ({bad['says']}); the new image is not what you "
+                         "asked for yet")
+    return f"The {role}: " + "; ".join(lines) + "."
+
+
+# -- change requests on a plan's shot, and their measured result ---------------------------------------------
+
+SCENE_ROLES = frozenset({"lifestyle", "campaign", "on_model", "model_swap"})  # roles whose set a look changes
+
+
+def changed_shot(shot, note: str, mood: str, previous_candidate_id: str, previous_params: dict | None = None):
+    """The shot re-planned for a change request: a new Shot (new id) whose `look` option carries the change
+    and whose `change` option says what to verify against which candidate; plus the ChangeRequest read.
+    The change starts from what the previous candidate was rendered with (`previous_params`), unless a new
+    mood starts a new look. Returns (None, request) when the words name no change and no mood."""
+    from tools.models import Shot
+
+    request = read_change(note)
+    if not request.understood and not mood:
+        return None, request
+    options = dict(shot.options)
+    if mood:  # a new mood starts from that mood's look; earlier changes of the set are dropped
+        options.pop("look", None)
+    if request.understood and shot.role.value in SCENE_ROLES:
+        base = look_for(mood or shot.mood, options.get("brand_colors", ()), options)
+        if not mood:
+            base |= {k: v for k, v in (previous_params or {}).items() if k in PARAMETERS and k != "palette"}
+        base.pop("mood", None)
+        base.pop("auto_lightness", None)
+        options["look"] = apply_changes(base, request.changes)
+    options["change"] = {"from": previous_candidate_id, "changes": request.changes, "text": note[:300]}
+    fresh = Shot(role=shot.role, slot=shot.slot, channel=shot.channel, width=shot.width, height=shot.height,
+                 scene=f"{shot.scene}; change: {note[:300]}".strip("; "), mood=mood or shot.mood, count=shot.count,
+                 options=options)
+    return fresh, request
+
+
+def verify_shot_change(ws, shot, candidates) -> tuple[list[list[dict]], str]:
+    """For a shot re-planned by `changed_shot`: measure every new candidate against the candidate it
+    replaces; returns the per-candidate results and the reply the seller reads."""
+    info = shot.options.get("change") or {}
+    request = ChangeRequest(list(info.get("changes") or []), str(info.get("text") or ""))
+    role = shot.role.value
+    if request.understood and role not in SCENE_ROLES:
+        asked = ", ".join(c.replace("_", " ") for c in request.changes)
+        return [], (f"The {role}: I can't make it {asked} yet (only lifestyle and campaign scenes take these "
+                    "changes); the new images are a fresh take.")
+    if not request.understood:
+        return [], f"The {role}: re-rendered in the new mood."
+    before = ws.catalog.get_candidate(info["from"])
+    before_image = ws.assets.open(before.asset_id).convert("RGB")
+    results = []
+    for candidate in candidates:
+        after_image = ws.assets.open(candidate.asset_id).convert("RGB")
+        results.append(verify_change(before_image, _box(before.placement), after_image, _box(candidate.placement),
+                                     request.changes))
+    return results, change_reply(role, request, results)
+
+
+def _box(placement):
+    return None if placement is None else (placement.x, placement.y, placement.width, placement.height)
