@@ -111,4 +111,68 @@ def test_batch_on_the_command_line_reports_failed_rows_with_exit_code_1(tmp_path
     assert main(["--home", str(tmp_path / "home"), "batch", str(csv_path)]) == 1
     out = capsys.readouterr().out
     assert out.startswith("done 0, failed 1, needs review 0")
-    assert "failed R-1: photo" in out and "missing.jpg' does not exist" in out
+    assert "failed R-1 (line 2): photo" in out and "missing.jpg' does not exist" in out
+
+
+def test_an_oversized_field_fails_its_row_alone(tmp_path):
+    """A 1 MB brief is beyond the csv module's own field limit (128 KiB), which used to stop the file."""
+    (tmp_path / "a.jpg").write_bytes(photo_bytes("DEMO-RING", 200))
+    lines = [f"R-{i},a.jpg,ring,gold ring,etsy,\n" for i in range(1, 14)]
+    lines.insert(6, "BIG-1,a.jpg,ring,\"" + "gold " * 210_000 + "\",etsy,\n")
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text("sku,photos,category,brief,channels,dimensions\n" + "".join(lines))
+    rows, failed = read_catalog_csv(csv_path)
+    assert len(rows) == 13 and "BIG-1" not in [r.sku for r in rows]
+    [big] = failed
+    assert big["sku"] == "BIG-1" and big["line"] == 8
+    assert big["reason"] == "the brief field is 1,049,999 characters long; the limit is 10,000 (a brief is a few sentences)"
+    import csv
+
+    assert csv.field_size_limit() == 131072  # the module's limit is restored for everyone else
+
+
+def test_photo_paths_stay_inside_the_catalogs_folder_unless_a_root_is_named(tmp_path):
+    inside, outside = tmp_path / "catalog", tmp_path / "elsewhere"
+    (inside / "photos").mkdir(parents=True)
+    outside.mkdir()
+    (inside / "photos" / "a.jpg").write_bytes(photo_bytes("DEMO-RING", 200))
+    (outside / "b.jpg").write_bytes(photo_bytes("DEMO-RING", 200))
+    (inside / "photos" / "link.jpg").symlink_to(outside / "b.jpg")
+    csv_path = inside / "c.csv"
+    csv_path.write_text(
+        "sku,photos,category\n"
+        "OK-1,photos/a.jpg,ring\n"
+        f"OK-2,{inside / 'photos' / 'a.jpg'},ring\n"
+        "UP-1,../elsewhere/b.jpg,ring\n"
+        f"ABS-1,{outside / 'b.jpg'},ring\n"
+        "ETC-1,/etc/passwd,ring\n"
+        "LINK-1,photos/link.jpg,ring\n"
+    )
+    rows, failed = read_catalog_csv(csv_path)
+    assert [r.sku for r in rows] == ["OK-1", "OK-2"]
+    reasons = {f["sku"]: f["reason"] for f in failed}
+    assert set(reasons) == {"UP-1", "ABS-1", "ETC-1", "LINK-1"}
+    assert reasons["UP-1"] == (f"photo '../elsewhere/b.jpg' is outside {inside}; keep the photos in the catalog's "
+                               "folder or name their folder with --photos-root")
+    assert all("\n" not in r and "is outside" in r for r in reasons.values())
+    # Naming the other folder lets its photos in, and then the CSV's own folder is outside.
+    rows, failed = read_catalog_csv(csv_path, photos_root=outside)
+    assert [r.sku for r in rows] == ["UP-1", "ABS-1", "LINK-1"]
+    assert {f["sku"] for f in failed} == {"OK-1", "OK-2", "ETC-1"}
+    with pytest.raises(BadInput, match="is not a folder"):
+        read_catalog_csv(csv_path, photos_root=tmp_path / "nope")
+
+
+def test_the_command_line_refuses_an_outside_photo_with_one_line_naming_the_row(tmp_path, capsys):
+    from ui.cli import main
+
+    (tmp_path / "in").mkdir()
+    csv_path = tmp_path / "in" / "c.csv"
+    csv_path.write_text("sku,photos,category\nR-1,../x.jpg,ring\nR-2,/etc/hostname,ring\n")
+    assert main(["--home", str(tmp_path / "home"), "batch", str(csv_path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("done 0, failed 2")
+    assert lines[1] == (f"  failed R-1 (line 2): photo '../x.jpg' is outside {tmp_path / 'in'}; keep the photos in "
+                        "the catalog's folder or name their folder with --photos-root")
+    assert lines[2].startswith("  failed R-2 (line 3): photo '/etc/hostname' is outside")
+    assert main(["--home", str(tmp_path / "home"), "batch", str(csv_path), "--photos-root", str(tmp_path / "no")]) == 2

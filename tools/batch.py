@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -37,6 +38,7 @@ from tools.workspace import Workspace
 REQUIRED_COLUMNS = ("sku", "photos")
 KNOWN_COLUMNS = ("sku", "photos", "category", "brief", "channels", "dimensions", "title")
 MAX_WORKERS = 32
+MAX_FIELD_CHARS = 10_000  # a field longer than this fails its row (the csv module stops a file at 128 KiB)
 Progress = Callable[[dict], None]
 
 
@@ -88,38 +90,75 @@ def _positive(value: str, text: str) -> float:
     return number
 
 
-def read_catalog_csv(csv_path: Path, read_brief: Callable | None = None) -> tuple[list[Row], list[dict]]:
-    """The rows of a catalog CSV, and the ones refused (`{"sku", "line", "reason"}`)."""
-    # 1. The file and its header.
+def photos_folder(csv_path: Path, photos_root: str | os.PathLike | None) -> Path:
+    """The folder a catalog's photos must lie in: `photos_root` when given, else the CSV's folder."""
+    if photos_root is None:
+        return csv_path.parent.resolve()
+    root = Path(photos_root).expanduser()
+    if not root.is_dir():
+        raise BadInput(f"photos root {str(photos_root)!r} is not a folder")
+    return root.resolve()
+
+
+def contained_photo(text: str, csv_path: Path, root: Path) -> Path:
+    """A photo path of the CSV, resolved relative to it (links followed), refused when it leaves `root`."""
+    path = (csv_path.parent / text).resolve()
+    if not path.is_relative_to(root):
+        raise BadInput(f"photo {text!r} is outside {root}; keep the photos in the catalog's folder "
+                       "or name their folder with --photos-root")
+    return path
+
+
+def read_catalog_csv(csv_path: Path, read_brief: Callable | None = None,
+                     photos_root: str | os.PathLike | None = None) -> tuple[list[Row], list[dict]]:
+    """The rows of a catalog CSV, and the ones refused (`{"sku", "line", "reason"}`).
+
+    Photo paths are relative to the CSV and must lie inside `photos_root` (default: the CSV's folder),
+    so a catalog from someone else cannot make the batch open files elsewhere.
+    """
+    # 1. The file, its header and its records. The csv module's own field limit (128 KiB) would stop
+    #    the whole file at one oversized field: lift it while reading, and refuse such a row alone.
     try:
         text = csv_path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise BadInput(f"{csv_path}: not UTF-8 text; save the catalog as CSV UTF-8") from None
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    root = photos_folder(csv_path, photos_root)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        records = [(reader.line_num, raw) for raw in reader]
+    except csv.Error as error:
+        raise BadInput(f"{csv_path}: not a readable CSV file ({error})") from None
+    finally:
+        csv.field_size_limit(limit)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise BadInput(f"{csv_path}: missing column(s) {', '.join(missing)}; the header must name "
                        f"{', '.join(KNOWN_COLUMNS)} (photos and sku are required)")
-    reader.fieldnames = header
 
     # 2. One Row per line; a bad line fails alone.
     rows: list[Row] = []
     failed: list[dict] = []
     seen: dict[str, int] = {}
-    for raw in reader:
-        line = reader.line_num
+    for line, raw in records:
         values = {k: (v or "").strip() for k, v in raw.items() if k}
         if not any(values.values()):
             continue
         sku = values.get("sku", "")
         try:
+            for column, value in values.items():
+                if len(value) > MAX_FIELD_CHARS:
+                    raise BadInput(f"the {column} field is {len(value):,} characters long; the limit is "
+                                   f"{MAX_FIELD_CHARS:,} (a brief is a few sentences)")
             check_sku(sku)
             if sku in seen:
                 raise BadInput(f"SKU {sku} appears again (first on line {seen[sku]}); one row per SKU")
             seen[sku] = line
-            photos = [(csv_path.parent / p.strip()).resolve() for p in re.split(r"[;|]", values.get("photos", ""))
-                      if p.strip()]
+            photos = [contained_photo(p.strip(), csv_path, root)
+                      for p in re.split(r"[;|]", values.get("photos", "")) if p.strip()]
             if not photos:
                 raise BadInput("no photos: list one or more image paths separated by ';'")
             for photo in photos:
@@ -140,7 +179,7 @@ def read_catalog_csv(csv_path: Path, read_brief: Callable | None = None) -> tupl
                 updates["title"] = values["title"]
             brief = brief.model_copy(update=updates)
         except ListingError as error:
-            failed.append({"sku": sku or f"line {line}", "line": line, "reason": str(error)})
+            failed.append({"sku": sku if sku and len(sku) <= 64 else f"line {line}", "line": line, "reason": str(error)})
             continue
         # The key follows the row as written (not how a reader interpreted it), so a rerun with the
         # same CSV finds its plan whichever brief reader is in use.
@@ -257,7 +296,7 @@ def run_shot(settings: Settings, sku: str, shot_id: str) -> dict:
 
 
 def run_batch(ws: Workspace, csv_path: str | os.PathLike, workers: int = 2, progress: Progress | None = None,
-              *, read_brief: Callable | None = None) -> dict:
+              *, read_brief: Callable | None = None, photos_root: str | os.PathLike | None = None) -> dict:
     """Render galleries for every row of a catalog CSV; resume where an earlier run stopped.
 
     Returns {"done": [sku...], "failed": [{"sku", "reason", ...}], "needs_review": [{"sku", "reason",
@@ -271,7 +310,7 @@ def run_batch(ws: Workspace, csv_path: str | os.PathLike, workers: int = 2, prog
         raise BadInput(f"catalog CSV {str(csv_path)!r} does not exist")
     if not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
         raise BadInput(f"workers={workers!r}: use 1 to {MAX_WORKERS}")
-    rows, failed = read_catalog_csv(csv_path, read_brief)
+    rows, failed = read_catalog_csv(csv_path, read_brief, photos_root)
     emit = progress or (lambda event: None)
     journal = Journal(ws.home / "batch.sqlite")
     settings = ws.settings

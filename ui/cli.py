@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--engine", choices=["studio", "diffusers"])
     p.add_argument("--model")
+    p.add_argument("--photos-root", metavar="DIR",
+                   help="folder the photos may come from (default: the CSV's folder; paths outside are refused)")
 
     p = add("plate", "register and list model plates (try-on) and their talent consent", cmd_plate)
     plate_sub = p.add_subparsers(dest="plate_command", metavar="ACTION", parser_class=_Parser)
@@ -211,12 +213,14 @@ def cmd_batch(args):
     from tools.batch import run_batch
 
     bar = _BatchBar(sys.stderr)
-    result = run_batch(_workspace(args), Path(args.csv), workers=args.workers, progress=bar, read_brief=read_brief)
+    result = run_batch(_workspace(args), Path(args.csv), workers=args.workers, progress=bar, read_brief=read_brief,
+                       photos_root=args.photos_root)
     bar.close()
     shots = result["shots"]
     text = (f"done {len(result['done'])}, failed {len(result['failed'])}, needs review {len(result['needs_review'])}"
             f" ({shots['done']}/{shots['total']} shots, {shots['resumed']} resumed from an earlier run)")
-    text += "".join(f"\n  failed {f['sku']}: {f['reason']}" for f in result["failed"])
+    text += "".join(f"\n  failed {f['sku']}" + (f" (line {f['line']})" if f.get("line") else "") + f": {f['reason']}"
+                    for f in result["failed"])
     text += "".join(f"\n  review {r['sku']}: {r['reason']}" for r in result["needs_review"])
     # Finished work is kept either way; a failed row or shot makes the exit code say so (1) for scripts.
     return (EXIT_ERROR if result["failed"] else EXIT_OK), result, text
