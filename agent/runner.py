@@ -16,7 +16,7 @@ from langgraph.types import Command
 
 from agent.context import StudioContext
 from agent.graph import compile_graph
-from tools.errors import BadInput, ListingError
+from tools.errors import BadInput, ListingError, storage_problem
 from tools.models import GalleryPlan, check_sku, normalize_category, normalize_channel
 from tools.workspace import Workspace
 
@@ -136,9 +136,13 @@ class StudioAgent:
                         else:
                             yield {"type": "reply", "text": value.get("question", ""), "ask": True}
         except ListingError as exc:
-            yield {"type": "error", "message": str(exc)}
+            yield {"type": "error", "message": str(exc), "exit_code": exc.exit_code}
         except Exception as exc:  # the conversation survives a bug in one step; the checkpoint keeps the state
-            yield {"type": "error", "message": f"unexpected error: {type(exc).__name__}: {exc}"}
+            problem = storage_problem(exc, self.ws.home)  # a full disk or an unusable path, said as such
+            if problem is not None:
+                yield {"type": "error", "message": str(problem), "exit_code": problem.exit_code}
+            else:
+                yield {"type": "error", "message": f"unexpected error: {type(exc).__name__}: {exc}"}
         finally:
             lock.release()
 
@@ -178,13 +182,15 @@ def run_gallery(ws: Workspace, *, images, sku: str, category: str | None = None,
         if event["type"] == "review":
             review = event["payload"]
         elif event["type"] == "error":
-            errors.append(event["message"])
+            errors.append(event)
         elif event["type"] == "reply" and event.get("ask"):
             question = event["text"]
         if progress is not None and event["type"] == "progress":
             progress(event)
     if errors:
-        raise ListingError(errors[0]) if not isinstance(errors[0], ListingError) else errors[0]
+        error = ListingError(errors[0]["message"])
+        error.exit_code = errors[0].get("exit_code", ListingError.exit_code)
+        raise error
 
     # 3. The result (same JSON as tools.production.build_gallery)
     state = agent.state(thread_id)

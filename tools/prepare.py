@@ -6,13 +6,14 @@ Also the `cutout` command's file-to-file function. No rendering here (tools/rend
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 from PIL import Image
 
 from tools.assets import LoadedImage, load_image
-from tools.errors import BadInput, NotFound, Refused
+from tools.errors import BadInput, NotFound, Refused, write_problem
 from tools.models import Brief, Category, Photo, PhotoKind, Product, check_sku, normalize_category
 from tools.workspace import Workspace
 
@@ -43,8 +44,13 @@ def cutout_file(image_path: str | os.PathLike, out_path: str | os.PathLike) -> d
     # 2. Cut out and write (to a temp name first, so a failure never leaves half a file)
     result = cut_out_image(loaded.image, loaded.name)
     tmp = out.with_name(f".{out.name}.tmp")
-    result.rgba.save(tmp, format="PNG")
-    os.replace(tmp, out)
+    try:
+        result.rgba.save(tmp, format="PNG")
+        os.replace(tmp, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise write_problem(exc, out.parent, "the cutout") from None
     return {"input": str(image_path), "output": str(out), **result.report(), "loader_notes": loaded.notes}
 
 

@@ -31,7 +31,7 @@ from pipelines.framing import (
     white_border,
 )
 from tools import provenance
-from tools.errors import BadInput, Refused
+from tools.errors import BadInput, Refused, write_problem
 from tools.models import (
     JEWELRY,
     Candidate,
@@ -94,10 +94,11 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
 
     Returns {"sku", "channel", "folder", "files": [{"name", "path", "position", "candidate_id", "role",
     "width", "height", "alt", "digital_source_type", "sha256"}], "manifest", "skipped": [{"candidate_id",
-    "reason"}], "signed"}. Refuses, writing nothing, when the main image breaks the channel's rules or
+    "reason"}], "signed", "replaced"}. Refuses, writing nothing, when the main image breaks the channel's rules or
     an image shows a talent whose consent does not cover the channel; another image that breaks the
-    rules is left out and listed in `skipped` with its reason. Files of an earlier pack in the folder
-    are replaced; other files there are left alone. `base_url` prefixes file names in the Shopify CSV
+    rules is left out and listed in `skipped` with its reason. An earlier pack of the same SKU and
+    channel in the folder is replaced (`replaced` says when it was written); one of another SKU or
+    channel refuses; other files there are left alone. A folder inside the home's data is refused. `base_url` prefixes file names in the Shopify CSV
     and the Google feed (where the images will be hosted).
     """
     # 1. Check inputs.
@@ -108,6 +109,11 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"out_dir={str(out_dir)!r} is a file, not a folder")
+    check_outside_internals(ws, out_dir)
+    earlier = earlier_pack(out_dir)
+    if earlier and (earlier.get("sku"), earlier.get("channel")) != (sku, channel.value):
+        raise Refused(f"{out_dir} already holds the {earlier.get('sku')} pack for {earlier.get('channel')}: "
+                      f"publish each pack into its own folder (e.g. {out_dir / f'{sku}-{channel.value}'})")
     if base_url is not None and not re.match(r"^https?://", base_url):
         raise BadInput(f"base_url={base_url!r}: give an http(s) URL where the images will be hosted")
     catalog = ws.catalog
@@ -160,9 +166,12 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
     # 6. Write into a staging folder inside out_dir, then move the files in (manifest last) and remove
     #    what the previous pack of this folder listed and this one does not. Other files are left alone.
     folder = out_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    previous = _previous_files(folder)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".staging-{sku}-{channel.value}-"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        previous = _previous_files(folder)
+        staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".staging-{sku}-{channel.value}-"))
+    except OSError as exc:
+        raise write_problem(exc, folder, "the pack") from None
     try:
         files, signed, extra = _write_pack(ws, product, channel, pack, staging, folder, base_url)
         names = [f["name"] for f in files] + ([extra] if extra else [])
@@ -171,12 +180,16 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
         os.replace(staging / "manifest.json", folder / "manifest.json")
         for stale in previous - set(names):
             (folder / stale).unlink(missing_ok=True)
+    except OSError as exc:
+        raise write_problem(exc, folder, "the pack") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
     # 7. Record the export in the catalog.
     result = {"sku": sku, "channel": channel.value, "folder": str(folder), "files": files,
-              "manifest": str(folder / "manifest.json"), "skipped": skipped, "signed": signed}
+              "manifest": str(folder / "manifest.json"), "skipped": skipped, "signed": signed,
+              "replaced": ({"created_at": earlier.get("created_at"), "files": len(earlier.get("images") or [])}
+                           if earlier else None)}
     catalog.add_export(sku, channel.value, str(folder), {
         "files": [f["name"] for f in files], "candidates": [f["candidate_id"] for f in files],
         "manifest": result["manifest"], "signed": signed})
@@ -202,6 +215,8 @@ def pack_summary(result: dict) -> list[str]:
              f"to {result.get('folder', '')}"]
     lines += [f"  {f['name']}" + (f" (note: {f['note']})" if f.get("note") else "") for f in files]
     lines += [f"  left out {s['candidate_id']}: {s['reason']}" for s in result.get("skipped") or []]
+    if result.get("replaced"):
+        lines.append(f"  replaced the earlier pack there ({result['replaced']['files']} images)")
     return lines
 
 
@@ -535,6 +550,25 @@ def _write_pack(ws: Workspace, product: Product, channel: Channel, pack: list[Pa
     }
     provenance.write_json(staging / "manifest.json", manifest)
     return files, signed, extra
+
+
+def check_outside_internals(ws: Workspace, out_dir: Path) -> None:
+    """Refuse a pack folder inside the home's own data (beside catalog.sqlite, in assets/ or index/);
+    only the home's exports/ folder, where the app publishes, is meant for packs."""
+    home, target = ws.home.resolve(), out_dir.resolve()
+    if target.is_relative_to(home) and not target.is_relative_to(ws.exports_dir.resolve()):
+        where = "is the home folder" if target == home else f"is inside the home folder {ws.home}"
+        raise Refused(f"{out_dir} {where}, where the catalog and images live: write the pack to a folder "
+                      f"outside it (or under {ws.exports_dir})")
+
+
+def earlier_pack(folder: Path) -> dict | None:
+    """The manifest of the pack already in `folder` (sku, channel, created_at, images), or None."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and str(manifest.get("generator", "")).startswith("Listing Studio") else None
 
 
 def _previous_files(folder: Path) -> set[str]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.errors import ListingError
+from tools.errors import ListingError, storage_problem
 from tools.settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_CHECK_FAILED = 0, 1, 2, 3
@@ -195,6 +196,9 @@ def cmd_publish(args):
     result = publish_pack(_workspace(args), args.sku, args.channel, Path(args.output))
     lines = [f"wrote {len(result['files'])} images to {result['folder']}"
              + (" (C2PA signed)" if result.get("signed") else "")]
+    if result.get("replaced"):
+        lines.append(f"  replaced the earlier {result['channel']} pack of {result['sku']} there "
+                     f"(written {result['replaced']['created_at']}, {result['replaced']['files']} images)")
     lines += [f"  {f['name']:<28} {f['width']}x{f['height']}  {f['digital_source_type']:<36} {f['alt']}"
               + (f"\n      note: {f['note']}" if f.get("note") else "") for f in result["files"]]
     lines += [f"  skipped {s['candidate_id']}: {s['reason']}" for s in result.get("skipped", [])]
@@ -269,6 +273,13 @@ def cmd_plate(args):
     return EXIT_OK, {"plates": listed}, "\n".join(f"{p['id']}  {p['kind']}  talent={p['talent_id']}" for p in listed)
 
 
+def _home(args) -> Path:
+    try:
+        return _settings(args).home
+    except ListingError:
+        return Path(args.home or "~/.listing-studio").expanduser()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -286,6 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("listing-studio: interrupted; finished work is saved\n")
         return 130
+    except (OSError, sqlite3.Error) as error:  # a full disk, a path we cannot use: say which, and what to do
+        problem = storage_problem(error, _home(args))
+        if problem is None:
+            sys.stderr.write(f"listing-studio: unexpected error: {type(error).__name__}: {error}\n")
+            return EXIT_ERROR
+        sys.stderr.write(f"listing-studio: {problem}\n")
+        return problem.exit_code
     except Exception as error:  # the last line of defence: one line, not a traceback
         sys.stderr.write(f"listing-studio: unexpected error: {type(error).__name__}: {error}\n")
         return EXIT_ERROR
