@@ -172,6 +172,10 @@ def run_gallery(ws: Workspace, *, images, sku: str, category: str | None = None,
             raise BadInput(f"image {str(image)!r} does not exist or is not a file")
     if engine is not None or model is not None:
         ws = _with_settings(ws, engine=engine, diffusion_model=model)
+    if ws.settings.engine == "diffusers":
+        from tools.diffusion_render import require_model
+
+        require_model(ws.settings)  # the engine asked for cannot run: say so before anything is stored
 
     # 2. Run one turn of a fresh conversation
     agent = StudioAgent(ws)
@@ -205,6 +209,7 @@ def run_gallery(ws: Workspace, *, images, sku: str, category: str | None = None,
     return {
         "sku": sku,
         "plan": [s.model_dump(mode="json") for s in plan.shots],
+        "not_planned": [n.model_dump(mode="json") for n in plan.not_planned],
         "candidates": [{k: c[k] for k in ("id", "shot", "role", "path", "verdict", "score")} | {"reasons": c["reasons"]}
                        for c in payload["candidates"]],
         "approved": list(decisions.get("approved", [])),

@@ -1,7 +1,7 @@
 """`listing-studio gallery ... --engine diffusers --model PATH` end to end, in a subprocess (offline).
 
 The plan's lifestyle shot goes to the diffusion engine (a tiny model at its default step count);
-every other shot to the studio engine. A missing model folder fails that shot with the fix.
+every other shot to the studio engine. A missing model folder is refused (exit 2) with the fix.
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ from tiny_diffusers import tiny_model
 BRIEF = "gold ring with a sapphire, 21 mm wide, for Etsy, warm holiday mood"
 
 
-def _gallery(tmp_path, demo_photo, model) -> dict:
+def _run(tmp_path, demo_photo, model) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "ui.cli", "--home", str(tmp_path / "home"), "gallery", str(demo_photo),
             "--sku", "RING-1", "--brief", BRIEF, "--engine", "diffusers", "--model", str(model), "--json"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+
+
+def _gallery(tmp_path, demo_photo, model) -> dict:
+    result = _run(tmp_path, demo_photo, model)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)
 
@@ -46,9 +50,8 @@ def test_gallery_renders_the_lifestyle_shot_with_the_given_model(tmp_path, demo_
     assert packshots and all(c.engine == "studio" for c in packshots)
 
 
-def test_gallery_with_a_missing_model_says_how_to_point_at_one(tmp_path, demo_photo):
-    result = _gallery(tmp_path, demo_photo, tmp_path / "no-weights")
-    failures = [f for f in result.get("failures", []) if f["role"] == "lifestyle"]
-    assert failures and "no model folder at" in failures[0]["error"]
-    assert "--model PATH" in failures[0]["error"] and "LISTING_STUDIO_MODEL" in failures[0]["error"]
-    assert any(c["role"] == "packshot" for c in result["candidates"])  # the studio shots are still made
+def test_gallery_with_a_missing_model_exits_2_and_says_how_to_point_at_one(tmp_path, demo_photo):
+    result = _run(tmp_path, demo_photo, tmp_path / "no-weights")
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert "no model folder at" in line and "--model PATH" in line and "LISTING_STUDIO_MODEL" in line

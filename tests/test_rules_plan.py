@@ -43,18 +43,32 @@ def test_amazon_ring_main_is_the_product_alone_on_pure_white():
     assert any("no model" in n for n in plan.notes)
 
 
-@pytest.mark.parametrize("category,kind", [(Category.necklace, "neck"), (Category.earrings, "ear"),
-                                           (Category.bracelet, "wrist"), (Category.ring, "hand")])
-def test_try_on_is_skipped_with_a_note_when_no_plate_is_usable(category, kind):
+@pytest.mark.parametrize("category,kind,photo", [(Category.necklace, "neck", "a neckline"),
+                                                 (Category.earrings, "ear", "an ear"),
+                                                 (Category.bracelet, "wrist", "a wrist"),
+                                                 (Category.ring, "hand", "a hand")])
+def test_without_a_plate_the_plan_says_which_photo_enables_a_try_on(category, kind, photo):
     plan = plan_gallery(_product(category), Brief(), [Channel.etsy], plates=[], consents={})
     assert Role.try_on not in [s.role for s in plan.shots]
-    assert any(f"no registered {kind} plate" in n and "plate add" in n for n in plan.notes)
+    (gap,) = plan.not_planned
+    assert gap.role is Role.try_on and gap.slot is Slot.gallery_2 and gap.needs == f"plate:{kind}"
+    assert f"a photo of {photo}" in gap.reason and "etsy" in gap.reason
+    # the seller's words: no command line, flag or id
+    assert any(gap.reason in n for n in plan.notes)
+    assert not any(word in n for n in plan.notes for word in ("listing-studio", "--", "plate add"))
 
 
 def test_try_on_is_skipped_when_the_only_plate_lacks_consent():
     plan = plan_gallery(_product(Category.ring), Brief(), [Channel.amazon], plates=[_plate()],
                         consents={"hand-1": "consent of talent t1 covers etsy, not amazon"})
     assert Role.try_on not in [s.role for s in plan.shots]
+    assert "agreed to its use on amazon" in plan.not_planned[0].reason
+
+
+def test_an_asked_try_on_without_a_usable_plate_is_not_planned_twice():
+    plan = plan_gallery(_product(Category.ring), Brief(roles=[Role.try_on]), [Channel.etsy], plates=[], consents={})
+    assert Role.try_on not in [s.role for s in plan.shots]
+    assert [g.role for g in plan.not_planned] == [Role.try_on]
 
 
 def test_try_on_is_planned_with_a_note_when_plates_are_unknown():
@@ -64,12 +78,21 @@ def test_try_on_is_planned_with_a_note_when_plates_are_unknown():
     assert any("needs a registered hand plate" in n for n in plan.notes)
 
 
-def test_apparel_goes_on_model_and_the_studio_engine_says_it_shows_no_person():
-    plan = plan_gallery(_product(Category.apparel_top), Brief(), [Channel.zalando])
+def test_apparel_on_model_needs_a_diffusion_model_and_no_stand_in_is_planned():
+    plan = plan_gallery(_product(Category.apparel_top), Brief(roles=[Role.model_swap]), [Channel.zalando])
+    roles = [s.role for s in plan.shots]
+    assert Role.on_model not in roles and Role.model_swap not in roles and roles[0] is Role.packshot
+    gaps = {g.role: g for g in plan.not_planned}
+    assert set(gaps) == {Role.on_model, Role.model_swap}
+    assert all(g.needs == "diffusion_model" and "needs a diffusion model: see README" in g.reason for g in gaps.values())
+    assert any("needs a diffusion model" in n for n in plan.notes)
+
+
+def test_apparel_goes_on_model_when_a_diffusion_model_can_render_it():
+    plan = plan_gallery(_product(Category.apparel_top), Brief(), [Channel.zalando], diffusion=True)
     on_model = next(s for s in plan.shots if s.role is Role.on_model)
     assert on_model.slot is Slot.gallery_2 and (on_model.width, on_model.height) == (1801, 2600)
-    assert any("not worn by a person" in n for n in plan.notes)
-    assert plan.shots[0].role is Role.packshot
+    assert not plan.not_planned and plan.shots[0].role is Role.packshot
 
 
 def test_other_categories_get_a_second_scene_instead_of_try_on():

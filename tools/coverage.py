@@ -25,8 +25,9 @@ MAIN_IMAGE_RULE = {
 def sku_coverage(ws: Workspace, sku: str) -> dict:
     """`{"sku", "missing": [{"slot", "role", "reason", "kind", ...}], "approved": [...], ...}` for one SKU.
 
-    `kind` is "shot" (planned, no approval), "channel" (a channel lacks its required image) or
-    "consent" (an approved image whose talent consent was revoked or expired; it no longer counts).
+    `kind` is "shot" (planned, no approval), "needs" (not planned: it cannot be made with what is
+    installed or uploaded; `needs` says what would enable it), "channel" (a channel lacks its required
+    image) or "consent" (an approved image whose talent consent was revoked or expired; it no longer counts).
     """
     # 1. Read the SKU's state.
     catalog = ws.catalog
@@ -82,6 +83,13 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
                 reason = f"{waiting or len(candidates)} candidate(s) waiting for review"
             missing.append({"slot": shot.slot.value, "role": shot.role.value, "reason": reason, "kind": "shot",
                             "shot": shot.id, "channel": shot.channel.value if shot.channel else None})
+        # Shots the plan could not make honestly with what is installed or uploaded.
+        have = {c.role for c in usable}
+        for gap in plan.not_planned:
+            if gap.role not in have:
+                missing.append({"slot": gap.slot.value, "role": gap.role.value, "reason": gap.reason,
+                                "kind": "needs", "needs": gap.needs, "shot": None,
+                                "channel": gap.channel.value if gap.channel else None})
 
     # 4. Channels the plan targets (or the SKU was published to) whose required main image is absent.
     exports = catalog.exports(sku)

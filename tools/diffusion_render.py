@@ -108,6 +108,28 @@ def _tidy(text: str) -> str:
 # -- the entry point ---------------------------------------------------------------------------------------
 
 
+def require_model(settings) -> str:
+    """The configured diffusion model's name when it can be used; EngineUnavailable (one line: what is
+    wrong and how to point at a model) otherwise. Reads model_index.json only, loads no weights."""
+    from pipelines import diffusion
+
+    try:
+        return diffusion.inspect_model(settings.diffusion_model).name
+    except diffusion.DiffusionUnavailable as exc:
+        raise EngineUnavailable(" ".join(str(exc).split())) from None
+
+
+def diffusion_ready(settings, engine: str | None = None) -> bool:
+    """Whether shots that need a diffusion model can be rendered: engine diffusers and a usable model."""
+    if (engine or settings.engine) != "diffusers":
+        return False
+    try:
+        require_model(settings)
+    except EngineUnavailable:
+        return False
+    return True
+
+
 def render_with_diffusers(ws, product: Product, shot: Shot, cutout_rgba: Image.Image, *, seeds: list[int],
                           progress: Progress = None) -> list[Rendered]:
     """Render one candidate per seed for a lifestyle / try_on / on_model / model_swap shot."""

@@ -270,12 +270,24 @@ class Shot(Model):
         return f"{self.width // g}:{self.height // g}"
 
 
+class NotPlanned(Model):
+    """A shot the gallery should have but that cannot be made honestly with what is installed or
+    uploaded: it is not rendered as a look-alike; `missing` lists it with the reason."""
+
+    role: Role
+    slot: Slot
+    channel: Channel | None = None
+    reason: str = Field(description="for the seller, in plain words: what it needs")
+    needs: str = Field(description="what would enable it: diffusion_model, plate:<kind>, larger_photo, ...")
+
+
 class GalleryPlan(Model):
     sku: str
     version: int = 1
     shots: list[Shot]
     channels: list[Channel] = Field(default_factory=list, description="every channel the gallery is for")
     notes: list[str] = Field(default_factory=list)
+    not_planned: list[NotPlanned] = Field(default_factory=list, description="shots that cannot be made yet, and why")
 
     def shot(self, shot_id: str) -> Shot:
         for shot in self.shots:

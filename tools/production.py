@@ -60,9 +60,12 @@ def produce_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = No
     return kept
 
 
-def plan_with_plates(ws: Workspace, product: Product, brief: Brief, channels=()) -> GalleryPlan:
-    """tools.rules.plan_gallery knowing the registered plates and whether their talent consents to the
-    main channel; every face (gallery, agent, batch) plans through here."""
+def plan_with_plates(ws: Workspace, product: Product, brief: Brief, channels=(), engine: str | None = None
+                     ) -> GalleryPlan:
+    """tools.rules.plan_gallery knowing the registered plates, whether their talent consents to the
+    main channel, and whether a diffusion model can render the on-model shots (`engine`, default the
+    settings'); every face (gallery, agent, batch) plans through here."""
+    from tools.diffusion_render import diffusion_ready
     from tools.plates import plate_refusal
     from tools.rules import plan_gallery, primary_channel
 
@@ -70,7 +73,8 @@ def plan_with_plates(ws: Workspace, product: Product, brief: Brief, channels=())
     plates = ws.catalog.plates()
     primary = primary_channel(chans)
     consents = {p.id: plate_refusal(ws, p, primary) for p in plates}
-    return plan_gallery(product, brief, chans, plates=plates, consents=consents)
+    return plan_gallery(product, brief, chans, plates=plates, consents=consents,
+                        diffusion=diffusion_ready(ws.settings, engine))
 
 
 def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = None, brief: Brief | None = None,
@@ -86,10 +90,14 @@ def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = Non
     chans = [normalize_channel(c) for c in channels] or list(brief.channels)
     if model:  # Settings is frozen: the override is a new Settings on this workspace
         ws.settings = ws.settings.with_(diffusion_model=model)
+    if (engine or ws.settings.engine) == "diffusers":
+        from tools.diffusion_render import require_model
+
+        require_model(ws.settings)  # before anything is stored: the engine asked for cannot run
 
     # 2. Take the photos in, then plan (knowing the registered plates and their consent)
     product, _ = ingest_product(ws, sku, list(images), category=category, brief=brief)
-    plan = ws.catalog.save_plan(plan_with_plates(ws, product, brief, chans))
+    plan = ws.catalog.save_plan(plan_with_plates(ws, product, brief, chans, engine=engine))
 
     # 3. Produce every shot
     rows = []
@@ -102,4 +110,4 @@ def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = Non
                          "path": str(Path(ws.assets.path(candidate.asset_id))), "verdict": critique.verdict,
                          "score": critique.score, "warnings": candidate.warnings})
     return {"sku": sku, "plan": [s.model_dump(mode="json") for s in plan.shots], "notes": plan.notes,
-            "candidates": rows}
+            "not_planned": [n.model_dump(mode="json") for n in plan.not_planned], "candidates": rows}

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tools.errors import BadInput
+from tools.errors import BadInput, EngineUnavailable
 from tools.models import Candidate, Role, Shot
 from tools.rendering import Rendered
 from tools.workspace import Workspace
 
 DIFFUSION_ROLES = frozenset({Role.lifestyle, Role.on_model, Role.model_swap, Role.try_on})
+MODEL_ROLES = frozenset({Role.on_model, Role.model_swap})  # a person is drawn: only the diffusers engine
 Progress = Callable[[dict], None] | None
 
 
@@ -28,6 +29,9 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
     engine = engine or ws.settings.engine
     if engine not in ("studio", "diffusers"):
         raise BadInput(f"unknown engine {engine!r}: use studio or diffusers")
+    if shot.role in MODEL_ROLES and engine != "diffusers":
+        raise EngineUnavailable(f"the {shot.role.value.replace('_', '-')} shot needs a diffusion model: see README "
+                                "(the built-in engine does not draw people, so no stand-in is made)")
     count = shot.count if count is None else count
     if not 1 <= count <= 12:
         raise BadInput(f"count must be 1..12, got {count}")

@@ -17,6 +17,7 @@ from tools.models import (
     Category,
     Channel,
     GalleryPlan,
+    NotPlanned,
     Plate,
     Product,
     Role,
@@ -92,6 +93,11 @@ PLATE_KIND = {Category.ring: "hand", Category.necklace: "neck", Category.earring
               Category.bracelet: "wrist", Category.watch: "wrist"}
 CAMPAIGN_SIZES = {"1:1": (1080, 1080), "4:5": (1080, 1350), "9:16": (1080, 1920), "16:9": (1920, 1080),
                   "1.91:1": (1200, 628)}
+# The photo that enables a try-on, per plate kind, in the seller's words.
+TRY_ON_PHOTO = {"hand": "a photo of a hand with the ring finger in view", "neck": "a photo of a neckline",
+                "ear": "a photo of an ear with the hair tucked back", "wrist": "a photo of a wrist"}
+NEEDS_DIFFUSION = "needs a diffusion model: see README; the built-in engine does not draw people"
+MODEL_ROLES = frozenset({Role.on_model, Role.model_swap})
 MOOD_SURFACE = {"holiday": "marble", "warm": "linen", "fresh": "paper", "summer": "wood", "minimal": "sweep",
                 "luxury": "marble", "autumn": "wood"}
 
@@ -110,8 +116,19 @@ def _plate_usable(plate: Plate, kind: str) -> bool:
     return plate.kind == kind
 
 
+def try_on_request(kind: str, channel: Channel, plates_of_kind: int) -> str:
+    """What the seller should add so that a try-on can be made, in plain words."""
+    photo = TRY_ON_PHOTO[kind]
+    if plates_of_kind:
+        return (f"a try-on needs {photo} whose model agreed to its use on {channel.value}; none of your "
+                f"{kind} photos has that consent yet")
+    return (f"a try-on needs {photo}, plain background, from a model who agreed to its use on {channel.value}; "
+            "add one as a model photo and the try-on is planned")
+
+
 def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] | list[str] | tuple = (),
-                 *, plates: list[Plate] | None = None, consents: dict[str, str | None] | None = None) -> GalleryPlan:
+                 *, plates: list[Plate] | None = None, consents: dict[str, str | None] | None = None,
+                 diffusion: bool = False) -> GalleryPlan:
     """The gallery plan for a product: one Shot per image to make.
 
     Page map: grid = the main packshot (product alone; on pure white where the channel demands it),
@@ -119,6 +136,8 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
     close-up detail, hero = a designed lifestyle backdrop, campaign = campaign variants. `plates`
     (registered plates, when the caller knows them) decides whether a try-on can be made; `consents`
     maps a plate id to why its talent's consent does not cover the main channel (None = covered).
+    `diffusion`: a usable diffusion model renders the shots (on-model, model swap); without one those
+    shots are not planned but listed in `not_planned` with what they need.
     """
     # 1. Check inputs
     brief = brief or Brief()
@@ -132,6 +151,13 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
     notes: list[str] = []
     excluded = set(brief.exclude_roles)
     shots: list[Shot] = []
+    not_planned: list[NotPlanned] = []
+
+    def cannot(role: Role, slot: Slot, reason: str, needs: str, channel: Channel | None = primary) -> None:
+        if role in excluded or any(n.role is role for n in not_planned):
+            return
+        not_planned.append(NotPlanned(role=role, slot=slot, channel=channel, reason=reason, needs=needs))
+        notes.append(f"no {role.value.replace('_', '-')}: {reason}")
 
     def add(role: Role, slot: Slot, width: int, height: int, scene: str, options: dict | None = None,
             channel: Channel | None = primary, n: int | None = None) -> None:
@@ -165,16 +191,15 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
             add(Role.try_on, Slot.gallery_2, 1600, 1600, f"{category.value} worn on plate {candidates[0].id}, true scale",
                 {"plate_kind": kind, "plate_id": candidates[0].id})
         else:
-            notes.append(f"no try-on: no registered {kind} plate with consent for {primary.value}; "
-                         f"register one with `listing-studio plate add IMAGE --kind {kind} --mask MASK "
-                         f"--talent ID --consent-channels {primary.value}`")
+            cannot(Role.try_on, Slot.gallery_2, try_on_request(kind, primary, sum(p.kind == kind for p in plates)),
+                   f"plate:{kind}")
     elif category in APPAREL:
-        add(Role.on_model, Slot.gallery_2, spec.width if primary is Channel.zalando else 1600,
-            spec.height if primary is Channel.zalando else 2000,
-            "garment styled on a designed studio backdrop (studio engine: no person; use --engine diffusers "
-            "for a model)", {"surface": "sweep"})
-        notes.append("on_model with the studio engine shows the garment on a styled backdrop, not worn by a "
-                     "person; the diffusers engine puts it on a model")
+        if diffusion:
+            add(Role.on_model, Slot.gallery_2, spec.width if primary is Channel.zalando else 1600,
+                spec.height if primary is Channel.zalando else 2000, "the garment worn by a model")
+        else:
+            cannot(Role.on_model, Slot.gallery_2, f"a photo of the garment worn by a model {NEEDS_DIFFUSION}",
+                   "diffusion_model")
     else:
         add(Role.lifestyle, Slot.gallery_2, 1600, 1600, "product on a second designed surface",
             {"surface": "wood" if category in (Category.shoes, Category.bag) else "paper"})
@@ -201,13 +226,18 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
             n=brief.campaign_count or count)
 
     # 7. Explicitly asked roles that the page map did not include
-    for role in brief.roles:
-        if role not in {s.role for s in shots} and role not in excluded:
+    asked = [*brief.roles, *([Role.model_swap] if brief.use_case == "model_swap" else [])]
+    for role in dict.fromkeys(asked):
+        if role not in {s.role for s in shots} and role not in excluded and all(n.role is not role for n in not_planned):
             if role is Role.try_on and kind is None:
                 notes.append(f"try-on is for jewelry and watches, not {category.value}")
+                continue
+            if role in MODEL_ROLES and not diffusion:
+                what = "the garment on a different model" if role is Role.model_swap else "a photo worn by a model"
+                cannot(role, Slot.gallery_2, f"{what} {NEEDS_DIFFUSION}", "diffusion_model")
                 continue
             add(role, Slot.gallery_3 if role is Role.detail else Slot.hero, 1600, 1600, f"{role.value} as asked",
                 {"plate_kind": kind} if role is Role.try_on else {})
     if not shots:
         raise BadInput("the brief declines every shot; keep at least one role")
-    return GalleryPlan(sku=product.sku, shots=shots, channels=chans, notes=notes)
+    return GalleryPlan(sku=product.sku, shots=shots, channels=chans, notes=notes, not_planned=not_planned)

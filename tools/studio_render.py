@@ -8,7 +8,7 @@ from __future__ import annotations
 from PIL import Image
 
 from tools.errors import BadInput
-from tools.models import APPAREL, JEWELRY, Category, Product, Role, Shot
+from tools.models import JEWELRY, Category, Product, Role, Shot
 from tools.rendering import Rendered, from_studio, studio_try_on
 from tools.rules import CHANNEL_SPECS, main_fill
 
@@ -54,14 +54,12 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
                                                    long_side=max(shot.width, shot.height), pose=pose))
             return from_studio(studio.backdrop(cutout, shot.width, shot.height, look=look, seed=seed, index=index,
                                                safe_margin=0.1, pose=pose))
-        # lifestyle, on_model, model_swap: a grounded scene (the studio engine draws no person); the plan's
-        # surface for the first candidate when no mood or change request chose the set
+        if shot.role is not Role.lifestyle:  # on_model, model_swap: the studio engine draws no person
+            raise BadInput(f"the studio engine does not render {shot.role.value} shots: they need a diffusion model")
+        # a grounded scene; the plan's surface for the first candidate when no mood or change request chose the set
         planned = options.get("surface") if look["mood"] == "default" and "look" not in options else None
-        result = studio.backdrop(cutout, shot.width, shot.height, look=look, surface_kind=planned if index == 0 else None,
-                                 seed=seed, index=index, pose=pose)
-        if shot.role in (Role.on_model, Role.model_swap) or product.category in APPAREL and shot.role is not Role.lifestyle:
-            result.warnings.append("studio engine: the garment is shown on a designed backdrop, not worn by a person; "
-                                   "use --engine diffusers with a model for on-model images")
-        return from_studio(result)
+        return from_studio(studio.backdrop(cutout, shot.width, shot.height, look=look,
+                                           surface_kind=planned if index == 0 else None, seed=seed, index=index,
+                                           pose=pose))
     except studio.StudioError as exc:
         raise BadInput(f"{shot.role.value} shot {shot.id}: {exc}") from None
