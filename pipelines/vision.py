@@ -1044,7 +1044,7 @@ def frame_stats(candidate: np.ndarray, source: Source | None = None, box: Box | 
     response = np.abs(cv2.filter2D(crop, cv2.CV_32F, kernel))[1:-1, 1:-1]
     unclipped = ((crop > 4) & (crop < 251))[1:-1, 1:-1]  # noise on pure white or black is clipped away
     # the median of |response| is robust to texture and edges; for Gaussian noise it is 0.6745 * 6 sigma
-    noise = float(np.median(response[unclipped]) / (0.6745 * 6.0)) if unclipped.mean() > 0.05 else 0.0
+    noise = float(np.median(response[unclipped]) / (0.6745 * 6.0)) if unclipped.size and unclipped.mean() > 0.05 else 0.0
     clipped_px = ((_max3(small) <= 2) | (_min3(small) >= 253)) & product
     clipped = float(clipped_px.sum()) / max(1, int(product.sum()))
     return FrameStats(width=W, height=H, border_white=float(border.mean()), background_white=background_white,

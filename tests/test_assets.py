@@ -132,6 +132,14 @@ def test_refuses_an_animated_png():
         load_image(buffer.getvalue(), name="spin.png")
 
 
+def test_refuses_a_multi_page_tiff_by_its_pages():
+    pages = [Image.new("RGB", (64, 64), color) for color in ((255, 0, 0), (0, 255, 0))]
+    buffer = io.BytesIO()
+    pages[0].save(buffer, format="TIFF", save_all=True, append_images=pages[1:])
+    with pytest.raises(BadInput, match=r"^scan.tif: has 2 pages; upload a single photo \(one page\)$"):
+        load_image(buffer.getvalue(), name="scan.tif")
+
+
 def test_normalizes_cmyk_to_rgb():
     cmyk = Image.new("CMYK", (50, 40), (0, 255, 255, 0))  # pure red ink
     loaded = load_image(_jpeg_bytes(cmyk, quality=95), name="print.jpg")

@@ -211,3 +211,17 @@ def test_check_files_api(tmp_path, settings, ring):
     critique = check_files(settings, tmp_path / "src.png", tmp_path / "c.webp", role="main", channel="amazon")
     assert critique.verdict == "fail"
     assert [c.name for c in critique.checks if not c.passed] == ["format"]
+
+
+@pytest.mark.parametrize("side", [1, 2, 3])
+def test_a_tiny_candidate_fails_without_a_numpy_warning(tmp_path, capfd, side):
+    import warnings
+
+    source, candidate = tmp_path / "ring.png", tmp_path / "tiny.png"
+    demo_cutout("DEMO-RING", 300).save(source)
+    Image.new("RGB", (side, side), (250, 250, 250)).save(candidate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a "Mean of empty slice" would raise here
+        code = main(["check", str(source), str(candidate)])
+    captured = capfd.readouterr()
+    assert code == 3 and captured.err == "", captured.err

@@ -90,6 +90,8 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Lo
     if width < 1 or height < 1:
         raise BadInput(f"{name}: has no pixels ({width}x{height})")
     if getattr(image, "is_animated", False) and getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
+        if image.format == "TIFF":  # a multi-page document (a scan, a contact sheet), not an animation
+            raise BadInput(f"{name}: has {image.n_frames} pages; upload a single photo (one page)")
         raise BadInput(f"{name}: is animated ({image.n_frames} frames); upload a still photo")
 
     # 3. Decode fully; a truncated file fails here.
