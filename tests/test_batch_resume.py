@@ -107,7 +107,9 @@ def test_a_killed_batch_resumes_without_redoing_finished_shots(tmp_path, quick):
     assert set(reasons) == {"BROKEN-1", "BROKEN-2"}
     assert "does not exist" in reasons["BROKEN-1"] and "not an image" in reasons["BROKEN-2"]
     assert events[-1]["done"] == events[-1]["total"] == shots["total"]
-    assert {e["stage"] for e in events} == {"prepare", "shot"}
+    assert events[0] == {"type": "executor", "message": "running in 2 worker process(es) on this machine",
+                         "name": "local", "workers": 2}
+    assert {e["stage"] for e in events[1:]} == {"prepare", "shot"}
     assert json.dumps(result)  # JSON-able, as `batch --json` prints it
     assert shots["resumed"] == len(done_before)
     assert shots["done"] == shots["total"] and shots["total"] > len(done_before)
@@ -121,7 +123,8 @@ def test_a_killed_batch_resumes_without_redoing_finished_shots(tmp_path, quick):
     for sku in SKUS:
         plans = catalog.latest_plan(sku)
         assert plans.version == 1, f"{sku} was planned again"
-        assert all(catalog.candidates(sku, s.id) for s in plans.shots)
+        # Every shot has exactly its own candidates: none left over from the killed run.
+        assert [len(catalog.candidates(sku, s.id)) for s in plans.shots] == [s.count for s in plans.shots]
     # Nothing is approved yet: every SKU waits for a person.
     assert sorted(r["sku"] for r in result["needs_review"]) == sorted(SKUS)
 

@@ -1,15 +1,18 @@
-"""Catalog-wide batch runs: a CSV of products in, galleries rendered and checked for every row, in a
-process pool, resumable after an interruption without redoing finished shots.
+"""Catalog-wide batch runs: a CSV of products in, galleries rendered and checked for every row, on
+this machine or a Ray cluster, resumable after an interruption without redoing finished shots.
 
-The unit of work is one shot of one SKU, `run_shot(settings, sku, shot_id)`: it reads the shot from
-the catalog and calls `tools.production.produce_shot`, so any process (or, later, any machine sharing
-the catalog) can run it. Finished units are written to a small journal (`batch.sqlite` in the home)
-by the worker itself, right after the catalog holds their candidates. What does not live here:
-rendering, critique or planning rules (tools.production, tools.rules), brief reading (the agent).
+This module is the driver. It reads the CSV, validates every photo with the safe loader and stores
+it, and hands units of work to an executor: preparing a row (cut-out and plan), then each shot of
+its plan (render, check, bounded re-renders). Units receive their inputs by content and send their
+results back (tools.batch_units); the driver alone writes the catalog and the journal
+(`batch.sqlite` in the home: the shots that finished), so a shot is journaled once, whichever
+worker or machine made it. Executors: `local` (worker processes, tools.batch_local, the default)
+and `ray` (tools.batch_ray, imported only when chosen). What does not live here: rendering,
+critique or planning rules (tools.production, tools.rules), brief reading (the agent).
 
-CSV columns: `sku`, `photos` (paths separated by `;` or `|`, relative to the CSV), `category`,
-`brief`, `channels` (separated by `;`, `|` or `,`), `dimensions` (`21x24 mm`, `2.1 x 2.4 cm`,
-`width=21;height=24`). Only `sku` and `photos` are required.
+CSV columns: `sku`, `photos` (paths separated by `;` or `|`, relative to the CSV and inside its
+folder or `--photos-root`), `category`, `brief`, `channels` (separated by `;`, `|` or `,`),
+`dimensions` (`21x24 mm`, `2.1 x 2.4 cm`, `width=21;height=24`). Only `sku` and `photos` are required.
 """
 
 from __future__ import annotations
@@ -18,19 +21,17 @@ import csv
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import re
 import sqlite3
-import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tools.errors import BadInput, ListingError
+from tools.batch_local import Executor, LocalExecutor, Task
+from tools.errors import BadInput, EngineUnavailable, ListingError
 from tools.models import Brief, Dimensions, check_sku, normalize_category, normalize_channel
 from tools.settings import Settings
 from tools.workspace import Workspace
@@ -195,7 +196,7 @@ def read_catalog_csv(csv_path: Path, read_brief: Callable | None = None,
 
 
 class Journal:
-    """Which units finished, in `batch.sqlite` beside the catalog (WAL; shared by the worker processes)."""
+    """Which shots finished, in `batch.sqlite` beside the catalog. Written by the driver only."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -223,25 +224,34 @@ class Journal:
         self._conn.close()
 
 
-# -- the units of work (run in worker processes) -----------------------------------------------------
+# -- the executors -----------------------------------------------------------------------------------
 
-_WORKSPACES: dict[str, Workspace] = {}
-
-
-def _open(settings: Settings) -> Workspace:
-    key = str(settings.home)
-    if key not in _WORKSPACES:
-        _WORKSPACES[key] = Workspace.open(settings)
-    return _WORKSPACES[key]
+EXECUTORS = ("local", "ray")
 
 
-def _init_worker(threads: int) -> None:
-    # Split the cores between the workers before any numeric library starts its thread pool.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    import cv2  # OpenCV keeps its own pool and ignores the variables above
+def open_executor(kind: str, settings: Settings, *, workers: int | None = None, address: str | None = None,
+                  gpus_per_worker: float | None = None) -> Executor:
+    """The executor the user chose. `ray` imports Ray here and only here."""
+    if kind not in EXECUTORS:
+        raise BadInput(f"unknown executor {kind!r}: use local or ray")
+    if kind == "local":
+        if address:
+            raise BadInput(f"--address {address} is for --executor ray (the local executor runs on this machine)")
+        if gpus_per_worker is not None:
+            raise BadInput("--gpus-per-worker is for --executor ray")
+        return LocalExecutor(workers or 2)
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise EngineUnavailable('the ray executor needs Ray: pip install "listing-studio[ray]" (on every machine '
+                                "of the cluster), or use --executor local") from None
+    from tools.batch_ray import RayExecutor
 
-    cv2.setNumThreads(threads)
+    return RayExecutor(settings, address=address or settings.ray_address, workers=workers,
+                       gpus_per_worker=gpus_per_worker)
+
+
+# -- the run ---------------------------------------------------------------------------------------
 
 
 def stored_plan(ws: Workspace, sku: str, key: str) -> list[str] | None:
@@ -252,164 +262,196 @@ def stored_plan(ws: Workspace, sku: str, key: str) -> list[str] | None:
     return None
 
 
-def prepare_row(settings: Settings, sku: str, photos: list[str], category: str | None, brief_json: str,
-                key: str) -> list[str]:
-    """Ingest a row's photos and plan its gallery, unless a plan for exactly these inputs is stored.
-
-    Returns the plan's shot ids. A plan made by a batch carries `batch input <key>` in its notes.
-    """
-    from tools.prepare import ingest_product
-    from tools.production import plan_with_plates
-
-    ws = _open(settings)
-    stored = stored_plan(ws, sku, key)
-    if stored is not None:
-        return stored
-    brief = Brief.model_validate_json(brief_json)
-    product, _ = ingest_product(ws, sku, [Path(p) for p in photos], category=category, brief=brief)
-    # Plan knowing the registered plates and their consent, exactly as an interactive gallery does.
-    plan = plan_with_plates(ws, product, brief, brief.channels)
-    plan = ws.catalog.save_plan(plan.model_copy(update={"notes": [*plan.notes, f"batch input {key}"]}))
-    return [s.id for s in plan.shots]
-
-
-def run_shot(settings: Settings, sku: str, shot_id: str) -> dict:
-    """One unit: produce one shot of one SKU from catalog state, then journal it as done."""
-    from tools.production import produce_shot
-
-    started, cpu = time.perf_counter(), time.process_time()
-    ws = _open(settings)
-    shot = ws.catalog.get_shot(shot_id)
-    results = produce_shot(ws, sku, shot)
-    summary = {"sku": sku, "shot": shot_id, "role": shot.role.value, "candidates": len(results),
-               "passed": sum(1 for _, critique in results if critique.verdict == "pass"), "pid": os.getpid(),
-               "seconds": round(time.perf_counter() - started, 3), "cpu_seconds": round(time.process_time() - cpu, 3)}
-    journal = Journal(ws.home / "batch.sqlite")
-    try:
-        journal.mark(sku, shot_id, "done", summary)
-    finally:
-        journal.close()
-    return summary
-
-
-# -- the run ---------------------------------------------------------------------------------------
-
-
-def run_batch(ws: Workspace, csv_path: str | os.PathLike, workers: int = 2, progress: Progress | None = None,
-              *, read_brief: Callable | None = None, photos_root: str | os.PathLike | None = None) -> dict:
+def run_batch(ws: Workspace, csv_path: str | os.PathLike, workers: int | None = None,
+              progress: Progress | None = None, *, read_brief: Callable | None = None,
+              photos_root: str | os.PathLike | None = None, executor: str = "local", address: str | None = None,
+              gpus_per_worker: float | None = None) -> dict:
     """Render galleries for every row of a catalog CSV; resume where an earlier run stopped.
 
-    Returns {"done": [sku...], "failed": [{"sku", "reason", ...}], "needs_review": [{"sku", "reason",
-    "candidates"}], "shots": {"total", "done", "resumed", "failed"}}. `read_brief(text, sku=, category=,
-    channels=)` reads the brief column into a Brief (the CLI passes the agent's reader); without it the
-    text is kept as the brief's notes.
+    Returns {"done": [sku...], "failed": [{"sku", "reason", "stage", ...}], "needs_review": [{"sku",
+    "reason", "candidates"}], "shots": {"total", "done", "resumed", "failed"}, "executor": {...}}.
+    `read_brief(text, sku=, category=, channels=)` reads the brief column into a Brief (the CLI passes
+    the agent's reader); without it the text is kept as the brief's notes. `workers`: units at once
+    (local: 2 processes by default; ray: the cluster's CPUs).
     """
     # 1. Check inputs.
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
         raise BadInput(f"catalog CSV {str(csv_path)!r} does not exist")
-    if not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+    if workers is not None and (not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS):
         raise BadInput(f"workers={workers!r}: use 1 to {MAX_WORKERS}")
+    if gpus_per_worker is not None and not 0 <= gpus_per_worker <= 8:
+        raise BadInput(f"gpus_per_worker={gpus_per_worker!r}: use 0 to 8 (fractions share a GPU)")
     rows, failed = read_catalog_csv(csv_path, read_brief, photos_root)
-    emit = progress or (lambda event: None)
+
+    # 2. Start the executor, then drive it; whatever happens, stop it and close the journal.
+    runner = open_executor(executor, ws.settings, workers=workers, address=address, gpus_per_worker=gpus_per_worker)
     journal = Journal(ws.home / "batch.sqlite")
-    settings = ws.settings
-    counts = {"total": 0, "done": 0, "resumed": 0, "failed": 0}
-    shots_of: dict[str, list[str]] = {}
-
-    def report(kind: str, sku: str, status: str, message: str, **extra) -> None:
-        emit({"type": "progress", "stage": kind, "sku": sku, "status": status, "message": message,
-              "done": counts["done"] + counts["failed"], "total": counts["total"],
-              "skus_planned": len(shots_of), "skus": len(rows), **extra})
-
-    # 2. Run: plan each row, then its shots, as the pool frees up (both stages in the pool). A row whose
-    #    plan for exactly these inputs is stored goes straight to its shots; the pool starts only when
-    #    there is work.
-    threads = max(1, (os.cpu_count() or 2) // workers)
-    pool: ProcessPoolExecutor | None = None
-    pending: dict[Future, tuple[str, str, str | None]] = {}
-
-    def submit(kind: str, sku: str, shot_id: str | None, fn, *args) -> None:
-        nonlocal pool
-        if pool is None:
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=(threads,))
-        pending[pool.submit(fn, *args)] = (kind, sku, shot_id)
-
-    def planned(sku: str, shot_ids: list[str]) -> None:
-        shots_of[sku] = shot_ids
-        done_before = journal.finished(sku)
-        counts["total"] += len(shot_ids)
-        for sid in shot_ids:
-            if sid in done_before:
-                counts["done"] += 1
-                counts["resumed"] += 1
-            else:
-                submit("shot", sku, sid, run_shot, settings, sku, sid)
-        report("prepare", sku, "done", f"{sku}: {len(shot_ids)} shots planned"
-               + (f", {len(done_before)} already done" if done_before else ""))
-
+    emit = progress or (lambda event: None)
     try:
-        for row in rows:
-            stored = stored_plan(ws, row.sku, row.key)
-            if stored is not None:
-                planned(row.sku, stored)
-                continue
-            submit("prepare", row.sku, None, prepare_row, settings, row.sku, [str(p) for p in row.photos],
-                   row.category, row.brief.model_dump_json(), row.key)
-            report("prepare", row.sku, "running", f"{row.sku}: reading photos and planning")
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                kind, sku, shot_id = pending.pop(future)
-                try:
-                    value = future.result()
-                except BrokenProcessPool:
-                    raise
-                except Exception as error:  # one unit failing never stops the others
-                    reason = str(error) if isinstance(error, ListingError) else f"{type(error).__name__}: {error}"
-                    if kind == "prepare":
-                        failed.append({"sku": sku, "reason": reason, "stage": "prepare"})
-                        report(kind, sku, "failed", f"{sku}: {reason}")
-                    else:
-                        counts["failed"] += 1
-                        failed.append({"sku": sku, "reason": reason, "stage": "shot", "shot": shot_id})
-                        report(kind, sku, "failed", f"{sku} {shot_id}: {reason}", shot=shot_id)
-                    continue
-                if kind == "prepare":
-                    planned(sku, value)
-                else:
-                    counts["done"] += 1
-                    report(kind, sku, "done", f"{sku} {value['role']}: {value['passed']}/{value['candidates']} "
-                           "candidates passed", shot=shot_id)
-    except BrokenProcessPool:
-        reason = "a worker process died (out of memory or killed); run the batch again to resume"
-        for kind, sku, shot_id in pending.values():
-            failed.append({"sku": sku, "reason": reason, "stage": kind, "shot": shot_id})
-        pending.clear()
-    except BaseException:
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        emit({"type": "executor", "message": runner.describe(), **runner.info()})
+        driver = _Driver(ws, runner, journal, rows, failed, emit)
+        driver.run()
+        summary = driver.summary()
+    finally:
+        runner.close()
         journal.close()
-        raise
-    if pool is not None:
-        pool.shutdown(wait=True)
+    return {**summary, "executor": runner.info()}
 
-    # 3. Summary from the catalog: complete SKUs, and what waits for a person.
-    done: list[str] = []
-    needs_review: list[dict] = []
-    failed_skus = {f["sku"] for f in failed}
-    for row in rows:
-        if row.sku not in shots_of:
-            continue
-        finished = journal.finished(row.sku)
-        if row.sku not in failed_skus and all(s in finished for s in shots_of[row.sku]):
-            done.append(row.sku)
-        review = _review_state(ws, row.sku, shots_of[row.sku])
-        if review:
-            needs_review.append(review)
-    journal.close()
-    return {"done": done, "failed": failed, "needs_review": needs_review, "shots": counts}
+
+class _Driver:
+    """One batch run on the driver: queue the units, submit them as the executor has room, commit what
+    comes back. Shots of a freshly planned SKU go first, so SKUs finish one after another."""
+
+    def __init__(self, ws: Workspace, runner: Executor, journal: Journal, rows: list[Row], failed: list[dict],
+                 emit: Progress):
+        from tools.batch_units import slice_of, worker_settings
+
+        self.ws, self.runner, self.journal, self.rows, self.failed, self.emit = ws, runner, journal, rows, failed, emit
+        self.settings = worker_settings(ws.settings)
+        self.common = runner.share(slice_of(ws, plates=True))  # plates and talents: shared by every unit
+        self.counts = {"total": 0, "done": 0, "resumed": 0, "failed": 0}
+        self.shots_of: dict[str, list[str]] = {}
+        self.queue: deque[tuple[str, str, str | None]] = deque()  # (kind, sku, shot id)
+        self.pieces: dict[str, list] = {}  # sku -> [shared slice, shots not yet back]
+        self.by_sku = {row.sku: row for row in rows}
+        engine = ws.settings.engine
+        self.diffusion_roles = set()
+        if engine == "diffusers":
+            from tools.render import DIFFUSION_ROLES
+
+            self.diffusion_roles = {r.value for r in DIFFUSION_ROLES}
+
+    def report(self, stage: str, sku: str, status: str, message: str, **extra) -> None:
+        self.emit({"type": "progress", "stage": stage, "sku": sku, "status": status, "message": message,
+                   "done": self.counts["done"] + self.counts["failed"], "total": self.counts["total"],
+                   "skus_planned": len(self.shots_of), "skus": len(self.rows), **extra})
+
+    def run(self) -> None:
+        # 1. Rows whose plan for exactly these inputs is stored go straight to their shots.
+        for row in self.rows:
+            stored = stored_plan(self.ws, row.sku, row.key)
+            if stored is not None:
+                self.planned(row.sku, stored)
+            else:
+                self.queue.append(("prepare", row.sku, None))
+        # 2. Keep the executor full; commit each unit as it comes back.
+        while self.queue or self.runner.busy:
+            while self.queue and self.runner.has_room():
+                kind, sku, shot_id = self.queue.popleft()
+                try:
+                    task = self.prepare_task(sku) if kind == "prepare" else self.shot_task(sku, shot_id)
+                except ListingError as error:  # a photo the loader refuses fails its row alone
+                    self.fail(kind, sku, shot_id, str(error))
+                    continue
+                self.runner.submit(task)
+                if kind == "prepare":
+                    self.report("prepare", sku, "running", f"{sku}: reading photos and planning")
+            if self.runner.busy:
+                for outcome in self.runner.wait():
+                    self.settle(outcome)
+
+    def prepare_task(self, sku: str) -> Task:
+        """Read and validate the row's photos here (the safe loader), store the originals, send bytes."""
+        from tools.assets import load_image
+        from tools.batch_units import PrepareInput, prepare_unit, slice_of
+
+        row = self.by_sku[sku]
+        loaded = [load_image(path, name=path.name) for path in row.photos]
+        for image in loaded:
+            self.ws.assets.put_loaded(image)
+        existing = slice_of(self.ws, sku=sku)  # a SKU already in the catalog keeps what it had
+        unit = PrepareInput(sku=sku, photos=[(image.name, image.data) for image in loaded], category=row.category,
+                            brief_json=row.brief.model_dump_json(), key=row.key)
+        return Task("prepare", sku, prepare_unit, (self.settings, self.common, existing, unit), name=f"prepare {sku}")
+
+    def shot_task(self, sku: str, shot_id: str) -> Task:
+        from tools.batch_units import shot_unit, slice_of
+
+        if sku not in self.pieces:  # one copy of the SKU's rows and images for all its shots
+            self.pieces[sku] = [self.runner.share(slice_of(self.ws, sku=sku)), 0]
+        self.pieces[sku][1] += 1
+        role = self.ws.catalog.get_shot(shot_id).role.value
+        return Task("shot", sku, shot_unit, (self.settings, self.common, self.pieces[sku][0], sku, shot_id),
+                    shot_id=shot_id, name=f"shot {sku} {role}", gpu=role in self.diffusion_roles)
+
+    def planned(self, sku: str, shot_ids: list[str], *, first: bool = False) -> None:
+        """Queue the shots of a plan that are not finished. A shot whose candidates reached the catalog
+        (one transaction) but not the journal, because the driver stopped in between, is finished."""
+        self.shots_of[sku] = shot_ids
+        done_before = self.journal.finished(sku)
+        self.counts["total"] += len(shot_ids)
+        todo = []
+        for shot_id in shot_ids:
+            if shot_id not in done_before and self.ws.catalog.candidates(sku, shot_id):
+                self.journal.mark(sku, shot_id, "done", {"sku": sku, "shot": shot_id, "recovered": True})
+                done_before[shot_id] = {}
+            if shot_id in done_before:
+                self.counts["done"] += 1
+                self.counts["resumed"] += 1
+            else:
+                todo.append(("shot", sku, shot_id))
+        if first:
+            self.queue.extendleft(reversed(todo))
+        else:
+            self.queue.extend(todo)
+        self.report("prepare", sku, "done", f"{sku}: {len(shot_ids)} shots planned"
+                    + (f", {len(done_before)} already done" if done_before else ""))
+
+    def fail(self, kind: str, sku: str, shot_id: str | None, reason: str) -> None:
+        entry = {"sku": sku, "reason": reason, "stage": kind}
+        if sku in self.by_sku:
+            entry["line"] = self.by_sku[sku].line
+        if kind == "shot":
+            self.counts["failed"] += 1
+            entry["shot"] = shot_id
+        self.failed.append(entry)
+        self.report(kind, sku, "failed", f"{sku}{' ' + shot_id if shot_id else ''}: {reason}",
+                    **({"shot": shot_id} if shot_id else {}))
+
+    def settle(self, outcome) -> None:
+        """Commit a unit that came back (driver only), or record why it failed."""
+        from tools.batch_units import commit_prepared, commit_shot
+
+        task = outcome.task
+        if task.kind == "shot":
+            self.pieces[task.sku][1] -= 1
+            if not self.pieces[task.sku][1]:
+                del self.pieces[task.sku]  # the shared copy is dropped once no shot of the SKU needs it
+        if outcome.error is not None:
+            self.fail(task.kind, task.sku, task.shot_id, outcome.error)
+            return
+        output = outcome.value
+        try:
+            if task.kind == "prepare":
+                plan = commit_prepared(self.ws, output)
+                self.planned(task.sku, [s.id for s in plan.shots], first=True)
+                return
+            commit_shot(self.ws, output)
+        except ListingError as error:
+            self.fail(task.kind, task.sku, task.shot_id, str(error))
+            return
+        self.journal.mark(task.sku, task.shot_id, "done", {"sku": task.sku, **output.info})
+        self.counts["done"] += 1
+        info = output.info
+        self.report("shot", task.sku, "done", f"{task.sku} {info['role']}: {info['passed']}/{info['candidates']} "
+                    "candidates passed", shot=task.shot_id)
+
+    def summary(self) -> dict:
+        """From the catalog: complete SKUs, and what waits for a person."""
+        done: list[str] = []
+        needs_review: list[dict] = []
+        failed_skus = {f["sku"] for f in self.failed}
+        for row in self.rows:
+            if row.sku not in self.shots_of:
+                continue
+            finished = self.journal.finished(row.sku)
+            if row.sku not in failed_skus and all(s in finished for s in self.shots_of[row.sku]):
+                done.append(row.sku)
+            review = _review_state(self.ws, row.sku, self.shots_of[row.sku])
+            if review:
+                needs_review.append(review)
+        return {"done": done, "failed": self.failed, "needs_review": needs_review, "shots": self.counts}
 
 
 def _review_state(ws: Workspace, sku: str, shot_ids: list[str]) -> dict | None:

@@ -257,16 +257,21 @@ class Catalog:
 
     def add_candidate(self, candidate: Candidate, critique: Critique | None = None) -> Candidate:
         """Record a candidate (its asset must already be stored), with its critique if known."""
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO candidates (id, sku, shot_id, role, asset_id, engine, data, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (candidate.id, candidate.sku, candidate.shot_id, candidate.role.value, candidate.asset_id,
-                 candidate.engine, candidate.model_dump_json(), candidate.created_at.isoformat()),
-            )
-            if critique is not None:
-                self._insert_critique(conn, critique)
+        self.add_candidates([(candidate, critique)])
         return candidate
+
+    def add_candidates(self, pairs: list[tuple[Candidate, Critique | None]]) -> None:
+        """Record several candidates with their critiques in one transaction: all of them or none."""
+        with self.transaction() as conn:
+            for candidate, critique in pairs:
+                conn.execute(
+                    "INSERT INTO candidates (id, sku, shot_id, role, asset_id, engine, data, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (candidate.id, candidate.sku, candidate.shot_id, candidate.role.value, candidate.asset_id,
+                     candidate.engine, candidate.model_dump_json(), candidate.created_at.isoformat()),
+                )
+                if critique is not None:
+                    self._insert_critique(conn, critique)
 
     def get_candidate(self, candidate_id: str) -> Candidate:
         rows = self._query("SELECT data FROM candidates WHERE id = ?", (candidate_id,))

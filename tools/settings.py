@@ -27,6 +27,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "LISTING_STUDIO_AUTH": ("auth", "user:password required when the app binds a non-loopback address"),
     "LISTING_STUDIO_C2PA_CERT": ("c2pa_cert", "PEM certificate chain for optional C2PA signing of exports"),
     "LISTING_STUDIO_C2PA_KEY": ("c2pa_key", "PEM private key for optional C2PA signing of exports"),
+    "LISTING_STUDIO_RAY_ADDRESS": ("ray_address", "Ray cluster for `batch --executor ray` (falls back to RAY_ADDRESS; "
+                                                  "unset = start a local Ray instance)"),
 }
 
 
@@ -45,6 +47,7 @@ class Settings:
     auth: str | None = None
     c2pa_cert: str | None = None
     c2pa_key: str | None = None
+    ray_address: str | None = None
 
     def __post_init__(self):
         if self.engine not in ("studio", "diffusers"):
@@ -71,6 +74,8 @@ class Settings:
             values[name] = _coerce(var, raw, types[name])
         if "llm_api_key" not in values and environ.get("OPENAI_API_KEY"):
             values["llm_api_key"] = environ["OPENAI_API_KEY"]
+        if "ray_address" not in values and environ.get("RAY_ADDRESS"):
+            values["ray_address"] = environ["RAY_ADDRESS"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "home" in values:
             values["home"] = Path(values["home"]).expanduser()

@@ -87,11 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("batch", "render galleries for every row of a catalog CSV (resumable)", cmd_batch)
     p.add_argument("csv")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, help="units at once (local: 2 processes; ray: the cluster's CPUs)")
     p.add_argument("--engine", choices=["studio", "diffusers"])
     p.add_argument("--model")
     p.add_argument("--photos-root", metavar="DIR",
                    help="folder the photos may come from (default: the CSV's folder; paths outside are refused)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: worker processes on this machine; ray: a Ray instance or cluster")
+    p.add_argument("--address", help="Ray cluster to join (or LISTING_STUDIO_RAY_ADDRESS / RAY_ADDRESS); "
+                                     "without one, --executor ray starts a local Ray instance")
+    p.add_argument("--gpus-per-worker", type=float, metavar="N",
+                   help="GPUs per diffusion worker with --executor ray (default 1 when the cluster has GPUs)")
 
     p = add("plate", "register and list model plates (try-on) and their talent consent", cmd_plate)
     plate_sub = p.add_subparsers(dest="plate_command", metavar="ACTION", parser_class=_Parser)
@@ -218,7 +224,8 @@ def cmd_batch(args):
 
     bar = _BatchBar(sys.stderr)
     result = run_batch(_workspace(args), Path(args.csv), workers=args.workers, progress=bar, read_brief=read_brief,
-                       photos_root=args.photos_root)
+                       photos_root=args.photos_root, executor=args.executor, address=args.address,
+                       gpus_per_worker=args.gpus_per_worker)
     bar.close()
     shots = result["shots"]
     text = (f"done {len(result['done'])}, failed {len(result['failed'])}, needs review {len(result['needs_review'])}"
@@ -237,6 +244,10 @@ class _BatchBar:
         self.stream, self.width, self.tty = stream, width, stream.isatty()
 
     def __call__(self, event: dict) -> None:
+        if event.get("type") == "executor":  # where the batch runs (and the Ray dashboard), once
+            self.stream.write(f"{event['message']}\n")
+            self.stream.flush()
+            return
         done, total = event.get("done", 0), event.get("total", 0)
         filled = int(self.width * done / total) if total else 0
         bar = "#" * filled + "." * (self.width - filled)
