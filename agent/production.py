@@ -12,11 +12,12 @@ from langgraph.types import interrupt
 
 from agent.context import StudioContext
 from agent.events import emit, progress, reply_event
-from agent.offline.intents import classify_intent, parse_review_words
+from agent.offline.intents import classify_intent, parse_review_words, review_plan_edit
 from agent.offline.reader import find_mood
 from agent.state import ShotTask, StudioState
 from tools.errors import BadInput, ListingError
-from tools.models import GalleryPlan, Shot
+from tools.models import Decision, GalleryPlan, Shot
+from tools.plan import apply_edit, replan_from_changes
 
 
 def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
@@ -68,6 +69,9 @@ def collect(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
                                   | ({"change": item["change"]} if "change" in item else {}))
                 if item.get("change_reply") and item["change_reply"] not in changes:
                     changes.append(item["change_reply"])
+    # candidates still waiting from before a plan edit stay in the review (their shots are still planned)
+    carried = [c for c in state.get("carried") or [] if c["shot"] in order and c["id"] not in {x["id"] for x in candidates}]
+    candidates = carried + candidates
     payload = {"sku": state["sku"], "candidates": candidates, "failures": failures}
     if changes:  # what each change request did, measured (or plainly that it did not happen)
         payload["changes"] = changes
@@ -76,7 +80,7 @@ def collect(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         passed = sum(1 for c in candidates if c["verdict"] == "pass")
         reply_event(f"{len(candidates)} candidate(s) for {state['sku']} are ready for review: {passed} passed the "
                     "vision check. Approve, reject, or tell me what to change.")
-    return {"review": payload}
+    return {"review": payload, "carried": []}
 
 
 def auto_approve(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
@@ -108,27 +112,30 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
     by_id = {c["id"]: c for c in payload["candidates"]}
     raw = state.get("decisions") or {}
 
-    # 1. Normalize the decisions (a list from the UI, or words typed in the chat)
-    decisions: list[dict] = []
+    # 1. Normalize the decisions (a list from the UI, or words typed in the chat) into Decision models
+    decisions: list[Decision] = []
     if "decisions" in raw:
         for d in raw["decisions"]:
             if not isinstance(d, dict) or d.get("action") not in ("approve", "reject", "change"):
                 raise BadInput(f"decision {d!r} needs candidate_id and action approve, reject or change")
-            decisions.append({"candidate_id": str(d.get("candidate_id")), "action": d["action"],
-                              "note": str(d.get("note") or "")})
+            decisions.append(Decision(candidate_id=str(d.get("candidate_id")), action=d["action"],
+                                      note=str(d.get("note") or "")[:2000]))
     elif "text" in raw:
+        edited = _plan_edit_during_review(state, runtime, raw["text"])
+        if edited is not None:
+            return edited
         by_role: dict[str, list[str]] = {}
         for c in payload["candidates"]:
             by_role.setdefault(c["role"], []).append(c["id"])
         words = parse_review_words(raw["text"], list(by_id), by_role)
         if words.approve_passing:
-            decisions += [{"candidate_id": c["id"], "action": "approve", "note": raw["text"]}
+            decisions += [Decision(candidate_id=c["id"], action="approve", note=raw["text"])
                           for c in payload["candidates"] if c["verdict"] == "pass"]
         elif words.reject_all:
-            decisions += [{"candidate_id": cid, "action": "reject", "note": raw["text"]} for cid in by_id]
-        decisions += [{"candidate_id": cid, "action": "approve", "note": ""} for cid in words.approve]
-        decisions += [{"candidate_id": cid, "action": "reject", "note": ""} for cid in words.reject]
-        decisions += [{"candidate_id": cid, "action": "change", "note": note} for cid, note in words.change.items()]
+            decisions += [Decision(candidate_id=cid, action="reject", note=raw["text"]) for cid in by_id]
+        decisions += [Decision(candidate_id=cid, action="approve") for cid in words.approve]
+        decisions += [Decision(candidate_id=cid, action="reject") for cid in words.reject]
+        decisions += [Decision(candidate_id=cid, action="change", note=note[:2000]) for cid, note in words.change.items()]
 
     if "text" in raw and not decisions:
         # not a decision: answer a question or status, remind what is waiting, and keep the review open
@@ -149,11 +156,11 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
     # 2. A change request whose words name no change (and no mood) is not re-rendered: say so, keep reviewing
     from tools.looks import change_vocabulary, read_change
 
-    unclear = [d for d in decisions if d["action"] == "change"
-               and not read_change(d["note"]).understood and find_mood(d["note"]) == ("", "")]
+    unclear = [d for d in decisions if d.action == "change"
+               and not read_change(d.note).understood and find_mood(d.note) == ("", "")]
     if unclear:
         decisions = [d for d in decisions if d not in unclear]
-        said = (f"I did not understand what to change in \"{unclear[0]['note'][:80]}\", so I did not re-render it. "
+        said = (f"I did not understand what to change in \"{unclear[0].note[:80]}\", so I did not re-render it. "
                 f"I can make a scene {change_vocabulary()}, or give it another mood (e.g. \"darker\", "
                 "\"a holiday mood\").")
         if not decisions:
@@ -164,43 +171,29 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
     # 3. Record each one (the review tool refuses approving what failed the check without a reason)
     approved, rejected, changed, refused = [], [], [], []
     for d in decisions:
-        if d["candidate_id"] not in by_id:
-            refused.append(f"{d['candidate_id']}: not a candidate of this review")
+        if d.candidate_id not in by_id:
+            refused.append(f"{d.candidate_id}: not a candidate of this review")
             continue
         try:
-            decide(ws, d["candidate_id"], d["action"], note=d["note"])
+            decide(ws, d.candidate_id, d.action, note=d.note)
         except ListingError as exc:
             refused.append(str(exc))
             continue
-        {"approve": approved, "reject": rejected, "change": changed}[d["action"]].append(d)
+        {"approve": approved, "reject": rejected, "change": changed}[d.action].append(d)
 
     # 4. Change requests: a new shot per changed shot, its look changed by the request (tools/looks.py); the
     #    re-render is measured against the candidate it replaces (produce)
-    update: dict = {"decisions": {"approved": [d["candidate_id"] for d in approved],
-                                  "rejected": [d["candidate_id"] for d in rejected],
-                                  "changed": [d["candidate_id"] for d in changed], "refused": refused},
+    update: dict = {"decisions": {"approved": [d.candidate_id for d in approved],
+                                  "rejected": [d.candidate_id for d in rejected],
+                                  "changed": [d.candidate_id for d in changed], "refused": refused},
                     "to_produce": []}
     if changed and state.get("revisions", 0) < runtime.context.max_revisions:
-        from tools.looks import changed_shot
-
         plan = GalleryPlan.model_validate(state["plan"])
-        first_by_shot: dict[str, dict] = {}
-        for d in changed:
-            first_by_shot.setdefault(by_id[d["candidate_id"]]["shot"], d)
-        shots, to_render = [], []
-        for shot in plan.shots:
-            fresh = None
-            if shot.id in first_by_shot:
-                d = first_by_shot[shot.id]
-                mood, season = find_mood(d["note"][:300])
-                fresh, _ = changed_shot(shot, d["note"], ", ".join(x for x in (mood, season) if x), d["candidate_id"],
-                                        ws.catalog.get_candidate(d["candidate_id"]).params)
-            if fresh is not None:
-                shots.append(fresh)
-                to_render.append(fresh.id)
-            else:
-                shots.append(shot)
-        plan = ws.catalog.save_plan(plan.model_copy(update={"shots": shots}))
+        plan, to_render, _ = replan_from_changes(
+            plan, changed, {cid: c["shot"] for cid, c in by_id.items()},
+            read_mood=lambda note: ", ".join(x for x in find_mood(note[:300]) if x),
+            previous_params={d.candidate_id: ws.catalog.get_candidate(d.candidate_id).params for d in changed})
+        plan = ws.catalog.save_plan(plan)
         emit({"type": "plan", "plan": plan.model_dump(mode="json")})
         progress("Changing the plan", "done", f"re-planned {len(to_render)} shot(s) from your notes")
         update |= {"plan": plan.model_dump(mode="json"), "to_produce": to_render,
@@ -209,3 +202,41 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
         refused.append(f"stopped after {runtime.context.max_revisions} rounds of changes; start a new request "
                        "to continue")
     return update
+
+
+def _plan_edit_during_review(state: StudioState, runtime: Runtime[StudioContext], text: str) -> dict | None:
+    """A message that adds or removes shots while a review waits ("add a 16:9 banner", "no 9:16") changes the
+    plan; the candidates still waiting stay in the next review unless their shot was removed, and the reply says
+    which left. None when the message is not such an edit (then it is read as decisions)."""
+    payload = state.get("review") or {"candidates": []}
+    if any(c["id"].lower() in text.lower() for c in payload["candidates"]):
+        return None
+    plan = GalleryPlan.model_validate(state["plan"])
+    edit = review_plan_edit(text, plan)
+    if edit is None:
+        return None
+    ws = runtime.context.ws
+    try:
+        result = apply_edit(plan, edit)
+    except ListingError as exc:
+        reply_event(str(exc))
+        return {"decisions": None, "rereview": True}
+    saved = ws.catalog.save_plan(result.plan)
+    emit({"type": "plan", "plan": saved.model_dump(mode="json")})
+    planned = {s.id for s in saved.shots}
+    waiting = [c for c in payload["candidates"] if c["shot"] in planned]
+    left = [c for c in payload["candidates"] if c["shot"] not in planned]
+    words = f"Changed the plan: {result.summary()}."
+    if waiting:
+        words += f" The {len(waiting)} candidate(s) waiting for your review stay in it."
+    if left:
+        words += (f" {len(left)} candidate(s) of the removed shot(s) left the review (they stay in the catalog, "
+                  "not approved).")
+    progress("Changing the plan", "done", words)
+    reply_event(words)
+    if not result.to_render:
+        return {"plan": saved.model_dump(mode="json"), "review": {**payload, "candidates": waiting},
+                "decisions": None, "rereview": True}
+    return {"plan": saved.model_dump(mode="json"), "to_produce": result.to_render, "results": {"__reset__": True},
+            "carried": waiting, "decisions": {"approved": [], "rejected": [], "changed": [], "refused": []},
+            "rereview": False}

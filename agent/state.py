@@ -46,6 +46,7 @@ class StudioState(TypedDict, total=False):
     results: Annotated[dict, merge_results]  # shot id -> [candidate summary]
     revisions: int                    # change-request rounds in this review (bounded)
     review: dict | None               # the last review payload shown
+    carried: list[dict]               # candidates still waiting for review across a plan edit (shown again)
     decisions: dict | None            # the resume value of the review interrupt
     rereview: bool                    # the last message decided nothing: show the same review again
     published: list[dict]

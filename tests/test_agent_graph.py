@@ -146,11 +146,11 @@ def test_plan_edit_by_chat_renders_only_the_new_shots(ws, photos):
     events = _run(agent.send("t1", "drop the lifestyle, add two 9:16 campaign shots with a winter mood"))
     plan = events["plan"][-1]["plan"]
     roles = [s["role"] for s in plan["shots"]]
-    assert "lifestyle" not in roles and roles.count("campaign") == 2
+    assert "lifestyle" not in roles and roles.count("campaign") == 1
     campaign = [s for s in plan["shots"] if s["role"] == "campaign"]
-    assert all((s["width"], s["height"]) == (1080, 1920) and s["mood"] == "winter" for s in campaign)
+    assert all((s["width"], s["height"]) == (1080, 1920) and s["mood"] == "winter" and s["count"] == 2 for s in campaign)
     new = [c for c in ws.catalog.candidates("RING-4") if c.id not in before]
-    assert {c.shot_id for c in new} == {s["id"] for s in campaign}
+    assert {c.shot_id for c in new} == {s["id"] for s in campaign} and len(new) == 2
     assert {c["shot"] for c in events["review"][-1]["payload"]["candidates"]} == {s["id"] for s in campaign}
 
 

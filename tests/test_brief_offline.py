@@ -173,14 +173,14 @@ def test_questions(text, kind, sku, role, query):
 
 def test_plan_edit_drop_and_add_campaign():
     edit = parse_plan_edit("drop the lifestyle, add two 9:16 campaign shots with a winter mood")
-    assert edit.drop_roles == [Role.lifestyle]
-    assert edit.add == [{"role": Role.campaign, "count": 2, "aspect": "9:16", "mood": "winter"}]
+    assert [(r.role, r.aspect) for r in edit.drop] == [(Role.lifestyle, None)]
+    assert [(a.role, a.aspect, a.count, a.mood) for a in edit.add] == [(Role.campaign, "9:16", 2, "winter")]
 
 
 def test_plan_edit_more_details():
     edit = parse_plan_edit("remove the try-on and add 3 more detail shots")
-    assert edit.drop_roles == [Role.try_on]
-    assert edit.add == [{"role": Role.detail, "count": 3, "aspect": None, "mood": ""}]
+    assert [(r.role, r.aspect) for r in edit.drop] == [(Role.try_on, None)]
+    assert [(a.role, a.aspect, a.count) for a in edit.add] == [(Role.detail, None, 3)]
 
 
 def test_review_words():

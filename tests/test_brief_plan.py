@@ -75,21 +75,36 @@ def test_amazon_main_image_cannot_be_declined(workspace):
 
 def test_plan_edit_drops_and_adds_only_what_it_names(workspace):
     _, plan = _plan(workspace, "gold ring for etsy, warm mood")
-    edited, to_render = apply_edit(plan, parse_plan_edit("drop the lifestyle, add two 9:16 campaign shots with a winter mood"))
+    result = apply_edit(plan, parse_plan_edit("drop the lifestyle, add two 9:16 campaign shots with a winter mood", plan))
     kept = [s for s in plan.shots if s.role is not Role.lifestyle]
+    edited = result.plan
     assert edited.shots[:len(kept)] == kept
     added = edited.shots[len(kept):]
-    assert [s.id for s in added] == to_render and len(added) == 2
-    assert all(s.role is Role.campaign and (s.width, s.height) == (1080, 1920) and s.mood == "winter" for s in added)
+    assert [s.id for s in added] == result.to_render and len(added) == 1
+    assert all(s.role is Role.campaign and (s.width, s.height) == (1080, 1920) and s.mood == "winter" and s.count == 2
+               for s in added)
+    assert result.dropped == ["lifestyle"] and "9:16 campaign (2 candidates)" in result.summary()
 
 
 def test_plan_edit_mood_only_rerenders_the_scenes(workspace):
     _, plan = _plan(workspace, "silver necklace for shopify")
-    edited, to_render = apply_edit(plan, parse_plan_edit("make it more wintry and cosy instead"))
-    rerendered = [s for s in edited.shots if s.id in to_render]
+    result = apply_edit(plan, parse_plan_edit("make it more wintry and cosy instead", plan))
+    rerendered = [s for s in result.plan.shots if s.id in result.to_render]
     assert rerendered and all(s.role in (Role.lifestyle, Role.campaign) for s in rerendered)
     assert all("cosy" in s.mood and "winter" in s.mood for s in rerendered)
-    assert [s for s in edited.shots if s.role is Role.packshot] == [s for s in plan.shots if s.role is Role.packshot]
+    assert [s for s in result.plan.shots if s.role is Role.packshot] == [s for s in plan.shots if s.role is Role.packshot]
+    assert len(result.replaced) == len(rerendered)
+
+
+def test_a_banner_is_added_beside_the_stories_shot_and_no_9_16_removes_it(workspace):
+    _, plan = _plan(workspace, "gold ring for etsy, instagram stories")
+    stories = [s for s in plan.shots if s.options.get("aspect") == "9:16"]
+    result = apply_edit(plan, parse_plan_edit("add a 16:9 banner", plan))
+    assert [s.options.get("aspect") for s in result.plan.shots if s.id in result.to_render] == ["16:9"]
+    assert all(s in result.plan.shots for s in stories)
+    result = apply_edit(result.plan, parse_plan_edit("no 9:16", result.plan))
+    assert not [s for s in result.plan.shots if s.options.get("aspect") == "9:16"] and result.to_render == []
+    assert result.dropped == ["9:16 campaign"]
 
 
 def test_campaign_variants_by_chat_add_one_shot_per_aspect(workspace):

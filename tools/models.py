@@ -222,6 +222,7 @@ class Brief(Model):
     sku: str | None = None
     category: Category | None = None
     title: str = ""
+    product_type: str = Field(default="", description="the product's own noun when the category is other: candle, brooch")
     materials: list[str] = Field(default_factory=list)
     colors: list[str] = Field(default_factory=list)
     dimensions: Dimensions = Field(default_factory=Dimensions)

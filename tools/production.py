@@ -62,19 +62,11 @@ def produce_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = No
 
 def plan_with_plates(ws: Workspace, product: Product, brief: Brief, channels=(), engine: str | None = None
                      ) -> GalleryPlan:
-    """tools.rules.plan_gallery knowing the registered plates, whether their talent consents to the
-    main channel, and whether a diffusion model can render the on-model shots (`engine`, default the
-    settings'); every face (gallery, agent, batch) plans through here."""
-    from tools.diffusion_render import diffusion_ready
-    from tools.plates import plate_refusal
-    from tools.rules import plan_gallery, primary_channel
+    """The gallery plan knowing the registered plates and the diffusion model (tools.plan.plan_with_plates:
+    every face plans there)."""
+    from tools.plan import plan_with_plates as plan
 
-    chans = [normalize_channel(c) for c in channels] or list(brief.channels)
-    plates = ws.catalog.plates()
-    primary = primary_channel(chans)
-    consents = {p.id: plate_refusal(ws, p, primary) for p in plates}
-    return plan_gallery(product, brief, chans, plates=plates, consents=consents,
-                        diffusion=diffusion_ready(ws.settings, engine))
+    return plan(ws, product, brief, channels, engine=engine)
 
 
 def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = None, brief: Brief | None = None,

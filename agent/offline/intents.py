@@ -1,54 +1,199 @@
 """Offline intent routing and chat edits: what a message asks for, plan edits, decisions in words.
 
-Rules only (no LLM): the same words always route the same way. The brief's content is read by
-`agent.offline.reader`.
+Intent is decided by what a message asks for, not by its punctuation: word rules (with negation scope:
+"don't publish yet" is not a publish) score each intent; when they do not settle it, the message is
+compared by meaning (the shipped MiniLM model) with labelled examples in prompts/chat/intents.toml, and
+when two intents stay close the reader asks one short question. The brief's content is read by
+`agent.offline.reader`; the word mechanisms live in `agent.offline.words`.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from agent.offline.reader import (
-    _NUM,
-    _number,
-    find_aspects,
-    find_channels,
+    aspect_mentions,
     find_mood,
+    find_product_type,
     find_roles,
     find_skus,
+    role_mentions,
 )
-from tools.models import Role
+from agent.offline.words import clause_end, clause_start, find_counts, negated, normalize
+from prompts import load
+from tools.models import GalleryPlan, Role
+from tools.plan import PlanEdit, ShotAdd, ShotRef
 
 Intent = Literal["gallery", "change_plan", "campaign", "question", "status", "publish"]
+ROUTES = {"gallery": "gallery", "change_plan": "edit", "campaign": "edit", "question": "question", "status": "status",
+          "publish": "publish"}  # intents that take the same path through the graph
+SETTLED = 2.0      # a rule score this high settles the intent without the similarity model
+CLOSE = 0.04       # two intents whose combined scores are this close make the reader ask
+MIN_SIMILARITY = 0.4  # below this the nearest examples say nothing ("hello there" is near no intent)
 
-_QUESTION_START = re.compile(
-    r"^\s*(?:what|which|where|who|find|search|look up|lookup|show me|list|do we have|do i have|is there|are there|"
-    r"how many|any)\b", re.IGNORECASE)
-_EDIT_VERBS = re.compile(
-    r"\b(?:drop|remove|delete|skip|add|replace|instead|change|swap out|more|fewer|less|another|extra|make (?:it|them|the)|"
-    r"no more|without|switch|use)\b", re.IGNORECASE)
+_STATUS = re.compile(r"\b(?:status|progress|where are we|how far(?: along)?|how(?:'s| is) it going|done yet|are (?:we|you) done|"
+                     r"ready yet|still working|eta|what's happening)\b")
+_PUBLISH = re.compile(r"\b(?:publish|export|push (?:it|them|the \w+(?: ones)?|everything|these|those)\b.*\bto|"
+                      r"send (?:it|them|the \w+|everything|these|those)\b.*\bto|go live|upload (?:it |them )?to|"
+                      r"make the packs?|channel packs?|ship it)\b")
+_QUESTION = re.compile(r"\b(?:missing|still need|still needs|still lack|lacks?|lacking|what's left|left to (?:shoot|do|make)|"
+                       r"coverage|outstanding|which (?:skus?|products?|items?|listings?)|any (?:products?|skus?|items?|listings?)|"
+                       r"how many|find|search|look up|lookup|do we have|do i have|is there|are there|show me|list (?:the )?"
+                       r"(?:skus?|products?|items?)|what (?:images|photos|shots) does|ready to go live|ready for|complete\?|"
+                       r"is \S+ complete|in the catalog|if we have|have we got|do we stock|do we sell)\b")
+_STATE_QUESTION = re.compile(r"^\s*(?:is|are|does|do|has|have|what|which|how)\b")
+_EDIT_VERBS = re.compile(r"\b(?:add|drop|remove|delete|skip|lose|cut|scrap|get rid of|ditch|swap|replace|switch|instead|"
+                         r"more|fewer|less|another|extra|make (?:it|them|the|those|these)|give me|let's not|no more|"
+                         r"change|redo|re-?render|can we (?:get|see|have|do)|i want|we want|we need|i need|do a|want a|"
+                         r"x\d|\d ?x)\b")
+
+
+@lru_cache(maxsize=1)
+def intent_examples() -> dict:
+    """prompts/chat/intents.toml, parsed once."""
+    return tomllib.loads(load("chat/intents.toml"))
+
+
+@dataclass
+class IntentReading:
+    intent: Intent
+    scores: dict[str, float]
+    source: Literal["rules", "meaning"] = "rules"
+    question: str | None = None      # one short question when two intents are close
+
+
+def rule_scores(low: str, *, has_plan: bool, has_images: bool, names_sku: bool = False) -> dict[str, float]:
+    """Evidence for each intent from the words (0 = none). A cue governed by a negator counts against it."""
+    scores = dict.fromkeys(ROUTES, 0.0)
+
+    def cue(pattern: re.Pattern) -> float:
+        hits = list(pattern.finditer(low))
+        if not hits:
+            return 0.0
+        return 0.0 if all(negated(low, m.start()) or re.search(r"\b(?:don't|do not|not)\s+(?:\w+\s+)?$",
+                                                              low[:m.start()]) for m in hits) else 2.0
+
+    refs = role_mentions(low) or aspect_mentions(low)
+    mood = find_mood(low) != ("", "")
+    counts = find_counts(low)
+    scores["status"] = cue(_STATUS)
+    scores["publish"] = cue(_PUBLISH)
+    scores["question"] = cue(_QUESTION)
+    if scores["publish"] and scores["question"] and _STATE_QUESTION.search(low):
+        scores["publish"] = 0.5  # "is EAR-7 ready to go live on amazon?" asks about the catalog
+    if scores["question"] and _STATE_QUESTION.search(low):
+        scores["question"] += 1.0  # "which SKUs have no try-on?" asks, even with a role in it
+    if names_sku and not refs:
+        scores["question"] += 0.5
+    if has_plan:
+        edit = _EDIT_VERBS.search(low) is not None or any(negated(low, a) for a, *_ in refs)
+        if edit and (refs or mood or counts):
+            scores["change_plan"] = 2.5 if refs else 2.0
+        elif refs and (mood or counts):
+            scores["change_plan"] = 2.0
+        elif mood and re.search(r"\b(?:make|more|less|feel|vibe|look|mood|version|style)\b", low):
+            scores["change_plan"] = 1.5
+        if (re.search(r"\bcampaign|\bvariants?\b|\bads?\b|\bsocial\b", low) and (aspect_mentions(low) or mood or counts)
+                and not re.search(r"\b(?:add|drop|remove|delete|skip|swap|replace|lose|cut|scrap)\b", low)):
+            scores["campaign"] = max(scores["change_plan"], 2.0) + 0.1
+        if scores["campaign"] or scores["change_plan"]:
+            scores["question"] = max(0.0, scores["question"] - 1.0) if not _STATE_QUESTION.search(low) else scores["question"]
+    if has_images:
+        scores["gallery"] = 3.0
+    elif not has_plan:
+        product = bool(find_product_type(low)) or bool(re.search(r"\b(?:ring|necklace|earrings|bracelet|watch|bag|dress)\b", low))
+        if product and not scores["question"] and not scores["status"] and not scores["publish"]:
+            scores["gallery"] = 1.0
+    return scores
+
+
+class _Similarity:
+    """Message-to-example similarity per intent with the MiniLM sentence model (loaded on first use)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._examples = None
+
+    def scores(self, text: str) -> dict[str, float] | None:
+        try:
+            from tools.index import _load_model
+
+            model = _load_model("cpu")
+        except Exception:  # the model is an aid: without it the rules decide alone
+            return None
+        import numpy as np
+
+        with self._lock:
+            if self._examples is None:
+                examples = intent_examples()["examples"]
+                labels = [k for k, texts in examples.items() for _ in texts]
+                vectors = model.encode([t for texts in examples.values() for t in texts], normalize_embeddings=True)
+                self._examples = (labels, np.asarray(vectors))
+        labels, vectors = self._examples
+        query = model.encode([text], normalize_embeddings=True)[0]
+        sims = vectors @ query
+        out: dict[str, float] = {}
+        for label in dict.fromkeys(labels):
+            mine = sorted((float(s) for lab, s in zip(labels, sims, strict=True) if lab == label), reverse=True)
+            out[label] = sum(mine[:3]) / len(mine[:3])
+        return out
+
+
+_similarity = _Similarity()
+
+
+def read_intent(text: str, *, has_plan: bool = False, has_images: bool = False) -> IntentReading:
+    """The intent of one message, with the scores that decided it and, when two routes stay close, one short question."""
+    # 1. Rules (a photo with a message always means building a gallery)
+    text = normalize(text)
+    low = text.lower().strip()
+    scores = rule_scores(low, has_plan=has_plan, has_images=has_images, names_sku=bool(find_skus(text)))
+    if has_images:
+        return IntentReading("gallery", scores)
+    best = max(scores, key=scores.get)
+    top = sorted(scores.values(), reverse=True)
+    if top[0] >= SETTLED and (top[1] < top[0] or ROUTES[best] == ROUTES[_second(scores, best)]):
+        return IntentReading(_edit_kind(best, scores), scores)
+
+    # 2. Meaning: similarity to the labelled examples, added to the rules' evidence
+    sims = _similarity.scores(text)
+    if sims is None or max(sims.values()) < MIN_SIMILARITY:
+        return IntentReading(_fallback(best, scores), scores)
+    if not has_plan:
+        sims = {k: (v - 0.3 if k in ("change_plan", "campaign") else v) for k, v in sims.items()}
+    combined = {k: scores[k] * 0.25 + sims.get(k, 0.0) for k in scores}
+    ranked = sorted(combined, key=combined.get, reverse=True)
+    first, second = ranked[0], next(k for k in ranked[1:] if ROUTES[k] != ROUTES[ranked[0]])
+    question = None
+    if combined[first] - combined[second] < CLOSE and max(scores.values()) < SETTLED:
+        phrases = intent_examples()["phrases"]
+        question = intent_examples()["question"].format(a=phrases[first], b=phrases[second])
+    return IntentReading(_edit_kind(first, combined), combined, "meaning", question)
+
+
+def _second(scores: dict[str, float], best: str) -> str:
+    return sorted((k for k in scores if k != best), key=scores.get, reverse=True)[0]
+
+
+def _edit_kind(intent: str, scores: dict[str, float]) -> Intent:
+    if intent == "change_plan" and scores.get("campaign", 0) >= scores["change_plan"]:
+        return "campaign"
+    return intent  # type: ignore[return-value]
+
+
+def _fallback(best: str, scores: dict[str, float]) -> Intent:
+    """Without the similarity model (or with nothing near): the rules' best, else a gallery (the nodes ask)."""
+    return _edit_kind(best, scores) if scores[best] > 0 else "gallery"
 
 
 def classify_intent(text: str, *, has_plan: bool = False, has_images: bool = False) -> Intent:
-    """Route one user message. Images with a message always mean building a gallery."""
-    low = text.lower().strip()
-    if has_images:
-        return "gallery"
-    if re.search(r"\b(?:status|progress|where are we|how far along|what's happening|are you done|done yet)\b", low):
-        return "status"
-    if re.search(r"\b(?:publish|export|push (?:it |them )?to|send (?:it |them )?to|make the pack|channel pack)\b", low):
-        return "publish"
-    if _QUESTION_START.search(low) or re.search(r"\bmissing\b|\bno (?:try-?on|lifestyle|packshot|detail|campaign)\b|\?$", low):
-        if not (has_plan and _EDIT_VERBS.search(low) and not low.endswith("?")):
-            return "question"
-    roles, declined = find_roles(low)
-    if has_plan and _EDIT_VERBS.search(low) and (roles or declined or find_aspects(low) or find_mood(low) != ("", "")):
-        return "change_plan"
-    if re.search(r"\bcampaign\b|\bvariants?\b", low) and has_plan and not re.search(r"\bgallery\b|\blisting\b", low):
-        return "campaign"
-    return "gallery"
+    """Route one user message (see `read_intent`)."""
+    return read_intent(text, has_plan=has_plan, has_images=has_images).intent
 
 
 @dataclass
@@ -60,71 +205,172 @@ class Question:
 
 
 def parse_question(text: str) -> Question:
-    """'what's missing for SKU-123?', 'which SKUs have no try-on?', 'find the blue sapphire ring'."""
+    """'what's missing for SKU-123?', 'which SKUs have no try-on?', 'find the blue sapphire ring', 'BAG-19 coverage'."""
+    text = normalize(text)
     low = text.lower()
     skus = find_skus(text)
-    m = re.search(r"\b(?:no|without|lack(?:ing)?|missing)\s+(?:an?\s+|any\s+)?(?:approved\s+)?([\w-]+(?:\s[\w-]+)?)", low)
-    if m and re.search(r"\bskus?\b|\bproducts?\b|\bitems?\b|\blistings?\b", low):
-        roles, _ = find_roles(m.group(1))
+    m = re.search(r"\b(?:no|without|don't have|do not have|lack(?:ing|s)?|missing|not got|no approved)\s+(?:an?\s+|any\s+)?"
+                  r"(?:approved\s+)?([\w-]+(?:\s[\w-]+)?)", low)
+    if m and re.search(r"\bskus?\b|\bproducts?\b|\bitems?\b|\blistings?\b", low) and not skus:
+        roles = [r for _, _, r in role_mentions(m.group(1))]
         if not roles:
             roles = [r for r in Role if r.value.replace("_", " ") in m.group(1) or r.value in m.group(1)]
         if roles:
             return Question("lacking_role", role=roles[0])
-    if re.search(r"\bmissing\b|\black|\bstill need|\bwhat(?:'s| is) left\b|\bcoverage\b", low):
-        return Question("missing", sku=skus[0] if skus else None)
-    m = re.search(r"\b(?:find|search(?: for)?|look up|lookup|show me|where is|do we have|do i have|is there)\s+(.+)", text,
-                  flags=re.IGNORECASE)
-    if m:
-        query = re.sub(r"^(?:the|a|an|our|my|any)\s+", "", m.group(1).strip(" ?.!"), flags=re.IGNORECASE)
-        return Question("find", sku=skus[0] if skus else None, query=query)
-    if skus:
+    if skus and not re.search(r"\b(?:find|search|look up|lookup)\b", low):
         return Question("missing", sku=skus[0])
+    if re.search(r"\bmissing\b|\black|\bstill need|\bwhat(?:'s| is) left\b|\bcoverage\b|\boutstanding\b", low):
+        return Question("missing", sku=skus[0] if skus else None)
+    m = re.search(r"\b(?:find|search(?: for)?|look up|lookup|show me|where is|do we have|do i have|is there|if we have|"
+                  r"have we got)\s+(.+)", text, flags=re.IGNORECASE)
+    if m:
+        query = re.split(r"[,;]|\bin the catalog\b|\bcan you\b|\bcan u\b|\bplease\b", m.group(1), flags=re.IGNORECASE)[0]
+        query = re.sub(r"^(?:the|a|an|our|my|any|a version of the|a version of)\s+", "", query.strip(" ?.!"),
+                       flags=re.IGNORECASE)
+        return Question("find", sku=skus[0] if skus else None, query=query.strip(" ?.!"))
     return Question("catalog", query=text.strip(" ?.!"))
 
 
+# -- plan edits ----------------------------------------------------------------------------------------
+
+_ADD_CUES = re.compile(r"\b(?:add|another|extra|more|second|include|also|too|plus|new|one more|as well)\b")
+_DEFINITE = re.compile(r"\b(?:the|that|those|these|this|existing|current|our)\s+(?:[\w:.'-]+\s+){0,2}$")
+_SWAP = re.compile(r"\b(?:swap|replace|switch|trade|change)\s+(?P<old>.+?)\s+(?:for|with|to|into)\s+(?P<new>.+)")
+
+
 @dataclass
-class PlanEdit:
-    drop_roles: list[Role] = field(default_factory=list)
-    add: list[dict] = field(default_factory=list)  # {"role", "count", "aspect", "mood"}
-    mood: str = ""
-    season: str = ""
-    channels: list = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.drop_roles or self.add or self.mood or self.season or self.channels)
+class _Ref:
+    start: int
+    end: int
+    role: Role
+    aspect: str | None
+    negated: bool
 
 
-def parse_plan_edit(text: str) -> PlanEdit:
-    """'drop the lifestyle, add two 9:16 campaign shots with a winter mood' -> PlanEdit."""
-    low = text.lower()
-    edit = PlanEdit()
-    mood, season = find_mood(low)
-    edit.mood, edit.season = mood, season
-    edit.channels = find_channels(low)
-    for clause in re.split(r"[,;.]|\band then\b|\bthen\b|\bplus\b|\balso\b|(?=\badd\b)|(?=\bdrop\b)|(?=\bremove\b)", low):
-        clause = clause.strip()
-        if not clause:
+def _refs(low: str) -> list[_Ref]:
+    """Every shot a message points at: role words and formats, a format word that is also a role word
+    ("stories", "banner") counted once, and a bare "campaign" absorbed by the formats named beside it."""
+    aspects = [_Ref(a, e, Role.campaign, ratio, neg) for a, e, ratio, neg in aspect_mentions(low)]
+    refs = list(aspects)
+    for a, e, role in role_mentions(low):
+        if any(x.start < e and a < x.end for x in aspects):
             continue
-        asked, declined = find_roles(clause)
-        for role in declined:
-            if role not in edit.drop_roles:
-                edit.drop_roles.append(role)
-        if re.search(r"\b(?:add|more|another|extra|plus|include|also|want|need|make)\b", clause) or re.match(rf"{_NUM}\s", clause):
-            m = re.search(rf"\b{_NUM}\s+(?:(?:more|new|extra|additional)\s+)?(?:[\w:'-]+\s+){{0,3}}?(?:shots?|images?|photos?|variants?|versions?|visuals?)\b", clause)
-            count = _number(m.group(1)) if m else 1
-            aspects = find_aspects(clause)
-            roles = asked or ([Role.campaign] if aspects else [])
-            for role in roles:
-                for aspect in (aspects if role is Role.campaign and aspects else [aspects[0] if aspects else None]):
-                    edit.add.append({"role": role, "count": max(1, min(count, 12)), "aspect": aspect,
-                                     "mood": ", ".join(x for x in (mood, season) if x)})
+        refs.append(_Ref(a, e, role, None, negated(low, a)))
+    refs.sort(key=lambda r: r.start)
+    for polarity in (True, False):
+        if any(r.aspect for r in refs if r.negated is polarity):
+            refs = [r for r in refs if not (r.negated is polarity and r.role is Role.campaign and r.aspect is None)]
+    out: list[_Ref] = []
+    for r in refs:
+        if not any((o.role, o.aspect, o.negated) == (r.role, r.aspect, r.negated) for o in out):
+            out.append(r)
+    return out
+
+
+def _exists(plan: GalleryPlan | None, ref: _Ref) -> bool:
+    if plan is None:
+        return False
+    target = ShotRef(role=ref.role, aspect=ref.aspect)
+    return any(target.matches(s) for s in plan.shots)
+
+
+def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
+    """'drop the lifestyle, add two 9:16 campaign shots with a winter mood' -> PlanEdit. With the current plan, a
+    shot it already has is re-styled when the message points at it ("make the campaign ones darker",
+    "3 versions of the 4:5 in a halloween mood"), and added when it asks for a new one ("add a 16:9 banner")."""
+    low = normalize(text).lower()
+    mood, season = find_mood(low)
+    mood_words = ", ".join(x for x in (mood, season) if x)
+    counts = find_counts(low)
+    count = counts[0].value if counts else None
+    edit = PlanEdit(mood=mood_words, count=count)
+    refs = _refs(low)
+
+    # 1. "swap X for Y" / "replace X with Y": X goes (or is re-styled when Y only names a mood), Y comes
+    swap = _SWAP.search(low)
+    swapped_new: list[_Ref] = []
+    if swap:
+        old = [r for r in refs if swap.start("old") <= r.start < swap.end("old")]
+        new = [r for r in refs if r.start >= swap.start("new")]
+        if old and new:
+            edit.drop += [ShotRef(role=r.role, aspect=r.aspect) for r in old]
+            swapped_new = new
+        elif old:
+            edit.restyle += [ShotRef(role=r.role, aspect=r.aspect) for r in old]
+        refs = [r for r in refs if r not in old]
+
+    # 2. Declined shots go; "drop the rest of the campaign" keeps only what is named positively
+    for r in refs:
+        if not r.negated:
+            continue
+        rest = re.search(r"\bthe rest\b(?:\s+of)?", low[clause_start(low, r.start):r.start])
+        if rest and r.aspect is None:
+            edit.drop_rest_of.append(r.role)
+        else:
+            edit.drop.append(ShotRef(role=r.role, aspect=r.aspect))
+    if re.search(r"\b(?:drop|remove|skip|cut|lose|get rid of|scrap)\s+(?:all\s+)?the rest\b", low) and not edit.drop_rest_of:
+        edit.drop_rest_of = [r.role for r in refs if r.negated and r.aspect is None]
+
+    # 3. Shots named positively: added, re-styled, or kept
+    for r in refs:
+        if r.negated:
+            continue
+        if edit.drop_rest_of and r.role in edit.drop_rest_of:
+            edit.keep.append(ShotRef(role=r.role, aspect=r.aspect))
+            continue
+        clause = low[clause_start(low, r.start):clause_end(low, r.end)]
+        part = re.split(r"[,;.!?]", low[:r.start])[-1] + re.split(r"[,;.!?]", low[r.start:])[0]
+        before = low[max(0, r.start - 30):r.start]
+        add_cue = r in swapped_new or _ADD_CUES.search(part) is not None
+        definite = _DEFINITE.search(before) is not None or any(c.definite for c in counts)
+        setting = re.search(r"\bin an?\s+(?:[\w'-]+\s+){0,2}$", before) is not None
+        exists = _exists(plan, r)
+        if add_cue or not exists:
+            edit.add.append(ShotAdd(role=r.role, aspect=r.aspect, count=count, mood=mood_words))
+        elif definite or setting or (not counts and mood_words):
+            if mood_words or count:
+                edit.restyle.append(ShotRef(role=r.role, aspect=r.aspect))
+            else:
+                edit.keep.append(ShotRef(role=r.role, aspect=r.aspect))
+        elif counts or mood_words or _EDIT_VERBS.search(clause):
+            edit.add.append(ShotAdd(role=r.role, aspect=r.aspect, count=count, mood=mood_words))
+    if edit.add or edit.restyle:
+        edit.mood = mood_words  # applied to what was named, not to every scene
     return edit
 
 
+def campaign_additions(text: str, edit: PlanEdit, default_aspects=("1:1", "4:5", "9:16")) -> PlanEdit:
+    """A campaign request that names no shot: one campaign shot per format named, else per default format."""
+    if edit.add or edit.restyle or edit.drop or edit.drop_rest_of:
+        return edit
+    low = normalize(text).lower()
+    aspects = [ratio for _, _, ratio, neg in aspect_mentions(low) if not neg] or list(default_aspects)
+    adds = [ShotAdd(role=Role.campaign, aspect=a, count=edit.count, mood=edit.mood) for a in dict.fromkeys(aspects)]
+    return edit.model_copy(update={"add": adds, "restyle": []})
+
+
+def review_plan_edit(text: str, plan: GalleryPlan) -> PlanEdit | None:
+    """A message typed while a review waits that adds or removes shots ("add a 16:9 banner", "no 9:16") rather
+    than changing how a candidate looks ("no reflection on the hero", "make the background darker"): its edit,
+    else None."""
+    from tools.looks import read_change
+
+    if read_change(text).understood:
+        return None
+    edit = parse_plan_edit(text, plan)
+    if not (edit.add or edit.drop or edit.drop_rest_of):
+        return None
+    return edit if classify_intent(text, has_plan=True) in ("change_plan", "campaign") else None
+
+
+# -- decisions typed while a review waits --------------------------------------------------------------
+
 _CHANGE_CUES = re.compile(
-    r"\b(?:make|change|more|less|warmer|cooler|brighter|darker|softer|bigger|smaller|instead|redo|regenerate|"
-    r"re-render|rerender|try again|another|different|closer|wider|tighter|move|remove|add|without|replace)\b")
+    r"\b(?:make|change|more|less|warmer|cooler|brighter|darker|lighter|softer|harder|bigger|smaller|instead|redo|regenerate|"
+    r"re-render|rerender|try again|another|different|closer|wider|tighter|move|remove|add|without|replace|no reflection|"
+    r"reflection|shadow|backdrop|background|space|room|zoom|crop|needs?|should)\b")
+_APPROVE = re.compile(r"\b(?:approve|accept|ok|okay|looks good|look good|lgtm|go ahead|perfect|great|love (?:it|them)|"
+                      r"ship it|all good)\b")
 
 
 @dataclass
@@ -137,15 +383,17 @@ class WordDecisions:
 
 
 def parse_review_words(text: str, candidate_ids: list[str], shots_by_role: dict[str, list[str]] | None = None) -> WordDecisions:
-    """Decisions typed in the chat while a review is pending: 'approve all', 'reject cand_x', 'make the lifestyle warmer'."""
-    low = text.lower().strip()
+    """Decisions typed in the chat while a review is pending: 'approve all', 'reject cand_x', 'make the lifestyle warmer'.
+    "don't approve anything yet, make the campaign warmer" is a change request, not an approval."""
+    low = normalize(text).lower().strip()
     out = WordDecisions()
     mentioned = [cid for cid in candidate_ids if cid.lower() in low]
-    if re.search(r"\b(?:approve|accept|ok|looks good|lgtm|go ahead|publish)\b", low) and not mentioned:
-        if re.search(r"\ball\b|\beverything\b|\bthem\b|\bpassing\b|\bgood ones\b|^(?:ok|approve|looks good|lgtm)\W*$", low):
-            out.approve_passing = True
-            return out
-    if re.search(r"\breject (?:all|everything|them)\b|\bnone of them\b", low):
+    approvals = [m for m in _APPROVE.finditer(low) if not negated(low, m.start())
+                 and not re.search(r"\b(?:don't|do not|not|never)\s+(?:\w+\s+)?$", low[:m.start()])]
+    if approvals and not mentioned and not _CHANGE_CUES.search(low):
+        out.approve_passing = True
+        return out
+    if re.search(r"\breject (?:all|everything|them)\b|\bnone of them\b|\breject them all\b", low):
         out.reject_all = True
         return out
     for cid in mentioned:
@@ -157,12 +405,18 @@ def parse_review_words(text: str, candidate_ids: list[str], shots_by_role: dict[
         else:
             out.change[cid] = text
     if not mentioned:
-        roles, _ = find_roles(low)
+        if _QUESTION.search(low) and not _CHANGE_CUES.search(low):
+            return out  # a question while the review waits
+        roles = [r for _, _, r in role_mentions(low)]
         if not (roles or _CHANGE_CUES.search(low) or find_mood(low) != ("", "")):
-            return out  # not a decision: a question or small talk while the review waits
+            return out  # not a decision: small talk while the review waits
         targets = []
         for role in roles:
             targets += (shots_by_role or {}).get(role.value, [])
         for cid in targets or candidate_ids:
             out.change[cid] = text
     return out
+
+
+__all__ = ["classify_intent", "read_intent", "parse_question", "parse_plan_edit", "parse_review_words", "review_plan_edit",
+           "campaign_additions", "find_roles", "PlanEdit"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import re
 
+from agent.offline.words import clause_end, clause_start, negated, normalize, only_spans
+from agent.offline.words import find_counts as word_counts
 from tools.errors import BadInput
 from tools.models import (
     CATEGORY_SYNONYMS,
@@ -51,57 +53,19 @@ COLORS = sorted([
 ], key=len, reverse=True)
 _COLOR_CANON = {"gray": "grey"}
 
-MOODS = [
-    ("cosy", ("cosy", "cozy", "hygge", "snug")),
-    ("warm", ("warm", "golden hour", "candlelit", "candle light")),
-    ("festive", ("festive", "sparkly", "celebration", "celebratory")),
-    ("minimal", ("minimal", "minimalist", "clean", "simple", "scandi", "scandinavian")),
-    ("luxury", ("luxury", "luxurious", "premium", "high-end", "high end", "opulent")),
-    ("elegant", ("elegant", "classy", "sophisticated", "refined", "timeless")),
-    ("romantic", ("romantic", "dreamy", "soft", "delicate")),
-    ("playful", ("playful", "fun", "colorful", "colourful", "vibrant")),
-    ("bold", ("bold", "edgy", "dramatic", "striking")),
-    ("moody", ("moody", "dark and moody", "noir")),
-    ("bright", ("bright", "airy", "fresh", "light and airy", "sunny")),
-    ("natural", ("natural", "organic", "earthy", "botanical", "outdoor", "outdoors")),
-    ("vintage", ("vintage", "retro", "antique")),
-    ("boho", ("boho", "bohemian")),
-    ("modern", ("modern", "contemporary", "urban", "street")),
-    ("beach", ("beach", "beachy", "coastal", "seaside")),
-]
 
-SEASONS = [
-    ("holiday", ("christmas", "xmas", "holiday season", "holidays", "holiday", "new year", "hanukkah", "black friday")),
-    ("valentine", ("valentine", "valentines", "valentine's")),
-    ("mother's day", ("mother's day", "mothers day")),
-    ("winter", ("winter", "wintry", "snow", "snowy")),
-    ("spring", ("spring", "easter")),
-    ("summer", ("summer", "summery")),
-    ("autumn", ("autumn", "fall season", "in the fall", "for fall", "fall mood", "fall vibe", "autumnal")),
-]
+def _vocab_table(name: str) -> list[tuple[str, tuple[str, ...]]]:
+    from agent.offline.words import vocabulary
 
-ROLE_WORDS: list[tuple[Role, tuple[str, ...]]] = [
-    (Role.model_swap, ("model swap", "model-swap", "swap the model", "different model", "swap model")),
-    (Role.on_model, ("on model", "on-model", "on a model", "worn by a model", "model shot", "model shots")),
-    (Role.try_on, ("try-on", "try on", "tryon", "on hand", "on a hand", "on the hand", "on finger",
-                   "on the finger", "on the ear", "on ear", "on the neck", "on the wrist", "on wrist",
-                   "worn", "wearing")),
-    (Role.lifestyle, ("lifestyle", "in a scene", "scene", "scenes", "in context", "styled")),
-    (Role.detail, ("detail", "details", "close-up", "close up", "closeup", "macro", "zoom")),
-    (Role.campaign, ("campaign", "campaigns", "social", "instagram", "tiktok", "stories", "story", "reels",
-                     "banner", "banners", "ad creative", "ads")),
-    (Role.packshot, ("packshot", "packshots", "pack shot", "white background", "main image", "on white",
-                     "cutout shot")),
-]
+    return [(key, tuple(words)) for key, words in vocabulary()[name].items()]
 
-_NEGATORS = r"(?:no|not|without|skip|drop|remove|exclude|excluding|don't want|do not want|don't need|no need for|except)"
 
-ASPECT_WORDS = [
-    ("9:16", ("stories", "story", "reels", "reel", "tiktok", "vertical video", "vertical")),
-    ("4:5", ("instagram feed", "insta feed", "feed post", "portrait")),
-    ("1:1", ("square",)),
-    ("16:9", ("landscape", "widescreen", "youtube", "web banner", "banner")),
-]
+# Moods, seasons, role words and format words are data: prompts/chat/vocabulary.toml.
+MOODS = _vocab_table("moods")
+SEASONS = _vocab_table("seasons")
+ROLE_WORDS: list[tuple[Role, tuple[str, ...]]] = [(Role(role), words) for role, words in _vocab_table("roles")]
+ASPECT_WORDS = _vocab_table("aspects")
+PRODUCT_NOUNS = tuple(sorted(_vocab_table("products")[0][1], key=len, reverse=True))
 
 CHANNEL_WORDS: list[tuple[str, Channel]] = sorted(
     [(c.value, c) for c in Channel] + list(CHANNEL_SYNONYMS.items()),
@@ -173,7 +137,8 @@ def _number(word: str) -> int:
 
 
 def find_category(text: str) -> Category | None:
-    """The product category named in the text (first mention wins; longer phrases beat their parts)."""
+    """The product category named in the text (first mention wins; longer phrases beat their parts); a product
+    noun outside the list (candle, brooch, coasters, scarf: prompts/chat/vocabulary.toml) is `other`."""
     low = text.lower()
     taken: list[tuple[int, int]] = []
     hits: list[tuple[int, Category]] = []
@@ -184,16 +149,29 @@ def find_category(text: str) -> Category | None:
             taken.append((m.start(), m.end()))
             hits.append((m.start(), category))
     if not hits:
-        return None
+        return Category.other if find_product_type(low) else None
     # "watch band" is a watch, "ring box" is a ring; the earliest product noun wins.
     return sorted(hits)[0][1]
 
 
+def find_product_type(text: str) -> str:
+    """The noun of a product outside the category list, as typed ("candle", "coasters"), or ''."""
+    low = text.lower()
+    hits = [(m.start(), noun) for noun in PRODUCT_NOUNS
+            for m in re.finditer(rf"(?<![\w-]){re.escape(noun)}(?![\w-])", low)]
+    return sorted(hits)[0][1] if hits else ""
+
+
 def find_channels(text: str) -> list[Channel]:
+    """Channels asked for in order of mention; a declined one ("not for ebay", "no etsy this time") is left out."""
     low = text.lower()
     found: list[tuple[int, Channel]] = []
+    taken: list[tuple[int, int]] = []
     for phrase, channel in CHANNEL_WORDS:
         for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
+            if any(a < m.end() and m.start() < b for a, b in taken) or negated(low, m.start()):
+                continue
+            taken.append(m.span())
             found.append((m.start(), channel))
     if "all channels" in low or "every channel" in low or "all marketplaces" in low:
         found += [(10_000 + i, c) for i, c in enumerate(Channel)]
@@ -268,6 +246,11 @@ def find_dimensions(text: str, category: Category | None = None, notes: list[str
             notes.append(f"chain length {value:g} mm")
             continue
         word = m.group(3) or ""
+        named = re.search(r"\b(inseam|inside leg|waist|chest|bust|hips?|sleeve|rise|shoulders?|strap|heel|sole)\W*(?:of|is|:)?\s*$",
+                          before)
+        if named and named.group(1) != "waist":
+            notes.append(f"{named.group(1)} {value:g} mm")  # a garment measure, not the product's outline
+            continue
         if not word:
             w = re.search(r"(width|wide|height|tall|length|long|drop|depth|thick(?:ness)?|diameter)\W*(?:of|is|:)?\s*$", before)
             word = w.group(1) if w else ""
@@ -287,21 +270,25 @@ def find_dimensions(text: str, category: Category | None = None, notes: list[str
 
     # 3. ring sizes
     if category in (Category.ring, None):
-        m = re.search(r"\b(?:ring\s+)?size\s*(us|eu|uk|au|iso|ca)?\s*([a-z](?:\s*(?:1/2|½))?|\d{1,2}(?:[.,]5|\s*1/2|½)?)\b(?:\s*\((us|eu|uk)\))?", low)
+        m = re.search(r"\b(?:ring\s+)?size\s*(us|eu|uk|au|iso|ca)?\s*([a-z](?:\s*(?:1/2|½|and a half))?|\d{1,2}(?:[.,]5|\s*1/2|½)?)(?![\w½])(?:\s*\((us|eu|uk)\))?", low)
         m2 = re.search(r"\b(us|eu|uk|iso)\s*(?:ring\s*)?size\s*([a-z]|\d{1,2}(?:[.,]5)?)\b", low)
         m3 = re.search(r"\b(?:size\s+)?(us|eu|uk)\s*(\d{1,2}(?:[.,]5)?|[a-z])\b(?!\s*(?:mm|cm))", low)
         system = size = None
         if m2:
             system, size = m2.group(1), m2.group(2)
         elif m:
-            size = m.group(2).replace("½", ".5").replace(" 1/2", ".5").replace("1/2", ".5").replace(",", ".")
+            size = m.group(2)
+            if size[0].isalpha():
+                size = size[0] + ("½" if len(size) > 1 else "")  # a UK letter, maybe with a half
+            else:
+                size = size.replace("½", ".5").replace(" 1/2", ".5").replace("1/2", ".5").replace(",", ".")
             system = m.group(1) or m.group(3)
             if system is None:
-                system = "uk" if size.isalpha() else ("eu" if float(size) >= 38 else "us")
+                system = "uk" if size[0].isalpha() else ("eu" if float(size) >= 38 else "us")
         elif m3 and category is Category.ring:
             system, size = m3.group(1), m3.group(2).replace(",", ".")
         if system and size:
-            if system in ("uk", "au") or size.isalpha():
+            if system in ("uk", "au") or size[0].isalpha():
                 dims["inner_diameter_mm"] = ring_size_to_mm("UK", size.upper())
             else:
                 dims["inner_diameter_mm"] = ring_size_to_mm(system, size)
@@ -309,66 +296,78 @@ def find_dimensions(text: str, category: Category | None = None, notes: list[str
 
 
 def find_roles(text: str) -> tuple[list[Role], list[Role]]:
-    """(roles asked for, roles declined) in order of mention."""
+    """(roles asked for, roles declined) in order of mention. A role is declined when a negator governs it in
+    its clause (`agent.offline.words.negated`): "no try-on", "w/o the detail shot", "everything except the
+    campaign", "don't need the lifestyle or campaign"."""
     low = text.lower()
     asked: list[Role] = []
     declined: list[Role] = []
-    hits: list[tuple[int, int, Role]] = []
-    taken: list[tuple[int, int]] = []
-    for role, words in ROLE_WORDS:
-        for phrase in sorted(words, key=len, reverse=True):
-            for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
-                if any(a <= m.start() < b for a, b in taken):
-                    continue
-                taken.append(m.span())
-                hits.append((m.start(), m.end(), role))
-    for start, _, role in sorted(hits):
-        clause = re.split(r"[,;.!?]|\bbut\b|\bplus\b|\balso\b|\badd\b|\bkeep\b|\bthen\b|\bonly\b|\bjust\b|\bwith\b|\binstead\b",
-                          low[:start])[-1]
-        negated = re.search(rf"\b{_NEGATORS}\b", clause) is not None
-        target = declined if negated else asked
+    for start, _, role in role_mentions(low):
+        target = declined if negated(low, start) else asked
         if role not in target:
             target.append(role)
     asked = [r for r in asked if r not in declined]
     return asked, declined
 
 
-def find_aspects(text: str) -> list[str]:
-    low = text.lower()
-    found: list[tuple[int, str]] = []
-    for m in re.finditer(r"(?<![\d:])(\d{1,2})\s*[:x×]\s*(\d{1,2})(?![\d:])(?!\s*(?:mm|cm|in))", low):
-        a, b = int(m.group(1)), int(m.group(2))
-        if 0 < a <= 21 and 0 < b <= 21 and max(a, b) / min(a, b) <= 4 and not re.match(r"\s*(?:am|pm)", low[m.end():]):
-            if re.search(r"\b(?:at|by)\s*$", low[:m.start()]):  # "at 10:30"
+def role_mentions(low: str) -> list[tuple[int, int, Role]]:
+    """(start, end, role) of every role phrase, longest phrase first where two overlap, in order of mention."""
+    hits: list[tuple[int, int, Role]] = []
+    taken: list[tuple[int, int]] = []
+    phrases = sorted(((p, role) for role, words in ROLE_WORDS for p in words), key=lambda pr: len(pr[0]), reverse=True)
+    for phrase, role in phrases:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
+            if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
-            found.append((m.start(), f"{a}:{b}"))
-    for ratio, words in ASPECT_WORDS:
-        for pos, _ in _find_all(low, words):
-            found.append((pos, ratio))
+            taken.append(m.span())
+            hits.append((m.start(), m.end(), role))
+    return sorted(hits)
+
+
+def find_aspects(text: str, *, include_negated: bool = False) -> list[str]:
+    """Aspect ratios asked for, in order of mention: '9:16', '4 x 5', '1.91:1', 'stories', 'square'. A declined one
+    ("no 9:16 this time") is left out unless `include_negated`."""
     out: list[str] = []
-    for _, ratio in sorted(found):
-        if ratio not in out:
+    for _, _, ratio, neg in aspect_mentions(text.lower()):
+        if (include_negated or not neg) and ratio not in out:
             out.append(ratio)
     return out
 
 
+def aspect_mentions(low: str) -> list[tuple[int, int, str, bool]]:
+    """(start, end, ratio, negated) of every aspect ratio named, in order, one per place."""
+    found: list[tuple[int, int, str]] = []
+    for m in re.finditer(r"(?<![\d:.])(\d{1,2}(?:\.\d{1,2})?)\s*([:x×])\s*(\d{1,2})(?![\d:])", low):
+        if m.group(2) != ":" and re.match(r"\s*(?:mm|cm|in\b|inch|\")", low[m.end():]):
+            continue  # "4 x 5 in" is a size
+        a, b = float(m.group(1)), int(m.group(3))
+        if 0 < a <= 21 and 0 < b <= 21 and max(a, b) / min(a, b) <= 4 and not re.match(r"\s*(?:am|pm)", low[m.end():]):
+            if re.search(r"\b(?:at|by)\s*$", low[:m.start()]):  # "at 10:30"
+                continue
+            found.append((m.start(), m.end(), f"{m.group(1)}:{b}"))
+    for ratio, words in ASPECT_WORDS:
+        for phrase in words:
+            for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
+                if not any(a < m.end() and m.start() < e for a, e, _ in found):
+                    found.append((m.start(), m.end(), ratio))
+    return [(a, e, ratio, negated(low, a)) for a, e, ratio in sorted(found)]
+
+
 def find_counts(text: str) -> tuple[int | None, int | None]:
-    """(candidates per shot, campaign shot count)."""
+    """(candidates per shot, campaign images per format), read from `agent.offline.words.find_counts`: a count in a
+    clause that names a campaign or a format counts campaign images ("2 campaign images in 1.91:1"); a
+    per-shot count ("3 variants each", "x2", "three of each", "maybe 4 takes") counts candidates per shot."""
     low = text.lower()
     count = campaign = None
-    m = re.search(rf"\b{_NUM}\s+(?:variants?|options?|versions?|candidates?|takes?|alternatives?)\s*(?:each|per shot|per image|of each|for each)?", low)
-    if m and re.search(r"each|per|of every|for every", low[m.start():m.end() + 20]):
-        count = _number(m.group(1))
-    m = re.search(rf"\b(?:each|every) (?:shot|image)\b[^.,;]*?\b{_NUM}\s+(?:variants?|options?|versions?|candidates?|takes?)", low)
-    if m:
-        count = _number(m.group(1))
-    m = re.search(rf"(?<![:\d])\b{_NUM}\s+(?:(?:new|more|extra|additional|different)\s+)?(?:[\w:'-]+\s+){{0,3}}?(?:campaign|social|instagram|story|stories|banner|ad)s?\b(?:\s+(?:shots?|images?|variants?|visuals?|creatives?|posts?|versions?))?", low)
-    if m:
-        campaign = _number(m.group(1))
-    else:
-        m = re.search(rf"\bcampaign\s+(?:shots?|images?|variants?|visuals?)?\s*[:x×]?\s*{_NUM}\b(?!\s*(?::|mm|cm))", low)
-        if m and m.group(1).isdigit():
-            campaign = _number(m.group(1))
+    for c in word_counts(low):
+        start, end = clause_start(low, c.start), clause_end(low, c.end)
+        clause = low[start:end]
+        campaign_clause = any(r is Role.campaign for _, _, r in role_mentions(clause)) or bool(aspect_mentions(clause))
+        if campaign_clause and campaign is None and (not c.per_shot or not re.search(r"\beach\b|\bper\b", clause)
+                                                    or re.search(r"campaign|format|aspect", clause)):
+            campaign = c.value
+        elif c.per_shot and count is None:
+            count = c.value
     return _clamp(count), _clamp(campaign)
 
 
@@ -478,7 +477,11 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
     explicit_category = normalize_category(category) if category else None
     explicit_channels = [normalize_channel(c) for c in channels]
 
-    # 2. Vocabulary
+    # 2. Spell out abbreviations and correct typos against the vocabulary ("braclet", "shopfy", "w/o", "amzn")
+    text = normalize(text)
+    low = text.lower()
+
+    # 3. Vocabulary
     found_category = explicit_category or find_category(text)
     skus = find_skus(text)
     asked, declined = find_roles(text)
@@ -489,23 +492,40 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
     materials = find_words(text, MATERIALS, _MATERIAL_CANON)
     colors = [c for c in find_words(text, COLORS, _COLOR_CANON)
               if c not in brand_colors and not any(m.startswith(c + " ") for m in materials)]
-    m = re.search(r"\b(?:only|just)\b(.*)", text.lower())
-    if m and (only := find_roles(m.group(1))[0]):
+
+    # 4. "only / just / that's it": a restriction to the roles it names, or to the formats it names
+    only_roles: list[Role] = []
+    only_aspects: list[str] = []
+    for a, b in only_spans(low):
+        segment = low[a:b]
+        roles = [r for _, _, r in role_mentions(segment)]
+        formats = find_aspects(segment)
+        if formats and set(roles) <= {Role.campaign}:
+            only_aspects += formats
+        else:
+            only_roles += roles
+    if only_roles:
         # "only the main image and try-on": every other page role is declined
         declined += [r for r in (Role.packshot, Role.try_on, Role.detail, Role.lifestyle, Role.campaign, Role.on_model)
-                     if r not in only and r not in declined and r not in asked]
+                     if r not in only_roles and r not in declined and r not in asked]
+    if only_aspects:
+        aspects = [a for a in aspects if a in only_aspects]
     if aspects and Role.campaign not in asked and Role.campaign not in declined:
         asked.append(Role.campaign)
-    if campaign_count and Role.campaign not in asked:
+    if campaign_count and Role.campaign not in asked and Role.campaign not in declined:
         asked.append(Role.campaign)
+    use_case = find_use_case(text, found_category, asked)
+    if use_case == "campaign" and campaign_count is None:
+        campaign_count = count
 
-    # 3. Assemble
+    # 5. Assemble
     notes: list[str] = []
     dimensions = find_dimensions(text, found_category, notes)
     return Brief(
         sku=check_sku(sku) if sku else (skus[0] if skus else None),
         category=found_category,
         title=find_title(text, found_category),
+        product_type=find_product_type(text) if found_category is Category.other else "",
         materials=materials,
         colors=colors,
         dimensions=dimensions,
@@ -520,6 +540,6 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
         aspect_ratios=aspects,
         count=count,
         campaign_count=campaign_count,
-        use_case=find_use_case(text, found_category, asked),
+        use_case=use_case,
         notes="; ".join(notes),
     )
