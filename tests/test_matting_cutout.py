@@ -102,9 +102,14 @@ def test_real_packshots_give_a_sensible_cutout(realdata):
         assert x1 - x0 > 50 and y1 - y0 > 30, name
 
 
-def test_busy_background_is_refused_with_a_clear_message(realdata):
-    with pytest.raises(BusyBackground, match="busy.*plain white, grey or gradient.*cutout with transparency"):
-        cut_out(Image.open(realdata / "product_lifestyle" / "unsplash_laptop_desk.jpg"))
+def test_busy_background_is_cut_out_by_the_neural_model_and_labelled(realdata):
+    photo = Image.open(realdata / "product_lifestyle" / "grocery_oatly_hand.jpg")
+    result = cut_out(photo)
+    assert result.background == "scene" and result.method == "neural"
+    assert result.confidence < 0.6 and 0.05 < result.coverage < 0.7
+    # without the neural model the refusal says what the user can do in the app
+    with pytest.raises(BusyBackground, match="busy.*upload a cutout with transparency, paint keep and remove strokes"):
+        cut_out(photo, neural=False)
 
 
 def test_noise_background_is_refused():
@@ -141,3 +146,81 @@ def test_cutout_file_writes_an_rgba_png(tmp_path, demo_photo):
         cutout_file(demo_photo, tmp_path / "ring.jpg")
     with pytest.raises(BadInput, match="does not exist"):
         cutout_file(demo_photo, tmp_path / "missing" / "ring.png")
+
+
+def _photo_with_a_white_part(size=240):
+    """A dark ring on white with a white enamel plate attached (no edge between plate and backdrop
+    except a faint seam) and a dark speck of dust apart: colour alone cannot tell the plate."""
+    rgb = np.full((size, size, 3), 250, np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    r = np.hypot(yy - 120, xx - 90)
+    ring = (r > 30) & (r < 44)
+    plate = (yy > 100) & (yy < 140) & (xx >= 132) & (xx < 200)
+    speck = np.hypot(yy - 40, xx - 200) < 7
+    rgb[ring] = (60, 60, 70)
+    rgb[plate] = (246, 246, 247)
+    rgb[speck] = (90, 80, 70)
+    return Image.fromarray(rgb), ring, plate, speck
+
+
+def test_keep_and_remove_strokes_are_hard_constraints():
+    photo, ring, plate, speck = _photo_with_a_white_part()
+    before = _alpha(cut_out(photo, neural=False))
+    assert (before[plate] > 0.5).mean() < 0.5 and (before[speck] > 0.5).mean() > 0.5  # the fix is needed
+    keep = np.zeros(ring.shape, bool)
+    keep[104:136, 136:196] = True  # one stroke over the plate
+    remove = np.zeros(ring.shape, bool)
+    remove[33:47, 193:207] = True  # one stroke over the speck
+    result = cut_out(photo, keep=Image.fromarray(keep.astype(np.uint8) * 255), remove=remove, neural=False)
+    after = _alpha(result)
+    assert (after[keep] > 0.99).all() and (after[remove] < 0.01).all()
+    # the solve grows the kept part beyond the stroke itself (72 % of the plate) along its colour
+    assert (after[plate] > 0.5).mean() > 0.8 and (after[speck] > 0.5).mean() < 0.1
+    assert (after[ring] > 0.5).mean() > 0.95  # the rest is still the engine's cutout
+    assert result.method == "strokes"
+    with pytest.raises(MattingError, match="keep mask is 10x10"):
+        cut_out(photo, keep=np.ones((10, 10), bool))
+
+
+def test_an_uploaded_cutout_with_real_transparency_is_used_as_it_is():
+    cutout = demo_cutout("DEMO-EARRINGS", 160)
+    result = cut_out(cutout)
+    assert result.method == "your cutout" and result.background == "transparent"
+    assert np.array_equal(np.asarray(result.rgba), np.asarray(cutout))
+    # a remove stroke edits its alpha directly and nothing else
+    remove = np.zeros((160, 160), bool)
+    remove[:, :80] = True
+    edited = np.asarray(cut_out(cutout, remove=remove).rgba)
+    assert (edited[:, :80, 3] == 0).all() and np.array_equal(edited[:, 80:], np.asarray(cutout)[:, 80:])
+
+
+def _halo_de(cutout_rgba: np.ndarray, truth_rgb: np.ndarray, truth_alpha: np.ndarray) -> float:
+    """Mean ΔE00 of the product's outer 2 px composited on black, against the true foreground there."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    solid = (truth_alpha > 0.5).astype(np.uint8)
+    import cv2
+
+    rim = solid.astype(bool) & ~cv2.erode(solid, np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+    a = cutout_rgba[..., 3:4].astype(np.float32) / 255.0
+    ours = cutout_rgba[..., :3].astype(np.float32) / 255.0 * a
+    true = truth_rgb.astype(np.float32) / 255.0 * truth_alpha[..., None]
+    return float(deltaE_ciede2000(rgb2lab(ours[rim][None]), rgb2lab(true[rim][None])).mean())
+
+
+def test_edges_carry_the_true_foreground_colour_so_no_white_rim_shows_on_black():
+    cutout = demo_cutout("DEMO-RING", 300)
+    photo = studio_photo(cutout, shadow=False)
+    result = cut_out(photo)
+    assert result.foreground is not None and result.foreground.shape == (photo.height, photo.width, 3)
+    pad = int(300 * 0.18)
+    truth_alpha = np.zeros((photo.height, photo.width), np.float32)
+    truth_alpha[pad:pad + 300, pad:pad + 300] = np.asarray(cutout.getchannel("A"), np.float32) / 255.0
+    truth_rgb = np.zeros((photo.height, photo.width, 3), np.uint8)
+    truth_rgb[pad:pad + 300, pad:pad + 300] = np.asarray(cutout.convert("RGB"))
+    ours = np.asarray(result.rgba)
+    # the same alpha with the photo's own colours (white mixed in at the edge) shows the rim
+    naive = np.dstack([np.asarray(photo), ours[..., 3]])
+    halo, naive_halo = _halo_de(ours, truth_rgb, truth_alpha), _halo_de(naive, truth_rgb, truth_alpha)
+    assert halo < 0.75 * naive_halo, (halo, naive_halo)
+    assert halo < 8.0

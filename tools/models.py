@@ -214,6 +214,10 @@ class Photo(Model):
     original_name: str = ""
     notes: list[str] = Field(default_factory=list)
     cutout_asset_id: str | None = None
+    # how the current cutout was made: matting, matting+neural, neural, strokes or "your cutout"
+    cutout_method: str = "matting"
+    # earlier cutouts of this photo (oldest first), kept when a person corrects the cutout
+    previous_cutout_ids: list[str] = Field(default_factory=list)
 
 
 class Brief(Model):

@@ -17,6 +17,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "LISTING_STUDIO_HOME": ("home", "home folder: catalog, checkpoints, index, assets, exports (default ~/.listing-studio)"),
     "LISTING_STUDIO_ENGINE": ("engine", "default engine for lifestyle/on-model shots: studio or diffusers (default studio)"),
     "LISTING_STUDIO_MODEL": ("diffusion_model", "diffusers model folder or hub id for --engine diffusers"),
+    "LISTING_STUDIO_SEGMENTER": ("segmenter", "a stronger local segmentation model for cutouts: an .onnx file or a transformers image-segmentation folder (default: the embedded u2netp)"),
     "LISTING_STUDIO_DEVICE": ("device", "torch device for diffusion: auto, cpu, cuda, mps (default auto)"),
     "LISTING_STUDIO_LLM_BASE_URL": ("llm_base_url", "OpenAI-compatible endpoint (OpenAI, Ollama, vLLM); unset = offline reader"),
     "LISTING_STUDIO_LLM_MODEL": ("llm_model", "chat model name at that endpoint"),
@@ -37,6 +38,7 @@ class Settings:
     home: Path = field(default_factory=lambda: Path("~/.listing-studio").expanduser())
     engine: Literal["studio", "diffusers"] = "studio"
     diffusion_model: str | None = None
+    segmenter: str | None = None
     device: str = "auto"
     llm_base_url: str | None = None
     llm_model: str | None = None

@@ -17,6 +17,8 @@ from tools.errors import ListingError, storage_problem
 from tools.settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_CHECK_FAILED = 0, 1, 2, 3
+SEGMENTER_HELP = ("a stronger local segmentation model for cutouts: an .onnx file or a transformers "
+                  "image-segmentation folder (or LISTING_STUDIO_SEGMENTER)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("cutout", "cut the product out of a photo (RGBA PNG)", cmd_cutout)
     p.add_argument("image")
     p.add_argument("-o", "--output", required=True, help="output PNG")
+    p.add_argument("--keep", metavar="MASK", help="mask image (white = painted) of parts that are product")
+    p.add_argument("--remove", metavar="MASK", help="mask image (white = painted) of parts that are background")
+    p.add_argument("--segmenter", metavar="PATH", help=SEGMENTER_HELP)
 
     p = add("gallery", "plan, render and check a gallery for a SKU", cmd_gallery)
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -63,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["studio", "diffusers"])
     p.add_argument("--model", help="diffusers model folder or hub id (with --engine diffusers)")
     p.add_argument("--auto-approve", action="store_true", help="approve every passing candidate")
+    p.add_argument("--segmenter", metavar="PATH", help=SEGMENTER_HELP)
 
     p = add("check", "vision check: compare a candidate with the source photo", cmd_check)
     p.add_argument("source")
@@ -88,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("batch", "render galleries for every row of a catalog CSV (resumable)", cmd_batch)
     p.add_argument("csv")
     p.add_argument("--workers", type=int, help="units at once (local: 2 processes; ray: the cluster's CPUs)")
+    p.add_argument("--segmenter", metavar="PATH", help=SEGMENTER_HELP)
     p.add_argument("--engine", choices=["studio", "diffusers"])
     p.add_argument("--model")
     p.add_argument("--photos-root", metavar="DIR",
@@ -129,12 +136,19 @@ def _workspace(args):
 
 
 def _settings(args) -> Settings:
-    return Settings.from_env(
+    settings = Settings.from_env(
         home=args.home,
         engine=getattr(args, "engine", None),
         diffusion_model=getattr(args, "model", None),
+        segmenter=getattr(args, "segmenter", None),
         auth=getattr(args, "auth", None),
     )
+    if settings.segmenter:  # a bad model path is refused before any work starts
+        from tools.prepare import check_segmenter
+
+        flag = "--segmenter" if getattr(args, "segmenter", None) else "LISTING_STUDIO_SEGMENTER"
+        check_segmenter(settings.segmenter, flag)
+    return settings
 
 
 def cmd_ui(args):
@@ -147,7 +161,9 @@ def cmd_ui(args):
 def cmd_cutout(args):
     from tools.prepare import cutout_file
 
-    report = cutout_file(args.image, args.output)
+    settings = _settings(args)
+    report = cutout_file(args.image, args.output, keep=args.keep, remove=args.remove, segmenter=settings.segmenter,
+                         segmenter_flag="--segmenter" if args.segmenter else "LISTING_STUDIO_SEGMENTER")
     text = f"wrote {args.output} (background: {report['background']}, confidence {report['confidence']:.2f})"
     return EXIT_OK, report, text
 
