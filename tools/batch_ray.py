@@ -127,7 +127,7 @@ class RayExecutor:
         where = "started a local Ray instance" if self.started_local else f"joined the Ray cluster at {self.address}"
         gpus = f", {self.gpus:g} GPU(s)" if self.gpus else ""
         dashboard = (f"; dashboard {_with_scheme(self.dashboard)}" if self.dashboard
-                     else "; no dashboard (install \"ray[default]\" for one)")
+                     else "; no dashboard running")
         return f"running on Ray: {where} ({self.nodes} node(s), {self.cpus} CPU(s){gpus}){dashboard}"
 
     def info(self) -> dict:
