@@ -1,5 +1,12 @@
 """A fake OpenAI-compatible chat server on loopback for tests: scripted replies (valid JSON, malformed
-JSON, refusal, slow, HTTP error), recording every request it receives."""
+JSON, refusal, slow, HTTP error, cut off at max_tokens), recording every request it receives, and
+behaving like one of the three server families in what structured output it accepts:
+
+- "strict": `json_schema` (strict), `json_object` and plain text, as OpenAI, vLLM and Ollama do;
+- "json_object": `json_object` with a `schema` and plain text; a `json_schema` request is answered with
+  HTTP 500 naming `response_format`, as llama-cpp-python's server does;
+- "plain": no `response_format` at all (HTTP 400), plain text only.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +20,16 @@ class FakeOpenAI:
     """`with FakeOpenAI(["malformed", {"category": "ring"}]) as server: server.base_url` ...
 
     Script items: a dict (sent as the JSON content), ("text", str), "malformed", "refusal", "http500",
-    ("slow", seconds).
-    The last item repeats when the script runs out.
+    ("slow", seconds), ("length", dict) (cut off at max_tokens).
+    The last item repeats when the script runs out. A request the family refuses does not use a script item.
     """
 
-    def __init__(self, script):
+    FAMILIES = ("strict", "json_object", "plain")
+
+    def __init__(self, script, family: str = "strict"):
+        if family not in self.FAMILIES:
+            raise ValueError(f"unknown family {family!r}")
+        self.family = family
         self.script = list(script)
         self.requests: list[dict] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -49,6 +61,17 @@ class FakeOpenAI:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 fake.requests.append({"path": self.path, "body": body})
+                kind = (body.get("response_format") or {}).get("type")
+                if fake.family == "json_object" and kind == "json_schema":
+                    self._send(500, {"error": {"code": 500, "type": "internal_server_error", "message":
+                                               "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n"
+                                               "  Input should be 'text' or 'json_object' [type=literal_error, "
+                                               "input_value='json_schema']"}})
+                    return
+                if fake.family == "plain" and kind is not None:
+                    self._send(400, {"error": {"message": "response_format is not supported by this server",
+                                               "type": "invalid_request_error", "param": "response_format"}})
+                    return
                 item = fake._next()
                 if isinstance(item, tuple) and item[0] == "slow":
                     time.sleep(item[1])
@@ -57,6 +80,9 @@ class FakeOpenAI:
                     self._send(500, {"error": {"message": "boom", "type": "server_error"}})
                     return
                 message = {"role": "assistant", "content": None, "refusal": None}
+                finish = "stop"
+                if isinstance(item, tuple) and item[0] == "length":
+                    finish, item = "length", item[1]
                 if isinstance(item, tuple) and item[0] == "text":
                     message["content"] = item[1]
                 elif item == "malformed":
@@ -68,7 +94,7 @@ class FakeOpenAI:
                 self._send(200, {
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", "fake"),
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": message, "logprobs": None}],
+                    "choices": [{"index": 0, "finish_reason": finish, "message": message, "logprobs": None}],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 })
 

@@ -89,7 +89,7 @@ def test_explicit_fields_win_over_the_model(tmp_path):
 def test_without_an_endpoint_no_request_is_made(tmp_path):
     reader = BriefReader(Settings.from_env({}, home=tmp_path / "home"))
     result = reader.read("gold ring")
-    assert result.source == "offline" and reader._client is None
+    assert result.source == "offline" and reader._structured is None
 
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from pipelines import vision
 from tools.errors import BadInput
@@ -312,6 +311,9 @@ def _margin(c: Check) -> float:
 # -- the optional vision model -------------------------------------------------------------------------
 
 
+VLM_TOKENS = 300  # a verdict, a few differences and a confidence
+
+
 class VlmReview(BaseModel):
     """What the vision model answers (structured output)."""
 
@@ -334,18 +336,18 @@ def vlm_check(settings: Settings, source: Image.Image, candidate: Image.Image, r
               category: str | None = None) -> Check | None:
     """Ask the configured vision model whether the candidate shows the same product. None when unconfigured.
 
-    Two attempts; a model that cannot be reached or answers off-schema gives a check that is passed
-    and says the review was skipped (the deterministic checks still decide), never a crash.
+    The structured output is negotiated like every LLM call (tools.llm_client: json_schema, json_object +
+    schema, validated plain JSON; max_tokens sent). A model that cannot be reached or answers off-schema
+    gives a check that is passed and says the review was skipped and why (the deterministic checks still
+    decide), never a crash.
     """
     if not (settings.llm_base_url and settings.vlm_model):
         return None
-    import openai
-    from openai import OpenAI
-
     from prompts import template
+    from tools.llm_client import Failed, StructuredClient
 
-    client = OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "not-needed",
-                    timeout=settings.llm_timeout, max_retries=0)
+    client = StructuredClient(settings.llm_base_url, settings.llm_api_key, settings.llm_timeout,
+                              settings.llm_max_tokens)
     system = template("vision_critique.md").format(role=role.value, category=category or "product")
     messages = [
         {"role": "system", "content": system},
@@ -356,25 +358,11 @@ def vlm_check(settings: Settings, source: Image.Image, candidate: Image.Image, r
             {"type": "image_url", "image_url": {"url": _data_url(candidate)}},
         ]},
     ]
-    problem = ""
-    for _attempt in range(2):
-        try:
-            completion = client.chat.completions.parse(model=settings.vlm_model, messages=messages,
-                                                       response_format=VlmReview, temperature=0)
-            parsed = completion.choices[0].message.parsed if completion.choices else None
-            if parsed is None:
-                problem = "the reply did not fit the schema"
-                continue
-            break
-        except (ValidationError, json.JSONDecodeError, ValueError):
-            problem = "the reply did not fit the schema"
-        except openai.APIStatusError as exc:
-            problem = f"HTTP {exc.status_code}"
-        except openai.OpenAIError as exc:
-            problem = type(exc).__name__
-    else:
+    try:
+        parsed = client.ask(settings.vlm_model, messages, VlmReview, max_tokens=VLM_TOKENS, attempts=2).value
+    except Failed as exc:
         return Check(name="vlm_review", passed=True, value=None, limit=None,
-                     message=f"vision-model review skipped: {settings.vlm_model} at {settings.llm_base_url}: {problem}")
+                     message=f"vision-model review skipped: {settings.vlm_model} at {settings.llm_base_url}: {exc}")
     differences = [d.strip() for d in parsed.differences if d.strip()]
     ok = parsed.same_product and not differences
     text = "; ".join(differences[:4]) or "it is not the same product"

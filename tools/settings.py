@@ -24,6 +24,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "LISTING_STUDIO_LLM_API_KEY": ("llm_api_key", "API key for that endpoint (falls back to OPENAI_API_KEY)"),
     "LISTING_STUDIO_VLM_MODEL": ("vlm_model", "vision model at that endpoint for an extra critique check (optional)"),
     "LISTING_STUDIO_LLM_TIMEOUT": ("llm_timeout", "seconds per LLM request (default 60)"),
+    "LISTING_STUDIO_LLM_MAX_TOKENS": ("llm_max_tokens", "max_tokens sent with every LLM request (default per call: "
+                                      "700 brief, 400 reply, 300 vision check)"),
     "LISTING_STUDIO_MAX_RERENDERS": ("max_rerenders", "re-render attempts for a failing candidate (default 2)"),
     "LISTING_STUDIO_AUTH": ("auth", "user:password required when the app binds a non-loopback address"),
     "LISTING_STUDIO_C2PA_CERT": ("c2pa_cert", "PEM certificate chain for optional C2PA signing of exports"),
@@ -45,6 +47,7 @@ class Settings:
     llm_api_key: str | None = None
     vlm_model: str | None = None
     llm_timeout: float = 60.0
+    llm_max_tokens: int | None = None
     max_rerenders: int = 2
     auth: str | None = None
     c2pa_cert: str | None = None
@@ -54,6 +57,8 @@ class Settings:
     def __post_init__(self):
         if self.engine not in ("studio", "diffusers"):
             raise BadInput(f"unknown engine {self.engine!r}: use studio or diffusers")
+        if self.llm_max_tokens is not None and not 16 <= self.llm_max_tokens <= 32768:
+            raise BadInput(f"llm_max_tokens must be 16..32768, got {self.llm_max_tokens}")
         if self.max_rerenders < 0 or self.max_rerenders > 10:
             raise BadInput(f"max_rerenders must be 0..10, got {self.max_rerenders}")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
