@@ -56,8 +56,12 @@ def decide(ws: Workspace, candidate_id: str, action: str, note: str = "", by: st
     return ws.catalog.add_decision(Decision(candidate_id=candidate.id, action=action, note=note, by=by))
 
 
-def review_sku(ws: Workspace, sku: str, approve=(), reject=(), note: str = "") -> dict:
-    """Apply approvals and rejections for one SKU, then list its candidates with critique and decision."""
+def review_sku(ws: Workspace, sku: str, approve=(), reject=(), note: str = "", all_rounds: bool = False) -> dict:
+    """Apply approvals and rejections for one SKU, then list its candidates with critique and decision.
+
+    Only the current round is listed: candidates of the latest plan's shots, plus approved ones of
+    earlier rounds (they are still published). What an earlier or interrupted run left undecided or
+    rejected is superseded and counted in `earlier_hidden` (`all_rounds=True` lists it too)."""
     # 1. Check inputs: every id must be a candidate of this SKU
     check_sku(sku)
     ws.catalog.get_product(sku)
@@ -76,9 +80,18 @@ def review_sku(ws: Workspace, sku: str, approve=(), reject=(), note: str = "") -
     for candidate_id in reject:
         decide(ws, candidate_id, "reject", note=note)
 
-    # 3. List
+    # 3. List the current round
     decisions = ws.catalog.decisions(sku)
-    return {
-        "sku": sku,
-        "candidates": [candidate_summary(ws, c, decision=decisions.get(c.id)) for c in ws.catalog.candidates(sku)],
-    }
+    plan = ws.catalog.latest_plan(sku)
+    current = {shot.id for shot in plan.shots} if plan else None
+    listed, hidden = [], 0
+    for candidate in ws.catalog.candidates(sku):
+        decision = decisions.get(candidate.id)
+        this_round = current is None or candidate.shot_id in current
+        if not (this_round or all_rounds or (decision and decision.action == "approve")):
+            hidden += 1
+            continue
+        listed.append(candidate_summary(ws, candidate, decision=decision) | {
+            "round": "current" if this_round else "earlier"})
+    return {"sku": sku, "plan_version": plan.version if plan else None, "candidates": listed,
+            "earlier_hidden": hidden}

@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--approve", action="append", default=[], metavar="ID")
     p.add_argument("--reject", action="append", default=[], metavar="ID")
     p.add_argument("--note", default="", help="reason or change request recorded with the decisions")
+    p.add_argument("--all", dest="all_rounds", action="store_true",
+                   help="also list what earlier or interrupted runs left undecided")
 
     p = add("publish", "write a channel pack of the approved images", cmd_publish)
     p.add_argument("sku")
@@ -206,9 +208,13 @@ def cmd_check(args):
 def cmd_review(args):
     from tools.review import review_sku
 
-    result = review_sku(_workspace(args), args.sku, approve=args.approve, reject=args.reject, note=args.note)
+    result = review_sku(_workspace(args), args.sku, approve=args.approve, reject=args.reject, note=args.note,
+                        all_rounds=args.all_rounds)
     lines = [f"{c['id']}  {c['role']:<10} {c['verdict']:<5} {c.get('decision') or 'pending':<8} {c['path']}"
-             for c in result["candidates"]]
+             + ("  (earlier round)" if c.get("round") == "earlier" else "") for c in result["candidates"]]
+    if result.get("earlier_hidden"):
+        lines.append(f"({result['earlier_hidden']} undecided or rejected candidates of earlier or interrupted "
+                     "runs are not listed; --all lists them)")
     return EXIT_OK, result, "\n".join(lines) or f"{args.sku} has no candidates yet"
 
 
