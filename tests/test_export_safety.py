@@ -67,6 +67,20 @@ def test_google_feed_title_cannot_run_as_a_formula(workspace, tmp_path):
     assert row["id"] == "DEMO-RING"
 
 
+@pytest.mark.parametrize("channel", [Channel.google, Channel.shopify])
+def test_ids_and_links_stay_exact_in_the_import_files(tmp_path, channel):
+    from tools.publish import _import_file
+
+    product = Product(sku="-R1", category="ring", title="-20% gold ring")
+    files = [{"name": "-R1-main.jpg", "role": "packshot", "alt": "-20% gold ring on a white background"}]
+    name = _import_file(product, channel, files, tmp_path, None)
+    [row] = _rows(tmp_path / name, delimiter="\t" if channel == Channel.google else ",")
+    if channel == Channel.google:  # the marketplace matches ids and links as they are
+        assert (row["id"], row["image_link"], row["title"]) == ("-R1", "-R1-main.jpg", "'-20% gold ring")
+    else:
+        assert (row["Image Src"], row["Title"]) == ("-R1-main.jpg", "'-20% gold ring")
+
+
 def test_a_brief_with_a_formula_keeps_its_whole_text_as_the_title():
     assert read_brief(HYPERLINK).title == HYPERLINK
     assert read_brief("=1+1 gold ring, for Amazon").title == "=1+1 gold ring"

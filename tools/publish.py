@@ -618,7 +618,8 @@ def _import_file(product: Product, channel: Channel, files: list[dict], staging:
         writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)  # every cell quoted (OWASP)
         writer.writerow(["Handle", "Title", "Image Src", "Image Position", "Image Alt Text"])
         for i, f in enumerate(files):
-            writer.writerow(_cells([handle, product.title if i == 0 else "", link(f["name"]), i + 1, f["alt"]]))
+            writer.writerow([handle, _text_cell(product.title) if i == 0 else "", link(f["name"]), i + 1,
+                             _text_cell(f["alt"])])
         (staging / "shopify_products.csv").write_text(buffer.getvalue(), encoding="utf-8")
         return "shopify_products.csv"
     if channel == Channel.google:
@@ -629,14 +630,16 @@ def _import_file(product: Product, channel: Channel, files: list[dict], staging:
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "title", "image_link", "additional_image_link", "lifestyle_image_link"])
-        writer.writerow(_cells([product.sku, product.title, link(main["name"]),
-                                ",".join(link(f["name"]) for f in additional[:10]),
-                                ",".join(link(f["name"]) for f in lifestyle[:20])]))
+        writer.writerow([product.sku, _text_cell(product.title), link(main["name"]),
+                         ",".join(link(f["name"]) for f in additional[:10]),
+                         ",".join(link(f["name"]) for f in lifestyle[:20])])
         (staging / "google_feed.tsv").write_text(buffer.getvalue(), encoding="utf-8")
         return "google_feed.tsv"
     return None
 
 
-def _cells(values: list) -> list:
-    """One import-file row as a spreadsheet shows it: visible text only, no cell that runs as a formula."""
-    return [spreadsheet_cell(strip_control(v)) if isinstance(v, str) else v for v in values]
+def _text_cell(text: str) -> str:
+    """A seller's words in an import file, as a spreadsheet shows them: visible text, never a formula.
+    Ids, handles and links stay exact (the marketplace matches them): they are made only of
+    [A-Za-z0-9._-] and URLs, which cannot call a function or another program."""
+    return spreadsheet_cell(strip_control(text))

@@ -473,7 +473,7 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
     # 1. Check inputs
     if not isinstance(text, str):
         raise BadInput(f"brief must be text, got {type(text).__name__}")
-    text = strip_control(text[:4000], one_line=False)  # escape sequences and control characters out
+    text = typed = strip_control(text[:4000], one_line=False)  # escape sequences and control characters out
     explicit_category = normalize_category(category) if category else None
     explicit_channels = [normalize_channel(c) for c in channels]
 
@@ -524,7 +524,8 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
     return Brief(
         sku=check_sku(sku) if sku else (skus[0] if skus else None),
         category=found_category,
-        title=find_title(text, found_category),
+        # the title is the seller's own words; the corrected text only when the typed one names no product
+        title=find_title(typed, found_category) or find_title(text, found_category),
         product_type=find_product_type(text) if found_category is Category.other else "",
         materials=materials,
         colors=colors,
