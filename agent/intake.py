@@ -10,8 +10,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent.context import StudioContext
-from agent.events import progress
+from agent.events import progress, reply_event
 from agent.offline.intents import classify_intent
+from agent.products import choose_product, keep_title
 from agent.state import StudioState
 from tools.errors import BadInput, ListingError
 from tools.models import APPAREL, Brief, Photo, PhotoKind, check_sku
@@ -35,20 +36,36 @@ def understand(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
 
 
 def intake(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
-    """Read the brief, store the photos, and decide whether to ask or to plan."""
+    """Read the brief, decide which product it is about, store the photos, and decide whether to ask or to plan."""
     ws = runtime.context.ws
     catalog = ws.catalog
     notices = list(state.get("notices") or [])
 
-    # 1. Read the brief (LLM or offline), merged over what the conversation already knows
+    # 1. Read the brief (LLM or offline)
     progress("Reading the brief", "running")
-    result = runtime.context.reader.read(state.get("text", ""), sku=state.get("sku"), category=state.get("category"),
+    conversation_sku = state.get("conversation_sku")
+    explicit_sku = state.get("sku") if state.get("sku") != conversation_sku else None
+    result = runtime.context.reader.read(state.get("text", ""), sku=explicit_sku, category=state.get("category"),
                                          channels=state.get("channels") or ())
     notices += result.notices
-    brief = _merge_briefs(Brief.model_validate(state["brief"]) if state.get("brief") else None, result.brief)
+
+    # 2. The same product or a new one: a photo that does not look like it asks, words naming another start one
+    previous = Brief.model_validate(state["brief"]) if state.get("brief") else None
+    if conversation_sku and not explicit_sku and not result.brief.sku:
+        choice = choose_product(ws, conversation_sku, result.brief, state.get("text", ""), state.get("images") or [],
+                                state.get("ask"))
+        if choice.ask:
+            return {"ask": choice.ask, "images": state.get("images") or [], "notices": notices,
+                    "gave_up": state.get("asks", 0) >= runtime.context.max_asks}
+        if choice.new:
+            previous = None
+            notices.append(choice.notice)
+            reply_event(choice.notice[0].upper() + choice.notice[1:] + ".")  # said now: the turn may stop at review
+            state = {**state, "sku": None, "plan": None}
+    brief = _merge_briefs(previous, result.brief)
     progress("Reading the brief", "done", f"read the brief ({result.source}): " + _brief_summary(brief))
 
-    # 2. Which SKU: the explicit one, the one in the brief, the one of this conversation, or a new one
+    # 3. Which SKU: the explicit one, the one in the brief, the one of this conversation, or a new one
     sku = brief.sku or state.get("sku")
     if sku is None and state.get("images"):
         sku = _new_sku(ws, brief)
@@ -58,16 +75,24 @@ def intake(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         brief = brief.model_copy(update={"sku": sku})
     if brief.category is None and sku and catalog.has_product(sku):
         brief = brief.model_copy(update={"category": catalog.get_product(sku).category})
+    ingest_brief = brief
+    if sku and catalog.has_product(sku):
+        ingest_brief, kept = keep_title(catalog.get_product(sku).title, brief, sku)
+        if kept:
+            notices.append(kept)
+            reply_event(kept[0].upper() + kept[1:] + ".")
 
-    # 3. Ask for the category before storing anything that needs it
+    # 4. Ask for the category before storing anything that needs it
     update = {"brief": brief.model_dump(mode="json"), "sku": sku, "notices": notices, "images": [], "ask": None,
-              "gave_up": state.get("asks", 0) >= runtime.context.max_asks}
+              "gave_up": state.get("asks", 0) >= runtime.context.max_asks, "conversation_sku": sku}
+    if sku != conversation_sku and conversation_sku:
+        update["plan"] = None  # another product: its own plan
     if brief.category is None:
         update["images"] = state.get("images") or []
         return update | {"ask": "What kind of product is it (ring, necklace, earrings, bracelet, watch, top, "
                                 "bottoms, dress, shoes, bag, beauty)?"}
 
-    # 4. Take in the photos (each is validated by the loader; a bad one is reported, not fatal)
+    # 5. Take in the photos (each is validated by the loader; a bad one is reported, not fatal)
     images = state.get("images") or []
     if images:
         from tools.prepare import ingest_product
@@ -77,7 +102,7 @@ def intake(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         declared = _declared_kind(brief, state.get("text", ""))
         for path in images:
             try:
-                _, photos = ingest_product(ws, sku, [path], category=brief.category.value, brief=brief)
+                _, photos = ingest_product(ws, sku, [path], category=brief.category.value, brief=ingest_brief)
             except ListingError as exc:
                 notices.append(f"photo {_name(path)} is not usable: {exc}")
                 continue
@@ -93,7 +118,7 @@ def intake(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         if brief.dimensions != product.dimensions and any(brief.dimensions.model_dump().values()):
             catalog.upsert_product(product.model_copy(update={"dimensions": brief.dimensions}))
 
-    # 5. A usable photo is required; then check what the use case needs
+    # 6. A usable photo is required; then check what the use case needs
     photos = catalog.photos(sku) if sku and catalog.has_product(sku) else []
     if not photos:
         return update | {"ask": f"Please upload a photo of the product{f' {sku}' if sku else ''}: a sharp photo on a "

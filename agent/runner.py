@@ -65,7 +65,13 @@ class StudioAgent:
             yield from self._run(thread_id, None)
             pending = self._pending(thread_id)
 
-        # 3. A pending question or review takes the message as its answer; otherwise a new turn starts
+        # 3. A pending question or review takes the message as its answer; otherwise a new turn starts. A photo
+        #    sent while a review waits starts a new turn (it may be another product): the candidates waiting stay
+        #    in the catalog, undecided
+        if pending is not None and pending.get("kind") == "review" and paths:
+            yield {"type": "progress", "title": "Review", "status": "done",
+                   "message": "a new photo arrived: the candidates waiting for review stay in the catalog, undecided"}
+            pending = None
         if pending is not None:
             command = Command(resume={"text": text, "images": paths})
         else:

@@ -36,6 +36,7 @@ class StudioState(TypedDict, total=False):
     messages: Annotated[list[dict], operator.add]   # {"role": "user"|"assistant", "text"}
     intent: str
     brief: dict | None                # Brief.model_dump(mode="json")
+    conversation_sku: str | None      # the product this conversation works on (a new photo may start another)
     notices: list[str]                # things the user should know (fallbacks, missing assets)
     ask: str | None                   # a question for the user (category or photo missing)
     asks: int                         # questions asked in this turn (bounded)
