@@ -66,7 +66,8 @@ def collect(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
                 failures.append(item)
             else:
                 candidates.append({k: item[k] for k in ("id", "shot", "role", "path", "verdict", "score", "reasons")}
-                                  | ({"change": item["change"]} if "change" in item else {}))
+                                  | ({"change": item["change"]} if "change" in item else {})
+                                  | {"needs_person": bool(item.get("needs_person"))})
                 if item.get("change_reply") and item["change_reply"] not in changes:
                     changes.append(item["change_reply"])
     # candidates still waiting from before a plan edit stay in the review (their shots are still planned)
@@ -84,16 +85,21 @@ def collect(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
 
 
 def auto_approve(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
-    """Non-interactive runs (--auto-approve): approve the candidates that passed the vision check, nothing else."""
+    """Non-interactive runs (--auto-approve): approve the candidates that passed the vision check without a
+    warning that needs a person (an unverified cutout), nothing else."""
     from tools.review import decide
 
     ws = runtime.context.ws
     approved = []
+    waiting = []
     for item in state["review"]["candidates"]:
-        if item["verdict"] == "pass":
+        if item["verdict"] == "pass" and item.get("needs_person"):
+            waiting.append(item["id"])
+        elif item["verdict"] == "pass":
             decide(ws, item["id"], "approve", note="auto-approved: passed the vision check", by="auto")
             approved.append(item["id"])
-    progress("Review", "done", f"auto-approved {len(approved)} candidate(s) that passed the vision check")
+    progress("Review", "done", f"auto-approved {len(approved)} candidate(s) that passed the vision check"
+             + (f"; {len(waiting)} carry a warning and wait for a person to look at them" if waiting else ""))
     return {"decisions": {"approved": approved, "rejected": [], "changed": []}}
 
 

@@ -48,10 +48,13 @@ def add_product(ws, sku="DEMO-RING", size=600) -> Product:
     product = Product(sku=sku, category=demo.category, title=demo.title, materials=demo.materials,
                       colors=demo.colors, dimensions=demo.dimensions)
     ws.catalog.upsert_product(product)
-    photo_id = ws.assets.put_bytes(photo_bytes(sku, size), "jpg")
-    cutout_id = ws.assets.put_image(cutout(sku, size))
-    ws.catalog.add_photo(Photo(asset_id=photo_id, sku=sku, width=size, height=size, original_name=f"{sku}.jpg",
-                               cutout_asset_id=cutout_id))
+    source = cutout(sku, size)
+    photo = Image.new("RGB", source.size, (255, 255, 255))  # the studio photo the cutout was cut from
+    photo.paste(source, mask=source)
+    photo_id = ws.assets.put_image(photo, "JPEG", quality=92)
+    cutout_id = ws.assets.put_image(source)
+    ws.catalog.add_photo(Photo(asset_id=photo_id, sku=sku, width=photo.width, height=photo.height,
+                               original_name=f"{sku}.jpg", cutout_asset_id=cutout_id))
     return product
 
 

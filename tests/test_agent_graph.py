@@ -68,7 +68,7 @@ def test_a_gallery_turn_plans_renders_checks_and_waits_for_review(ws, photos):
     assert payload == agent.pending_review("t1")
     assert len(payload["candidates"]) == 2
     for c in payload["candidates"]:
-        assert set(c) == {"id", "shot", "role", "path", "verdict", "score", "reasons"}
+        assert set(c) == {"id", "shot", "role", "path", "verdict", "score", "reasons", "needs_person"}
         assert Path(c["path"]).is_file() and Path(c["path"]).is_relative_to(ws.home)
         assert ws.catalog.latest_critique(c["id"]).verdict == c["verdict"]  # the vision check ran
     product = ws.catalog.get_product("RING-1")

@@ -1,5 +1,5 @@
-"""The catalog: the SQLite system of record (products, photos, plans, shots, candidates, critiques,
-decisions, exports, talents, plates).
+"""The catalog: the SQLite system of record (products, photos, cutout confidence, plans, shots,
+candidates, critiques, decisions, exports, talents, plates).
 
 WAL mode, foreign keys, a busy timeout so two processes can use it at once, every write in one
 `BEGIN IMMEDIATE` transaction, and a schema version with forward migrations. Rows keep their domain
@@ -21,6 +21,7 @@ from tools.models import (
     Candidate,
     Consent,
     Critique,
+    CutoutConfidence,
     Decision,
     GalleryPlan,
     Photo,
@@ -115,6 +116,21 @@ MIGRATIONS: list[str] = [
         data TEXT NOT NULL,
         created_at TEXT NOT NULL
     );
+    """,
+    # 2: how far each cutout is confirmed by its photo, and which cutout each candidate was made from
+    """
+    CREATE TABLE cutouts (
+        sku TEXT NOT NULL REFERENCES products(sku) ON DELETE CASCADE,
+        asset_id TEXT NOT NULL,
+        photo_asset_id TEXT NOT NULL,
+        confidence TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (sku, asset_id)
+    );
+    ALTER TABLE candidates ADD COLUMN cutout_asset_id TEXT;
+    UPDATE candidates SET cutout_asset_id = json_extract(data, '$.source_asset_id');
+    CREATE INDEX candidates_by_cutout ON candidates(cutout_asset_id);
     """,
 ]
 
@@ -221,6 +237,28 @@ class Catalog:
         rows = self._query("SELECT data FROM photos WHERE sku = ? ORDER BY id", (sku,))
         return [Photo.model_validate_json(r["data"]) for r in rows]
 
+    def save_cutout_confidence(self, confidence: CutoutConfidence) -> CutoutConfidence:
+        """Record (or replace) how far a cutout of the SKU is confirmed by its photo."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO cutouts (sku, asset_id, photo_asset_id, confidence, data, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(sku, asset_id) DO UPDATE SET "
+                "photo_asset_id=excluded.photo_asset_id, confidence=excluded.confidence, data=excluded.data",
+                (confidence.sku, confidence.cutout_asset_id, confidence.photo_asset_id, confidence.level,
+                 confidence.model_dump_json(), confidence.created_at.isoformat()),
+            )
+        return confidence
+
+    def cutout_confidence(self, sku: str, cutout_asset_id: str) -> CutoutConfidence | None:
+        rows = self._query("SELECT data FROM cutouts WHERE sku = ? AND asset_id = ?", (sku, cutout_asset_id))
+        return CutoutConfidence.model_validate_json(rows[0]["data"]) if rows else None
+
+    def candidates_from_cutout(self, cutout_asset_id: str) -> list[Candidate]:
+        """Every candidate made from one cutout (across SKUs), in creation order."""
+        rows = self._query("SELECT data FROM candidates WHERE cutout_asset_id = ? ORDER BY created_at, id",
+                           (cutout_asset_id,))
+        return [Candidate.model_validate_json(r["data"]) for r in rows]
+
     # -- plans and shots --------------------------------------------------------------------------
 
     def save_plan(self, plan: GalleryPlan) -> GalleryPlan:
@@ -265,10 +303,11 @@ class Catalog:
         with self.transaction() as conn:
             for candidate, critique in pairs:
                 conn.execute(
-                    "INSERT INTO candidates (id, sku, shot_id, role, asset_id, engine, data, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO candidates (id, sku, shot_id, role, asset_id, engine, data, created_at, "
+                    "cutout_asset_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (candidate.id, candidate.sku, candidate.shot_id, candidate.role.value, candidate.asset_id,
-                     candidate.engine, candidate.model_dump_json(), candidate.created_at.isoformat()),
+                     candidate.engine, candidate.model_dump_json(), candidate.created_at.isoformat(),
+                     candidate.source_asset_id),
                 )
                 if critique is not None:
                     self._insert_critique(conn, critique)

@@ -1,8 +1,9 @@
 """The vision check as tool functions: `critique_candidate` (a stored candidate; the Critique is stored)
 and `check_files` (two files, the `check` command). Fidelity numbers come from pipelines/vision.py;
 here they become named checks with limits and one-line reasons a seller can read, next to channel
-compliance (tools/rules.py CHANNEL_SPECS), image quality and, when a vision model is configured, its
-opinion. No image math here beyond calling the pipeline; no rendering, no decisions.
+compliance (tools/rules.py CHANNEL_SPECS), image quality, the confidence of the cutout the candidate was made
+from (tools/verification.py: the cutout compared with the photo) and, when a vision model is
+configured, its opinion. No image math here beyond calling the pipeline; no rendering, no decisions.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tools.models import (
     normalize_role,
 )
 from tools.settings import Settings
+from tools.verification import confidence_for, cutout_check
 
 RERENDER_ROLES = frozenset({Role.on_model, Role.model_swap})
 
@@ -494,9 +496,18 @@ def critique_candidate(ws, candidate: Candidate) -> Critique:
         placement=candidate.placement, main=main, expected_size=(shot.width, shot.height) if shot else None,
         product=product,
     )
-    # 3. Store it.
+    # 3. The photo is the truth: the cutout the candidate was made from must agree with it.
+    critique = with_cutout_check(critique, confidence_for(ws, candidate), _noun(product))
+    # 4. Store it.
     ws.catalog.add_critique(critique)
     return critique
+
+
+def with_cutout_check(critique: Critique, confidence, noun: str = "product") -> Critique:
+    """The critique with the check of its cutout against the photo added, verdict and score recomputed."""
+    checks = [*critique.checks, cutout_check(confidence, noun)]
+    result, score = verdict(checks)
+    return critique.model_copy(update={"checks": checks, "verdict": result, "score": score})
 
 
 def check_files(settings: Settings, source_path, candidate_path, role: str | Role = "packshot",
@@ -512,8 +523,23 @@ def check_files(settings: Settings, source_path, candidate_path, role: str | Rol
     candidate = load_image(Path(candidate_path))
     # 2. A plain photo is cut out first (classical matting for studio backgrounds).
     cutout = source.image if source.has_alpha else _cut_out(source.image, str(source_path))
-    return critique_images(settings, cutout, candidate.image, role, channel or None, candidate_id=Path(candidate_path).name,
-                           fmt=candidate.format)
+    critique = critique_images(settings, cutout, candidate.image, role, channel or None,
+                               candidate_id=Path(candidate_path).name, fmt=candidate.format)
+    if source.has_alpha:
+        return critique
+    # 3. A cutout made here is evidence too: compared with the photo it came from.
+    return with_cutout_check(critique, _photo_confidence(source.image, cutout))
+
+
+def _photo_confidence(photo: Image.Image, cutout: Image.Image):
+    from pipelines.cutout_check import verify_cutout
+    from tools.models import CutoutConfidence
+    from tools.verification import grade
+
+    evidence = verify_cutout(photo, cutout)
+    level, reasons = grade(evidence.as_dict())
+    return CutoutConfidence(cutout_asset_id="file", photo_asset_id="file", sku="file", level=level,
+                            method=evidence.method, values=evidence.as_dict(), reasons=reasons)
 
 
 def _cut_out(image: Image.Image, name: str) -> Image.Image:

@@ -360,12 +360,31 @@ class Critique(Model):
     def reasons(self) -> list[str]:
         return [c.message for c in self.checks if not c.passed]
 
+    @property
+    def warnings(self) -> list[str]:
+        """Checks that passed but that the seller should see (an enlargement, an unverified cutout)."""
+        return [c.message for c in self.checks if c.passed and c.warning]
+
 
 class Decision(Model):
     candidate_id: str
     action: Literal["approve", "reject", "change"]
     note: str = ""
     by: str = "user"
+    acknowledged: list[str] = Field(default_factory=list, description="warnings shown to the person who approved")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CutoutConfidence(Model):
+    """How far a cutout is confirmed by the photo it was cut from (tools/verification.py)."""
+
+    cutout_asset_id: str
+    photo_asset_id: str
+    sku: str
+    level: Literal["verified", "uncertain", "failed"]
+    method: str = "photo"  # photo | photo+neural | seller (the seller's own transparency)
+    values: dict = Field(default_factory=dict, description="the measured evidence (shares of the product's area)")
+    reasons: list[str] = Field(default_factory=list, description="what a seller reads when it is not verified")
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 from tools.assets import LoadedImage, load_image
 from tools.errors import BadInput, NotFound, Refused, write_problem
 from tools.models import Brief, Category, Photo, PhotoKind, Product, check_sku, normalize_category
+from tools.verification import verify_photo
 from tools.workspace import Workspace
 
 SEGMENTER_FLAG = "--segmenter"
@@ -152,6 +153,7 @@ def ingest_product(ws: Workspace, sku: str, images: list, category: str | Catego
                       height=loaded.image.height, original_name=loaded.name, notes=[*loaded.notes, _cutout_note(result)],
                       cutout_asset_id=cutout_id, cutout_method=result.method)
         photos.append(catalog.add_photo(photo))
+        verify_photo(ws, photo)  # the cutout compared with its photo: its confidence is stored
     return product, photos
 
 

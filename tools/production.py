@@ -75,6 +75,7 @@ def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = Non
     """Ingest the photos, plan the gallery from the rules, produce every shot, optionally approve the
     passing candidates. Returns the gallery JSON of docs/architecture.md."""
     from tools.prepare import ingest_product
+    from tools.verification import person_needed
 
     # 1. Check inputs
     check_sku(sku)
@@ -95,7 +96,7 @@ def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = Non
     rows = []
     for shot in plan.shots:
         for candidate, critique in produce_shot(ws, sku, shot, engine=engine, progress=progress):
-            if auto_approve and critique.verdict == "pass":
+            if auto_approve and critique.verdict == "pass" and not person_needed(critique):
                 ws.catalog.add_decision(Decision(candidate_id=candidate.id, action="approve", by="auto",
                                                  note="passed the vision check"))
             rows.append({"id": candidate.id, "shot": shot.id, "role": candidate.role.value,

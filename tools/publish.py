@@ -3,7 +3,8 @@ provenance (IPTC XMP in every image, `manifest.json`, optional C2PA) and the cha
 
 What lives here: choosing and ordering the approved candidates for a channel, fitting them to the
 channel's size, validating the pack against `tools.rules.CHANNEL_SPECS` before anything is written,
-names, alt text, the Shopify CSV and the Google Merchant Center feed. What does not: the channel rules
+names, alt text, the Shopify CSV and the Google Merchant Center feed, and refusing a main image made
+from a cutout the photo does not confirm unless a person approved it after seeing that warning. What does not: the channel rules
 themselves (tools.rules), provenance formats (tools.provenance), rendering or critique.
 """
 
@@ -45,6 +46,7 @@ from tools.models import (
     normalize_channel,
 )
 from tools.text import spreadsheet_cell, strip_control
+from tools.verification import main_image_refusal, manifest_record
 from tools.workspace import Workspace
 
 MAX_UPSCALE = 2.0  # publish never enlarges a product past this many times its source photo (nor further, once past)
@@ -147,6 +149,8 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
                          resized_from=image.size if fitted.size != image.size else None)
         problems = [f"{candidate.id} ({candidate.role.value}) {problem}"] if problem else \
             image_problems(product, item, position, fit_target)
+        if position == 0 and (refusal := main_image_refusal(ws, candidate)):
+            problems.append(refusal)
         if problems and position == 0:
             raise Refused(f"cannot publish {sku} to {channel.value}: " + "; ".join(problems))
         if problems:
@@ -602,6 +606,7 @@ def _manifest_entry(ws: Workspace, item: PackImage, position: int, term: str, di
         "note": item.note or None,
         "critique": critique.model_dump(mode="json") if critique else None,
         "approval": decision.model_dump(mode="json") if decision else None,
+        "cutout": manifest_record(ws, candidate),
         "rendered_at": candidate.created_at.isoformat(),
         "c2pa": c2pa_report,
     }

@@ -2,13 +2,16 @@
 
 The CLI's `review`, the agent's review node and the UI all record decisions through `decide`. Only a
 candidate that went through the vision check can be approved; approving one that failed it needs a
-note that says why (a person overriding the check), never a silent pass.
+note that says why (a person overriding the check), never a silent pass. A candidate whose check
+carries a warning that needs a person (an unverified cutout) is never approved automatically; a
+person's approval records the warnings they were shown.
 """
 
 from __future__ import annotations
 
 from tools.errors import BadInput, Refused
 from tools.models import Candidate, Critique, Decision, check_sku
+from tools.verification import person_needed
 from tools.workspace import Workspace
 
 ACTIONS = ("approve", "reject", "change")
@@ -26,7 +29,9 @@ def candidate_summary(ws: Workspace, candidate: Candidate, critique: Critique | 
         "path": str(ws.assets.path(candidate.asset_id)),
         "verdict": critique.verdict if critique else "unchecked",
         "score": round(critique.score, 4) if critique else 0.0,
-        "reasons": critique.reasons if critique else ["not checked yet"],
+        "reasons": critique.reasons + critique.warnings if critique else ["not checked yet"],
+        "warnings": critique.warnings if critique else [],
+        "needs_person": bool(person_needed(critique)),
         "decision": decision.action if decision else None,
         "engine": candidate.engine,
         "attempt": candidate.attempt,
@@ -51,9 +56,16 @@ def decide(ws: Workspace, candidate_id: str, action: str, note: str = "", by: st
             reasons = "; ".join(critique.reasons) or "failed"
             raise Refused(f"candidate {candidate_id} failed the vision check ({reasons}); reject it, ask for a "
                           "change, or approve with a note that says why")
+        shown = person_needed(critique)
+        if shown and by == "auto":
+            raise Refused(f"candidate {candidate_id} needs a person to look at it before it is approved: "
+                          + "; ".join(shown))
+    else:
+        shown = []
 
-    # 3. Record
-    return ws.catalog.add_decision(Decision(candidate_id=candidate.id, action=action, note=note, by=by))
+    # 3. Record (with the warnings the person approved it after seeing)
+    return ws.catalog.add_decision(Decision(candidate_id=candidate.id, action=action, note=note, by=by,
+                                            acknowledged=shown))
 
 
 def review_sku(ws: Workspace, sku: str, approve=(), reject=(), note: str = "", all_rounds: bool = False) -> dict:

@@ -1,0 +1,225 @@
+"""The vision check compares with the photo, not only with our cutout: a packshot rendered (with the real
+studio engine) from a cutout that lost part of a real product fails, a correct cutout passes, a weaker
+doubt is a warning that blocks automatic approval, and publish refuses such a main image until a person
+approved it after seeing the warning (recorded in the manifest). Cutout confidence lives in the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.cutout_check import verify_cutout
+from tools.errors import Refused
+from tools.models import Candidate, Category, Channel, Decision, Photo, Product, Role, Shot, Slot
+from tools.verification import grade
+
+RING = "nishi_ring_RFSV015D1F"  # gold ring: two malachite marquises around a silver pavé one
+
+
+@pytest.fixture(scope="module")
+def ring_photo(realdata) -> tuple[Image.Image, np.ndarray]:
+    """A studio photo of the real ring (its exact cutout on a white sweep, soft noise, JPEG) and its true alpha."""
+    import io
+
+    cutout = Image.open(realdata / "cutouts" / f"{RING}.rgba.png").convert("RGBA")
+    w, h = cutout.size
+    frame = Image.new("RGBA", (int(w * 1.3), int(h * 1.3)), (250, 250, 249, 255))
+    frame.alpha_composite(cutout, (int(w * 0.15), int(h * 0.15)))
+    noisy = np.asarray(frame.convert("RGB"), np.float32) + np.random.default_rng(0).normal(0, 1.0, (frame.height, frame.width, 3))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=92)
+    alpha = np.zeros((frame.height, frame.width), np.float32)
+    alpha[int(h * 0.15):int(h * 0.15) + h, int(w * 0.15):int(w * 0.15) + w] = np.asarray(cutout.getchannel("A")) / 255.0
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), alpha
+
+
+def cutout_from(photo: Image.Image, alpha: np.ndarray) -> Image.Image:
+    rgba = np.dstack([np.asarray(photo), np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
+    return Image.fromarray(rgba, "RGBA")
+
+
+def erase(alpha: np.ndarray, x0: float, x1: float) -> np.ndarray:
+    """The cutout with the product's columns between x0 and x1 (shares of its width) made transparent."""
+    ys, xs = np.nonzero(alpha > 0.5)
+    left, width = xs.min(), xs.max() - xs.min()
+    broken = alpha.copy()
+    broken[:, int(left + x0 * width):int(left + x1 * width)] = 0.0
+    return broken
+
+
+def silver_pave_erased(alpha: np.ndarray) -> np.ndarray:
+    return erase(alpha, 0.40, 0.60)  # the middle of the silver pavé marquise
+
+
+def seed_sku(ws, photo: Image.Image, alpha: np.ndarray, sku: str = "RING-1") -> tuple[Photo, Shot]:
+    """A SKU whose photo has the given cutout, and an Amazon main packshot planned for it."""
+    from tools.models import Dimensions
+
+    ws.catalog.upsert_product(Product(sku=sku, category=Category.ring, title="Malachite ring",
+                                      dimensions=Dimensions(width_mm=20)))
+    photo_id = ws.assets.put_image(photo, "JPEG", quality=95)
+    cutout_id = ws.assets.put_image(cutout_from(photo, alpha))
+    record = ws.catalog.add_photo(Photo(asset_id=photo_id, sku=sku, width=photo.width, height=photo.height,
+                                        cutout_asset_id=cutout_id))
+    shot = Shot(role=Role.packshot, slot=Slot.grid, channel=Channel.amazon, width=1600, height=1600, count=1)
+    from tools.models import GalleryPlan
+
+    ws.catalog.save_plan(GalleryPlan(sku=sku, shots=[shot]))
+    return record, shot
+
+
+def render_and_check(ws, sku: str, shot: Shot) -> tuple[Candidate, object]:
+    from tools.critique import critique_candidate
+    from tools.render import render_shot
+
+    candidate = render_shot(ws, sku, shot)[0]
+    return candidate, critique_candidate(ws, candidate)
+
+
+# -- the evidence itself ------------------------------------------------------------------------------
+
+
+def test_photo_evidence_separates_a_true_cutout_from_a_broken_one(ring_photo):
+    photo, alpha = ring_photo
+    true = verify_cutout(photo, alpha, neural=False)
+    broken = verify_cutout(photo, silver_pave_erased(alpha), neural=False)
+    assert true.missing < 0.005 and grade(true.as_dict())[0] == "verified"
+    assert broken.missing > 0.10  # the erased columns are about a fifth of the ring
+    level, reasons = grade(broken.as_dict())
+    assert level == "failed"
+    assert "part of the product may be missing" in reasons[0] and "became transparent" in reasons[0]
+
+
+def test_a_cutout_that_does_not_fit_its_photo_is_refused_with_a_reason(ring_photo):
+    photo, alpha = ring_photo
+    with pytest.raises(ValueError, match="same frame|shape"):
+        verify_cutout(photo, alpha[:, : alpha.shape[1] // 2], neural=False)
+
+
+# -- a candidate from a broken cutout fails; from a correct one it passes -------------------------------
+
+
+def test_packshot_from_a_broken_cutout_fails_and_from_the_true_one_passes(workspace, ring_photo):
+    photo, alpha = ring_photo
+    good_photo, good_shot = seed_sku(workspace, photo, alpha, sku="RING-GOOD")
+    bad_photo, bad_shot = seed_sku(workspace, photo, silver_pave_erased(alpha), sku="RING-BROKEN")
+
+    good, good_critique = render_and_check(workspace, "RING-GOOD", good_shot)
+    bad, bad_critique = render_and_check(workspace, "RING-BROKEN", bad_shot)
+
+    # the candidate matches its own cutout exactly: only the check against the photo can see the loss
+    bad_checks = {c.name: c for c in bad_critique.checks}
+    assert bad_checks["silhouette"].passed
+    assert bad_critique.verdict == "fail"
+    assert not bad_checks["cutout"].passed
+    assert "may be missing" in bad_checks["cutout"].message and "%" in bad_checks["cutout"].message
+    assert good_critique.verdict == "pass", good_critique.reasons
+    assert {c.name: c for c in good_critique.checks}["cutout"].passed
+
+    # the catalog keeps each cutout's confidence with its values, and which cutout each candidate used
+    stored = workspace.catalog.cutout_confidence("RING-BROKEN", bad_photo.cutout_asset_id)
+    assert stored.level == "failed" and stored.values["missing"] > 0.10
+    assert workspace.catalog.cutout_confidence("RING-GOOD", good_photo.cutout_asset_id).level == "verified"
+    assert [c.id for c in workspace.catalog.candidates_from_cutout(bad_photo.cutout_asset_id)] == [bad.id]
+
+
+# -- a doubt is a warning a person must see: no auto-approval, publish needs a person's approval ---------
+
+
+def uncertain_alpha(alpha: np.ndarray) -> np.ndarray:
+    """The tip of the gold band erased (about 1 % of the ring): too small to fail, large enough to doubt."""
+    return erase(alpha, 0.0, 0.04)
+
+
+def test_a_doubtful_cutout_warns_blocks_auto_approval_and_publish_until_a_person_approves(workspace, ring_photo,
+                                                                                       tmp_path):
+    from tools.production import produce_shot
+    from tools.publish import publish_pack
+    from tools.review import candidate_summary, decide
+
+    photo, alpha = ring_photo
+    evidence = verify_cutout(photo, uncertain_alpha(alpha), neural=False)
+    assert grade(evidence.as_dict())[0] == "uncertain", evidence
+    _, shot = seed_sku(workspace, photo, uncertain_alpha(alpha), sku="RING-DOUBT")
+    candidate, critique = produce_shot(workspace, "RING-DOUBT", shot, max_rerenders=0)[0]
+
+    # 1. It passes with a visible warning, which the review card shows and which needs a person.
+    assert critique.verdict == "pass", critique.reasons
+    warning = next(c for c in critique.checks if c.name == "cutout")
+    assert warning.warning and warning.message.startswith("warning: part of the product may be missing")
+    summary = candidate_summary(workspace, candidate)
+    assert summary["needs_person"] and warning.message in summary["reasons"]
+
+    # 2. --auto-approve does not approve it.
+    with pytest.raises(Refused, match="needs a person"):
+        decide(workspace, candidate.id, "approve", note="auto-approved: passed the vision check", by="auto")
+
+    # 3. Publish refuses it as a main image while nobody looked at it (an approval from before the check).
+    workspace.catalog.add_decision(Decision(candidate_id=candidate.id, action="approve", by="auto"))
+    with pytest.raises(Refused, match="not verified against the photo"):
+        publish_pack(workspace, "RING-DOUBT", "amazon", tmp_path / "pack")
+    assert not (tmp_path / "pack" / "manifest.json").exists()
+
+    # 4. A person approves it after seeing the warning: publish goes ahead and the manifest says so.
+    decision = decide(workspace, candidate.id, "approve", by="user")
+    assert decision.acknowledged == [warning.message]
+    result = publish_pack(workspace, "RING-DOUBT", "amazon", tmp_path / "pack")
+    manifest = json.loads((tmp_path / "pack" / "manifest.json").read_text())
+    record = manifest["images"][0]["cutout"]
+    assert result["files"][0]["candidate_id"] == candidate.id
+    assert record["confidence"] == "uncertain" and record["warning_accepted_by"] == "user"
+    assert record["warnings_shown"] == [warning.message] and record["values"]["missing"] >= 0.005
+
+
+@pytest.mark.slow
+def test_auto_approve_in_a_gallery_leaves_warned_candidates_for_a_person(workspace, ring_photo, monkeypatch):
+    """The gallery's --auto-approve path (tools.production.build_gallery) skips a warned candidate."""
+    from tools import prepare
+    from tools.production import build_gallery
+
+    photo, alpha = ring_photo
+    doubtful = cutout_from(photo, uncertain_alpha(alpha))
+
+    class Result:  # the engine's answer for this photo: the doubtful cutout
+        rgba, background, confidence = doubtful, "plain", 0.9
+
+    monkeypatch.setattr(prepare, "cut_out_image", lambda image, name="photo": Result)
+    path = workspace.settings.home / "ring.jpg"
+    photo.save(path, quality=95)
+    result = build_gallery(workspace, images=[path], sku="RING-AUTO", category="ring", channels=["amazon"],
+                           auto_approve=True)
+    packshots = [c for c in result["candidates"] if c["role"] == "packshot"]
+    assert packshots and all(c["verdict"] == "pass" for c in packshots)  # passed, but with the warning
+    assert workspace.catalog.approved("RING-AUTO") == []
+    confidence = workspace.catalog.cutout_confidence("RING-AUTO", workspace.catalog.photos("RING-AUTO")[0].cutout_asset_id)
+    assert confidence.level == "uncertain"  # measured when the photo was taken in
+
+
+# -- the catalog migration ---------------------------------------------------------------------------
+
+
+def test_catalog_migrates_forward_and_records_the_cutout_of_old_candidates(tmp_path):
+    from tools.catalog import MIGRATIONS, Catalog
+
+    path = tmp_path / "catalog.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO products VALUES ('OLD', 'ring', ?, 'now', 'now')",
+                 (Product(sku="OLD", category=Category.ring).model_dump_json(),))
+    old = Candidate(sku="OLD", shot_id="s", role=Role.packshot, asset_id="a" * 64, source_asset_id="b" * 64)
+    conn.execute("INSERT INTO candidates VALUES (?, 'OLD', 's', 'packshot', ?, 'studio', ?, 'now')",
+                 (old.id, old.asset_id, old.model_dump_json()))
+    conn.commit()
+    conn.close()
+
+    catalog = Catalog(path)
+    assert catalog.schema_version == len(MIGRATIONS) >= 2
+    assert [c.id for c in catalog.candidates_from_cutout("b" * 64)] == [old.id]
+    assert catalog.cutout_confidence("OLD", "b" * 64) is None
+    catalog.close()
