@@ -10,6 +10,7 @@ BENCHMARKS = [
     "benchmarks.bench_cutout",
     "benchmarks.bench_gallery",
     "benchmarks.bench_vision",
+    "benchmarks.bench_trust",
     "benchmarks.bench_agent",
     "benchmarks.bench_diffusion",
     "benchmarks.bench_batch",

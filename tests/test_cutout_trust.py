@@ -185,10 +185,11 @@ def test_auto_approve_in_a_gallery_leaves_warned_candidates_for_a_person(workspa
     photo, alpha = ring_photo
     doubtful = cutout_from(photo, uncertain_alpha(alpha))
 
-    class Result:  # the engine's answer for this photo: the doubtful cutout
-        rgba, background, confidence = doubtful, "plain", 0.9
+    from pipelines.matting import CutoutResult
 
-    monkeypatch.setattr(prepare, "cut_out_image", lambda image, name="photo": Result)
+    # the engine's answer for this photo: the doubtful cutout (whatever the matting does, the check decides)
+    answer = CutoutResult(doubtful, "plain", 0.9, (0, 0, photo.width, photo.height), 0.2, 0, 0.0)
+    monkeypatch.setattr(prepare, "cut_out_image", lambda image, name="photo", **kwargs: answer)
     path = workspace.settings.home / "ring.jpg"
     photo.save(path, quality=95)
     result = build_gallery(workspace, images=[path], sku="RING-AUTO", category="ring", channels=["amazon"],

@@ -382,7 +382,7 @@ class CutoutConfidence(Model):
     photo_asset_id: str
     sku: str
     level: Literal["verified", "uncertain", "failed"]
-    method: str = "photo"  # photo | photo+neural | seller (the seller's own transparency)
+    method: str = "photo"  # photo | photo+neural | seller (the seller's own transparency) | person (strokes)
     values: dict = Field(default_factory=dict, description="the measured evidence (shares of the product's area)")
     reasons: list[str] = Field(default_factory=list, description="what a seller reads when it is not verified")
     created_at: datetime = Field(default_factory=utcnow)

@@ -199,7 +199,9 @@ def recut_photo(ws: Workspace, sku: str, photo_asset_id: str, *, keep=None, remo
     notes = [n for n in photo.notes if not n.startswith("cutout:")] + [_cutout_note(result)]
     updated = photo.model_copy(update={"cutout_asset_id": cutout_id, "previous_cutout_ids": history,
                                        "cutout_method": result.method, "notes": notes})
-    return ws.catalog.add_photo(updated), result
+    stored = ws.catalog.add_photo(updated)
+    verify_photo(ws, stored, corrected_by_person=True)  # the person who painted the strokes saw the cutout
+    return stored, result
 
 
 def source_cutout(ws: Workspace, sku: str) -> tuple[str, Image.Image]:

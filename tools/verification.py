@@ -58,8 +58,12 @@ def grade(values: dict, limits: TrustLimits = TRUST_LIMITS, noun: str = "product
     return ("uncertain" if reasons else "verified"), reasons
 
 
-def verify_photo(ws: Workspace, photo: Photo, *, noun: str = "product", neural: bool = True) -> CutoutConfidence | None:
-    """Compare the photo's cutout with the photo, store the confidence and return it (None: no cutout)."""
+def verify_photo(ws: Workspace, photo: Photo, *, noun: str = "product", neural: bool = True,
+                 corrected_by_person: bool = False) -> CutoutConfidence | None:
+    """Compare the photo's cutout with the photo, store the confidence and return it (None: no cutout).
+
+    A cutout a person corrected with keep/remove strokes is verified by that person (what they removed
+    may be product on purpose); its measured values are still recorded."""
     from pipelines import cutout_check
 
     # 1. The images; a photo that came with its own transparency is the seller's cutout.
@@ -81,6 +85,8 @@ def verify_photo(ws: Workspace, photo: Photo, *, noun: str = "product", neural: 
     else:
         values, method = evidence.as_dict(), evidence.method
         level, reasons = grade(values, noun=noun)
+        if corrected_by_person:
+            level, reasons, method = "verified", [], "person"
     confidence = CutoutConfidence(cutout_asset_id=photo.cutout_asset_id, photo_asset_id=photo.asset_id,
                                   sku=photo.sku, level=level, method=method, values=values, reasons=reasons)
     return ws.catalog.save_cutout_confidence(confidence)
