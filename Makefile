@@ -31,6 +31,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps $(REMBG_LITE_SPEC)
 	# compile pymatting's numba kernels once (cached beside the package), so the first cutout is fast
 	$(PY) -c "import pymatting"
+	# the PP-OCR text detector for refusing watermarked plates ships inside this wheel; --no-deps because it
+	# asks for opencv-python while the project uses opencv-python-headless (onnxruntime is already installed)
+	$(PY) -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $(STAMP)
 
 run: install

@@ -22,8 +22,10 @@ def _plate(ws, tmp: Path) -> None:
 
     plates = REALDATA / "model_plates"
     if plates.is_dir():
-        register_plate(ws, plates / "ringvton_plate_left.jpg", kind="hand", mask=plates / "ringvton_plate_left.mask.png",
-                       plate_id="hand", talent_id="bench", consent_channels=["amazon"])
+        from benchmarks.realplates import clean_hand_plate
+
+        plate, mask = clean_hand_plate(tmp)
+        register_plate(ws, plate, kind="hand", mask=mask, plate_id="hand", talent_id="bench", consent_channels=["amazon"])
         return
     plate = Image.new("RGB", (600, 800), (252, 252, 252))
     ImageDraw.Draw(plate).rounded_rectangle([270, 100, 330, 800], radius=30, fill=(226, 182, 160))

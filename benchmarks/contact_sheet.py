@@ -73,9 +73,10 @@ def run() -> tuple[list[dict], Path]:
     rows, sheet_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.open(Settings.from_env({}, home=Path(tmp) / "home"))
-        plates = REALDATA / "model_plates"
-        register_plate(ws, plates / "ringvton_plate_left.jpg", kind="hand", mask=plates / "ringvton_plate_left.mask.png",
-                       plate_id="hand", talent_id="sheet", consent_channels=["amazon"])
+        from benchmarks.realplates import clean_hand_plate
+
+        plate, mask = clean_hand_plate(Path(tmp))
+        register_plate(ws, plate, kind="hand", mask=mask, plate_id="hand", talent_id="sheet", consent_channels=["amazon"])
         for i, photo in enumerate(photos):
             started = time.perf_counter()
             category = Category(category_of(photo))

@@ -399,20 +399,69 @@ def changed_pixels(image: Image.Image, original: Image.Image) -> np.ndarray:
 RING_HOLE_MIN = 0.05  # a see-through hole this large (share of the ring's area) means the band loop is in view
 
 
-def ring_hole_center(item: Image.Image) -> float | None:
-    """Where the finger passes through a ring photographed from the front or at three quarters: the centre
-    row of its largest enclosed see-through hole, as a share of the item's height. None when the photo
-    shows no such hole (a ring seen from above lies on the finger whole: nothing of it is behind)."""
+LOOP_SOLIDITY = 0.7  # below this share of its convex hull, a ring photo shows its band's loop (not its face)
+
+
+def _ring_hole(item: Image.Image) -> np.ndarray | None:
+    """The largest enclosed see-through hole of a ring photo (boolean mask), or None."""
     solid = (np.asarray(item.getchannel("A")) > 127).astype(np.uint8)
     h, w = solid.shape
-    count, _, stats, centroids = cv2.connectedComponentsWithStats(1 - solid, connectivity=4)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(1 - solid, connectivity=4)
     best = None
     for i in range(1, count):
         x, y, bw, bh, area = stats[i]
         enclosed = x > 0 and y > 0 and x + bw < w and y + bh < h
         if enclosed and area >= RING_HOLE_MIN * solid.sum() and (best is None or area > stats[best, 4]):
             best = i
-    return None if best is None else float(centroids[best][1]) / h
+    return None if best is None else labels == best
+
+
+def ring_hole_center(item: Image.Image) -> float | None:
+    """Where the finger passes through a ring photographed from the front or at three quarters: the centre
+    row of its largest enclosed see-through hole, as a share of the item's height. None when the photo
+    shows no such hole (a ring seen from above lies on the finger whole: nothing of it is behind)."""
+    hole = _ring_hole(item)
+    return None if hole is None else float(np.nonzero(hole)[0].mean()) / hole.shape[0]
+
+
+def ring_view(item: Image.Image) -> str:
+    """How a ring was photographed: "top" (its face toward the camera, compact), "loop" (the band's
+    opening in view, a hole the finger passes through) or "side" (the band's loop in view but no opening
+    to put a finger through: photographed from the side or lying down)."""
+    solid = (np.asarray(item.getchannel("A")) > 127).astype(np.uint8)
+    contours, _ = cv2.findContours(solid, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = np.zeros_like(solid)
+    cv2.fillPoly(hull, [cv2.convexHull(np.vstack(contours))], 1)
+    if _ring_hole(item) is not None:
+        return "loop"
+    return "top" if solid.sum() >= LOOP_SOLIDITY * hull.sum() else "side"
+
+
+def band_height_px(item: Image.Image, ends: float = 0.06) -> float:
+    """How tall the band is at the two ends of a ring seen from above (its width along the finger), in
+    item pixels: the median solid height of the outer `ends` share of its columns on both sides."""
+    solid = np.asarray(item.getchannel("A")) > 127
+    heights = solid.sum(axis=0)
+    cols = np.nonzero(heights)[0]
+    k = max(1, int(len(cols) * ends))
+    return float(np.median(np.concatenate([heights[cols[:k]], heights[cols[-k:]]])))
+
+
+def behind_the_finger(item: Image.Image) -> np.ndarray | None:
+    """The part of a ring that passes behind the finger (boolean, item pixels): in every column, the band
+    below the lower rim of the opening the finger passes through (beside the opening: below the rim's
+    end), never above the opening's centre row. None when the photo shows no opening."""
+    hole = _ring_hole(item)
+    if hole is None:
+        return None
+    h, w = hole.shape
+    rows = np.arange(h)[:, None]
+    centre = int(np.nonzero(hole)[0].mean())
+    cols = np.nonzero(hole.any(axis=0))[0]
+    lowest = np.full(w, -1)
+    lowest[cols] = h - 1 - np.argmax(hole[::-1, cols], axis=0)  # the lowest hole pixel of each column
+    rim = np.interp(np.arange(w), cols, lowest[cols])  # beside the opening: the rim's end, held
+    return rows > np.maximum(rim, centre)[None, :]
 
 
 def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAnchor, *, product_width_mm: float,
@@ -439,11 +488,15 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     scaled = resample(item, (round(item.width * scale), round(item.height * scale)))
     arr = np.asarray(scaled).copy()
     sh, sw = arr.shape[:2]
+    if kind == "ring" and ring_view(item) == "side":
+        raise StudioError("the ring is photographed from the side, so it cannot sit on a finger convincingly: "
+                          "add a photo taken from above (its face toward the camera) or at three-quarters "
+                          "(the stone on top, the band's opening in view)")
     hole = ring_hole_center(item) if kind == "ring" and behind and body_mask is not None else None
     behind_rows = None
-    if hole is not None:  # the band below the hole's centre is behind the finger: mark it (before rotation)
-        behind_rows = np.zeros((sh, sw), bool)
-        behind_rows[int(sh * hole):, :] = True
+    if hole is not None:  # the band below the opening's lower rim passes behind the finger (before rotation)
+        behind_rows = np.asarray(Image.fromarray(behind_the_finger(item).astype(np.uint8) * 255).resize(
+            (sw, sh), Image.NEAREST)) > 127
     rotated = Image.fromarray(arr, "RGBA").rotate(anchor.angle, resample=Image.BICUBIC, expand=True)
     rot = np.asarray(rotated).copy()
     # 3. Position: the ring's band (its lower part) sits on the anchor centre
@@ -493,6 +546,9 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     warnings = []
     if scale > 1.01:
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach true scale")
+    view = ring_view(item) if kind == "ring" else None
+    band_px = band_height_px(item) * scale if view == "top" else None
     params = {"product_width_mm": product_width_mm, "mm_per_px": mm_per_px, "target_width_px": round(target_w, 1),
+              "ring_view": view, "band_width_mm_on_plate": round(band_px * mm_per_px, 2) if band_px else None,
               "anchor": {"center": list(anchor.center), "angle": anchor.angle, "span_px": anchor.span_px}}
     return StudioImage(image, placed, warnings, params)

@@ -53,3 +53,21 @@ def demo_photo(tmp_path) -> Path:
     path = tmp_path / "demo-ring.jpg"
     path.write_bytes(demo_photo_bytes("DEMO-RING"))
     return path
+
+
+# The real hand plate carries a faint stock-photo watermark across the palm (registration refuses it);
+# above row 430 (the fingers and the ring's anchor) the photo is clean.
+PLATE_CLEAN_ROWS = 430
+
+
+@pytest.fixture
+def real_hand_plate(realdata, tmp_path) -> tuple[Path, Path]:
+    """(plate, mask) paths: the real hand plate cropped above its watermark, with its anchor mask."""
+    from PIL import Image
+
+    folder = realdata / "model_plates"
+    box = (0, 0, Image.open(folder / "ringvton_plate_left.jpg").width, PLATE_CLEAN_ROWS)
+    plate, mask = tmp_path / "hand-plate.png", tmp_path / "hand-plate.mask.png"
+    Image.open(folder / "ringvton_plate_left.jpg").crop(box).save(plate)
+    Image.open(folder / "ringvton_plate_left.mask.png").crop(box).save(mask)
+    return plate, mask

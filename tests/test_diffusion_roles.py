@@ -252,16 +252,15 @@ def test_every_category_has_a_brief_and_every_role_a_template():
     assert "changed hardware" in negative
 
 
-def test_try_on_repaints_only_the_seam_of_the_studio_composite(settings, realdata, demo_photo):
+def test_try_on_repaints_only_the_seam_of_the_studio_composite(settings, real_hand_plate, demo_photo):
     from tools.plates import register_plate
     from tools.prepare import ingest_product
     from tools.render import render_shot
     from tools.rendering import studio_try_on, try_on_changes
 
     ws = _workspace(settings, "sd-inpaint")
-    plates = realdata / "model_plates"
-    register_plate(ws, plates / "ringvton_plate_left.jpg", kind="hand", mask=plates / "ringvton_plate_left.mask.png",
-                   plate_id="hand-left", talent_id="tal_hand", talent_name="Hand model", consent_channels=["etsy"])
+    plate, mask = real_hand_plate
+    register_plate(ws, plate, kind="hand", mask=mask, plate_id="hand-left", talent_id="tal_hand", talent_name="Hand model", consent_channels=["etsy"])
     product = _product("DEMO-RING").model_copy(update={"dimensions": DEMO_PRODUCTS["DEMO-RING"].dimensions})
     shot = Shot(role=Role.try_on, slot=Slot.gallery_2, channel=Channel.etsy, width=800, height=800,
                 options={**STEPS, "seam_strength": 0.5, "plate_id": "hand-left"})

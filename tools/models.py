@@ -179,6 +179,7 @@ class Dimensions(Model):
     height_mm: float | None = Field(default=None, gt=0)
     depth_mm: float | None = Field(default=None, gt=0)
     inner_diameter_mm: float | None = Field(default=None, gt=0)
+    band_width_mm: float | None = Field(default=None, gt=0, description="a ring's band, along the finger")
 
     def longest_mm(self) -> float | None:
         sizes = [v for v in (self.width_mm, self.height_mm, self.depth_mm) if v]

@@ -59,8 +59,10 @@ def register_plate(ws: Workspace, image, *, kind: str, mask=None, plate_id: str 
         except ValueError:
             raise BadInput(f"consent_expires must be YYYY-MM-DD, got {consent_expires!r}") from None
 
-    # 2. Load the plate and its mask; derive the anchor and the calibration
+    # 2. Load the plate (refused when it carries text or a watermark) and its mask; derive the anchor
+    #    and the calibration
     loaded = load_image(image if not isinstance(image, os.PathLike) else str(image))
+    marks_checked = check_marks(loaded.image)
     mask_loaded = load_image(mask if not isinstance(mask, os.PathLike) else str(mask))
     mask_image = mask_loaded.image.convert("L")
     if mask_image.size != loaded.image.size:
@@ -87,10 +89,35 @@ def register_plate(ws: Workspace, image, *, kind: str, mask=None, plate_id: str 
     consent = Consent(talent_id=talent_id, channels=channels, regions=regions, expires=expires)
     catalog.upsert_talent(Talent(id=talent_id, name=name, consent=consent))
     description = (f"{kind} plate; {'calibrated' if calibrated else 'calibration assumed from a typical'} "
-                   f"{'' if calibrated else f'{TYPICAL_SPAN_MM[kind]:g} mm span '}at {mm:.4f} mm/px")
+                   f"{'' if calibrated else f'{TYPICAL_SPAN_MM[kind]:g} mm span '}at {mm:.4f} mm/px"
+                   + ("" if marks_checked else "; not checked for text or watermarks (no text detector installed)"))
     plate = Plate(id=plate_id, asset_id=asset_id, kind=kind, anchor=anchor, mm_per_px=mm, talent_id=talent_id,
                   mask_asset_id=mask_id, description=description)
     return catalog.add_plate(plate)
+
+
+def check_marks(image) -> bool:
+    """Refuse a plate photo that carries overlaid text or a watermark (it would show on every try-on);
+    True when checked, False when the text detector is not installed (the plate says so)."""
+    from pipelines import textmarks
+
+    try:
+        lines = textmarks.find_text(image)
+    except textmarks.TextDetectorUnavailable:
+        return False
+    if lines:
+        x0, y0, x1, y1 = lines[0].box
+        where = _where((x0 + x1) / 2 / image.width, (y0 + y1) / 2 / image.height)
+        what = "a faint watermark" if all(line.faint for line in lines) else "text"
+        raise Refused(f"this photo carries {what} ({len(lines)} line{'s' if len(lines) > 1 else ''}, {where}); "
+                      "it would show on every try-on: use a photo without any text, logo or watermark")
+    return True
+
+
+def _where(fx: float, fy: float) -> str:
+    row = "top" if fy < 1 / 3 else "bottom" if fy > 2 / 3 else "middle"
+    col = "left" if fx < 1 / 3 else "right" if fx > 2 / 3 else "centre"
+    return "in the middle" if (row, col) == ("middle", "centre") else f"at the {row} {col}"
 
 
 def revoke_consent(ws: Workspace, talent_id: str) -> Talent:

@@ -52,8 +52,15 @@ def plate_anchor(plate):
 
 
 def try_on_width_mm(product: Product) -> tuple[float, list[str]]:
-    """The product's real width across the body part for true scale, and warnings about assumptions."""
+    """The product's real width across the body part for true scale, and warnings about assumptions.
+    A ring: its outer width across the finger from the ring size (tools.sizing.ring_fit); "band width"
+    is the band along the finger, never the ring's width."""
+    from tools.sizing import ring_fit
+
     dims = product.dimensions
+    fit = ring_fit(dims, product.category)
+    if fit is not None:
+        return fit.across_mm, list(fit.assumptions)
     warnings = []
     width_mm = dims.width_mm
     if width_mm is None and dims.inner_diameter_mm:
@@ -90,10 +97,27 @@ def studio_try_on(ws, product: Product, shot: Shot, cutout: Image.Image, index: 
     except studio.StudioError as exc:
         raise BadInput(f"try-on on plate {plate.id}: {exc}") from None
     rendered = from_studio(result, plate_id=plate.id, talent_id=plate.talent_id)
-    rendered.warnings = warnings + rendered.warnings
+    rendered.warnings = warnings + rendered.warnings + _band_check(product, rendered.params)
     if "assumed" in plate.description:
         rendered.warnings.append(f"plate {plate.id} scale assumes a typical body size ({plate.description})")
     return rendered
+
+
+BAND_TOLERANCE = 0.10  # the band on the finger within 10 % of the stated band width
+
+
+def _band_check(product: Product, params: dict) -> list[str]:
+    """A warning when the band measured on the finger differs from the brief's band width by over 10 %."""
+    from tools.sizing import ring_fit
+
+    fit = ring_fit(product.dimensions, product.category)
+    stated, measured = (fit.band_width_mm if fit else None), params.get("band_width_mm_on_plate")
+    if not stated or not measured:
+        return []
+    if abs(measured - stated) <= BAND_TOLERANCE * stated:
+        return []
+    return [f"the band measures {measured:.1f} mm on the finger at this ring size, the brief says {stated:g} mm: "
+            "check the ring size and the band width"]
 
 
 def try_on_changes(ws, rendered: Rendered, shot: Shot) -> np.ndarray:

@@ -1,0 +1,141 @@
+"""Try-on that looks worn: ring sizes to the inner diameter (US/UK tables incl. half sizes), "band width"
+is the band, a top-view ring at true scale on the real plate with its band measured on the finger, a ring
+photographed from the side gets a request for another view, the band behind the finger follows the
+opening's rim and the finger's outline, and plates carrying text or a watermark are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from pipelines import studio
+from tools.errors import Refused
+from tools.models import Category, Dimensions
+from tools.sizing import inner_diameter_mm, parse_band_width_mm, parse_ring_size, ring_dimensions, ring_fit
+
+
+def test_ring_sizes_give_the_inner_diameter_from_the_tables():
+    assert inner_diameter_mm("US", "10") == pytest.approx(19.76, abs=0.01)
+    assert inner_diameter_mm("US", 7.5) == pytest.approx(17.73, abs=0.01)
+    # UK half sizes; L½ is the same ring as US 6
+    assert inner_diameter_mm("UK", "L½") == pytest.approx(inner_diameter_mm("US", 6), abs=0.05)
+    assert inner_diameter_mm("UK", "L 1/2") == inner_diameter_mm("UK", "L½") > inner_diameter_mm("UK", "L")
+    assert inner_diameter_mm("EU", 52) == pytest.approx(52 / np.pi, abs=0.01)
+    assert parse_ring_size("silver ring, size L½, 3 mm band") == ("UK", "L½", inner_diameter_mm("UK", "L½"))
+    assert parse_band_width_mm("gold ring, US size 10, 8 mm band width") == 8.0
+    assert ring_dimensions("gold ring, US size 10, 8 mm band width") == {"inner_diameter_mm": 19.76,
+                                                                         "band_width_mm": 8.0}
+    with pytest.raises(Exception, match="not a letter A to Z"):
+        inner_diameter_mm("UK", "Z½")
+
+
+def test_band_width_is_the_band_and_the_size_gives_the_width_across_the_finger():
+    # the reader put "8 mm" into width_mm: a ring is never narrower than its hole, so it is the band
+    fit = ring_fit(Dimensions(width_mm=8, inner_diameter_mm=19.76), Category.ring)
+    assert fit.band_width_mm == 8 and fit.across_mm > 19.76  # wider than the finger, not 8 mm across
+    assert ring_fit(Dimensions(width_mm=21, inner_diameter_mm=17.3), Category.ring).across_mm == 21
+    assert ring_fit(Dimensions(width_mm=8), Category.necklace) is None
+
+
+def _plate(real_hand_plate):
+    from pipelines.matting import cut_out
+
+    plate_path, mask_path = real_hand_plate
+    plate = Image.open(plate_path).convert("RGB")
+    anchor = studio.anchor_from_mask(Image.open(mask_path))
+    body = np.asarray(cut_out(plate).rgba.getchannel("A")) > 127
+    return plate, anchor, body, 17.0 / anchor.span_px
+
+
+def test_a_top_view_ring_sits_face_up_at_true_scale_with_its_band_measured_on_the_finger(realdata, real_hand_plate):
+    plate, anchor, body, mm_per_px = _plate(real_hand_plate)
+    ring = Image.open(realdata / "cutouts" / "nishi_ring_RMIS017G1F.rgba.png").convert("RGBA")
+    fit = ring_fit(Dimensions(inner_diameter_mm=inner_diameter_mm("US", 10)), Category.ring)
+    result = studio.composite_try_on(plate, ring, anchor, product_width_mm=fit.across_mm, mm_per_px=mm_per_px,
+                                     body_mask=body, size=(800, 800))
+    placed = result.placed
+    assert result.params["ring_view"] == "top" and placed.hidden_below is None  # its face toward the camera
+    # the ring's width across the finger is the ring size's outer width (within 10 %), turned across the finger
+    turned = abs(np.cos(np.radians(placed.angle))) * placed.width + abs(np.sin(np.radians(placed.angle))) * placed.height
+    assert placed.width * placed.mm_per_px == pytest.approx(fit.across_mm, rel=0.1) or \
+        turned * placed.mm_per_px == pytest.approx(fit.across_mm, rel=0.1)
+    # the band at the ring's ends, measured on the finger, is the photo's band at that scale
+    band = studio.band_height_px(studio.trim(ring)[0]) * placed.scale * placed.mm_per_px
+    assert result.params["band_width_mm_on_plate"] == pytest.approx(band, rel=0.1)
+
+
+def test_the_band_measured_on_the_finger_is_checked_against_the_brief(realdata):
+    from tools.models import Product
+    from tools.rendering import _band_check
+
+    product = Product(sku="R1", category=Category.ring, dimensions=Dimensions(width_mm=8, inner_diameter_mm=19.76))
+    assert _band_check(product, {"band_width_mm_on_plate": 8.5}) == []  # within 10 %
+    [warning] = _band_check(product, {"band_width_mm_on_plate": 2.0})
+    assert "band measures 2.0 mm" in warning and "8 mm" in warning
+
+
+def test_a_ring_photographed_from_the_side_gets_a_request_for_another_view(realdata, real_hand_plate):
+    from pipelines.matting import cut_out
+
+    plate, anchor, body, mm_per_px = _plate(real_hand_plate)
+    side = cut_out(Image.open(realdata / "jewelry_packshot" / "myntra_49056_ring.jpg")).rgba
+    assert studio.ring_view(studio.trim(side)[0]) == "side"
+    with pytest.raises(studio.StudioError, match="from the side.*from above.*three-quarters"):
+        studio.composite_try_on(plate, side, anchor, product_width_mm=21, mm_per_px=mm_per_px, body_mask=body)
+
+
+def test_the_band_behind_the_finger_follows_the_rim_and_the_fingers_outline():
+    # a ring seen at three-quarters: a thick elliptical loop with a stone on top
+    item = Image.new("RGBA", (200, 240), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(item)
+    draw.ellipse([10, 60, 190, 230], fill=(210, 170, 60, 255))
+    draw.ellipse([40, 90, 160, 200], fill=(0, 0, 0, 0))
+    draw.ellipse([70, 0, 130, 70], fill=(40, 60, 200, 255))
+    behind = studio.behind_the_finger(item)
+    first = behind.argmax(axis=0)  # the first hidden row of each column
+    cols = np.nonzero(behind.any(axis=0))[0]
+    assert first[cols].max() - first[cols].min() > 20  # a curve along the rim, not one straight row
+    assert first[100] >= 199  # under the opening's lowest point
+    # on a plate: only the band inside the finger's outline is hidden
+    plate = Image.new("RGB", (600, 600), (250, 250, 250))
+    finger = np.zeros((600, 600), bool)
+    finger[:, 270:330] = True
+    plate_arr = np.asarray(plate).copy()
+    plate_arr[finger] = (225, 180, 150)
+    anchor = studio.PlateAnchor((300.0, 300.0), [(270.0, 300.0), (330.0, 300.0)], 0.0, 60.0)
+    out = studio.composite_try_on(Image.fromarray(plate_arr), item, anchor, product_width_mm=30, mm_per_px=0.25,
+                                  body_mask=finger, shadow=0)
+    arr = np.asarray(out.image).astype(int)
+    gold = (np.abs(arr - (210, 170, 60)).sum(axis=2) < 40)
+    p = out.placed
+    below = slice(int(p.y + 0.7 * p.height), int(p.y + 0.85 * p.height))
+    assert gold[below, :270].any() and gold[below, 330:].any()  # the band shows beside the finger
+    assert not gold[below, 285:315].any()  # and passes behind it
+
+
+def test_a_plate_with_a_watermark_or_overlaid_text_is_refused_with_the_reason(workspace, realdata, real_hand_plate,
+                                                                             tmp_path):
+    from pipelines import textmarks
+    from tools.plates import register_plate
+
+    try:
+        textmarks.detector_path()
+    except textmarks.TextDetectorUnavailable as exc:
+        pytest.skip(str(exc))
+    folder = realdata / "model_plates"
+    # the real plate as downloaded carries a faint stock-photo watermark across the palm
+    with pytest.raises(Refused, match="faint watermark.*without any text, logo or watermark"):
+        register_plate(workspace, folder / "ringvton_plate_left.jpg", kind="hand",
+                       mask=folder / "ringvton_plate_left.mask.png", consent_channels=["etsy"])
+    # the clean part of it with a caption drawn on it
+    plate_path, mask_path = real_hand_plate
+    marked = Image.open(plate_path).convert("RGB")
+    ImageDraw.Draw(marked).text((150, 330), "© STOCK PHOTO", fill=(255, 255, 255),
+                                font=ImageFont.load_default(size=36))
+    marked.save(tmp_path / "marked.png")
+    with pytest.raises(Refused, match="carries text"):
+        register_plate(workspace, tmp_path / "marked.png", kind="hand", mask=mask_path, consent_channels=["etsy"])
+    assert workspace.catalog.plates() == []  # nothing stored
+    plate = register_plate(workspace, plate_path, kind="hand", mask=mask_path, consent_channels=["etsy"])
+    assert "not checked" not in plate.description
