@@ -426,7 +426,7 @@ class Anchor(Model):
     necklace: the two neck points and the drop point; earrings: lobe points; bracelet: the wrist line.
     """
 
-    kind: Literal["ring", "necklace", "earrings", "bracelet"]
+    kind: Literal["ring", "necklace", "earrings", "bracelet", "surface"]
     center: tuple[float, float]
     points: list[tuple[float, float]] = Field(default_factory=list)
     angle: float = 0.0
@@ -436,7 +436,7 @@ class Anchor(Model):
 class Plate(Model):
     id: str
     asset_id: str
-    kind: Literal["hand", "neck", "ear", "wrist"]
+    kind: Literal["hand", "neck", "ear", "wrist", "scene"]
     anchor: Anchor
     mm_per_px: float = Field(gt=0)
     talent_id: str | None = None

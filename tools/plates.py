@@ -13,13 +13,14 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from tools.assets import load_image
 from tools.errors import BadInput, NotFound, Refused
 from tools.models import Anchor, Channel, Consent, Plate, Talent, normalize_channel, utcnow
 from tools.workspace import Workspace
 
-KINDS = ("hand", "neck", "ear", "wrist")
+KINDS = ("hand", "neck", "ear", "wrist")  # model plates (a talent, consent); "scene" plates are sets
 ANCHOR_KIND = {"hand": "ring", "neck": "necklace", "ear": "earrings", "wrist": "bracelet"}
 # the typical real width of the body part across the anchor, used when no calibration is given
 TYPICAL_SPAN_MM = {"hand": 17.0, "wrist": 55.0, "neck": 110.0, "ear": 20.0}
@@ -35,10 +36,13 @@ def _check_id(value: str, what: str) -> str:
 def register_plate(ws: Workspace, image, *, kind: str, mask=None, plate_id: str | None = None,
                    mm_per_px: float | None = None, talent_id: str | None = None, talent_name: str | None = None,
                    consent_channels=(), consent_regions=(), consent_expires: str | date | None = None) -> Plate:
-    """Store a plate image with its anchor (derived from `mask`), calibration and talent consent."""
+    """Store a plate image with its anchor (derived from `mask`), calibration and talent consent; a
+    "scene" plate (a photographed set, no person) takes `mask` as its surface (see register_scene_plate)."""
     from pipelines.studio import StudioError, anchor_from_mask
 
     # 1. Check inputs
+    if kind == "scene":
+        return register_scene_plate(ws, image, surface=mask, plate_id=plate_id, mm_per_px=mm_per_px)
     if kind not in KINDS:
         raise BadInput(f"unknown plate kind {kind!r}: use one of {', '.join(KINDS)}")
     if mask is None:
@@ -94,6 +98,57 @@ def register_plate(ws: Workspace, image, *, kind: str, mask=None, plate_id: str 
     plate = Plate(id=plate_id, asset_id=asset_id, kind=kind, anchor=anchor, mm_per_px=mm, talent_id=talent_id,
                   mask_asset_id=mask_id, description=description)
     return catalog.add_plate(plate)
+
+
+def register_scene_plate(ws: Workspace, image, *, surface=None, plate_id: str | None = None,
+                         mm_per_px: float | None = None) -> Plate:
+    """Store the seller's photographed set (a marble slab, a shelf, a linen table) for lifestyle and
+    campaign shots. `surface`: a mask whose white pixels are where a product may stand (default: the
+    lower third of the photo). `mm_per_px`: the set's scale where the product stands, for true scale.
+    The app's upload calls this too (image and surface as paths or bytes)."""
+    from pipelines.scene_plates import standing_point
+    from pipelines.studio import StudioError
+
+    # 1. Check inputs
+    if mm_per_px is not None and not 0.005 <= float(mm_per_px) <= 20:
+        raise BadInput(f"mm_per_px must be within 0.005..20, got {mm_per_px}")
+    if plate_id is None:
+        stem = Path(str(image)).stem if not isinstance(image, bytes | bytearray) else "scene"
+        plate_id = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64] or "scene"
+    _check_id(plate_id, "plate id")
+
+    # 2. The photo (refused when it carries text or a watermark) and where products stand on it
+    loaded = load_image(image if not isinstance(image, os.PathLike) else str(image))
+    marks_checked = check_marks(loaded.image)
+    width, height = loaded.image.size
+    if surface is not None:
+        mask_image = load_image(surface if not isinstance(surface, os.PathLike) else str(surface)).image.convert("L")
+        if mask_image.size != loaded.image.size:
+            raise BadInput(f"surface mask is {mask_image.width}x{mask_image.height} but the scene photo is "
+                           f"{width}x{height}; they must match")
+        assumed = ""
+    else:
+        mask_image = Image.new("L", (width, height), 0)
+        mask_image.paste(255, (0, height * 2 // 3, width, height))
+        assumed = "; surface assumed: the lower third of the photo"
+    try:
+        stand = standing_point(np.asarray(mask_image) > 127)
+    except StudioError as exc:
+        raise BadInput(f"surface mask: {exc}") from None
+
+    # 3. Store the photo, its surface and the plate (no talent: a set shows no person)
+    anchor = Anchor(kind="surface", center=stand, points=[stand], angle=0.0, span_px=float(width))
+    description = (f"scene plate; {'scale ' + format(float(mm_per_px), '.4f') + ' mm/px' if mm_per_px else 'no scale'}"
+                   + assumed + ("" if marks_checked else "; not checked for text or watermarks"))
+    plate = Plate(id=plate_id, asset_id=ws.assets.put_loaded(loaded), kind="scene", anchor=anchor,
+                  mm_per_px=float(mm_per_px) if mm_per_px else 1.0, mask_asset_id=ws.assets.put_image(mask_image, "PNG"),
+                  description=description)
+    return ws.catalog.add_plate(plate)
+
+
+def scene_scale(plate: Plate) -> float | None:
+    """A scene plate's mm per pixel where products stand, None when the seller gave no scale."""
+    return None if "no scale" in plate.description else plate.mm_per_px
 
 
 def check_marks(image) -> bool:

@@ -46,6 +46,10 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
                                              min_long=max(1000, spec.min_long_side if spec else 1000)))
         if shot.role is Role.try_on:
             return studio_try_on(ws, product, shot, cutout, index)
+        if shot.role in (Role.lifestyle, Role.campaign):  # the seller's own photographed sets come first
+            scenes = ws.catalog.plates("scene")
+            if scenes and not options.get("procedural"):
+                return on_scene_plate(ws, product, shot, cutout, scenes[index % len(scenes)])
         look = look_for(shot.mood, options.get("brand_colors", ()), options)
         if shot.role is Role.campaign:
             aspect = options.get("aspect")
@@ -63,3 +67,24 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
                                            pose=pose))
     except studio.StudioError as exc:
         raise BadInput(f"{shot.role.value} shot {shot.id}: {exc}") from None
+
+
+def on_scene_plate(ws, product: Product, shot: Shot, cutout: Image.Image, plate) -> Rendered:
+    """The product standing on a registered scene plate's surface, at true scale when both the plate's
+    scale and the product's size are known (pipelines.scene_plates)."""
+    import numpy as np
+
+    from pipelines import scene_plates
+    from tools.plates import scene_scale
+
+    image = ws.assets.open(plate.asset_id).convert("RGB")
+    surface = np.asarray(ws.assets.open(plate.mask_asset_id).convert("L")) > 127
+    dims = product.dimensions
+    standing = product.category not in FLAT and product.category not in JEWELRY
+    result = scene_plates.on_scene_plate(image, surface, cutout, size=(shot.width, shot.height),
+                                         mm_per_px=scene_scale(plate),
+                                         height_mm=dims.height_mm if standing else None,
+                                         width_mm=None if standing and dims.height_mm else dims.width_mm)
+    rendered = from_studio(result)
+    rendered.params["scene_plate_id"] = plate.id
+    return rendered

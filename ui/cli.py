@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                               parents=[global_flags])
     pa.add_argument("image")
     pa.add_argument("--mask", help="mask marking the anchor (ring spot, neckline, lobe, wrist)")
-    pa.add_argument("--kind", required=True, choices=["hand", "neck", "ear", "wrist"])
+    pa.add_argument("--kind", required=True, choices=["hand", "neck", "ear", "wrist", "scene"])
+    pa.add_argument("--surface", help="scene plates: a mask whose white pixels are where products stand")
     pa.add_argument("--id", dest="plate_id", help="plate id (default: from the file name)")
     pa.add_argument("--mm-per-px", type=float, help="calibration; default from the anchor and a typical size")
     pa.add_argument("--talent", help="talent id")
@@ -292,7 +293,8 @@ def cmd_plate(args):
     ws = _workspace(args)
     if args.plate_command == "add":
         plate = plates.register_plate(
-            ws, args.image, kind=args.kind, mask=args.mask, plate_id=args.plate_id, mm_per_px=args.mm_per_px,
+            ws, args.image, kind=args.kind, mask=args.surface if args.kind == "scene" else args.mask,
+            plate_id=args.plate_id, mm_per_px=args.mm_per_px,
             talent_id=args.talent, talent_name=args.talent_name,
             consent_channels=[c for c in args.consent_channels.split(",") if c.strip()],
             consent_regions=[r for r in args.consent_regions.split(",") if r.strip()],

@@ -1,0 +1,124 @@
+"""The seller's own photographed sets (a marble slab, a shelf, a linen table) as scenes: the product
+stands on the plate's surface at true scale, its shadow falls away from the plate's light, and neither
+the plate's pixels nor the product's are recoloured (the shadow only darkens the plate where it falls).
+Plate + surface mask + cutout in, a StudioImage out; no catalog here (tools/plates.py, tools/studio_render.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from pipelines.studio import Placed, PlateAnchor, StudioError, StudioImage, frame_plate, resample, trim
+
+DEFAULT_HEIGHT_SHARE = 0.4  # without a scale: the product stands this share of the frame's height
+SHADOW_STRENGTH = 0.45  # darkening at the shadow's core (0..1)
+
+
+def standing_point(surface: np.ndarray) -> tuple[float, float]:
+    """Where a product stands on the surface mask (boolean): the middle of the surface, horizontally, at
+    the row a little in front of its centre (products stand on the near half of a table)."""
+    ys, xs = np.nonzero(surface)
+    if len(xs) < 50:
+        raise StudioError("the surface mask marks almost nothing (fewer than 50 white pixels)")
+    row = float(np.percentile(ys, 60))
+    near = np.abs(ys - row) <= max(2.0, 0.02 * surface.shape[0])
+    return float(xs[near].mean()), row
+
+
+def light_direction(image: Image.Image) -> tuple[float, float]:
+    """The key light's direction in the image plane (a unit vector pointing toward the light): from the
+    large-scale brightness gradient of the photo (the lit side of a set is brighter)."""
+    grey = np.asarray(image.convert("L"), np.float32) / 255.0
+    h, w = grey.shape
+    blur = cv2.GaussianBlur(grey, (0, 0), max(h, w) / 8)
+    ys, xs = np.mgrid[0:h, 0:w]
+    weight = blur - blur.mean()
+    gx = float((weight * (xs - w / 2)).sum() / (w * w * h))
+    gy = float((weight * (ys - h / 2)).sum() / (h * h * w))
+    norm = math.hypot(gx, gy)
+    if norm < 1e-4:  # evenly lit: light from the front and above
+        return 0.0, -1.0
+    return gx / norm, gy / norm
+
+
+def cast_shadow(size: tuple[int, int], alpha: np.ndarray, box: tuple[int, int, int, int],
+                light: tuple[float, float]) -> np.ndarray:
+    """A darkening map (0..1): the silhouette laid on the ground away from the light, plus a contact
+    shadow at the base. `alpha` is the placed product's alpha (h, w) at `box` (x, y, w, h)."""
+    width, height = size
+    x, y, pw, ph = box
+    shadow = np.zeros((height, width), np.float32)
+    # 1. The silhouette flattened onto the ground, sheared away from the light.
+    flat_h = max(2, int(ph * 0.35))
+    flat = cv2.resize(alpha, (pw, flat_h), interpolation=cv2.INTER_AREA)
+    lx, ly = light
+    shear = lx * 0.9  # per row up from the base, the shadow runs this far away from the light
+    matrix = np.float32([[1, shear, -shear * flat_h], [0, 1, 0]])
+    spread = int(abs(shear) * flat_h) + 2
+    sheared = cv2.warpAffine(flat, matrix + np.float32([[0, 0, spread], [0, 0, 0]]), (pw + 2 * spread, flat_h))
+    base = y + ph
+    top = base - flat_h if ly <= 0 else base - flat_h // 3  # a light from behind throws it forward
+    _paste_max(shadow, sheared * 0.7, x - spread, top)
+    # 2. Contact: a thin dark ellipse under the base.
+    cv2.ellipse(shadow, (int(x + pw / 2), int(base)), (max(2, int(pw * 0.4)), max(2, int(ph * 0.03))), 0, 0, 360,
+                1.0, -1)
+    return cv2.GaussianBlur(shadow, (0, 0), max(1.5, 0.02 * max(pw, ph))) * SHADOW_STRENGTH
+
+
+def _paste_max(canvas: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
+    h, w = canvas.shape
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + patch.shape[1]), min(h, y + patch.shape[0])
+    if x1 > x0 and y1 > y0:
+        region = canvas[y0:y1, x0:x1]
+        np.maximum(region, patch[y0 - y:y1 - y, x0 - x:x1 - x], out=region)
+
+
+def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image, *, size: tuple[int, int],
+                   mm_per_px: float | None = None, height_mm: float | None = None,
+                   width_mm: float | None = None) -> StudioImage:
+    """The product standing on the plate's surface: framed to `size` around the standing point, at true
+    scale when the plate's scale (mm_per_px) and the product's height or width in mm are known."""
+    # 1. Check inputs; frame the plate to the shot's aspect around where the product stands.
+    if surface.shape != (plate.height, plate.width):
+        raise StudioError(f"the surface mask is {surface.shape[1]}x{surface.shape[0]} but the plate is "
+                          f"{plate.width}x{plate.height}")
+    item, _ = trim(cutout)
+    stand = standing_point(surface)
+    anchor = PlateAnchor(stand, [stand, stand], 0.0, float(max(plate.size)))  # as much of the plate as fits
+    framed, moved, framed_mm, framed_surface = frame_plate(plate.convert("RGB"), anchor, mm_per_px or 1.0, size,
+                                                           surface)
+    w, h = size
+
+    # 2. The product's size: true scale when known, else a share of the frame (said in a warning).
+    warnings = []
+    if mm_per_px and (height_mm or width_mm):
+        scale = (height_mm / framed_mm) / item.height if height_mm else (width_mm / framed_mm) / item.width
+    else:
+        scale = DEFAULT_HEIGHT_SHARE * h / item.height
+        warnings.append("the scene photo has no scale (or the product no size): the product is shown at a "
+                        "typical size, not its true size")
+    pw, ph = max(1, round(item.width * scale)), max(1, round(item.height * scale))
+    if pw > w or ph > h:
+        raise StudioError(f"at true scale the product ({pw}x{ph} px) does not fit the {w}x{h} frame of this scene")
+    placed_item = resample(item, (pw, ph))
+    x = int(round(min(max(moved.center[0] - pw / 2, 0), w - pw)))
+    y = int(round(min(max(moved.center[1] - ph, 0), h - ph)))
+
+    # 3. Shadow away from the plate's light (darkening only), then the product's own pixels on top.
+    light = light_direction(framed)
+    alpha = np.asarray(placed_item.getchannel("A"), np.float32) / 255.0
+    shade = cast_shadow(size, alpha, (x, y, pw, ph), light)
+    base = np.asarray(framed, np.float32) * (1 - shade[..., None])
+    out = Image.fromarray(np.clip(np.round(base), 0, 255).astype(np.uint8), "RGB")
+    out.paste(placed_item.convert("RGB"), (x, y), placed_item.getchannel("A"))
+    if scale > 1.01:
+        warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach this size")
+    placed = Placed(float(x), float(y), float(pw), float(ph), scale=scale, upscale=max(1.0, scale),
+                    mm_per_px=framed_mm if mm_per_px else None)
+    params = {"scene_plate": True, "light_from": [round(light[0], 3), round(light[1], 3)],
+              "true_scale": bool(mm_per_px and (height_mm or width_mm)), "digital_source_type": "compositeCapture"}
+    return StudioImage(out, placed, warnings, params)

@@ -1,0 +1,114 @@
+"""The seller's own scene plates: a photographed set registered once (`plate add --kind scene
+--surface MASK`); lifestyle and campaign shots stand the product on its surface at true scale, the
+shadow falls away from the plate's light, plate and product pixels are not recoloured, and the
+candidate's provenance is compositeCapture. The set here is a real wooden table top."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from publishing_helpers import add_product
+
+from pipelines import scene_plates, studio
+from tools.demo import demo_cutout
+from tools.models import Role, Shot, Slot
+from ui.cli import main
+
+TABLE = (0, 780, 820, 1280)  # a crop of the desk photo: a wooden table top, no person, no text
+SURFACE = [(340, 20), (820, 0), (820, 500), (420, 500)]
+
+
+@pytest.fixture
+def table(realdata, tmp_path):
+    photo = Image.open(realdata / "product_lifestyle" / "unsplash_laptop_desk.jpg").convert("RGB").crop(TABLE)
+    mask = Image.new("L", photo.size, 0)
+    ImageDraw.Draw(mask).polygon(SURFACE, fill=255)
+    photo.save(tmp_path / "table.png")
+    mask.save(tmp_path / "table.surface.png")
+    return tmp_path / "table.png", tmp_path / "table.surface.png"
+
+
+def test_the_product_stands_on_the_surface_at_true_scale_and_the_plate_is_not_recoloured(table):
+    photo, mask = Image.open(table[0]), np.asarray(Image.open(table[1])) > 127
+    ring = demo_cutout("DEMO-RING", 600)
+    size = (1000, 800)
+    result = scene_plates.on_scene_plate(photo, mask, ring, size=size, mm_per_px=0.25, width_mm=21.0)
+    placed = result.placed
+    # 1. true scale: 21 mm wide at the set's scale where it stands
+    assert placed.width * placed.mm_per_px == pytest.approx(21.0, rel=0.02)
+    assert result.params["true_scale"] and result.params["digital_source_type"] == "compositeCapture"
+    # 2. it stands on the surface: the middle of its base lies on the (framed) surface
+    stand = scene_plates.standing_point(mask)
+    anchor = studio.PlateAnchor(stand, [stand, stand], 0.0, float(max(photo.size)))
+    framed, _, _, surface = studio.frame_plate(photo, anchor, 1.0, size, mask)
+    assert surface[int(placed.y + placed.height) - 2, int(placed.x + placed.width / 2)]
+    # 3. the plate's pixels: unchanged away from the product and its shadow, only darkened (same hue) in it
+    out, plate = np.asarray(result.image).astype(float), np.asarray(framed).astype(float)
+    box = np.zeros((size[1], size[0]), bool)
+    box[int(placed.y):int(placed.y + placed.height), int(placed.x):int(placed.x + placed.width)] = True
+    changed = np.abs(out - plate).max(axis=2) > 0
+    assert changed[~box].mean() < 0.05  # the shadow only
+    shade = changed & ~box
+    ratio = out[shade] / np.maximum(plate[shade], 1)
+    assert (ratio <= 1.0 + 1 / 255 + 1e-6).all()  # never brightened
+    bright = plate[shade].min(axis=1) > 40
+    spread = ratio[bright].max(axis=1) - ratio[bright].min(axis=1)
+    assert np.percentile(spread, 95) < 0.05  # darkened evenly: no tint
+    # 4. the product's own pixels, only resampled
+    item = studio.resample(studio.trim(ring)[0], (round(placed.width), round(placed.height)))
+    solid = np.asarray(item.getchannel("A")) == 255
+    inside = out[int(placed.y):int(placed.y) + item.height, int(placed.x):int(placed.x) + item.width]
+    assert np.abs(inside[solid] - np.asarray(item)[..., :3][solid]).max() <= 1
+
+
+def test_the_shadow_falls_away_from_the_plates_light(table):
+    photo, mask = Image.open(table[0]), np.asarray(Image.open(table[1])) > 127
+    ring = demo_cutout("DEMO-RING", 600)
+    sides = []
+    for plate, surface in ((photo, mask), (photo.transpose(Image.FLIP_LEFT_RIGHT), mask[:, ::-1])):
+        light = scene_plates.light_direction(plate)
+        result = scene_plates.on_scene_plate(plate, surface, ring, size=(1000, 800), mm_per_px=0.25, width_mm=21.0)
+        p = result.placed
+        alpha = np.ones((round(p.height), round(p.width)), np.float32)
+        shade = scene_plates.cast_shadow((1000, 800), alpha, (round(p.x), round(p.y), round(p.width), round(p.height)),
+                                         light)
+        xs = np.nonzero(shade.sum(axis=0) > 0)[0]
+        centre = float((shade.sum(axis=0)[xs] * xs).sum() / shade.sum())
+        sides.append((light[0], centre - (p.x + p.width / 2)))
+    (l1, s1), (l2, s2) = sides
+    assert np.sign(l1) == -np.sign(l2) != 0  # mirrored plate, mirrored light
+    assert np.sign(s1) == -np.sign(l1) and np.sign(s2) == -np.sign(l2)  # the shadow on the far side
+
+
+@pytest.mark.slow
+def test_lifestyle_and_campaign_use_the_registered_scene_plate(workspace, table, capsys):
+    from tools import provenance
+    from tools.render import render_shot
+
+    home = str(workspace.settings.home)
+    assert main(["--home", home, "plate", "add", str(table[0]), "--kind", "scene", "--surface", str(table[1]),
+                 "--mm-per-px", "0.25", "--id", "oak-table", "--json"]) == 0
+    plate = json.loads(capsys.readouterr().out)
+    assert plate["kind"] == "scene" and plate["talent_id"] is None
+    add_product(workspace, "DEMO-RING")
+    for role, size in ((Role.lifestyle, (1200, 1200)), (Role.campaign, (1080, 1920))):
+        shot = Shot(role=role, slot=Slot.hero if role is Role.lifestyle else Slot.campaign, width=size[0],
+                    height=size[1], count=1, options={"aspect": "9:16"} if role is Role.campaign else {})
+        [candidate] = render_shot(workspace, "DEMO-RING", shot)
+        assert candidate.params["scene_plate_id"] == "oak-table" and candidate.params["true_scale"]
+        assert candidate.placement.width * candidate.placement.mm_per_px == pytest.approx(21.0, rel=0.02)
+        assert provenance.digital_source_type(candidate) == "compositeCapture"
+        assert workspace.assets.open(candidate.asset_id).size == size
+
+
+def test_a_scene_plate_with_a_mismatched_surface_mask_is_refused(workspace, table, tmp_path):
+    from tools.errors import BadInput
+    from tools.plates import register_scene_plate
+
+    Image.new("L", (10, 10), 255).save(tmp_path / "small.png")
+    with pytest.raises(BadInput, match="surface mask is 10x10 but the scene photo is 820x500"):
+        register_scene_plate(workspace, table[0], surface=tmp_path / "small.png")
+    assert workspace.catalog.plates() == []
