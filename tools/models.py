@@ -96,6 +96,9 @@ CATEGORY_SYNONYMS: dict[str, Category] = {
     "purse": Category.bag, "duffel": Category.bag, "laptop bag": Category.bag,
     "cosmetics": Category.beauty, "makeup": Category.beauty, "perfume": Category.beauty,
     "lipstick": Category.beauty, "nail polish": Category.beauty, "skincare": Category.beauty,
+    "sunscreen": Category.beauty, "lotion": Category.beauty, "face cream": Category.beauty, "shampoo": Category.beauty,
+    "lip balm": Category.beauty, "mascara": Category.beauty, "foundation": Category.beauty, "cleanser": Category.beauty,
+    "toner": Category.beauty, "body oil": Category.beauty, "face mask": Category.beauty, "blush": Category.beauty,
 }
 
 CHANNEL_SYNONYMS: dict[str, Channel] = {

@@ -233,7 +233,8 @@ def parse_question(text: str) -> Question:
 
 # -- plan edits ----------------------------------------------------------------------------------------
 
-_ADD_CUES = re.compile(r"\b(?:add|another|extra|more|second|include|also|too|plus|new|one more|as well)\b")
+_ADD_CUES = re.compile(r"\b(?:add|another|extra|second|include|also|too|plus|new|one more|as well)\b")
+_MORE_BEFORE = re.compile(r"\bmore\s+(?:[\w'-]+\s+)?$")  # "more close-ups", "2 more detail shots"; not "more romantic"
 _DEFINITE = re.compile(r"\b(?:the|that|those|these|this|existing|current|our)\s+(?:[\w:.'-]+\s+){0,2}$")
 _SWAP = re.compile(r"\b(?:swap|replace|switch|trade|change)\s+(?P<old>.+?)\s+(?:for|with|to|into)\s+(?P<new>.+)")
 
@@ -321,7 +322,7 @@ def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
         clause = low[clause_start(low, r.start):clause_end(low, r.end)]
         part = re.split(r"[,;.!?]", low[:r.start])[-1] + re.split(r"[,;.!?]", low[r.start:])[0]
         before = low[max(0, r.start - 30):r.start]
-        add_cue = r in swapped_new or _ADD_CUES.search(part) is not None
+        add_cue = r in swapped_new or _ADD_CUES.search(part) is not None or _MORE_BEFORE.search(before) is not None
         definite = _DEFINITE.search(before) is not None or any(c.definite for c in counts)
         setting = re.search(r"\bin an?\s+(?:[\w'-]+\s+){0,2}$", before) is not None
         exists = _exists(plan, r)
