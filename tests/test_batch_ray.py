@@ -134,19 +134,22 @@ class Killer(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            for process in psutil.process_iter(["pid", "name"]):
-                title = process.info["name"] or ""
+            for pid in psutil.pids():
+                # Read the title afresh each time: an idle worker (`ray::IDLE`) takes the next task's name.
+                try:
+                    title = " ".join(psutil.Process(pid).cmdline()).strip()
+                except psutil.Error:
+                    continue
                 if not title.startswith("ray::shot "):
                     continue
-                name = title.removeprefix("ray::").strip()
+                name = title.removeprefix("ray::")
                 if self.once is None:
-                    self.once = (name, process.info["pid"])
+                    self.once = (name, pid)
                 elif self.always is None and name != self.once[0]:
                     self.always = name
-                if (name, process.info["pid"]) == self.once or name == self.always:
-                    if (name, process.info["pid"]) not in self.kills:
-                        os.kill(process.info["pid"], signal.SIGKILL)
-                        self.kills.append((name, process.info["pid"]))
+                if ((name, pid) == self.once or name == self.always) and (name, pid) not in self.kills:
+                    os.kill(pid, signal.SIGKILL)
+                    self.kills.append((name, pid))
             time.sleep(0.02)
 
 
@@ -220,6 +223,35 @@ def test_a_killed_ray_driver_resumes_without_redoing_or_losing_a_shot(local_ray,
         assert plan.version == 1
         assert [len(ws.catalog.candidates(sku, s.id)) for s in plan.shots] == [s.count for s in plan.shots]
     assert len(after) == shots["total"]
+    ws.close()
+
+
+def test_diffusion_shots_run_in_an_actor_that_loaded_the_pipeline_when_it_started(local_ray, tmp_path):
+    from tiny_diffusers import tiny_model
+
+    from tools.errors import BadInput
+    from tools.settings import Settings
+
+    csv_path = write_catalog(tmp_path / "in", skus=("DEMO-RING",), brief="1 candidate each, no campaign")
+    model = tiny_model("sd-inpaint")
+    ws = Workspace.open(Settings.from_env({}, home=tmp_path / "home", max_rerenders=0, engine="diffusers",
+                                          diffusion_model=str(model)))
+    # This instance has no GPU: asking for one per worker is refused before anything runs.
+    with pytest.raises(BadInput, match=r"--gpus-per-worker 1, but the Ray cluster has 0 GPU\(s\)"):
+        run_batch(ws, csv_path, read_brief=read_brief, executor="ray", gpus_per_worker=1)
+    assert not ws.catalog.has_product("DEMO-RING")
+    # The lifestyle shot goes to a diffusion actor (no GPU here: 0 per worker), which loaded the
+    # pipeline when it started; the engine found it loaded (no second load). Studio shots are tasks.
+    result = run_batch(ws, csv_path, read_brief=read_brief, executor="ray", workers=1)
+    assert not result["failed"] and result["shots"]["done"] == result["shots"]["total"]
+    assert result["executor"]["diffusion_workers"] == 1 and result["executor"]["gpus_per_worker"] == 0
+    units = journal_data(ws.home)
+    [lifestyle] = [u for u in units if u["role"] == "lifestyle"]
+    assert lifestyle["pipeline_reused"] is True
+    assert lifestyle["pipeline_load"]["device"] == "cpu" and lifestyle["pipeline_load"]["seconds"] > 0
+    assert all("actor_pid" not in u for u in units if u["role"] != "lifestyle")
+    candidates = ws.catalog.candidates("DEMO-RING", lifestyle["shot"])
+    assert [c.engine for c in candidates] == ["diffusers"] and candidates[0].model == str(model)
     ws.close()
 
 

@@ -23,13 +23,14 @@ REPO = Path(__file__).resolve().parents[1]
 SKUS = ("DEMO-RING", "DEMO-EARRINGS")
 
 
-def write_catalog(folder: Path, skus=SKUS, extra_rows: str = "") -> Path:
+def write_catalog(folder: Path, skus=SKUS, extra_rows: str = "",
+                  brief: str = "1 candidate each, no campaign, no lifestyle") -> Path:
     (folder / "photos").mkdir(parents=True)
     lines = ["sku,photos,category,brief,channels,dimensions"]
     for sku in skus:
         name = sku.lower().removeprefix("demo-")
         (folder / "photos" / f"{name}.jpg").write_bytes(photo_bytes(sku, 400))
-        lines.append(f"{sku},photos/{name}.jpg,{name},\"{name}, 1 candidate each, no campaign, no lifestyle\","
+        lines.append(f"{sku},photos/{name}.jpg,{name},\"{name}, {brief}\","
                      "etsy,30x30 mm")
     path = folder / "catalog.csv"
     path.write_text("\n".join(lines) + "\n" + extra_rows, encoding="utf-8")
