@@ -1,21 +1,39 @@
-"""Cutout benchmark: the classical matting engine on real product cutouts with exact alpha, composited
-onto studio backgrounds (white, light grey, gradient, textured off-white) with soft cast shadows.
+"""Cutout benchmark: the matting engine against ground truth, side by side with u2netp alone.
 
-Prints IoU (alpha > 0.5) per case, whether ring/hoop holes stayed open, and ms per megapixel.
-Run: .venv/bin/python -m benchmarks.bench_cutout
+Sets (every product of ../shared/realdata with an exact alpha: cutouts/ and masks/*.rgba.png):
+- studio: each product composited on white, light grey, a gradient, mid-grey paper and light wood,
+  with a soft offset shadow and sensor noise, saved as JPEG q92;
+- white_on_white: each product made to look like polished metal / white enamel (desaturated and
+  lifted to a light grey, its dark reflections and speculars kept) on white and on light grey;
+- real: the real photos of masks/ with their masks (ring masks are coarse hand-drawn outlines).
+Metrics per case: IoU (alpha > 127), hole recall (share of true-hole pixels left transparent), edge
+error (mean |alpha error| in a 5 px band around the true edge), halo (mean dE00 of the product's outer
+2 px composited on a dark backdrop against the true foreground), CPU ms per megapixel.
+Products are split in two halves by name (dev / held-out: limits were chosen on dev); both are reported.
+
+Run: .venv/bin/python -m benchmarks.bench_cutout [--quick] [--json]   (writes benchmarks/out/bench_cutout.json)
 """
 
 from __future__ import annotations
 
+import argparse
+import io
+import json
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
-BACKGROUNDS = ("white", "light_grey", "gradient", "textured")
+OUT = Path(__file__).resolve().parent / "out"
+BACKGROUNDS = ("white", "light_grey", "gradient", "textured", "paper", "wood")
+STUDIO = ("white", "light_grey", "gradient", "paper", "wood")
+WHITE_ON_WHITE = ("white", "light_grey")
+TARGETS = {"studio_iou": 0.95, "white_on_white_iou": 0.93, "wood_iou": 0.85, "hole_recall": 0.95, "halo": 5.0,
+           "studio_cpu_ms_per_mp": 400.0, "neural_s_per_photo": 1.5}
 
 
 def ground_truth_cutouts(realdata: Path = REALDATA) -> list[tuple[str, Image.Image]]:
@@ -24,10 +42,20 @@ def ground_truth_cutouts(realdata: Path = REALDATA) -> list[tuple[str, Image.Ima
     return [(f.name.removesuffix(".rgba.png"), Image.open(f).convert("RGBA")) for f in files]
 
 
+def held_out(name: str) -> bool:
+    """The product's half: a stable hash of its name (about half the products are held out)."""
+    return zlib.crc32(name.encode()) % 2 == 1
+
+
 def background(kind: str, size: tuple[int, int], seed: int = 0) -> np.ndarray:
-    """A studio background as float32 RGB (0..255)."""
+    """A background as float32 RGB (0..255)."""
     w, h = size
     rng = np.random.default_rng(seed)
+
+    def smooth_noise(cell: int, amp: float) -> np.ndarray:
+        noise = rng.normal(0, 1, (h // cell + 2, w // cell + 2)).astype(np.float32)
+        return amp * np.asarray(Image.fromarray(noise).resize((w, h), Image.BICUBIC))
+
     if kind == "white":
         bg = np.full((h, w, 3), 252.0, np.float32)
     elif kind == "light_grey":
@@ -39,16 +67,42 @@ def background(kind: str, size: tuple[int, int], seed: int = 0) -> np.ndarray:
         bg = top * (1 - yy) + bottom * yy + 8 * (xx - 0.5)
         bg = np.broadcast_to(bg, (h, w, 3)).copy()
     elif kind == "textured":
-        noise = rng.normal(0, 1, (h // 4 + 1, w // 4 + 1)).astype(np.float32)
-        noise = np.asarray(Image.fromarray(noise).resize((w, h), Image.BICUBIC))
         fine = rng.normal(0, 1.2, (h, w)).astype(np.float32)
-        bg = np.array([243, 239, 230], np.float32) + (2.5 * noise + fine)[..., None]
+        bg = np.array([243, 239, 230], np.float32) + (smooth_noise(4, 2.5) + fine)[..., None]
+    elif kind == "paper":  # mid-grey paper: soft mottling and fine fibres
+        fibres = rng.normal(0, 2.0, (h, w)).astype(np.float32)
+        bg = np.array([138, 136, 132], np.float32) + (smooth_noise(24, 3.0) + fibres)[..., None]
+    elif kind == "wood":  # light wood: warped grain stripes, planks, fine noise
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        warp = smooth_noise(max(8, h // 12), 18.0)
+        grain = np.sin((yy + warp) / max(3.0, h / 90.0)) * 0.5 + 0.5
+        rings = np.sin((yy + 2.5 * warp) / max(9.0, h / 25.0)) * 0.5 + 0.5
+        plank = ((xx // max(40, w // 4)) % 2) * 6.0
+        tone = 0.55 * grain + 0.45 * rings
+        base = np.array([214, 178, 132], np.float32)
+        bg = base - (tone * 28.0 + plank)[..., None] * np.array([1.0, 1.1, 1.3], np.float32)
+        bg += rng.normal(0, 1.5, (h, w, 1)).astype(np.float32)
     else:
         raise ValueError(kind)
     return bg
 
 
-def composite(cutout: Image.Image, kind: str, seed: int = 0, margin: float = 0.15) -> tuple[Image.Image, np.ndarray]:
+def metallic(cutout: Image.Image) -> Image.Image:
+    """The product made to look like polished metal / white enamel: desaturated and lifted to a light
+    grey, its darkest reflections and brightest speculars kept."""
+    arr = np.asarray(cutout).astype(np.float32)
+    grey = arr[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    solid = arr[..., 3] > 127
+    lo, hi = (np.percentile(grey[solid], [12, 96]) if solid.any() else (0.0, 255.0))
+    lifted = 236.0 - (236.0 - grey) * 0.35  # most of the surface: a light grey close to the backdrop
+    out = np.where(grey <= lo, 0.5 * grey + 60.0, lifted)  # dark reflections stay dark
+    out = np.where(grey >= hi, 252.0, out)  # speculars
+    rgb = np.repeat(np.clip(out, 0, 255)[..., None], 3, axis=2)
+    return Image.fromarray(np.dstack([rgb, arr[..., 3]]).astype(np.uint8), "RGBA")
+
+
+def composite(cutout: Image.Image, kind: str, seed: int = 0, margin: float = 0.15,
+              jpeg: int | None = None) -> tuple[Image.Image, np.ndarray]:
     """Place the cutout on a background with a soft offset shadow; return (RGB photo, true alpha 0..1)."""
     w, h = cutout.size
     pw, ph = int(w * margin), int(h * margin)
@@ -64,7 +118,21 @@ def composite(cutout: Image.Image, kind: str, seed: int = 0, margin: float = 0.1
     rgb_full[ph:ph + h, pw:pw + w] = np.asarray(cutout.convert("RGB"), np.float32)
     out = rgb_full * alpha_full[..., None] + bg * (1 - alpha_full[..., None])
     out += np.random.default_rng(seed + 1).normal(0, 1.0, out.shape)
-    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB"), alpha_full
+    photo = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
+    if jpeg:
+        buffer = io.BytesIO()
+        photo.save(buffer, format="JPEG", quality=jpeg)
+        photo = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return photo, alpha_full
+
+
+def true_foreground(cutout: Image.Image, shape: tuple[int, int], margin: float = 0.15) -> np.ndarray:
+    """The cutout's own colours placed where composite() put them (uint8 RGB)."""
+    w, h = cutout.size
+    pw, ph = int(w * margin), int(h * margin)
+    fg = np.zeros((*shape, 3), np.uint8)
+    fg[ph:ph + h, pw:pw + w] = np.asarray(cutout.convert("RGB"))
+    return fg
 
 
 def iou(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -73,56 +141,177 @@ def iou(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
+def _true_holes(truth: np.ndarray) -> np.ndarray:
+    """Background enclosed by the product (not connected to the frame's border), of a visible size."""
+    import cv2
+
+    bg = (truth <= 0.5).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bg, connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    hole = stats[:, cv2.CC_STAT_AREA] >= 0.001 * truth.size
+    hole[0] = False
+    hole[border] = False
+    return hole[labels] & bg.astype(bool)
+
+
 def holes_open(pred: np.ndarray, truth: np.ndarray) -> bool:
     """Every true hole (background enclosed by the product) is mostly background in the prediction."""
     import cv2
 
-    bg = (truth <= 0.5).astype(np.uint8)
-    count, labels = cv2.connectedComponents(bg, connectivity=4)
-    border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])))
-    for label in range(1, count):
-        if label in border:
+    holes = _true_holes(truth)
+    count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
+    return all((pred[labels == label] > 0.5).mean() <= 0.2 for label in range(1, count))
+
+
+def hole_recall(pred: np.ndarray, truth: np.ndarray) -> float | None:
+    """Share of true-hole pixels that are transparent; None when the product has no hole."""
+    holes = _true_holes(truth)
+    return float((pred[holes] <= 0.5).mean()) if holes.any() else None
+
+
+def edge_error(pred: np.ndarray, truth: np.ndarray, band: int = 5) -> float:
+    """Mean |alpha error| within `band` px of the true edge."""
+    import cv2
+
+    solid = (truth > 0.5).astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    ring = cv2.dilate(solid, kernel, iterations=band).astype(bool) & ~cv2.erode(solid, kernel, iterations=band).astype(bool)
+    return float(np.abs(pred[ring] - truth[ring]).mean()) if ring.any() else 0.0
+
+
+def halo(rgba: np.ndarray, fg_true: np.ndarray, truth: np.ndarray, dark=(20, 22, 28)) -> float:
+    """Mean dE00 of the product's outer 2 px composited on a dark backdrop, ours against the truth."""
+    import cv2
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    solid = (truth > 0.5).astype(np.uint8)
+    rim = solid.astype(bool) & ~cv2.erode(solid, np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+    if not rim.any():
+        return 0.0
+    backdrop = np.array(dark, np.float32) / 255.0
+    a = rgba[..., 3][rim].astype(np.float32)[:, None] / 255.0
+    ours = rgba[..., :3][rim].astype(np.float32) / 255.0 * a + backdrop * (1 - a)
+    t = truth[rim][:, None]
+    true = fg_true[rim].astype(np.float32) / 255.0 * t + backdrop * (1 - t)
+    return float(deltaE_ciede2000(rgb2lab(ours[None]), rgb2lab(true[None])).mean())
+
+
+def _cases(realdata: Path, quick: bool):
+    """(set, name, background, photo, true alpha, true foreground or None)."""
+    products = ground_truth_cutouts(realdata)
+    for i, (name, cutout) in enumerate(products):
+        for j, kind in enumerate(STUDIO if not quick else ("white", "wood")):
+            photo, truth = composite(cutout, kind, seed=i * 10 + j, jpeg=92)
+            yield "studio", name, kind, photo, truth, true_foreground(cutout, truth.shape)
+        metal = metallic(cutout)
+        for j, kind in enumerate(WHITE_ON_WHITE if not quick else ("white",)):
+            photo, truth = composite(metal, kind, seed=i * 10 + 5 + j, jpeg=92)
+            yield "white_on_white", name, kind, photo, truth, true_foreground(metal, truth.shape)
+    for mask_file in sorted((realdata / "masks").glob("*.mask.png"))[: 3 if quick else None]:
+        stem = mask_file.name.removesuffix(".mask.png")
+        photo_file = next((p for p in (realdata / "masks").glob(stem + ".*")
+                           if p.suffix in (".jpg", ".png") and ".mask" not in p.name and ".rgba" not in p.name), None)
+        if photo_file is None:
             continue
-        region = labels == label
-        if region.sum() < 0.001 * truth.size:
-            continue
-        if (pred[region] > 0.5).mean() > 0.2:
-            return False
-    return True
+        photo = Image.open(photo_file).convert("RGB")
+        truth = np.asarray(Image.open(mask_file).convert("L").resize(photo.size), np.float32) / 255.0
+        yield "real", stem, "photo", photo, truth, None
 
 
-def run(realdata: Path = REALDATA) -> list[dict]:
-    from pipelines.matting import cut_out
+def _measure(pred_rgba: np.ndarray, truth: np.ndarray, fg_true) -> dict:
+    pred = pred_rgba[..., 3].astype(np.float32) / 255.0
+    return {"iou": iou(pred, truth), "hole_recall": hole_recall(pred, truth), "edge_error": edge_error(pred, truth),
+            "halo": halo(pred_rgba, fg_true, truth) if fg_true is not None else None}
 
+
+def run(realdata: Path = REALDATA, quick: bool = False) -> list[dict]:
+    from pipelines.matting import MattingError, cut_out
+    from pipelines.segmentation import load_segmenter
+
+    u2netp = load_segmenter()
     rows = []
-    for name, cutout in ground_truth_cutouts(realdata):
-        for i, kind in enumerate(BACKGROUNDS):
-            photo, truth = composite(cutout, kind, seed=i)
-            start, cpu = time.perf_counter(), time.process_time()
+    for set_name, name, kind, photo, truth, fg_true in _cases(realdata, quick):
+        mp = photo.width * photo.height / 1e6
+        row = {"set": set_name, "case": name, "background": kind, "held_out": held_out(name)}
+        # 1. our engine
+        cpu = time.process_time()
+        try:
             result = cut_out(photo)
-            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-            pred = np.asarray(result.rgba.getchannel("A"), np.float32) / 255.0
-            mp = photo.width * photo.height / 1e6
-            rows.append({"case": name, "background": kind, "iou": iou(pred, truth), "holes_open": holes_open(pred, truth),
-                         "ms_per_mp": 1000 * seconds / mp, "cpu_ms_per_mp": 1000 * cpu / mp, "kind": result.background, "confidence": result.confidence})
+            rgba = np.asarray(result.rgba)
+            row |= {"kind": result.background, "method": result.method, "confidence": round(result.confidence, 3)}
+        except MattingError as exc:
+            rgba = np.zeros((photo.height, photo.width, 4), np.uint8)
+            row |= {"kind": "refused", "method": "refused", "confidence": 0.0, "error": str(exc)[:80]}
+        row["cpu_ms_per_mp"] = 1000 * (time.process_time() - cpu) / mp
+        row |= _measure(rgba, truth, fg_true)
+        # 2. u2netp alone (its map as the alpha, the photo's own colours)
+        cpu = time.process_time()
+        prob = u2netp.predict(np.asarray(photo)).probability
+        row["u2netp_cpu_s"] = time.process_time() - cpu
+        u2 = np.dstack([np.asarray(photo), np.clip(prob * 255 + 0.5, 0, 255).astype(np.uint8)])
+        row |= {f"u2netp_{k}": v for k, v in _measure(u2, truth, fg_true).items()}
+        rows.append(row)
+        print(_line(row), flush=True)
     return rows
 
 
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _line(r: dict) -> str:
+    return (f"{r['set']:<14} {r['case']:<28} {r['background']:<10} {'H' if r['held_out'] else 'D'} "
+            f"{r['iou']:6.3f} {_fmt(r['hole_recall'], '6.2f'):>6} {r['edge_error']:6.3f} {_fmt(r['halo'], '5.1f'):>5} "
+            f"{r['cpu_ms_per_mp']:6.0f} {r['method']:<14} | u2netp {r['u2netp_iou']:6.3f} "
+            f"{_fmt(r['u2netp_hole_recall'], '6.2f'):>6} {r['u2netp_edge_error']:6.3f}")
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Means per set (studio split by background kind: wood apart) and half."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        group = r["set"] if r["set"] != "studio" else ("wood" if r["background"] == "wood" else "studio")
+        for half in ("dev" if not r["held_out"] else "held_out", "all"):
+            groups.setdefault((group, half), []).append(r)
+    out = []
+    for (group, half), items in sorted(groups.items()):
+        def mean(key, items=items):
+            values = [r[key] for r in items if r.get(key) is not None]
+            return float(np.mean(values)) if values else None
+        holes = [r["hole_recall"] for r in items if r["hole_recall"] is not None]
+        out.append({"set": group, "half": half, "n": len(items), "iou": mean("iou"), "min_iou": min(r["iou"] for r in items),
+                    "hole_recall": float(np.mean(holes)) if holes else None, "edge_error": mean("edge_error"),
+                    "halo": mean("halo"), "cpu_ms_per_mp": mean("cpu_ms_per_mp"), "u2netp_iou": mean("u2netp_iou"),
+                    "u2netp_edge_error": mean("u2netp_edge_error"), "u2netp_hole_recall": mean("u2netp_hole_recall"),
+                    "u2netp_cpu_s": mean("u2netp_cpu_s"),
+                    "refused": sum(1 for r in items if r["method"] == "refused")})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_cutout")
+    parser.add_argument("--quick", action="store_true", help="a subset: white and wood only, three real photos")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args(argv)
     if not REALDATA.is_dir():
         print(f"skipped: {REALDATA} is absent")
         return 0
-    rows = run()
-    print(f"{'case':<34} {'background':<11} {'IoU':>6} {'holes':>6} {'ms/MP':>7} {'kind':>9} {'conf':>5}")
-    for r in rows:
-        print(f"{r['case']:<34} {r['background']:<11} {r['iou']:6.3f} {str(r['holes_open']):>6} {r['ms_per_mp']:7.0f} "
-              f"{r['kind']:>9} {r['confidence']:5.2f}")
-    mean_iou = float(np.mean([r["iou"] for r in rows]))
-    holes = all(r["holes_open"] for r in rows)
-    speed = float(np.mean([r["ms_per_mp"] for r in rows]))
-    cpu = float(np.mean([r["cpu_ms_per_mp"] for r in rows]))
-    print(f"\nmean IoU {mean_iou:.3f} (target >= 0.95), holes open {holes}, mean {speed:.0f} ms/MP wall, "
-          f"{cpu:.0f} ms/MP CPU (target <= 300)")
+    print(f"{'set':<14} {'case':<28} {'background':<10} H    IoU  holes   edge  halo  ms/MP method         | "
+          f"u2netp   IoU  holes   edge")
+    rows = run(quick=args.quick)
+    table = summary(rows)
+    print(f"\n{'set':<15} {'half':<9} {'n':>3} {'IoU':>6} {'min':>6} {'holes':>6} {'edge':>6} {'halo':>5} "
+          f"{'ms/MP':>6} | {'u2 IoU':>6} {'u2 edge':>7} {'u2 holes':>8} {'u2 s':>5} refused")
+    for s in table:
+        print(f"{s['set']:<15} {s['half']:<9} {s['n']:3d} {s['iou']:6.3f} {s['min_iou']:6.3f} "
+              f"{_fmt(s['hole_recall'], '6.2f'):>6} {s['edge_error']:6.3f} {_fmt(s['halo'], '5.1f'):>5} "
+              f"{s['cpu_ms_per_mp']:6.0f} | {s['u2netp_iou']:6.3f} {s['u2netp_edge_error']:7.3f} "
+              f"{_fmt(s['u2netp_hole_recall'], '8.2f'):>8} {s['u2netp_cpu_s']:5.2f} {s['refused']}")
+    print("targets: " + ", ".join(f"{k} {v}" for k, v in TARGETS.items()) + "; edge error <= half of u2netp's")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "bench_cutout.json").write_text(json.dumps({"rows": rows, "summary": table}, indent=1))
+    if args.json:
+        print(json.dumps(table))
     return 0
 
 

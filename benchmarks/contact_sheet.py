@@ -4,6 +4,8 @@ five campaign aspects), plus a table that checks each MAIN against Amazon's rule
 fill >= 85 % (jewelry >= 80 %), long side >= 1000 px) and each try-on's true scale.
 
 Run: .venv/bin/python -m benchmarks.contact_sheet   (writes benchmarks/out/contact_sheet.png)
+     .venv/bin/python -m benchmarks.contact_sheet --cutouts   (every packshot's cutout on a dark backdrop
+     beside its photo and alpha: benchmarks/out/cutout_sheet.png; look for missing parts and rims)
 """
 
 from __future__ import annotations
@@ -125,9 +127,46 @@ def run() -> tuple[list[dict], Path]:
     return rows, path
 
 
+def cutout_sheet() -> tuple[list[dict], Path]:
+    """Photo | cutout on a dark backdrop | alpha, for every packshot of ../shared/realdata."""
+    from pipelines.matting import MattingError, cut_out
+
+    photos = sorted((REALDATA / "jewelry_packshot").glob("*.jpg")) + sorted((REALDATA / "product_packshot").glob("*.jpg"))
+    rows, sheet_rows = [], []
+    for photo_path in photos:
+        photo = Image.open(photo_path).convert("RGB")
+        try:
+            result = cut_out(photo)
+        except MattingError as exc:
+            rows.append({"photo": photo_path.name, "error": str(exc)})
+            sheet_rows.append([_thumb(photo, photo_path.name), _thumb(Image.new("RGB", photo.size, (90, 0, 0)), "refused")])
+            continue
+        dark = Image.new("RGBA", photo.size, (20, 22, 28, 255))
+        dark.alpha_composite(result.rgba)
+        rows.append({"photo": photo_path.name, "method": result.method, "confidence": round(result.confidence, 2),
+                     "coverage": round(result.coverage, 3), "holes": result.holes})
+        sheet_rows.append([_thumb(photo, photo_path.name), _thumb(dark, f"{result.method} {result.confidence:.2f}"),
+                           _thumb(result.rgba.getchannel("A").convert("RGB"), f"alpha, {result.holes} holes")])
+    sheet = Image.new("RGB", (3 * THUMB * 2, ((len(sheet_rows) + 1) // 2) * (THUMB + 16)), (80, 80, 80))
+    for r, tiles in enumerate(sheet_rows):
+        for c, tile in enumerate(tiles):
+            sheet.paste(tile, ((r % 2) * 3 * THUMB + c * THUMB, (r // 2) * (THUMB + 16)))
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "cutout_sheet.png"
+    sheet.save(path)
+    return rows, path
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     if not REALDATA.is_dir():
         print(f"skipped: {REALDATA} is absent")
+        return 0
+    if "--cutouts" in argv:
+        rows, path = cutout_sheet()
+        for r in rows:
+            print(r)
+        print(f"sheet: {path}")
         return 0
     rows, path = run()
     print(f"{'photo':<32} {'category':<9} {'MAIN':>4} {'white':>5} {'fill':>6} {'long':>5} {'up':>5} {'shots':>5} "

@@ -32,8 +32,10 @@ GRABCUT_ITERATIONS = 1  # the trimap from colour evidence is good; one pass sett
 TEXTURED = 1.3  # a product is textured where its brightest nearby pixel stands 30 % above its mean
 SHADOW_OPEN = 2  # a cast shadow is broader than 2 * SHADOW_OPEN + 1 px
 MATTE_MAX_PIXELS = 160_000  # the alpha solve runs on tiles of the uncertain band, each at most this size
-NEURAL_SURE = 0.8  # the neural map's probability above which it is evidence of product
 YOUR_CUTOUT = "your cutout"
+LIGHT_BACKDROP_L = 75.0  # a backdrop lighter than this (L*) is white / light grey
+ACHROMATIC_CHROMA = 12.0  # a product whose median chroma is below this is silver, steel, white or grey
+TEXTURED_BACKDROP = 2.5  # border noise (dE) above which the backdrop is a texture (wood, paper), not a sweep
 SAME_COLOURS = 0.92  # colour-histogram overlap above which a neural "product" is just its surroundings
 
 
@@ -97,9 +99,9 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     lab -= np.array([0.0, 128.0, 128.0], np.float32)
     lab[..., 0] *= 100.0 / 255.0
     bg_lab, bg_rgb, sigma, inliers, spread = _fit_background(lab, rgb)
-    if inliers < 0.45 or sigma > 5.0:
+    if inliers < 0.45 or sigma > TEXTURED_BACKDROP:
         why = (f"only {inliers:.0%} of the border looks like one studio background" if inliers < 0.45
-               else f"the border varies by {sigma:.1f} dE where a studio background varies by less than 5")
+               else f"the border varies by {sigma:.1f} dE where a studio sweep varies by less than {TEXTURED_BACKDROP}")
         if neural is False:
             raise BusyBackground(_busy_message(why))
         return _cut_out_scene(rgb, why, keep_mask, remove_mask, segmenter, start)
@@ -127,37 +129,35 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     if strong.sum() < 30:
         raise MattingError("found no product in the photo (it looks like an empty background)")
 
-    # 4. Neural evidence where colour is ambiguous: pixels the saliency map is sure of, that are not
-    #    smooth background-coloured surface (which may be a hole the map would fill), become candidates.
+    # 4. Neural evidence where colour cannot tell: an achromatic product (silver, steel, chrome, white
+    #    enamel, pearls, white fabric) on a light backdrop (or when asked).
     plain = dist < t_lo
-    background_like = plain & smooth
     saliency = None
-    if neural or (neural is None and _colour_is_ambiguous(dist, t_lo, t_hi, strong, smooth)):
+    if neural or (neural is None and _achromatic_on_light(lab, bg_lab, weak, strong)):
         saliency = _saliency(rgb, segmenter, required=bool(neural))
-    neural_product = np.zeros_like(strong)
-    if saliency is not None:
-        sure = saliency.probability > NEURAL_SURE
-        # near the colour evidence only: the map's blur beyond the product's outline is not evidence
-        near = cv2.dilate(weak.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(2, min(h, w) // 100)) > 0
-        neural_product = sure & near & ~background_like & ~shadow
-        if remove_mask is not None:
-            neural_product &= ~remove_mask
-        weak = weak | neural_product
 
     # 5. Refine the boundary with GrabCut on a reduced crop around the product (strokes are sure labels).
     mask = _clean(weak, strong)
     if refine:
         # broad darker regions of the background's chroma are left for GrabCut to decide (shadow or
         # grey product part); everything else with strong evidence stays product
-        grey = _soft_shadows(darker) & ~neural_product
+        grey = _soft_shadows(darker)
         sure_bg = plain if remove_mask is None else plain | remove_mask
         if keep_mask is not None:  # around a keep stroke the colour model decides, not the backdrop's tone
             reach = max(3, min(h, w) // 10)
             sure_bg = sure_bg & ~cv2.dilate(keep_mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=reach).astype(bool)
         mask = _grabcut(rgb, mask, strong, weak, grey, sure_bg) | _clean(strong & ~grey, strong & ~grey)
-    mask |= neural_product & cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    # the neural map adds what it sees as product wherever the photo does not visibly show the backdrop
+    neural_product = np.zeros_like(mask)
+    if saliency is not None:
+        neural_product = (saliency.probability > 0.5) & ~(plain & smooth) & ~mask
+        if remove_mask is not None:
+            neural_product &= ~remove_mask
+        neural_product = _attached(neural_product, mask)
+        mask |= neural_product
 
     # 6. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
+    # (the neural map has no say here: it fills holes with certainty)
     mask, holes, in_small_hole = _fill_holes(mask, plain, shadow | (darker & smooth), darker, smooth)
     if keep_mask is not None:
         mask |= keep_mask
@@ -189,8 +189,8 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     confidence = float(np.clip(inliers, 0, 1) * np.clip(1.2 - sigma / 5.0, 0, 1) * (1.0 if 0.002 < coverage < 0.9 else 0.6))
     notes = [f"background {kind}, noise {sigma:.1f} dE"]
     method = "matting"
-    if neural_product.any() and (neural_product & mask).sum() > 0.01 * max(1, mask.sum()):
-        share = float((neural_product & mask & ~strong).sum() / max(1, mask.sum()))
+    if neural_product.sum() > 0.01 * max(1, mask.sum()):
+        share = float((neural_product & mask).sum() / max(1, mask.sum()))
         confidence *= 1.0 - 0.5 * min(1.0, share * 4)
         method = "matting+neural"
         notes.append(f"neural evidence kept {share:.0%} of the product where colour could not tell")
@@ -267,11 +267,26 @@ def _saliency(rgb: np.ndarray, segmenter, required: bool):
         return None
 
 
-def _colour_is_ambiguous(dist, t_lo, t_hi, strong, smooth) -> bool:
-    """Colour alone is not enough where much of what differs from the background differs only a little
-    and shows edges (metal, enamel or pearls of the background's tone): then the neural map is asked."""
-    faint = (dist > 0.5 * t_lo) & (dist <= t_hi) & ~smooth
-    return bool(faint.sum() > 0.35 * max(1, int(strong.sum())))
+def _achromatic_on_light(lab, bg_lab, weak, strong) -> bool:
+    """Colour cannot tell an achromatic product from a light backdrop (silver, steel, white enamel,
+    pearls on white or light grey): there the neural map is asked for evidence."""
+    light = float(np.median(bg_lab[..., 0])) > LIGHT_BACKDROP_L
+    evidence = weak if weak.any() else strong
+    chroma = np.hypot(lab[..., 1][evidence], lab[..., 2][evidence])
+    return light and bool(chroma.size) and float(np.median(chroma)) < ACHROMATIC_CHROMA
+
+
+def _attached(candidate: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Components of `candidate` that touch the product found so far, or are large on their own."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return candidate.astype(bool)
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touching = np.bincount(labels[grown & candidate], minlength=count) > 0
+    large = stats[:, cv2.CC_STAT_AREA] >= 0.02 * max(1, int(mask.sum()))
+    keep = touching | large
+    keep[0] = False
+    return keep[labels]
 
 
 def _cut_out_scene(rgb, why, keep, remove, segmenter, start) -> CutoutResult:
@@ -291,7 +306,7 @@ def _cut_out_scene(rgb, why, keep, remove, segmenter, start) -> CutoutResult:
     if float((prob > 0.5).mean()) > 0.8 and border_share > 0.6 and keep is None and remove is None:
         return _fills_frame(rgb, start, "the product fills the frame (a close-up)")
     # 3. Mask from the map and the strokes; the map must find a product of sensible size
-    mask = prob > 0.5
+    mask = _scene_grabcut(rgb, prob, keep, remove)
     if keep is not None:
         mask |= keep
     if remove is not None:
@@ -315,6 +330,41 @@ def _cut_out_scene(rgb, why, keep, remove, segmenter, start) -> CutoutResult:
     rgba = np.dstack([np.clip(foreground * 255 + 0.5, 0, 255).astype(np.uint8),
                       np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
     return _result(Image.fromarray(rgba, "RGBA"), alpha, "scene", confidence, 0, start, notes, method, foreground)
+
+
+def _scene_grabcut(rgb: np.ndarray, prob: np.ndarray, keep, remove) -> np.ndarray:
+    """The neural map refined by colour and edges: GrabCut seeded by the map (sure where it is sure,
+    probable elsewhere) on a reduced copy, so the backdrop seen through a hole is given back."""
+    h, w = prob.shape
+    scale = min(1.0, (GRABCUT_MAX_PIXELS * 2 / (h * w)) ** 0.5)
+    size = (max(8, int(w * scale)), max(8, int(h * scale)))
+    small_p = cv2.resize(prob, size, interpolation=cv2.INTER_AREA)
+    gc = np.where(small_p > 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    # a sure product seed must not have the backdrop's colours (u2netp fills holes with certainty)
+    img = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    bins = (img // 32).astype(np.int32)
+    codes = bins[..., 0] * 64 + bins[..., 1] * 8 + bins[..., 2]
+    backdrop = np.bincount(_border(codes, max(2, min(size) // 30)), minlength=512).astype(np.float64)
+    product = np.bincount(codes[small_p > 0.9], minlength=512).astype(np.float64)
+    backdrop, product = backdrop / max(1.0, backdrop.sum()), product / max(1.0, product.sum())
+    unlike_backdrop = product[codes] > 2.0 * backdrop[codes]
+    sure = cv2.erode((small_p > 0.95).astype(np.uint8), kernel, iterations=2).astype(bool) & unlike_backdrop
+    gc[sure] = cv2.GC_FGD
+    gc[cv2.erode((small_p < 0.05).astype(np.uint8), kernel, iterations=2).astype(bool)] = cv2.GC_BGD
+    for stroke, label in ((keep, cv2.GC_FGD), (remove, cv2.GC_BGD)):
+        if stroke is not None:
+            gc[cv2.resize(stroke.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)] = label
+    if not (gc == cv2.GC_BGD).any() or not ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).any():
+        return prob > 0.5
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    try:
+        cv2.grabCut(cv2.cvtColor(img, cv2.COLOR_RGB2BGR), gc, None, bgd, fgd, 2, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return prob > 0.5
+    fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.float32)
+    return cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
 
 
 def _looks_like_surroundings(rgb: np.ndarray, mask: np.ndarray) -> bool:

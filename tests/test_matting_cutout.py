@@ -224,3 +224,33 @@ def test_edges_carry_the_true_foreground_colour_so_no_white_rim_shows_on_black()
     halo, naive_halo = _halo_de(ours, truth_rgb, truth_alpha), _halo_de(naive, truth_rgb, truth_alpha)
     assert halo < 0.75 * naive_halo, (halo, naive_halo)
     assert halo < 8.0
+
+
+def test_the_neural_map_never_fills_a_ring_hole():
+    from pipelines.segmentation import load_segmenter
+
+    cutout = demo_cutout("DEMO-RING", 400)
+    photo = studio_photo(cutout, shadow=True)
+    pad = int(400 * 0.18)
+    cx, cy = pad + int(400 * 450 / 900), pad + int(400 * 520 / 900)
+    # u2netp alone sees the hole as product...
+    saliency = load_segmenter().predict(np.asarray(photo)).probability
+    assert saliency[cy - 5:cy + 5, cx - 5:cx + 5].mean() > 0.5
+    # ...but with its evidence in the solve the hole stays open and the band whole
+    result = cut_out(photo, neural=True)
+    alpha = _alpha(result)
+    assert alpha[cy - 10:cy + 10, cx - 10:cx + 10].max() < 0.1
+    assert iou(alpha, _truth_on_canvas(cutout)) >= 0.93
+
+
+@pytest.mark.slow
+def test_polished_metal_on_white_is_kept_whole(realdata):
+    from benchmarks.bench_cutout import composite, ground_truth_cutouts, metallic
+
+    cases = dict(ground_truth_cutouts(realdata))
+    photo, truth = composite(metallic(cases["nishi_ring_RFSV015D1F"]), "white", seed=5, jpeg=92)
+    colour_only = iou(_alpha(cut_out(photo, neural=False)), truth)
+    result = cut_out(photo)
+    # colour alone punches the white band and frames out; the neural evidence keeps them
+    assert result.method == "matting+neural"
+    assert iou(_alpha(result), truth) >= 0.92 > colour_only + 0.1
