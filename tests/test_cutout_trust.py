@@ -176,11 +176,24 @@ def test_a_doubtful_cutout_warns_blocks_auto_approval_and_publish_until_a_person
     assert record["warnings_shown"] == [warning.message] and record["values"]["missing"] >= 0.005
 
 
-@pytest.mark.slow
-def test_auto_approve_in_a_gallery_leaves_warned_candidates_for_a_person(workspace, ring_photo, monkeypatch):
-    """The gallery's --auto-approve path (tools.production.build_gallery) skips a warned candidate."""
-    from tools import prepare
+def _agent_gallery(ws, **kwargs):
+    from agent.runner import run_gallery
+
+    return run_gallery(ws, **kwargs)
+
+
+def _tools_gallery(ws, **kwargs):
     from tools.production import build_gallery
+
+    return build_gallery(ws, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gallery", [_agent_gallery, _tools_gallery], ids=["cli-agent", "tools"])
+def test_auto_approve_in_a_gallery_leaves_warned_candidates_for_a_person(workspace, ring_photo, monkeypatch, gallery):
+    """Both --auto-approve paths (the CLI's agent run and tools.production.build_gallery) skip a warned
+    candidate."""
+    from tools import prepare
 
     photo, alpha = ring_photo
     doubtful = cutout_from(photo, uncertain_alpha(alpha))
@@ -192,8 +205,8 @@ def test_auto_approve_in_a_gallery_leaves_warned_candidates_for_a_person(workspa
     monkeypatch.setattr(prepare, "cut_out_image", lambda image, name="photo", **kwargs: answer)
     path = workspace.settings.home / "ring.jpg"
     photo.save(path, quality=95)
-    result = build_gallery(workspace, images=[path], sku="RING-AUTO", category="ring", channels=["amazon"],
-                           auto_approve=True)
+    result = gallery(workspace, images=[path], sku="RING-AUTO", category="ring", channels=["amazon"],
+                     auto_approve=True)
     packshots = [c for c in result["candidates"] if c["role"] == "packshot"]
     assert packshots and all(c["verdict"] == "pass" for c in packshots)  # passed, but with the warning
     assert workspace.catalog.approved("RING-AUTO") == []

@@ -211,8 +211,11 @@ def cmd_review(args):
 
     result = review_sku(_workspace(args), args.sku, approve=args.approve, reject=args.reject, note=args.note,
                         all_rounds=args.all_rounds)
-    lines = [f"{c['id']}  {c['role']:<10} {c['verdict']:<5} {c.get('decision') or 'pending':<8} {c['path']}"
-             + ("  (earlier round)" if c.get("round") == "earlier" else "") for c in result["candidates"]]
+    lines = []
+    for c in result["candidates"]:
+        lines.append(f"{c['id']}  {c['role']:<10} {c['verdict']:<5} {c.get('decision') or 'pending':<8} {c['path']}"
+                     + ("  (earlier round)" if c.get("round") == "earlier" else ""))
+        lines += [f"    {w}" for w in c.get("warnings", []) if c.get("needs_person")]
     if result.get("earlier_hidden"):
         lines.append(f"({result['earlier_hidden']} undecided or rejected candidates of earlier or interrupted "
                      "runs are not listed; --all lists them)")
