@@ -95,3 +95,58 @@ def image_distance(a: Image.Image, b: Image.Image) -> float:
     union = (edges[0] | edges[1]).sum()
     layout = 1.0 - float((edges[0] & edges[1]).sum()) / float(union) if union else 0.0
     return float(np.clip(((1.0 - ssim) + colour + layout) / 3.0, 0.0, 1.0))
+
+
+def frame_fill(image: Image.Image, tolerance: int = 3) -> float:
+    """Share of the frame that is picture rather than blank padding: border rows and columns of one flat
+    colour (every pixel within `tolerance` of the corner's colour) are padding. A full-bleed close-up is
+    1.0; a small crop centred on a blank canvas is its own area share."""
+    arr = np.asarray(image.convert("RGB")).astype(np.int16)
+    h, w = arr.shape[:2]
+    flat = (np.abs(arr - arr[0, 0]).max(axis=2) <= tolerance)
+    rows, cols = flat.all(axis=1), flat.all(axis=0)
+
+    def run(values) -> int:
+        n = 0
+        for v in values:
+            if not v:
+                break
+            n += 1
+        return n
+
+    top, bottom = run(rows), run(rows[::-1])
+    left, right = run(cols), run(cols[::-1])
+    if top >= h or left >= w:
+        return 0.0
+    return float(max(0, h - top - bottom) * max(0, w - left - right)) / float(h * w)
+
+
+def near_duplicates(images: list[Image.Image], limit: float = NEAR_DUPLICATE) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, distance) of images closer than `limit`: the same picture to a person."""
+    pairs = []
+    for i in range(len(images)):
+        for j in range(i + 1, len(images)):
+            d = image_distance(images[i], images[j])
+            if d < limit:
+                pairs.append((i, j, round(d, 3)))
+    return pairs
+
+
+def shadow_edges(before: Image.Image, after: Image.Image, box: Box) -> tuple[float, float]:
+    """Shadow crispness of two renders of the same set (a change request's before and after): each image's
+    shadow is its darkening against the lighter of the two at every pixel (the set itself cancels out);
+    the 99th percentile of that shadow map's gradient where the two differ near the product (its box grown
+    30 %), per image."""
+    lb, la = (cv2.GaussianBlur(_lab(im)[..., 0], (0, 0), 1.0) for im in (before, after))
+    if lb.shape != la.shape:
+        raise ValueError("shadow_edges compares two renders of the same size")
+    ref = np.maximum(lb, la)
+    h, w = lb.shape
+    changed = cv2.dilate((np.abs(la - lb) > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    band = changed & ~_outside((h, w), box, 0.3)  # where the shadows differ, near the product
+    out = []
+    for lum in (lb, la):
+        shade = ref - lum
+        mag = np.hypot(cv2.Sobel(shade, cv2.CV_32F, 1, 0), cv2.Sobel(shade, cv2.CV_32F, 0, 1))
+        out.append(float(np.percentile(mag[band], 99)) if band.any() else 0.0)
+    return out[0], out[1]

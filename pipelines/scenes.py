@@ -10,6 +10,7 @@ Looks come from tools/looks.py (words as data in prompts/scenes/looks.toml); no 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 
 import cv2
@@ -148,7 +149,9 @@ def layout(width: int, height: int, item_size: tuple[int, int], look: Look, inde
     else:
         scale = min(look.fill * width / iw, look.fill * height / ih)
         cx, copy = width * (0.5 + (0.05 if index % 2 else -0.05)), "top" if aspect < 0.95 else "sides"
+    wanted = scale
     scale = min(scale, max_upscale, (width - 2 * mx) / iw, (height - 2 * my) / ih)  # inside the safe area
+    look.fill = look.fill * scale / wanted  # the fill the product really has (smaller when the photo is small)
     pw, ph = iw * scale, ih * scale
     if pose == "flat":
         base = height * (0.56 if aspect < 0.7 else 0.52) + ph / 2
@@ -273,9 +276,9 @@ def _cast_shadow(alpha: np.ndarray, frame: tuple[int, int], x: int, y: int, base
         # source row r (0 top .. ph bottom) goes to base - (ph - r) * squash, shifted by its height * slant
         m = np.float32([[1, -slant * squash, x + slant * squash * ph], [0, squash, base - ph * squash]])
     shadow = cv2.warpAffine(alpha, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    sigma = max(0.8, (0.004 + 0.05 * soft) * max(pw, ph))
+    sigma = max(0.8, (0.004 + 0.07 * soft) * max(pw, ph))
     shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
-    strength = (0.55 if look.key == "hard" else 0.36) * (1 - 0.35 * soft)
+    strength = (0.55 if look.key == "hard" else 0.36) * (1 - 0.45 * soft)
     return np.clip(shadow * strength, 0, 0.7)
 
 
@@ -295,6 +298,17 @@ def _contact(alpha: np.ndarray, frame: tuple[int, int], x: int, base: int, stren
     return np.clip(out * strength, 0, 0.75)
 
 
+@functools.cache
+def _grain_tile(seed: int) -> np.ndarray:
+    return np.round(np.random.default_rng(seed).normal(0, 1.1, (509, 509, 1))).astype(np.int16)
+
+
+def _grain(height: int, width: int, seed: int) -> np.ndarray:
+    """Fine sensor-like grain (sigma 1.1 levels) for the set, from a cached tile of prime size."""
+    tile = _grain_tile(seed % 4)
+    return np.tile(tile, (height // 509 + 1, width // 509 + 1, 1))[:height, :width]
+
+
 def render(item: Image.Image, width: int, height: int, look: Look, *, index: int = 0, seed: int = 0,
            pose: str = "standing", max_upscale: float = 1.95, safe_margin: float = 0.08,
            resample=None) -> Scene:
@@ -311,6 +325,8 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
     riser = look.riser and pose == "standing"
 
     # 2. Layout for the format; the key light comes from the side the product does not face
+    asked_fill = look.fill
+    look = Look(**{f.name: getattr(look, f.name) for f in fields(Look)})  # layout records the fill it reached
     scale, x, base, copy = layout(width, height, item.size, look, index, pose, max_upscale, safe_margin)
     pw, ph = max(1, round(item.width * scale)), max(1, round(item.height * scale))
     placed_item = resample(item, (pw, ph)) if resample else item.resize((pw, ph), Image.LANCZOS)
@@ -348,8 +364,8 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
     rgb *= 1 - dark[..., None]
 
     # 5. Full size: enlarge the set, add fine grain, a reflection on glossy surfaces, then the product
-    full = cv2.resize(rgb.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    full += np.random.default_rng(seed + 17).normal(0, 1.1, (height, width, 1)).astype(np.float32)
+    full = cv2.resize(np.clip(rgb, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
+    full = np.clip(full.astype(np.int16) + _grain(height, width, seed), 0, 255).astype(np.uint8)
     reflection = look.reflection and pose == "standing" and (surface in GLOSSY or riser)
     y = int(base - ph)
     if reflection:
@@ -359,9 +375,10 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
             fade = np.linspace(0.30, 0.0, ph, dtype=np.float32)[:rows, None] ** 1.2 / 0.30 ** 0.2
             fade = fade * flipped[:rows, :cols, 3] / 255.0
             fade = cv2.GaussianBlur(fade, (0, 0), 1.0 + 0.004 * ph)[..., None]
-            region = full[base:base + rows, x:x + cols]
-            full[base:base + rows, x:x + cols] = region * (1 - fade) + flipped[:rows, :cols, :3] * fade
-    image = Image.fromarray(np.clip(full, 0, 255).astype(np.uint8), "RGB")
+            region = full[base:base + rows, x:x + cols].astype(np.float32)
+            blended = region * (1 - fade) + flipped[:rows, :cols, :3] * fade
+            full[base:base + rows, x:x + cols] = np.clip(blended, 0, 255).astype(np.uint8)
+    image = Image.fromarray(full, "RGB")
     image.paste(placed_item.convert("RGB"), (x, y), placed_item.getchannel("A"))
 
     # 6. Report
@@ -370,7 +387,8 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo")
     params = {"surface": surface, "lightness": round(float(look.lightness), 1), "warmth": round(look.warmth, 2),
               "key": look.key, "shadow_softness": round(look.shadow_softness, 2), "reflection": bool(reflection),
-              "riser": riser, "bokeh": look.bokeh, "fill": round(look.fill, 3), "variant": look.variant,
+              "riser": riser, "bokeh": look.bokeh, "fill": round(look.fill, 3), "asked_fill": round(asked_fill, 3),
+              "variant": look.variant,
               "palette": list(look.palette), "light": "left" if light_left else "right", "copy_space": copy,
               "pose": pose, "index": index}
     return Scene(image, (x, y, pw, ph), scale, params, warnings)

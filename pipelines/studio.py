@@ -213,52 +213,74 @@ def detail_regions(item: Image.Image, side: int, count: int = 2) -> list[tuple[i
     return boxes
 
 
-def detail(cutout: Image.Image, width: int, height: int, *, variant: int = 0, max_upscale: float = 1.95,
-           background: tuple[int, int, int] = (250, 249, 247), min_long: int = 1000) -> StudioImage:
-    """A close-up of the most informative region of the product (stones, clasp, texture, print), enlarged
-    at most `max_upscale` times; the source crop is recorded. `variant` picks the next-best region. When
-    the source is too small to fill the frame within that limit, the close-up sits centred on a frame
-    of at least `min_long` px (the channel's minimum) and a warning says so."""
+DETAIL_MIN_CROP = 400  # source px on a close-up's short side: at <= 2x that is an 800 px image
+DETAIL_MAX_SHARE = 0.5  # a close-up shows at most half of the photo's short side (more is the whole product)
+DETAIL_MIN_PHOTO = int(DETAIL_MIN_CROP / DETAIL_MAX_SHARE)  # the photo's short side a close-up needs: 800 px
+
+
+def detail_window(item_size: tuple[int, int], photo_size: tuple[int, int], aspect: float) -> tuple[int, int]:
+    """The close-up's crop size in photo px for an output of `aspect`: half the product's longer side,
+    at least DETAIL_MIN_CROP, at most DETAIL_MAX_SHARE of the photo's short side. A photo smaller than
+    DETAIL_MIN_PHOTO gets no close-up in a plan; asked directly, its window is 60 % of the product."""
+    short = min(photo_size)
+    side = max(DETAIL_MIN_CROP, 0.5 * max(item_size))
+    side = min(side, DETAIL_MAX_SHARE * short if short >= DETAIL_MIN_PHOTO else 0.6 * max(item_size))
+    cw, ch = (side * aspect, side) if aspect >= 1 else (side, side / aspect)
+    k = min(1.0, photo_size[0] / cw, photo_size[1] / ch)  # the window must fit in the photo
+    return max(1, int(cw * k)), max(1, int(ch * k))
+
+
+def detail(cutout: Image.Image, width: int, height: int, *, photo: Image.Image | None = None, variant: int = 0,
+           max_upscale: float = 2.0, background: tuple[int, int, int] = (250, 249, 247),
+           min_long: int = 1000) -> StudioImage:
+    """A full-bleed close-up: a rectangle of the photo (`photo`, the cutout's own source; else the cutout on
+    `background`) around the product's most informative region (stones, clasp, engraving, weave, print),
+    cropped at the photo's resolution and enlarged at most `max_upscale` times. The output is sized from
+    the crop: the shot's size when the crop allows it, smaller otherwise (never a small crop on a blank
+    canvas). `variant` picks the next-best region; the crop is recorded for the vision check."""
     # 1. Check inputs
     if max_upscale < 1 or max_upscale > 4:
         raise StudioError(f"max_upscale must be within 1..4, got {max_upscale}")
     if width < 64 or height < 64:
         raise StudioError(f"detail size must be at least 64x64, got {width}x{height}")
+    if photo is not None and photo.size != cutout.size:
+        raise StudioError(f"photo is {photo.width}x{photo.height} but its cutout is {cutout.width}x{cutout.height}")
     item, src_box = trim(cutout)
-    long = max(item.size)
+    if photo is None:
+        picture = composite(Image.new("RGB", cutout.size, background), cutout, (0, 0))
+    else:
+        picture = photo.convert("RGB")
 
-    # 2. The window: about 45 % of the product's longer side
-    out_long = max(width, height)
-    side = max(1, min(int(0.45 * long), min(item.size)))
+    # 2. The window: centred on the most informative region of the product, inside the photo
+    aspect = width / height
+    cw, ch = detail_window(item.size, picture.size, aspect)
+    side = max(1, min(int(min(cw, ch)), min(item.size)))
     boxes = detail_regions(item, side, count=variant + 1)
     bx0, by0, bx1, by1 = boxes[min(variant, len(boxes) - 1)]
-    aspect = width / height  # widen the window to the output aspect, staying inside the product box
-    cw, ch = (min(item.width, int(side * aspect)), side) if aspect >= 1 else (side, min(item.height, int(side / aspect)))
-    cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
-    x0 = int(np.clip(cx - cw / 2, 0, max(0, item.width - cw)))
-    y0 = int(np.clip(cy - ch / 2, 0, max(0, item.height - ch)))
-    crop = item.crop((x0, y0, x0 + cw, y0 + ch))
+    cx, cy = src_box[0] + (bx0 + bx1) / 2, src_box[1] + (by0 + by1) / 2
+    x0 = int(np.clip(cx - cw / 2, 0, picture.width - cw))
+    y0 = int(np.clip(cy - ch / 2, 0, picture.height - ch))
+    box = (x0, y0, x0 + cw, y0 + ch)
 
-    # 3. Enlarge within the limit; centre on a frame of the channel's minimum size when it falls short
-    scale = min(width / cw, height / ch, max_upscale)
-    size = (max(1, int(cw * scale)), max(1, int(ch * scale)))
-    frame_long = min(out_long, max(min_long, max(size)))
-    frame = (width, height) if frame_long == out_long else (
-        (frame_long, max(size[1], int(frame_long / aspect))) if aspect >= 1 else (max(size[0], int(frame_long * aspect)), frame_long))
-    px, py = (frame[0] - size[0]) // 2, (frame[1] - size[1]) // 2
-    image = composite(Image.new("RGB", frame, background), resample(crop, size), (px, py))
+    # 3. The output from the crop: as large as the shot asks, enlarged at most max_upscale times
+    scale = min(max(width, height) / max(cw, ch), max_upscale)
+    size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
+    crop = picture.crop(box).convert("RGBA")
+    image = resample(crop, size).convert("RGB")
 
     # 4. Record the crop and where its visible product went
-    box = (src_box[0] + x0, src_box[1] + y0, src_box[0] + x0 + cw, src_box[1] + y0 + ch)
-    tight = crop.getchannel("A").point(lambda a: 255 if a > 12 else 0).getbbox() or (0, 0, cw, ch)
+    alpha = cutout.getchannel("A").crop(box)
+    tight = alpha.point(lambda a: 255 if a > 12 else 0).getbbox() or (0, 0, cw, ch)
     warnings = []
     if scale > 1.01:
-        warnings.append(f"the detail is enlarged {scale:.2f}x from the source photo (at most {max_upscale:g}x)")
-    if size[0] < frame[0] * 0.98 and size[1] < frame[1] * 0.98:
-        warnings.append(f"the source is small: the close-up is {size[0]}x{size[1]} px inside a {frame[0]}x{frame[1]} frame")
-    placed = Placed(px + tight[0] * scale, py + tight[1] * scale, (tight[2] - tight[0]) * scale,
+        warnings.append(f"the close-up is enlarged {scale:.2f}x from the source photo (at most {max_upscale:g}x)")
+    if max(size) < min(min_long, max(width, height)):
+        warnings.append(f"the close-up is {size[0]}x{size[1]} px: the photo allows no more within "
+                        f"{max_upscale:g}x (a larger photo gives a larger close-up)")
+    placed = Placed(tight[0] * scale, tight[1] * scale, (tight[2] - tight[0]) * scale,
                     (tight[3] - tight[1]) * scale, scale=scale, upscale=max(1.0, scale), crop=box)
-    return StudioImage(image, placed, warnings, {"crop": list(box), "variant": variant})
+    return StudioImage(image, placed, warnings, {"crop": list(box), "variant": variant, "full_bleed": True,
+                                                 "from_photo": photo is not None})
 
 
 # -- scenes (lifestyle, campaign): pipelines/scenes.py builds the set -----------------------------------------

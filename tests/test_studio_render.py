@@ -92,11 +92,34 @@ def test_detail_crops_the_busiest_region_and_records_it():
     assert other.placed.crop != result.placed.crop
 
 
-def test_detail_of_a_small_source_stays_within_2x_and_says_so():
+def test_detail_of_a_small_source_stays_within_2x_fills_its_frame_and_says_so():
+    from pipelines.scene_metrics import frame_fill
+
     result = studio.detail(demo_cutout("DEMO-RING", 300), 1600, 1600)
     assert result.placed.scale <= 2.0
-    assert max(result.image.size) >= 1000
-    assert any("small" in w or "enlarged" in w for w in result.warnings)
+    assert max(result.image.size) <= 600  # sized from the crop, not a small crop on a 1000 px canvas
+    assert frame_fill(result.image) >= 0.9
+    assert any("no more within" in w for w in result.warnings)
+
+
+def test_close_up_is_cut_from_the_photo_at_its_own_resolution_and_fills_the_frame():
+    from pipelines.scene_metrics import frame_fill
+
+    cutout = demo_cutout("DEMO-NECKLACE", 1200)
+    rng = np.random.default_rng(0)
+    studio_floor = (235 + rng.normal(0, 2, (1200, 1200, 3))).clip(0, 255).astype(np.uint8)
+    photo = Image.fromarray(studio_floor)
+    photo.paste(cutout.convert("RGB"), (0, 0), cutout.getchannel("A"))
+    result = studio.detail(cutout, 1600, 1600, photo=photo)
+    x0, y0, x1, y1 = result.placed.crop
+    assert (x1 - x0) <= 0.5 * 1200 + 1 and result.placed.scale <= 2.0
+    assert result.image.size == (round((x1 - x0) * result.placed.scale), round((y1 - y0) * result.placed.scale))
+    assert frame_fill(result.image) >= 0.99
+    # the close-up's pixels are the photo's, resampled: downsized back they match the crop
+    back = np.asarray(result.image.resize((x1 - x0, y1 - y0), Image.LANCZOS)).astype(int)
+    assert np.abs(back - np.asarray(photo.crop((x0, y0, x1, y1))).astype(int)).mean() < 6
+    with pytest.raises(studio.StudioError, match="photo"):
+        studio.detail(cutout, 1600, 1600, photo=photo.resize((600, 600)))
 
 
 def test_backdrop_contrasts_with_the_product_and_keeps_it_whole():

@@ -149,6 +149,11 @@ def verify_change(before: Image.Image, before_box, after: Image.Image, after_box
         if metric == "backdrop_distance":
             b, a = 0.0, measure(after, after_box, metric, before, before_box)
             delta = a
+        elif metric == "shadow_sharpness" and _same_frame(before, before_box, after, after_box):
+            from pipelines.scene_metrics import shadow_edges
+
+            b, a = shadow_edges(before, after, after_box)  # the same set: only the shadows differ
+            delta = (a / b - 1.0) if b > 0 else 0.0
         else:
             b, a = measure(before, before_box, metric), measure(after, after_box, metric)
             delta = (a / b - 1.0) if metric in RELATIVE and b > 0 else a - b
@@ -157,6 +162,12 @@ def verify_change(before: Image.Image, before_box, after: Image.Image, after_box
                         "delta": round(delta, 4), "expect": expect, "ok": bool(ok),
                         "says": SAYS[metric].format(before=b, after=a)})
     return results
+
+
+def _same_frame(before: Image.Image, before_box, after: Image.Image, after_box) -> bool:
+    """Two renders of one framing: same size and the product within 2 px of the same box."""
+    return (before.size == after.size and before_box is not None and after_box is not None
+            and all(abs(float(p) - float(q)) <= 2 for p, q in zip(before_box, after_box, strict=True)))
 
 
 def change_reply(role: str, request: ChangeRequest, results: list[list[dict]]) -> str:
@@ -207,7 +218,8 @@ def changed_shot(shot, note: str, mood: str, previous_candidate_id: str, previou
         base.pop("mood", None)
         base.pop("auto_lightness", None)
         options["look"] = apply_changes(base, request.changes)
-    options["change"] = {"from": previous_candidate_id, "changes": request.changes, "text": note[:300]}
+    options["change"] = {"from": previous_candidate_id, "from_shot": shot.id, "changes": request.changes,
+                         "text": note[:300]}
     fresh = Shot(role=shot.role, slot=shot.slot, channel=shot.channel, width=shot.width, height=shot.height,
                  scene=f"{shot.scene}; change: {note[:300]}".strip("; "), mood=mood or shot.mood, count=shot.count,
                  options=options)
@@ -226,12 +238,17 @@ def verify_shot_change(ws, shot, candidates) -> tuple[list[list[dict]], str]:
                     "changes); the new images are a fresh take.")
     if not request.understood:
         return [], f"The {role}: re-rendered in the new mood."
-    before = ws.catalog.get_candidate(info["from"])
-    before_image = ws.assets.open(before.asset_id).convert("RGB")
+    named = ws.catalog.get_candidate(info["from"])
+    # each new candidate is compared with the previous candidate in its place (the same set and light),
+    # else with the candidate the request was made on
+    earlier: dict = {}
+    for c in ws.catalog.candidates(named.sku, info.get("from_shot") or named.shot_id):
+        earlier.setdefault(c.params.get("index"), c)
     results = []
     for candidate in candidates:
-        after_image = ws.assets.open(candidate.asset_id).convert("RGB")
-        results.append(verify_change(before_image, _box(before.placement), after_image, _box(candidate.placement),
+        before = earlier.get(candidate.params.get("index"), named)
+        results.append(verify_change(ws.assets.open(before.asset_id).convert("RGB"), _box(before.placement),
+                                     ws.assets.open(candidate.asset_id).convert("RGB"), _box(candidate.placement),
                                      request.changes))
     return results, change_reply(role, request, results)
 

@@ -136,8 +136,10 @@ def plan_with_plates(ws: Workspace, product: Product, brief: Brief, channels=(),
     plates = ws.catalog.plates()
     primary = primary_channel(chans)
     consents = {p.id: plate_refusal(ws, p, primary) for p in plates}
+    main_photo = next((p for p in ws.catalog.photos(product.sku) if p.cutout_asset_id), None)
     gallery = plan_gallery(product, brief, chans, plates=plates, consents=consents,
-                           diffusion=diffusion_ready(ws.settings, engine))
+                           diffusion=diffusion_ready(ws.settings, engine),
+                           photo_size=(main_photo.width, main_photo.height) if main_photo else None)
     return gallery.model_copy(update={"notes": [*gallery.notes, *notes]})
 
 

@@ -162,10 +162,11 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
         raise Refused(f"cannot publish {sku} to {channel.value}: no approved image fits the channel ({reasons}). "
                       f"Approve a packshot for {channel.value} first")
 
-    # 5. Names and alt text.
+    # 5. Names and alt text; a warning for two images a shopper would see as the same picture.
     for position, item in enumerate(pack):
         item.name = file_name(sku, channel, position, item.candidate.role)
         item.alt = alt_text(product, item.candidate.role, item.shot)
+    warnings = duplicate_warnings(pack)
 
     # 6. Write into a staging folder inside out_dir, then move the files in (manifest last) and remove
     #    what the previous pack of this folder listed and this one does not. Other files are left alone.
@@ -191,7 +192,7 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
 
     # 7. Record the export in the catalog.
     result = {"sku": sku, "channel": channel.value, "folder": str(folder), "files": files,
-              "manifest": str(folder / "manifest.json"), "skipped": skipped, "signed": signed,
+              "manifest": str(folder / "manifest.json"), "skipped": skipped, "signed": signed, "warnings": warnings,
               "replaced": ({"created_at": earlier.get("created_at"), "files": len(earlier.get("images") or [])}
                            if earlier else None)}
     catalog.add_export(sku, channel.value, str(folder), {
@@ -221,7 +222,17 @@ def pack_summary(result: dict) -> list[str]:
     lines += [f"  left out {s['candidate_id']}: {s['reason']}" for s in result.get("skipped") or []]
     if result.get("replaced"):
         lines.append(f"  replaced the earlier pack there ({result['replaced']['files']} images)")
+    lines += [f"  warning: {w}" for w in result.get("warnings") or []]
     return lines
+
+
+def duplicate_warnings(pack: list[PackImage]) -> list[str]:
+    """Near-duplicate images in a pack (pipelines.scene_metrics.image_distance below NEAR_DUPLICATE)."""
+    from pipelines.scene_metrics import NEAR_DUPLICATE, near_duplicates
+
+    return [f"{pack[i].name} and {pack[j].name} look almost the same (distance {d:.2f}, below {NEAR_DUPLICATE:g}); "
+            "a shopper sees the same picture twice: consider leaving one out"
+            for i, j, d in near_duplicates([item.image for item in pack])]
 
 
 def channel_target(channel: Channel) -> Target:

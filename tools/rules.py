@@ -126,9 +126,20 @@ def try_on_request(kind: str, channel: Channel, plates_of_kind: int) -> str:
             "add one as a model photo and the try-on is planned")
 
 
+def closeup_refusal(photo_size: tuple[int, int] | None) -> str:
+    """Why a photo of this size gets no close-up ("" when it can have one): a close-up is cut from the photo
+    at <= 2x, so it needs pipelines.studio.DETAIL_MIN_PHOTO px on the short side."""
+    from pipelines.studio import DETAIL_MIN_PHOTO
+
+    if photo_size is None or min(photo_size) >= DETAIL_MIN_PHOTO:
+        return ""
+    return (f"a close-up needs a photo of at least {DETAIL_MIN_PHOTO} px on the short side; yours is "
+            f"{photo_size[0]}×{photo_size[1]}")
+
+
 def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] | list[str] | tuple = (),
                  *, plates: list[Plate] | None = None, consents: dict[str, str | None] | None = None,
-                 diffusion: bool = False) -> GalleryPlan:
+                 diffusion: bool = False, photo_size: tuple[int, int] | None = None) -> GalleryPlan:
     """The gallery plan for a product: one Shot per image to make.
 
     Page map: grid = the main packshot (product alone; on pure white where the channel demands it),
@@ -138,6 +149,7 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
     maps a plate id to why its talent's consent does not cover the main channel (None = covered).
     `diffusion`: a usable diffusion model renders the shots (on-model, model swap); without one those
     shots are not planned but listed in `not_planned` with what they need.
+    `photo_size` (the main photo's width, height, when known) decides whether a close-up can be made.
     """
     # 1. Check inputs
     brief = brief or Brief()
@@ -204,8 +216,12 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
         add(Role.lifestyle, Slot.gallery_2, 1600, 1600, "product on a second designed surface",
             {"surface": "wood" if category in (Category.shoes, Category.bag) else "paper"})
 
-    # 4. Gallery 3: a close-up
-    add(Role.detail, Slot.gallery_3, 1600, 1600, "close-up of the most informative region (stones, clasp, texture)")
+    # 4. Gallery 3: a close-up, when the photo is large enough for a useful one (cut from it at <= 2x)
+    too_small = closeup_refusal(photo_size)
+    if too_small:
+        cannot(Role.detail, Slot.gallery_3, too_small, "larger_photo")
+    else:
+        add(Role.detail, Slot.gallery_3, 1600, 1600, "close-up of the most informative region (stones, clasp, texture)")
 
     # 5. Hero: a designed lifestyle backdrop in the mood's palette
     surface = next((s for k, s in MOOD_SURFACE.items() if k in mood.lower()), "sweep")

@@ -42,7 +42,8 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
                                                min_long=min(min_long, max(shot.width, shot.height))))
         if shot.role is Role.detail:
             spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
-            return from_studio(studio.detail(cutout, shot.width, shot.height, variant=index,
+            return from_studio(studio.detail(cutout, shot.width, shot.height, photo=source_photo(ws, product.sku, cutout),
+                                             variant=index,
                                              min_long=max(1000, spec.min_long_side if spec else 1000)))
         if shot.role is Role.try_on:
             return studio_try_on(ws, product, shot, cutout, index)
@@ -88,3 +89,12 @@ def on_scene_plate(ws, product: Product, shot: Shot, cutout: Image.Image, plate)
     rendered = from_studio(result)
     rendered.params["scene_plate_id"] = plate.id
     return rendered
+
+
+def source_photo(ws, sku: str, cutout: Image.Image) -> Image.Image | None:
+    """The photo the SKU's cutout was made from (close-ups crop it at its own resolution), or None."""
+    for photo in ws.catalog.photos(sku):
+        if photo.cutout_asset_id:
+            image = ws.assets.open(photo.asset_id)
+            return image.convert("RGB") if image.size == cutout.size else None
+    return None
