@@ -220,8 +220,9 @@ def _depth_of_field(rgb: np.ndarray, floor: np.ndarray, base: int, pose: str) ->
     return rgb * (1 - weight) + blurred * weight
 
 
-def _bokeh(rgb: np.ndarray, look: Look, horizon: int, rng: np.random.Generator) -> np.ndarray:
-    """Out-of-focus lights behind the product: soft discs in the look's colours, added like light."""
+def _bokeh(rgb: np.ndarray, look: Look, horizon: int, rng: np.random.Generator, pose: str) -> np.ndarray:
+    """Out-of-focus lights: soft discs in the look's colours, added like light; behind the product above the
+    horizon for a standing product, around the frame's edges (fairy lights near the lens) for a flat lay."""
     if look.bokeh <= 0:
         return rgb
     h, w = rgb.shape[:2]
@@ -230,7 +231,13 @@ def _bokeh(rgb: np.ndarray, look: Look, horizon: int, rng: np.random.Generator) 
     count = int(18 + 30 * look.bokeh)
     for _ in range(count):
         r = int(rng.uniform(0.015, 0.05) * max(w, h))
-        x, y = int(rng.uniform(0, w)), int(rng.uniform(0, max(1, horizon * 0.95)))
+        if pose == "flat":  # along the edges, clear of the product in the middle
+            t, edge = rng.uniform(0, 1), int(rng.integers(4))
+            depth = rng.uniform(0, 0.14)
+            x, y = [(t * w, depth * h), (t * w, (1 - depth) * h), (depth * w, t * h), ((1 - depth) * w, t * h)][edge]
+            x, y = int(x), int(y)
+        else:
+            x, y = int(rng.uniform(0, w)), int(rng.uniform(0, max(1, horizon * 0.95)))
         color = np.array(colors[int(rng.integers(len(colors)))], np.float32) * rng.uniform(0.25, 0.6)
         cv2.circle(layer, (x, y), r, tuple(float(c) for c in color), -1, lineType=cv2.LINE_AA)
     layer = cv2.GaussianBlur(layer, (0, 0), max(1.0, 0.004 * max(w, h)))
@@ -346,7 +353,7 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
     lab, floor = _backdrop_lab(look, index, (ww, wh), horizon, surface, pose, light_x_full / f, rng)
     rgb = lab_to_rgb(lab)
     rgb = _depth_of_field(rgb, floor, int(floor_y / f), pose)
-    rgb = _bokeh(rgb, look, horizon, rng)
+    rgb = _bokeh(rgb, look, horizon, rng, pose)
     if riser:
         lab2 = cv2.cvtColor((rgb / 255.0).astype(np.float32), cv2.COLOR_RGB2Lab)
         _riser(lab2, (x + pw / 2) / f, base / f, riser_rx / f, riser_h / f, look, light_x_full / f, rng)

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from agent.intake import missing_assets
 from agent.runner import StudioAgent, run_gallery
@@ -61,12 +62,16 @@ def test_a_gallery_turn_plans_renders_checks_and_waits_for_review(ws, photos):
     titles = {(e["title"], e["status"]) for e in events["progress"]}
     assert ("Reading the brief", "done") in titles and ("Planning the gallery", "done") in titles
     plan = events["plan"][-1]["plan"]
-    assert plan["sku"] == "RING-1" and {s["role"] for s in plan["shots"]} == {"packshot", "detail"}
+    assert plan["sku"] == "RING-1" and {s["role"] for s in plan["shots"]} == {"packshot"}
+    # the small demo photo is too small for a close-up: not planned, and the plan says why
+    w, h = Image.open(photos["DEMO-RING"]).size
+    assert [n["role"] for n in plan["not_planned"]] == ["detail"]
+    assert plan["not_planned"][0]["reason"] == f"a close-up needs a photo of at least 800 px on the short side; yours is {w}×{h}"
     assert all(s["count"] == 1 and s["channel"] == "etsy" for s in plan["shots"])
     assert any(n.startswith("a complete ring gallery shows: white packshot") for n in plan["notes"])
     payload = events["review"][-1]["payload"]
     assert payload == agent.pending_review("t1")
-    assert len(payload["candidates"]) == 2
+    assert len(payload["candidates"]) == 1
     for c in payload["candidates"]:
         assert set(c) == {"id", "shot", "role", "path", "verdict", "score", "reasons", "needs_person"}
         assert Path(c["path"]).is_file() and Path(c["path"]).is_relative_to(ws.home)
@@ -78,24 +83,25 @@ def test_a_gallery_turn_plans_renders_checks_and_waits_for_review(ws, photos):
 
 def test_decisions_and_a_change_request_replan_that_shot(ws, photos):
     agent = StudioAgent(ws)
-    _run(agent.send("t1", f"silver ring for etsy, {SMALL}", images=[photos["DEMO-RING"]], sku="RING-2"))
+    _run(agent.send("t1", "silver ring for etsy, 1 variant each, no campaign, no try-on", images=[photos["DEMO-RING"]],
+                    sku="RING-2"))
     first = agent.pending_review("t1")["candidates"]
-    detail = next(c for c in first if c["role"] == "detail")
+    scene = next(c for c in first if c["role"] == "lifestyle")
     packshot = next(c for c in first if c["role"] == "packshot")
     version = ws.catalog.latest_plan("RING-2").version
 
     events = _run(agent.resume("t1", [
-        {"candidate_id": detail["id"], "action": "change", "note": "closer on the stone, warm holiday light"},
+        {"candidate_id": scene["id"], "action": "change", "note": "more space around it, warm holiday light"},
         {"candidate_id": packshot["id"], "action": "reject", "note": ""},
     ]))
     plan = ws.catalog.latest_plan("RING-2")
     assert plan.version == version + 1
-    new_detail = next(s for s in plan.shots if s.role.value == "detail")
-    assert new_detail.id != detail["shot"] and "closer on the stone" in new_detail.scene
-    assert "warm" in new_detail.mood
+    new_scene = next(s for s in plan.shots if s.role.value == "lifestyle")
+    assert new_scene.id != scene["shot"] and "more space around it" in new_scene.scene
+    assert "warm" in new_scene.mood
     second = events["review"][-1]["payload"]["candidates"]
-    assert [c["shot"] for c in second] == [new_detail.id]
-    assert ws.catalog.latest_decision(detail["id"]).action == "change"
+    assert [c["shot"] for c in second] == [new_scene.id]
+    assert ws.catalog.latest_decision(scene["id"]).action == "change"
     assert ws.catalog.latest_decision(packshot["id"]).action == "reject"
 
     passing = [c["id"] for c in second if c["verdict"] == "pass"]
@@ -302,7 +308,7 @@ def test_gallery_command(ws, photos, capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["sku"] == "RING-11" and out["needs_review"] is True
-    assert {s["role"] for s in out["plan"]} == {"packshot", "detail"}
+    assert {s["role"] for s in out["plan"]} == {"packshot"}
     assert all({"id", "shot", "role", "path", "verdict", "score"} <= set(c) for c in out["candidates"])
     # the review left open by the gallery command is answered by the review command
     assert main(["--home", home, "--json", "review", "RING-11"]) == 0

@@ -32,12 +32,12 @@ if os.environ.get("KILL_AFTER_FIRST_SHOT"):
 
     real_produce_shot = tools.production.produce_shot
 
-    def slow_detail(ws, sku, shot, **kwargs):  # the detail shot is still in flight when the process dies
-        if shot.role.value == "detail":
+    def slow_scene(ws, sku, shot, **kwargs):  # the lifestyle shot is still in flight when the process dies
+        if shot.role.value == "lifestyle":
             time.sleep(120)
         return real_produce_shot(ws, sku, shot, **kwargs)
 
-    tools.production.produce_shot = slow_detail
+    tools.production.produce_shot = slow_scene
 ws = Workspace.open(Settings.from_env({}, home=home, max_rerenders=0))
 agent = StudioAgent(ws)
 payload = None

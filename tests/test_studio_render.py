@@ -229,3 +229,23 @@ def test_try_on_checks_its_inputs():
     with pytest.raises(studio.StudioError, match="outside"):
         studio.composite_try_on(plate, demo_cutout("DEMO-RING", 100), far, product_width_mm=21, mm_per_px=0.4)
     assert math.isfinite(anchor.span_px)
+
+
+def test_a_photo_too_small_for_a_close_up_gets_none_and_missing_says_why(workspace):
+    from publishing_helpers import add_product
+
+    from tools.coverage import missing_report
+    from tools.models import Brief
+    from tools.production import plan_with_plates
+    from tools.rules import plan_gallery
+
+    product = add_product(workspace, "DEMO-RING", size=600)
+    plan = workspace.catalog.save_plan(plan_with_plates(workspace, product, Brief(channels=["etsy"])))
+    assert "detail" not in {s.role.value for s in plan.shots}
+    [gap] = [m for m in missing_report(workspace, "DEMO-RING")["missing"] if m["role"] == "detail"]
+    assert gap["reason"] == "a close-up needs a photo of at least 800 px on the short side; yours is 600×600"
+    assert gap["needs"] == "larger_photo"
+    # a photo large enough plans one
+    roomy = plan_gallery(product, Brief(channels=["etsy"]), photo_size=(1200, 900))
+    assert "detail" in {s.role.value for s in roomy.shots}
+    assert all(n.role.value != "detail" for n in roomy.not_planned)
