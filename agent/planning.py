@@ -7,6 +7,8 @@ words (agent.offline.intents), call it, store the plan and say what changed.
 
 from __future__ import annotations
 
+import re
+
 from langgraph.runtime import Runtime
 
 from agent.context import StudioContext
@@ -16,6 +18,8 @@ from agent.state import StudioState
 from tools.errors import ListingError
 from tools.models import Brief, GalleryPlan, Role
 from tools.plan import apply_edit, brief_for_rules, campaign_shot, plan_with_plates, size_for_aspect  # noqa: F401
+
+ADD_CUES = re.compile(r"\b(?:add|another|extra|plus|include|new|also)\b|\d")  # words that ask for more shots
 
 
 def plan_for(ws, product, brief: Brief) -> GalleryPlan:
@@ -75,6 +79,11 @@ def edit_plan(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     edit = parse_plan_edit(text, current)
     if state.get("intent") == "campaign":
         edit = campaign_additions(text, edit)
+    if not (edit.drop or edit.drop_rest_of) and not (edit.add and ADD_CUES.search(text.lower())):
+        # "make the lifestyle lighter" changes that shot's look; it does not add one
+        redone = change_scenes(ws, current, text, edit.mood)
+        if redone is not None:
+            return redone
     if edit.empty:
         return {"answer": "I did not understand the change. Try e.g. \"drop the lifestyle, add two 9:16 campaign "
                           "shots with a winter mood\"."}
@@ -90,3 +99,34 @@ def edit_plan(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     progress("Changing the plan", "done", f"plan v{changed.version}: {len(changed.shots)} shot(s); {summary}")
     return {"plan": dumped, "to_produce": result.to_render, "results": {"__reset__": True}, "revisions": 0,
             "notices": [*(state.get("notices") or []), f"plan changed: {summary}"]}
+
+
+def change_scenes(ws, current: GalleryPlan, text: str, mood: str) -> dict | None:
+    """A change request outside a review ("make the background darker"): the scene shots it names (all of
+    them when it names none) are re-planned with the changed look (tools.looks) against their latest
+    candidate, which production then measures the re-render against. None when the words ask no change
+    of the look or no scene was rendered yet."""
+    from agent.offline.reader import find_roles
+    from tools.looks import SCENE_ROLES, changed_shot, read_change
+
+    if not read_change(text).understood:
+        return None
+    named = set(find_roles(text.lower())[0])
+    shots, to_render = [], []
+    for shot in current.shots:
+        latest = ws.catalog.candidates(current.sku, shot.id) if shot.role.value in SCENE_ROLES else []
+        fresh = None
+        if latest and (not named or shot.role in named):
+            fresh, _ = changed_shot(shot, text, mood, latest[0].id, latest[0].params)
+        shots.append(fresh or shot)
+        if fresh is not None:
+            to_render.append(fresh.id)
+    if not to_render:
+        return None
+    progress("Changing the plan", "running")
+    changed = ws.catalog.save_plan(current.model_copy(update={"shots": shots}))
+    dumped = changed.model_dump(mode="json")
+    plan_event(dumped)
+    progress("Changing the plan", "done", f"plan v{changed.version}: re-rendering {len(to_render)} scene(s) "
+             "with your change")
+    return {"plan": dumped, "to_produce": to_render, "results": {"__reset__": True}, "revisions": 0}

@@ -11,6 +11,7 @@ BENCHMARKS = [
     "benchmarks.bench_gallery",
     "benchmarks.bench_vision",
     "benchmarks.bench_trust",
+    "benchmarks.bench_roles",
     "benchmarks.bench_agent",
     "benchmarks.bench_diffusion",
     "benchmarks.bench_batch",

@@ -137,6 +137,15 @@ def test_a_change_request_in_the_chat_reaches_the_renderer_and_is_measured(tmp_p
         assert lum_after <= lum_before - 15
         assert "darker: done" in replies and f"{lum_before:.0f} -> {lum_after:.0f}" in replies
         assert second[0]["change"][0]["ok"] and second[0]["verdict"] == "pass"
+
+        # 3. After the review, a change request re-plans the scene from its latest render and measures it
+        list(agent.send("t1", "approve all"))
+        assert agent.pending_review("t1") is None
+        events = list(agent.send("t1", "make the lifestyle lighter"))
+        replies = " ".join(e["text"] for e in events if e["type"] == "reply")
+        third = agent.pending_review("t1")["candidates"]
+        assert [c["role"] for c in third] == ["lifestyle"] and "lighter: done" in replies
+        assert third[0]["change"][0]["delta"] >= 15
     finally:
         ws.close()
 

@@ -210,7 +210,9 @@ def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = No
             shot = Shot(role=add.role, slot=template.slot if template else Slot.gallery_3,
                         channel=template.channel if template else (plan.channels[0] if plan.channels else None),
                         width=width, height=height, scene=template.scene if template else f"{add.role.value} as asked",
-                        mood=mood, count=count, options=dict(template.options) if template else {})
+                        mood=mood, count=count,
+                        # a new shot has nothing to verify against: the template's change record stays behind
+                        options={k: v for k, v in template.options.items() if k != "change"} if template else {})
         shots.append(shot)
         result.to_render.append(shot.id)
         result.added.append(f"{shot_label(shot)} ({count} candidate{'s' if count != 1 else ''})")
