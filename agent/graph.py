@@ -22,9 +22,11 @@ from agent.context import StudioContext
 from agent.state import StudioState
 
 
-def route_after_understand(state: StudioState) -> Literal["intake", "edit_plan", "answer", "status", "publish"]:
+def route_after_understand(state: StudioState) -> Literal["intake", "edit_plan", "answer", "status", "publish",
+                                                          "reply"]:
+    """By intent; a message between two intents ("clarify") gets its one short question as the reply."""
     return {"gallery": "intake", "change_plan": "edit_plan", "campaign": "edit_plan", "question": "answer",
-            "status": "status", "publish": "publish"}[state["intent"]]
+            "status": "status", "publish": "publish", "clarify": "reply"}[state["intent"]]
 
 
 def route_after_intake(state: StudioState) -> Literal["ask", "plan", "reply"]:

@@ -11,7 +11,7 @@ from langgraph.types import interrupt
 
 from agent.context import StudioContext
 from agent.events import progress, reply_event
-from agent.offline.intents import classify_intent
+from agent.offline.intents import read_intent
 from agent.products import choose_product, keep_title
 from agent.state import StudioState
 from tools.errors import BadInput, ListingError
@@ -30,8 +30,11 @@ TWIN_VIEWS = ("front", "back", "side", "detail")
 def understand(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     """Route the message: build/extend a gallery, change the plan, campaign variants, a question, status, publish."""
     text = state.get("text", "")
-    intent = classify_intent(text, has_plan=bool(state.get("plan")), has_images=bool(state.get("images")))
-    return {"intent": intent, "messages": [{"role": "user", "text": text}], "notices": [], "ask": None,
+    reading = read_intent(text, has_plan=bool(state.get("plan")), has_images=bool(state.get("images")))
+    if reading.question:  # two intents nearly as close: one short question instead of a guess
+        return {"intent": "clarify", "messages": [{"role": "user", "text": text}], "notices": [], "ask": None,
+                "answer": reading.question, "asks": 0, "decisions": None}
+    return {"intent": reading.intent, "messages": [{"role": "user", "text": text}], "notices": [], "ask": None,
             "answer": "", "asks": 0, "decisions": None}
 
 

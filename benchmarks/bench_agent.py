@@ -76,10 +76,10 @@ def check_message(row: dict, plans: dict) -> dict:
     from agent.offline.intents import (
         ROUTES,
         campaign_additions,
-        classify_intent,
         parse_plan_edit,
         parse_question,
         parse_review_words,
+        read_intent,
         review_plan_edit,
     )
     from agent.offline.reader import read_brief
@@ -111,8 +111,9 @@ def check_message(row: dict, plans: dict) -> dict:
         return fields
 
     has_plan = ctx in ("plan", "plan2")
-    intent = classify_intent(text, has_plan=has_plan, has_images=ctx == "photo")
-    fields["intent"] = (row["intent"], intent, ROUTES[intent] == ROUTES[row["intent"]])
+    reading = read_intent(text, has_plan=has_plan, has_images=ctx == "photo")
+    intent = "clarify" if reading.question else reading.intent  # a question instead of an answer counts as a miss
+    fields["intent"] = (row["intent"], intent, ROUTES.get(intent) == ROUTES[row["intent"]])
     if "brief" in row:
         brief = read_brief(text)
         got = brief.model_dump(mode="json")

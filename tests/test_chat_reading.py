@@ -168,3 +168,21 @@ def test_a_change_request_is_handed_to_the_renderer_as_words(tmp_path):
     assert fresh.options["change"]["text"] == "make the background darker" and fresh.options["change"]["changes"]
     assert fresh.options["change"]["from"] == "cand_1" and replaced == {lifestyle.id: fresh.id}
     assert fresh.options["look"] != lifestyle.options.get("look")
+
+
+def test_one_short_question_when_two_intents_are_close(tmp_path):
+    from langgraph.runtime import Runtime
+
+    from agent.context import StudioContext
+    from agent.graph import route_after_understand
+    from agent.intake import understand
+    from tools.settings import Settings
+    from tools.workspace import Workspace
+
+    ws = Workspace.open(Settings.from_env({}, home=tmp_path / "home"))
+    update = understand({"text": "the ring please", "plan": {"shots": []}}, Runtime(context=StudioContext(ws=ws)))
+    if update["intent"] != "clarify":
+        pytest.skip("the MiniLM model is not installed: the rules decide alone")
+    assert update["answer"].startswith("Do you want me to") and update["answer"].count("?") == 1
+    assert route_after_understand(update) == "reply"
+    ws.close()
