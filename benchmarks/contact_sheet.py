@@ -90,7 +90,7 @@ def run() -> tuple[list[dict], Path]:
                               mood=["warm holiday", "fresh spring", "minimal", "luxury"][i % 4], use_case="campaign")
                 product, _ = ingest_product(ws, sku, [photo], category=category, brief=brief)
                 plan = ws.catalog.save_plan(plan_gallery(product, brief, [Channel.amazon], plates=ws.catalog.plates(),
-                                                         consents={}))
+                                                         consents={}, photo_size=Image.open(photo).size))
                 for shot in plan.shots:
                     candidate = render_shot(ws, sku, shot, count=1)[0]
                     image = ws.assets.open(candidate.asset_id)
