@@ -421,6 +421,7 @@ def changed_pixels(image: Image.Image, original: Image.Image) -> np.ndarray:
 RING_HOLE_MIN = 0.05  # a see-through hole this large (share of the ring's area) means the band loop is in view
 
 
+OPENING_SIDE_ASPECT = 0.5  # cos 60 degrees: a round opening this much narrower than tall is seen from the side
 LOOP_SOLIDITY = 0.7  # below this share of its convex hull, a ring photo shows its band's loop (not its face)
 
 
@@ -449,13 +450,16 @@ def ring_hole_center(item: Image.Image) -> float | None:
 def ring_view(item: Image.Image) -> str:
     """How a ring was photographed: "top" (its face toward the camera, compact), "loop" (the band's
     opening in view, a hole the finger passes through) or "side" (the band's loop in view but no opening
-    to put a finger through: photographed from the side or lying down)."""
+    to put a finger through, or an opening seen nearly edge-on: photographed from the side or lying down)."""
     solid = (np.asarray(item.getchannel("A")) > 127).astype(np.uint8)
     contours, _ = cv2.findContours(solid, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = np.zeros_like(solid)
     cv2.fillPoly(hull, [cv2.convexHull(np.vstack(contours))], 1)
-    if _ring_hole(item) is not None:
-        return "loop"
+    hole = _ring_hole(item)
+    if hole is not None:
+        # a round opening seen more than 60 degrees off its axis (narrower than half its height): from the side
+        ys, xs = np.nonzero(hole)
+        return "side" if (xs.max() - xs.min() + 1) < OPENING_SIDE_ASPECT * (ys.max() - ys.min() + 1) else "loop"
     return "top" if solid.sum() >= LOOP_SOLIDITY * hull.sum() else "side"
 
 

@@ -139,9 +139,27 @@ def test_a_small_source_gives_a_smaller_image_with_a_note_or_a_refusal(workspace
     assert [(f["width"], f["height"]) for f in result["files"]] == [(1200, 960)] * 2
     assert result["files"][0]["note"] == ("1200 px on the long side, not the 2000 px etsy recommends: "
                                           "a larger source photo would allow it")
-    # eBay needs 1600 px: 600 px cannot get there within 2x, and the main image refuses the pack.
-    with pytest.raises(Refused, match="the 1600 px ebay needs on the long side would enlarge the product 2.67x"):
+    # eBay needs 1600 px: from 600 px that is 2.67x, allowed (between 2x and 3x) only to reach the minimum,
+    # with the warning in the pack and the factor recorded in the manifest.
+    result = publish_pack(workspace, "DEMO-RING", "ebay", tmp_path / "b")
+    main = result["files"][0]
+    assert max(main["width"], main["height"]) == 1600 and "to reach the channel's minimum size" in main["note"]
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["images"][0]["enlarged"] == pytest.approx(1600 / 600, rel=0.01)
+
+
+def test_beyond_3x_or_any_upscale_where_the_channel_forbids_it_is_refused(workspace, tmp_path, capsys):
+    add_gallery(workspace, roles=(Role.packshot,), channel=Channel.ebay, size=(480, 480))
+    with pytest.raises(Refused, match="would enlarge the product 3.33x beyond its source photo \\(limit 3x for ebay\\)"):
         publish_pack(workspace, "DEMO-RING", "ebay", tmp_path / "b")
+    assert main(["--home", str(workspace.home), "publish", "DEMO-RING", "--channel", "ebay", "-o",
+                 str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("listing-studio: cannot publish DEMO-RING to ebay")
+    # Google's feed forbids upscaled images: the same render is published at its own size, not enlarged
+    result = publish_pack(workspace, "DEMO-RING", "google", tmp_path / "g")
+    manifest = json.loads((tmp_path / "g" / "manifest.json").read_text())
+    assert manifest["images"][0]["enlarged"] <= 1.0 and max(result["files"][0]["width"], result["files"][0]["height"]) <= 480
 
 
 def frame(ws, candidate, new_id: str):
@@ -256,10 +274,9 @@ def test_publish_on_the_command_line(workspace, tmp_path, capsys):
     assert main(["--home", home, "publish", "DEMO-RING", "--channel", "amazon", "-o", str(tmp_path / "o"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [f["name"] for f in result["files"]] == ["DEMO-RING.MAIN.jpg", "DEMO-RING.PT01.jpg"]
-    assert main(["--home", home, "publish", "DEMO-RING", "--channel", "ebay", "-o", str(tmp_path / "s")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("listing-studio: cannot publish DEMO-RING to ebay")
-    assert "would enlarge the product 2.67x beyond its source photo (limit 2x)" in err
+    assert main(["--home", home, "publish", "DEMO-RING", "--channel", "ebay", "-o", str(tmp_path / "s"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert "to reach the channel's minimum size" in result["files"][0]["note"]  # 2.67x: allowed, and said
 
 
 def test_packs_are_c2pa_signed_when_a_certificate_is_configured(workspace, tmp_path):
@@ -310,6 +327,9 @@ def test_a_small_source_enlarged_at_render_time_publishes_at_its_rendered_size(w
     workspace.catalog.add_decision(Decision(candidate_id=candidate.id, action="approve"))
     result = publish_pack(workspace, "SMALL-RING", "etsy", tmp_path / "e")
     main = result["files"][0]
+    manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    # the policy: no more than 2x where Etsy's 635 px minimum does not need more, and the smaller size is said
+    assert manifest["images"][0]["enlarged"] <= 2.0 + 0.01
     with Image.open(main["path"]) as image:
-        assert max(image.size) >= 1000  # not shrunk below what was rendered
-    assert main.get("note")  # and the smaller-than-recommended size is said
+        assert max(image.size) >= 635
+    assert main.get("note")

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from pipelines import vision
 from tools.critique import critique_images
 from tools.demo import demo_cutout
-from tools.models import Category, Dimensions, Placement, Product
+from tools.models import Category, Channel, Dimensions, Placement, Product
 
 SIZE = 600
 
@@ -347,16 +347,22 @@ def test_enlarged_small_source_fails_upscale(settings):
     assert "upscale" in failed(run(settings, small, image, placement))
 
 
-def test_an_enlargement_the_engine_recorded_is_a_warning_not_a_failure(settings):
+def test_one_enlargement_policy_warns_up_to_3x_and_fails_beyond(settings):
+    from tools.rules import enlargement_note
+
+    assert enlargement_note(1.8, None)[0] == "ok" and enlargement_note(2.8, None)[0] == "warn"
+    assert enlargement_note(3.2, None)[0] == "refuse" and enlargement_note(1.2, Channel.google)[0] == "refuse"
     small = tight(demo_cutout("DEMO-RING", 150))
     image, placement = place(small)
-    measured = next(c for c in run(settings, small, image, placement).checks if c.name == "upscale").value
-    declared = placement.model_copy(update={"upscale": measured})
-    check = next(c for c in run(settings, small, image, declared).checks if c.name == "upscale")
-    assert check.passed and check.warning and check.message.startswith("warning: the product was enlarged")
-    # an enlargement well beyond what the engine recorded still fails
-    understated = placement.model_copy(update={"upscale": measured / 1.6})
-    assert "upscale" in failed(run(settings, small, image, understated))
+    check = next(c for c in run(settings, small, image, placement).checks if c.name == "upscale")
+    assert check.value > 3 and not check.passed  # beyond 3x fails, recorded by the engine or not
+    declared = placement.model_copy(update={"upscale": check.value})
+    assert "upscale" in failed(run(settings, small, image, declared))
+    mid = tight(demo_cutout("DEMO-RING", round(150 * check.value / 2.5)))
+    image, placement = place(mid)
+    check = next(c for c in run(settings, mid, image, placement).checks if c.name == "upscale")
+    assert 2 < check.value <= 3 and check.passed and check.warning
+    assert check.message.startswith("warning: the product was enlarged")
 
 
 def test_noisy_candidate_fails_noise(settings, ring):

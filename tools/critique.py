@@ -122,7 +122,7 @@ def _color_words(shift: tuple[float, float, float]) -> str:
 
 def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float | None = None,
                     recorded_upscale: float | None = None, limits: Limits = LIMITS,
-                    noun: str = "product") -> list[Check]:
+                    noun: str = "product", channel: Channel | None = None) -> list[Check]:
     """Turn fidelity numbers into named checks for roles that keep the product's own pixels."""
     L = limits
     checks: list[Check] = []
@@ -199,20 +199,16 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
     checks.append(_check("sharpness", fid.sharpness, L.sharpness, ok,
                          f"the {noun} looks soft: {fid.sharpness:.0%} of the source's detail, limit {L.sharpness:.0%}"
                          if not ok else f"the {noun} is as sharp as the source"))
-    ok = fid.scale <= L.upscale
-    # The studio engine enlarges a small source on purpose to reach the channel's minimum size, records
-    # the factor and warns at render time: that enlargement is a warning here, not a failure. One larger
-    # than the engine recorded (or none recorded) is a failure.
-    declared = (not ok and recorded_upscale is not None and recorded_upscale > L.upscale
-                and fid.scale <= recorded_upscale * 1.25)
-    checks.append(_check("upscale", fid.scale, L.upscale, ok or declared,
-                         f"warning: the {noun} was enlarged {fid.scale:.1f}x beyond the source photo to reach the "
-                         f"channel's minimum size; it may look soft when zoomed, a larger photo would be sharper"
-                         if declared else
-                         f"the {noun} is enlarged {fid.scale:.1f}x beyond the source photo and looks blurry; "
-                         f"upload a larger photo (limit {L.upscale:g}x)" if not ok
-                         else f"the {noun} is not enlarged beyond its source ({fid.scale:.2f}x)"))
-    checks[-1].warning = declared
+    # One enlargement policy (tools.rules.enlargement_note): free up to 2x, up to 3x with a warning (a small
+    # photo reaching a channel's minimum), beyond that a failure; never for channels that forbid upscaling.
+    from tools.rules import enlarge_limits, enlargement_note
+
+    verdict, sentence = enlargement_note(fid.scale, channel)
+    checks.append(_check("upscale", fid.scale, enlarge_limits(channel)[1], verdict != "refuse",
+                         (f"warning: the {noun} was {sentence}" if verdict == "warn" else
+                          f"the {noun} is {sentence}" if verdict == "refuse" else
+                          f"the {noun} is not enlarged beyond its source ({fid.scale:.2f}x)")))
+    checks[-1].warning = verdict == "warn"
     ok = fid.clipping <= L.clipping
     checks.append(_check("clipping", fid.clipping, L.clipping, ok,
                          f"{fid.clipping:.0%} of the {noun} is burnt out to pure white or black" if not ok
@@ -426,7 +422,7 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
         fid = vision.compare(array, src, hint, allow_stretch=role != Role.detail)
         checks = fidelity_checks(fid, role, expected_scale=_expected_scale(product, placement, src),
                                  recorded_upscale=placement.upscale if placement else None, limits=limits,
-                                 noun=noun)
+                                 noun=noun, channel=channel)
         stats = vision.frame_stats(array, src, fid.location.box)
 
     # 3. Channel compliance and frame quality; 4. the vision model, when configured.

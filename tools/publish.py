@@ -45,11 +45,11 @@ from tools.models import (
     check_sku,
     normalize_channel,
 )
+from tools.rules import enlarge_limits, enlargement_note
 from tools.text import spreadsheet_cell, strip_control
 from tools.verification import main_image_refusal, manifest_record
 from tools.workspace import Workspace
 
-MAX_UPSCALE = 2.0  # publish never enlarges a product past this many times its source photo (nor further, once past)
 WORN_ROLES = frozenset({Role.try_on, Role.on_model, Role.model_swap})
 LIFESTYLE_ROLES = frozenset({Role.lifestyle, Role.try_on, Role.on_model, Role.model_swap, Role.campaign})
 SLOT_ORDER = {Slot.grid: 0, Slot.hero: 1, Slot.gallery_2: 2, Slot.gallery_3: 3, Slot.campaign: 4}
@@ -88,6 +88,7 @@ class PackImage:
     box: tuple | None = None  # the product's box in `image`, when known
     resized_from: tuple[int, int] | None = None
     note: str = ""
+    enlarged: float = 1.0  # the product's enlargement beyond its source photo in this file (the policy's record)
 
 
 def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str | os.PathLike,
@@ -145,8 +146,10 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
         image = ws.assets.open(candidate.asset_id)
         fit_target = main_target if position == 0 else target
         fitted, box, note, problem = _fit(image, fit_target, candidate, first=position == 0)
+        before = candidate.placement.upscale if candidate.placement else 1.0
         item = PackImage(candidate, shot, fitted, box=box, note=note,
-                         resized_from=image.size if fitted.size != image.size else None)
+                         resized_from=image.size if fitted.size != image.size else None,
+                         enlarged=round(before * _resize_factor(candidate, image, fitted, box), 3))
         problems = [f"{candidate.id} ({candidate.role.value}) {problem}"] if problem else \
             image_problems(product, item, position, fit_target)
         if position == 0 and (refusal := main_image_refusal(ws, candidate)):
@@ -352,7 +355,7 @@ def _fit(image: Image.Image, target: Target, candidate: Candidate, *, first: boo
     (.., why it cannot) as the last item.
 
     Only changes that cannot alter the product: scaling (the product never ends up more than
-    MAX_UPSCALE times its source photo), widening a white canvas around a product on white, cropping a
+    the enlargement policy allows, tools.rules.enlargement_note), widening a white canvas around a product on white, cropping a
     scene's backdrop while the whole product stays inside, or cropping a close-up (a detail shows a
     region by design). A first image on white is widened to the channel's thumbnail aspect when the
     product would not fit its crop.
@@ -385,18 +388,28 @@ def _fit(image: Image.Image, target: Target, candidate: Candidate, *, first: boo
             box = _shift(box, -dx, -dy)
         width, height = image.size
 
-    # 4. The long side: aim at the channel's size, never enlarging the product past MAX_UPSCALE times
-    #    its source photo, never below the channel's minimum.
+    # 4. The long side: aim at the channel's size within the one enlargement policy (tools.rules): the
+    #    product freely up to ENLARGE_FREE times its source photo, up to ENLARGE_LIMIT only to reach the
+    #    channel's minimum (with a note, recorded in the manifest), never beyond; never enlarged at all for
+    #    channels that forbid upscaled images (a render already past that is shrunk back when it may be).
+    free, limit = enlarge_limits(target.channel)
     long = max(width, height)
     lo, hi = target.long_side
     desired = target.desired or min(max(long, lo), hi)
-    # An image the engine already enlarged past the limit (reported when it was rendered) is not enlarged
-    # further, and not shrunk below its rendered size either.
-    goal = desired if desired <= long else min(desired, int(long * max(1.0, MAX_UPSCALE / enlarged)))
-    if goal < lo:
-        return image, box, "", _too_small(width, height, lo, desired / long * enlarged, target)
-    note = "" if goal >= desired else (f"{goal} px on the long side, not the {desired} px {target.channel.value} "
-                                       f"recommends: a larger source photo would allow it")
+    free_long, limit_long = int(long * free / enlarged), int(long * limit / enlarged)
+    note = ""
+    if desired <= free_long:
+        goal = desired
+    elif free_long >= lo:
+        goal = free_long
+        note = (f"{goal} px on the long side, not the {desired} px {target.channel.value} recommends: a larger "
+                "source photo would allow it")
+    elif limit_long >= lo:
+        goal = lo
+        verdict, sentence = enlargement_note(enlarged * lo / long, target.channel)
+        note = f"the product is {sentence}" if verdict == "warn" else ""
+    else:
+        return image, box, "", _too_small(width, height, lo, lo / long * enlarged, target)
     if target.aspect:  # exact proportions, to the pixel
         out = (goal, round(goal / target.aspect)) if target.aspect >= 1 else (round(goal * target.aspect), goal)
     else:
@@ -421,8 +434,19 @@ def _shape(target: Target) -> str:
 
 
 def _too_small(width: int, height: int, needed: int, total: float, target: Target) -> str:
+    limit = enlarge_limits(target.channel)[1]
     return (f"is {width}x{height}; the {needed} px {target.channel.value} needs on the long side would enlarge the "
-            f"product {total:.2f}x beyond its source photo (limit {MAX_UPSCALE:g}x); upload a larger photo and re-render")
+            f"product {total:.2f}x beyond its source photo (limit {limit:g}x for {target.channel.value}); upload a "
+            "larger photo and re-render")
+
+
+def _resize_factor(candidate: Candidate, original: Image.Image, fitted: Image.Image, box) -> float:
+    """How much fitting scaled the product: its box in the file against the engine's placement (padding
+    and cropping do not scale it); without a placement, the images' long sides."""
+    p = candidate.placement
+    if p is not None and box is not None and p.width > 0:
+        return (box[2] - box[0]) / p.width
+    return max(fitted.size) / max(original.size)
 
 
 def _source_box(image: Image.Image, candidate: Candidate) -> tuple | None:
@@ -615,6 +639,7 @@ def _manifest_entry(ws: Workspace, item: PackImage, position: int, term: str, di
         "talent_id": candidate.talent_id, "plate_id": candidate.plate_id,
         "resized_from": list(item.resized_from) if item.resized_from else None,
         "note": item.note or None,
+        "enlarged": item.enlarged,  # beyond the source photo; the policy: tools.rules.enlargement_note
         "critique": critique.model_dump(mode="json") if critique else None,
         "approval": decision.model_dump(mode="json") if decision else None,
         "cutout": manifest_record(ws, candidate),

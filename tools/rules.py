@@ -86,6 +86,39 @@ CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
         notes=("portrait 1801x2600 images; apparel shown on a model or packshot",)),
 }
 
+# One enlargement policy for small photos (README "Small photos"), stated and applied alike by the render
+# warnings, `check`, the gallery's cards and `publish`: a product may be enlarged up to ENLARGE_FREE times
+# its source photo; up to ENLARGE_LIMIT times only to reach a channel's minimum size, with a visible warning
+# and a record in the manifest; never beyond (a larger photo is needed); and never at all (1x) for channels
+# whose rules forbid upscaled images.
+ENLARGE_FREE = 2.0
+ENLARGE_LIMIT = 3.0
+NO_UPSCALE_CHANNELS = frozenset({Channel.google})  # Google Merchant Center: "do not upscale images"
+
+
+def enlarge_limits(channel: Channel | None) -> tuple[float, float]:
+    """(free, limit) enlargement beyond the source photo for a channel (None: any channel)."""
+    if channel in NO_UPSCALE_CHANNELS:
+        return 1.0, 1.0
+    return ENLARGE_FREE, ENLARGE_LIMIT
+
+
+def enlargement_note(factor: float, channel: Channel | None) -> tuple[str, str]:
+    """("ok" | "warn" | "refuse", the seller's sentence) for a product enlarged `factor` times its photo."""
+    free, limit = enlarge_limits(channel)
+    where = f" for {channel.value}" if channel else ""
+    if factor <= free + 1e-6:
+        return "ok", f"enlarged {factor:.2f}x beyond the source photo (within the {free:g}x allowed{where})"
+    if factor <= limit + 1e-6:
+        return "warn", (f"enlarged {factor:.1f}x beyond the source photo to reach the channel's minimum size; it may "
+                        "look soft when zoomed: a larger photo would be sharper")
+    if limit <= 1.0:
+        return "refuse", (f"enlarged {factor:.1f}x beyond the source photo, and{where} images may not be upscaled: "
+                          "use a larger photo")
+    return "refuse", (f"enlarged {factor:.1f}x beyond the source photo (limit {limit:g}x{where}): it would look "
+                      "blurry; upload a larger photo")
+
+
 # the fill of the main image per category family (within the channel's minimum)
 JEWELRY_FILL = 0.86  # 80-90 % for jewelry; >= 85 % for Amazon
 DEFAULT_FILL = 0.88

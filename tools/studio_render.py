@@ -10,7 +10,7 @@ from PIL import Image
 from tools.errors import BadInput
 from tools.models import JEWELRY, Category, Product, Role, Shot
 from tools.rendering import Rendered, from_studio, studio_try_on
-from tools.rules import CHANNEL_SPECS, main_fill
+from tools.rules import CHANNEL_SPECS, NO_UPSCALE_CHANNELS, main_fill
 
 FLAT = frozenset({Category.necklace, Category.earrings, Category.bracelet, Category.apparel_top,
                   Category.apparel_bottom, Category.dress})
@@ -38,6 +38,8 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
             fill = min(cap, fill + 0.03 * (index % 2))
             shadow = bool(options.get("shadow", False)) and not (spec and not spec.main_shadow_allowed)
             min_long = int(options.get("min_long_side") or max(1000, spec.min_long_side if spec else 1000))
+            if shot.channel in NO_UPSCALE_CHANNELS:  # the channel forbids upscaled images: its own minimum only
+                min_long = spec.min_long_side
             return from_studio(studio.packshot(cutout, shot.width, shot.height, fill=fill, shadow=shadow,
                                                min_long=min(min_long, max(shot.width, shot.height))))
         if shot.role is Role.detail:
