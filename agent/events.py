@@ -1,12 +1,14 @@
 """Progress and chat events written to LangGraph's custom stream (the UI and CLI render them).
 
-Shapes: {"type": "progress", "title", "status": "running|done|failed", "message"}, {"type": "reply", "text"},
+Shapes: a tools.progress event {"type": "progress", "title", "status", "message", sku?, shot?, done?, total?}, {"type": "reply", "text"},
 {"type": "plan", "plan"}, {"type": "review", "payload"}, {"type": "published", "result"}, {"type": "error", "message"}.
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+from tools.progress import progress_event
 
 
 def _writer():
@@ -22,8 +24,9 @@ def emit(event: dict) -> None:
     _writer()(event)
 
 
-def progress(title: str, status: Literal["running", "done", "failed"], message: str = "") -> None:
-    emit({"type": "progress", "title": title, "status": status, "message": message or title})
+def progress(title: str, status: Literal["running", "done", "failed"], message: str = "", **fields) -> None:
+    """A tools.progress event (title, status, message, optional sku / shot / done / total) on the stream."""
+    emit(progress_event(title, status, message, **fields))
 
 
 def plan_event(plan: dict) -> None:

@@ -18,6 +18,7 @@ from agent.state import ShotTask, StudioState
 from tools.errors import BadInput, ListingError
 from tools.models import Decision, GalleryPlan, Shot
 from tools.plan import apply_edit, replan_from_changes
+from tools.progress import ProgressEvent
 
 
 def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
@@ -30,9 +31,9 @@ def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
     title = f"{shot.role.value} {shot.width}x{shot.height}" + (f" for {shot.channel.value}" if shot.channel else "")
     progress(title, "running", f"rendering {shot.count} candidate(s) for {title}")
 
-    def on_progress(event) -> None:
-        message = event.get("message", str(event)) if isinstance(event, dict) else str(event)
-        progress(title, "running", message)
+    def on_progress(event: ProgressEvent) -> None:  # the tools' events, under this shot's title
+        counts = {k: event[k] for k in ("done", "total") if k in event}
+        progress(title, "running", event.get("message", ""), sku=task["sku"], shot=shot.id, **counts)
 
     try:
         pairs = produce_shot(ws, task["sku"], shot, max_rerenders=runtime.context.max_rerenders, progress=on_progress)

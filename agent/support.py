@@ -19,7 +19,7 @@ from tools.models import Brief, Channel
 
 def answer(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     """Answer a catalog question from the catalog and the index."""
-    from tools.coverage import missing_report
+    from tools.coverage import coverage_answer
 
     ws = runtime.context.ws
     question = parse_question(state.get("text", ""))
@@ -28,21 +28,9 @@ def answer(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
             sku = question.sku or state.get("sku")
             if not sku:
                 return {"answer": "Which SKU? For example: what's missing for RING-001?"}
-            report = missing_report(ws, sku)
-            if not report["missing"]:
-                text = f"{sku} is complete: {len(report['approved'])} approved image(s)."
-            else:
-                lines = [f"- {m['role']} ({m['slot']}{', ' + m['channel'] if m.get('channel') else ''}): {m['reason']}"
-                         for m in report["missing"]]
-                text = f"{sku} still lacks {len(report['missing'])} image(s):\n" + "\n".join(lines)
-            return {"answer": text}
+            return {"answer": coverage_answer(ws, sku)}
         if question.kind == "lacking_role":
-            report = missing_report(ws, role=question.role.value)
-            skus = [r["sku"] for r in report["skus"]]
-            role = question.role.value.replace("_", "-")
-            text = (f"{len(skus)} SKU(s) have no approved {role} image: " + ", ".join(skus)) if skus else \
-                f"Every SKU has an approved {role} image."
-            return {"answer": text}
+            return {"answer": coverage_answer(ws, question.sku, role=question.role.value)}
         if question.kind == "find":
             from tools.index import find_products, sync_products
 
@@ -79,7 +67,7 @@ def status(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
 
 def publish(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     """Publish the approved candidates as channel packs into <home>/exports/<sku>/<channel>."""
-    from tools.publish import pack_summary, publish_pack
+    from tools.publish import pack_summary, publish_to_exports
 
     ws = runtime.context.ws
     sku = state.get("sku")
@@ -91,10 +79,9 @@ def publish(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         return {"answer": f"{sku} has no approved images yet: approve some candidates first."}
     results, problems = [], []
     for channel in channels:
-        out_dir = ws.inside_home(f"exports/{sku}/{channel.value}")
         progress(f"Publishing for {channel.value}", "running")
         try:
-            result = publish_pack(ws, sku, channel.value, out_dir)
+            result = publish_to_exports(ws, sku, channel.value)
         except ListingError as exc:
             problems.append(f"{channel.value}: {exc}")
             progress(f"Publishing for {channel.value}", "failed", str(exc))
@@ -103,8 +90,9 @@ def publish(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         progress(f"Publishing for {channel.value}", "done", "\n".join(pack_summary(result)))
         results.append({"channel": channel.value, "folder": str(result["folder"]), "files": len(result["files"]),
                         "skipped": result.get("skipped") or []})
-    text = "; ".join(f"{r['channel']}: {r['files']} file(s) in {r['folder']}"
-                     + "".join(f" (left out {s['candidate_id']}: {s['reason']})" for s in r["skipped"])
+    text = "; ".join(f"{r['channel']}: {r['files']} file(s)"
+                     + (f" ({len(r['skipped'])} approved image(s) left out: "
+                        + "; ".join(s["reason"] for s in r["skipped"]) + ")" if r["skipped"] else "")
                      for r in results)
     if problems:
         text = (text + ". " if text else "") + "Not published: " + "; ".join(problems)

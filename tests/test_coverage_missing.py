@@ -79,7 +79,7 @@ def test_which_skus_have_no_try_on(workspace):
     result = missing_report(workspace, role="tryon")
     assert result["role"] == "try_on"
     lacking = {r["sku"]: r["reason"] for r in result["skus"]}
-    assert lacking == {"DEMO-BRACELET": "no try_on shot planned",
+    assert lacking == {"DEMO-BRACELET": "no try-on planned",
                        "DEMO-EARRINGS": "1 candidate(s) waiting for review"}
     table = coverage_table(result)
     assert table.splitlines()[0] == "2 SKU(s) without an approved try_on image"

@@ -130,58 +130,102 @@ def test_validate_uploads_reports_normalization_notes(tmp_path):
 
 
 def test_plan_markdown_reads_as_a_list():
-    from ui.app import plan_markdown
+    from ui.views import plan_line, plan_markdown
 
     plan = {"sku": "RING-1", "shots": [
         {"id": "s1", "role": "packshot", "slot": "grid", "channel": "amazon", "width": 2000, "height": 2000,
          "count": 2, "scene": "pure white", "mood": ""},
         {"id": "s2", "role": "try_on", "slot": "gallery_2", "channel": None, "width": 1600, "height": 2000,
-         "count": 1, "scene": "", "mood": "warm holiday"},
+         "count": 1, "scene": "on a hand; change: warmer <b>light</b>", "mood": "warm holiday"},
     ]}
     text = plan_markdown(plan)
-    assert "RING-1" in text and "2 shots" in text
-    assert "1. **Main image (Amazon, search grid)** — 2 candidates · 2000×2000 · pure white" in text
-    assert "2. **Try-on (gallery #2)** — 1 candidate · 1600×2000 · warm holiday" in text
+    assert "RING-1" in text and "2 images" in text
+    assert "1. **Main image (Amazon, search grid)**, 2 versions · 2000×2000" in text
+    assert "2. **Try-on (gallery #2)**, 1 version · 1600×2000 · warm holiday · change: warmer &lt;b&gt;light" in text
     assert "No plan yet" in plan_markdown(None)
+    assert plan_line(plan) == "Planned 2 images for **RING-1**: main image, try-on. The list is under Plan."
 
 
-def test_missing_panel_from_the_catalog(workspace):
+def test_seller_words_remove_command_lines_ids_and_paths():
+    from ui.views import seller_words
+
+    plate = ("no try-on: no registered hand plate with consent for amazon; register one with `listing-studio plate "
+             "add IMAGE --kind hand --mask MASK --talent ID --consent-channels amazon`")
+    assert seller_words(plate) == ("no try-on: no registered hand plate with consent for amazon: a try-on needs a "
+                                   "consented model photo of a hand, which the studio does not have yet")
+    refused = ("RING-1 has no approved images yet: approve candidates with `listing-studio review RING-1 --approve "
+               "ID` first")
+    assert "listing-studio" not in seller_words(refused) and "approve images in the review" in seller_words(refused)
+    text = seller_words("left out cand_3690e3fd3b96: too small; wrote 2 files to /root/.listing-studio/exports/R/google",
+                        {})
+    assert text == "left out an image: too small; wrote 2 files to google"
+    assert seller_words("cand_abcdef12 failed", {"cand_abcdef12": "the main image"}) == "the main image failed"
+    assert seller_words("21×24 mm, 1/2 of the frame, ΔE 0.3") == "21×24 mm, 1/2 of the frame, ΔE 0.3"
+
+
+def test_user_text_is_shown_as_text():
+    from ui.views import as_text
+
+    shown = as_text("<img src=x onerror=alert(1)> **gold** ring <svg><circle/></svg>")
+    assert "<" not in shown and "&lt;img src=x onerror=alert\\(1\\)&gt;" in shown
+    assert "\\*\\*gold\\*\\*" in shown
+
+
+def test_missing_panel_is_the_coverage_answer(workspace):
+    from tools.coverage import coverage_answer
     from tools.models import Category, GalleryPlan, Product, Shot, Slot
-    from ui.app import missing_markdown
+    from ui.app import AppContext, missing_panel
 
-    assert "is new" in missing_markdown(workspace, "RING-9")
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home)
+    assert "is new" in missing_panel(ctx, "RING-9")
     workspace.catalog.upsert_product(Product(sku="RING-9", category=Category.ring, title="ring"))
     workspace.catalog.save_plan(GalleryPlan(sku="RING-9", shots=[
         Shot(role="packshot", slot=Slot.grid, channel="amazon", width=2000, height=2000)]))
-    text = missing_markdown(workspace, "RING-9")
-    assert "1 missing" in text and "Main image (Amazon, search grid): planned, not rendered yet" in text
+    text = missing_panel(ctx, "RING-9")
+    assert text == coverage_answer(workspace, "RING-9")
+    assert "lacks 1 image(s)" in text and "main image (search grid, amazon): planned, not rendered yet" in text
+    assert "Not in its plan: try-on, detail close-up, lifestyle scene" in text
 
 
-def test_card_html_shows_verdict_reasons_and_mark_escaped():
-    from ui.app import card_html
+def test_card_html_shows_verdict_reasons_and_warnings_escaped():
+    from ui.views import card_html
 
-    html = card_html({"id": "cand_1", "verdict": "fail", "score": 0.41,
-                      "reasons": ["color drifted <b>ΔE 14</b>"]}, {"action": "change"})
-    assert "ls-fail" in html and "flagged" in html and "0.41" in html
-    assert "&lt;b&gt;ΔE 14&lt;/b&gt;" in html and "regenerate" in html
-    assert "ls-pass" in card_html({"id": "c", "verdict": "pass", "score": 0.9, "reasons": []}, None)
+    html = card_html({"id": "cand_1", "verdict": "fail", "score": 0.41, "reasons": ["color drifted <b>ΔE 14</b>"]},
+                     ["the product is enlarged 3.0x beyond your photo"])
+    assert "ls-fail" in html and "differs from your photo" in html
+    assert "&lt;b&gt;ΔE 14&lt;/b&gt;" in html and "ls-warning" in html and "enlarged 3.0x" in html
+    assert "0.41" not in html and "cand_1" not in html
+    assert "ls-pass" in card_html({"id": "c", "verdict": "pass", "score": 0.9, "reasons": []})
 
 
 def test_progress_events_update_one_message_per_step():
-    from ui.app import _progress_message
+    from ui.views import progress_message
 
     history: list = []
-    _progress_message(history, {"type": "progress", "title": "Rendering", "status": "running", "message": "1/2"})
-    _progress_message(history, {"type": "progress", "title": "Checking", "status": "running", "message": "..."})
-    _progress_message(history, {"type": "progress", "title": "Rendering", "status": "done", "message": "2 images"})
-    _progress_message(history, {"type": "progress", "title": "Checking", "status": "failed", "message": "no"})
-    assert [m["metadata"]["status"] for m in history] == ["done", "done"]
-    assert history[0]["content"] == "2 images"
+    progress_message(history, {"type": "progress", "title": "Rendering", "status": "running", "message": "1/2"})
+    progress_message(history, {"type": "progress", "title": "Checking", "status": "running", "message": "..."})
+    progress_message(history, {"type": "progress", "title": "Rendering", "status": "done", "message": "2 images"})
+    progress_message(history, {"type": "progress", "title": "Checking", "status": "failed", "message": "no"})
+    progress_message(history, {"type": "progress", "title": "Diffusion", "status": "running", "message": "painting",
+                               "done": 1, "total": 4})
+    assert [m["metadata"]["status"] for m in history] == ["done", "done", "pending"]
+    assert history[0]["content"] == "2 images" and history[2]["content"] == "painting (1/4)"
     assert history[1]["metadata"]["title"].startswith("✗")
 
 
+def test_one_progress_event_shape():
+    from tools.progress import progress_event, progress_line
+
+    event = progress_event("rendering packshot", "running", "2 of 4", sku="R-1", shot="s1", done=2, total=4)
+    assert event == {"type": "progress", "title": "rendering packshot", "status": "running", "message": "2 of 4",
+                     "sku": "R-1", "shot": "s1", "done": 2, "total": 4}
+    assert progress_event("Planning") == {"type": "progress", "title": "Planning", "status": "running",
+                                          "message": "Planning"}
+    assert progress_line(event) == "rendering packshot: 2 of 4 (2/4)"
+
+
 def test_group_by_shot_follows_the_plan_order():
-    from ui.app import group_by_shot
+    from ui.views import candidate_names, group_by_shot
 
     plan = {"shots": [{"id": "a", "role": "packshot", "slot": "grid", "channel": "amazon"},
                       {"id": "b", "role": "detail", "slot": "gallery_3", "channel": None}]}
@@ -189,27 +233,35 @@ def test_group_by_shot_follows_the_plan_order():
                                           {"id": "1", "shot": "a", "role": "packshot"},
                                           {"id": "2", "shot": "a", "role": "packshot"}]}
     groups = group_by_shot(payload, plan)
-    assert [title for title, _ in groups] == ["1. Main image (Amazon, search grid)", "2. Detail close-up (gallery #3)"]
+    assert [title for title, _ in groups] == ["Main image (Amazon, search grid)", "Detail close-up (gallery #3)"]
     assert [c["id"] for c in groups[0][1]] == ["1", "2"]
+    assert candidate_names(payload, plan) == {"1": "the main image (Amazon, search grid), version 1",
+                                              "2": "the main image (Amazon, search grid), version 2",
+                                              "3": "the detail close-up (gallery #3)"}
 
 
-def test_card_marks_become_agent_decisions():
-    from ui.app import decisions_summary, review_decisions
+def test_card_choices_become_agent_decisions():
+    from ui.views import decisions_summary, review_decisions
 
     review = {"candidates": [{"id": "a", "verdict": "pass"}, {"id": "b", "verdict": "fail"},
-                             {"id": "c", "verdict": "pass"}, {"id": "d", "verdict": "pass"}]}
-    marks = {"a": {"action": "approve"}, "b": {"action": "approve"}, "c": {"action": "reject"},
-             "d": {"action": "change"}}
-    with_note = review_decisions(review, marks, "warmer background")
-    assert with_note == [
+                             {"id": "c", "verdict": "pass"}, {"id": "d", "verdict": "pass"},
+                             {"id": "e", "verdict": "pass"}, {"id": "f", "verdict": "pass"}]}
+    marks = {"a": {"action": "approve", "note": ""}, "b": {"action": "approve", "note": "the check is wrong here"},
+             "c": {"action": "reject", "note": ""}, "d": {"action": "change", "note": "warmer background"},
+             "e": {"action": None, "note": "less shadow"}, "f": {"action": "change", "note": ""},
+             "old": {"action": "approve", "note": ""}}
+    decisions, problems = review_decisions(review, marks)
+    assert problems == []
+    assert decisions == [
         {"candidate_id": "a", "action": "approve", "note": ""},
-        {"candidate_id": "b", "action": "approve", "note": "warmer background"},
-        {"candidate_id": "c", "action": "change", "note": "warmer background"},
+        {"candidate_id": "b", "action": "approve", "note": "the check is wrong here"},
+        {"candidate_id": "c", "action": "reject", "note": ""},
         {"candidate_id": "d", "action": "change", "note": "warmer background"},
+        {"candidate_id": "e", "action": "change", "note": "less shadow"},
+        {"candidate_id": "f", "action": "change", "note": "another variation"},
     ]
-    assert review_decisions(review, {"old": {"action": "approve"}}, "") == []
-    plain = review_decisions(review, marks, "")
-    assert [d["action"] for d in plain] == ["approve", "approve", "reject", "change"]
-    assert plain[3]["note"] == "another variation"
-    assert decisions_summary(with_note, "warmer background") == (
-        "Decisions: 2 approved, 2 to redo — change request: “warmer background”")
+    assert decisions_summary(decisions) == ("Decisions: 2 approved, 1 rejected, 3 to change — change: “warmer "
+                                            "background” — change: “less shadow”")
+    # Approving an image that differs from the photo needs the seller's reason, asked on that card.
+    decisions, problems = review_decisions(review, {"b": {"action": "approve", "note": ""}})
+    assert decisions == [] and len(problems) == 1 and "say in its box why" in problems[0]

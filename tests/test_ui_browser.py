@@ -1,8 +1,10 @@
 """The served chat app in headless Chromium (Debian's /usr/bin/chromium through Playwright).
 
 Screenshots of every stage land in test-artifacts/ui/ (git-ignored), at 1280x800 and at 420 px wide.
-The end-to-end test runs the real agent and the studio engine (no LLM): upload a photo, brief, plan,
-candidates with verdicts, approve one, reject one with a change request, restart, publish, find the files.
+The seller scenario runs the real agent and the studio engine (no LLM) on two real products from
+../shared/realdata: a ring (brief, plan, review in view, large view beside the photo, approve and change,
+before/after, the approved page, publish), a support question, a reload, another browser, a second
+product (a new SKU), and the 420 px layout. Visible text never shows command lines, ids or paths.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def test_shell_refuses_a_bad_upload_and_offers_a_demo_product(browser, served, t
         broken.write_bytes(demo_photo.read_bytes()[:3000])
         attach(page, [broken])
         page.locator("#brief textarea").press("Enter")
-        page.wait_for_selector("#chat >> text=None of the files could be used")
+        page.wait_for_selector("#chat >> text=None of these files could be used")
         text = chat_text(page)
         assert "broken.jpg" in text and "truncated or corrupt" in text
         shoot(page, "02-bad-upload")
@@ -151,164 +153,253 @@ def test_shell_refuses_a_bad_upload_and_offers_a_demo_product(browser, served, t
     assert outside == []
 
 
-@pytest.fixture
-def product_photo(tmp_path):
-    """(photo, SKU, brief): a real ring photo from ../shared/realdata, or the demo ring where it is absent."""
-    from tests.conftest import REALDATA
+FORBIDDEN = ("listing-studio ", "cand_", "/tmp/", "/home/", "/root/", "exports/", "assets/", "Traceback")
 
-    real = REALDATA / "masks" / "samlora_ring2.jpg"  # 1920x1080 studio photo: large enough for a 2000 px pack
-    if real.is_file():
-        return real, "RING-SOLITAIRE", ("silver solitaire ring with a diamond, 18 mm wide, for Google Shopping, "
-                                         "warm holiday mood")
-    from tools.demo import demo_photo_bytes
 
-    path = tmp_path / "demo-ring.jpg"
-    path.write_bytes(demo_photo_bytes("DEMO-RING"))
-    return path, "DEMO-RING", "gold ring with a sapphire, 21 mm wide, for Google Shopping, warm holiday mood"
+def visible_text(page) -> str:
+    return page.locator("body").inner_text()
+
+
+def assert_seller_words(page, where: str) -> None:
+    text = visible_text(page)
+    for word in FORBIDDEN:
+        assert word not in text, f"{where}: {word!r} is visible: …{text[max(0, text.find(word) - 80):text.find(word) + 80]}…"
+
+
+def in_viewport(page, selector: str) -> bool:
+    return page.evaluate(
+        "sel => { const e = document.querySelector(sel); if (!e) return false; const r = e.getBoundingClientRect();"
+        " return r.height > 0 && r.top < window.innerHeight && r.bottom > 0; }", selector)
+
+
+def no_horizontal_overflow(page) -> list[str]:
+    """Elements wider than the viewport or sticking out of it (420 px layout)."""
+    return page.evaluate(
+        "() => { const w = document.documentElement.clientWidth; const bad = [];"
+        " if (document.documentElement.scrollWidth > w + 1) bad.push('page ' + document.documentElement.scrollWidth);"
+        " for (const e of document.querySelectorAll('#brief, #sku-pick, #chat, .ls-card, #send-decisions, #publish-btn,"
+        " #channel-pick, #approved-gallery')) { const r = e.getBoundingClientRect();"
+        " if (r.width && (r.right > w + 1 || r.left < -1)) bad.push((e.id || e.className) + ' ' + r.left + '-' + r.right); }"
+        " return bad; }")
+
+
+def _wait_ready(page, before: int) -> None:
+    """Wait until the turn finished: a new assistant message after `before` and the box usable again."""
+    page.wait_for_function("n => document.querySelectorAll('#chat .message-row, #chat .message').length > n", arg=before)
+    page.wait_for_selector("#brief textarea:not([disabled])")
+    page.wait_for_function("() => !document.querySelector('#chat .pending, #chat [data-status=pending]')")
+
+
+def _messages(page) -> int:
+    return page.locator("#chat .message-row, #chat .message").count()
 
 
 def _card_ids(page) -> list[str]:
-    return [card.get_attribute("id").removeprefix("card-") for card in page.locator(".ls-card").all()]
+    return [card.get_attribute("id").removeprefix("card-") for card in page.locator("#review .ls-card").all()]
+
+
+def _decide(page, cid: str, action: str, note: str = "") -> None:
+    page.locator(f"#decide-{cid} label", has_text=action.capitalize()).click()
+    if note:
+        page.locator(f"#note-{cid} textarea").fill(note)
+        page.locator(f"#note-{cid} textarea").press("Tab")
+
+
+def _send(page, text: str, photos=()) -> float:
+    import time
+
+    if photos:
+        attach(page, photos)
+    page.fill("#brief textarea", text)
+    started = time.monotonic()
+    page.locator("#brief textarea").press("Enter")
+    return started
+
+
+def readme_picture(page) -> None:
+    """What the seller sees when the images are ready (1280x800), as the small PNG the README shows."""
+    from PIL import Image
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("() => window.scrollBy(0, -260)")  # the end of the chat above the first cards
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / "readme-full.png"))
+    with Image.open(ARTIFACTS / "readme-full.png") as shot:
+        small = shot.convert("RGB").resize((960, 600), Image.LANCZOS)
+        small.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(ARTIFACTS / "readme.png", optimize=True)
+    page.evaluate("() => document.getElementById('review').scrollIntoView({block: 'start'})")
 
 
 def _scroll_through(page) -> None:
-    """Bring every card into view once so lazy images load before a full-page screenshot."""
-    for card in page.locator(".ls-card img").all():
-        card.scroll_into_view_if_needed()
-    page.wait_for_function("[...document.querySelectorAll('.ls-card img')].every(i => i.complete)")
+    """Bring every card image into view once so lazy images load before a full-page screenshot."""
+    for image in page.locator("#review .ls-card img").all():
+        image.scroll_into_view_if_needed()
+    page.wait_for_function("[...document.querySelectorAll('#review .ls-card img')].every(i => i.complete)")
 
 
 @pytest.mark.slow
-def test_end_to_end_brief_to_published_pack_with_the_real_agent(browser, tmp_path, product_photo):
+def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
+    import json
+    import time
+    import urllib.error
+    import urllib.request
     import zipfile
 
     from tools.settings import Settings
     from tools.workspace import Workspace
 
-    photo, sku, brief = product_photo
-    # No re-renders of failing candidates: the review shows what the first renders got (keeps the test short).
+    ring = realdata / "masks" / "samlora_ring2.jpg"
+    necklace = realdata / "jewelry_packshot" / "myntra_48345_necklace.jpg"
     served = Served(tmp_path / "home", max_rerenders=0).start()
     outside: list[str] = []
     context, page = _page(browser, served, outside)
     page.set_default_timeout(120_000)
+    timings: dict[str, float] = {}
     try:
-        # 1. A new product: SKU, photo and brief in one message.
-        page.fill("#new-sku input", sku)
-        attach(page, [photo])
-        page.fill("#brief textarea", brief)
-        page.locator("#brief textarea").press("Enter")
+        # 1. A ring photo and a brief; the HTML in it is shown as text.
+        shoot(page, "01-start")
+        started = _send(page, "silver solitaire ring <img src=x onerror=alert(1)> with a diamond, 18 mm wide, "
+                              "for Google Shopping, warm holiday mood", [ring])
 
-        # 2. The agent's steps stream into the chat, then the plan appears as a list.
-        page.wait_for_selector("#chat >> text=Plan for")
-        assert f"Plan for {sku}" in page.locator("#plan").inner_text()
-        shoot(page, "10-plan")
+        # 2. When the images are ready they are in view, with the plan in its panel (once).
+        page.wait_for_selector("#review .ls-card img", state="visible")
+        page.wait_for_function("() => { const e = document.querySelector('#review .ls-card img');"
+                               " const r = e.getBoundingClientRect(); return r.top < window.innerHeight && r.bottom > 0; }")
+        timings["enter_to_first_candidate_s"] = round(time.monotonic() - started, 1)
+        page.wait_for_selector("#chat >> text=ready for review")
+        assert in_viewport(page, "#review .ls-card img")
+        assert "<img src=x onerror=alert(1)>" in chat_text(page)
+        assert page.locator("#chat img[src='x']").count() == 0
+        assert "Plan for" in page.locator("#plan").inner_text() and "Plan for" not in chat_text(page)
+        sku = page.locator("#sku-pick input").input_value().split(" ")[0]
+        assert sku and sku != "+", page.locator("#sku-pick input").input_value()
+        assert_seller_words(page, "first review")
+        readme_picture(page)
+        shoot(page, "02-review-in-view")
 
-        # 3. Candidates arrive grouped by shot, each with its verdict badge and the critique's reasons.
-        page.wait_for_selector(".ls-card")
-        first_round = _card_ids(page)
-        assert len(first_round) >= 2
-        assert page.locator(".ls-card .ls-badge").count() == len(first_round)
-        assert page.locator(".ls-shot-title").count() >= 2
-        passing = [cid for cid in first_round if page.locator(f"#card-{cid} .ls-pass").count()]
-        flagged = [cid for cid in first_round if cid not in passing]
-        assert passing, "no candidate passed the vision check"
-        for cid in flagged:
-            assert page.locator(f"#card-{cid} .ls-reasons li").count() >= 1
-        _scroll_through(page)
-        shoot(page, "11-candidates")
+        # 3. A candidate opens large beside the source photo, with its checks in words.
+        cards = _card_ids(page)
+        assert len(cards) >= 4
+        passing = [c for c in cards if page.locator(f"#card-{c} .ls-pass").count()]
+        packshots = [c for c in passing if page.locator(f"#card-{c}.ls-role-packshot").count()]
+        assert packshots, "no main image passed the check"
+        page.click(f"#view-{packshots[0]}")
+        page.wait_for_selector("#viewer #view-source img")
+        page.wait_for_selector("#viewer #view-image img")
+        assert in_viewport(page, "#viewer")
+        assert page.locator("#view-checks li").count() >= 3
+        assert page.locator("#view-other img").count() == 1  # the other version of the same shot, to compare
+        assert_seller_words(page, "large view")
+        shoot(page, "03-large-view")
+        page.click("#close-view")
 
-        # 4. Approve a main image (a packshot: Google's first image is the product alone), reject another
-        #    candidate with a change request, send.
-        packshots = [cid for cid in passing if page.locator(f"#card-{cid}.ls-role-packshot").count()]
-        assert packshots, "no packshot passed the vision check"
-        approved = packshots[0]
-        rejected = [cid for cid in first_round if cid != approved][0]
-        page.click(f"#approve-{approved}")
-        page.wait_for_selector(f"#card-{approved}.ls-card-approve")
-        page.click(f"#reject-{rejected}")
-        page.wait_for_selector(f"#card-{rejected}.ls-card-reject")
-        page.fill("#change-text textarea", "warmer background")
-        shoot(page, "12-marked")
+        # 4. Approve the main image; ask for a change on another image with its own words; send.
+        changed = next(c for c in cards if c not in packshots and page.locator(f"#card-{c}.ls-role-packshot").count() == 0)
+        _decide(page, packshots[0], "approve")
+        _decide(page, changed, "change", "warmer background")
+        shoot(page, "04-decided")
+        before = _messages(page)
         page.click("#send-decisions")
-        page.wait_for_selector("#chat >> text=change request: “warmer background”")
+        page.wait_for_selector("#chat >> text=change: “warmer background”")
+        page.wait_for_function("ids => { const c = [...document.querySelectorAll('#review .ls-card')];"
+                               " return c.length > 0 && c.every(x => !ids.includes(x.id.slice(5))); }", arg=cards)
+        _wait_ready(page, before)
+        second = _card_ids(page)
 
-        # 5. The rejected shot is re-planned with the request and rendered again for review.
-        page.wait_for_function(
-            "ids => { const cards = [...document.querySelectorAll('.ls-card')];"
-            " return cards.length > 0 && cards.every(c => !ids.includes(c.id.slice(5))); }", arg=first_round)
-        second_round = _card_ids(page)
-        assert "warmer background" in page.locator("#plan").inner_text()
-        _scroll_through(page)
-        shoot(page, "13-second-review")
+        # 5. The change request shows before and after.
+        page.click(f"#view-{second[0]}")
+        page.wait_for_selector("#viewer #view-other img")
+        assert "Before your change" in page.locator("#viewer").inner_text()
+        assert "warmer background" in page.locator("#view-title").inner_text()
+        shoot(page, "05-before-after")
+        page.click("#close-view")
 
-        ws = Workspace.open(Settings.from_env({}, home=served.home))
-        try:
-            assert [c.id for c in ws.catalog.approved(sku)] == [approved]
-            decision = ws.catalog.latest_decision(rejected)
-            assert (decision.action, decision.note) == ("change", "warmer background")
-        finally:
-            ws.close()
+        # 6. The approved page for the channel, in slot order, before Publish is enabled.
+        page.wait_for_selector("#approved-gallery img")
+        assert "Google will get 1 image" in page.locator("#approved-notes").inner_text()
+        assert page.locator("#publish-btn").is_enabled()
+        assert_seller_words(page, "approved view")
+        shoot(page, "06-approved")
 
-        # 6. A restart: the same browser reopens the conversation and the pending review from the checkpoint.
-        served.stop()
-        served.start()
+        # 7. A support question answered from the same coverage as the panel.
+        _send(page, f"what's missing for {sku}?")
+        page.wait_for_selector("#chat >> text=still lacks")
+        answer = chat_text(page).split("what's missing for")[-1]
+        assert f"{sku} still lacks" in answer and "waiting for review" in answer, answer
+        assert answer.count("still lacks") == 1 and page.locator("#missing").inner_text().startswith(f"{sku} still lacks")
+        assert_seller_words(page, "support answer")
+
+        # 8. Publish and download the pack.
+        page.click("#publish-btn")
+        page.wait_for_selector("#chat >> text=Published")
+        with page.expect_download() as download_info:
+            page.locator("#download a").first.click()
+        zipped = tmp_path / "pack.zip"
+        download_info.value.save_as(zipped)
+        names = [Path(n).name for n in zipfile.ZipFile(zipped).namelist() if not n.endswith("/")]
+        assert any(n.endswith(".jpg") for n in names) and "manifest.json" in names
+        assert_seller_words(page, "published")
+        shoot(page, "07-published")
+
+        # 9. The exports and the image store are not served, even to someone who knows their paths.
+        pack_file = next((served.home / "exports" / sku / "google").glob("*.jpg"))
+        for path in (pack_file, next((served.home / "assets").rglob("*.png"))):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"{served.url}gradio_api/file={path}", timeout=10)
+            assert refused.value.code in (403, 404)
+
+        # 10. A reload keeps the conversation (no review is pending now); another browser sees nothing of it.
+        said = chat_text(page)
         page.reload()
-        page.wait_for_selector("#chat >> text=Welcome back")
-        page.wait_for_selector(".ls-card")
-        assert sorted(_card_ids(page)) == sorted(second_round)
+        page.wait_for_selector("#chat >> text=what's missing for")
+        assert "warm holiday mood" in chat_text(page)
         assert sku in page.locator("#sku-pick input").input_value()
-        shoot(page, "14-resumed")
-
-        # Another browser session is its own conversation: it lists the SKU but has no review waiting.
+        shoot(page, "08-reloaded")
         other = browser.new_context(viewport=WIDE)
         try:
             other_page = other.new_page()
             other_page.goto(served.url)
             other_page.wait_for_selector("#brief textarea")
-            other_page.wait_for_timeout(1000)
-            assert "Welcome back" not in chat_text(other_page)
-            assert other_page.locator(".ls-card").count() == 0
-            other_page.locator("#sku-pick input").click()
-            assert other_page.get_by_role("option", name=sku).count() == 1
+            other_page.wait_for_timeout(1500)
+            assert "solitaire" not in other_page.locator("#chat").inner_text()
+            assert other_page.locator("#review .ls-card").count() == 0
         finally:
             other.close()
+        assert said
 
-        # 7. Publish for Google Shopping and download the pack.
-        page.locator("#channel-pick input").click()
-        page.get_by_role("option", name="google", exact=True).click()
-        before = chat_text(page)
-        page.click("#publish-btn")
-        page.wait_for_function("before => document.querySelector('#chat').innerText.length > before.length",
-                               arg=before)
-        page.wait_for_timeout(500)
-        assert "Published" in chat_text(page), chat_text(page)[len(before):]
-        link = page.locator("#download a").first
-        with page.expect_download() as download_info:
-            link.click()
-        zipped = tmp_path / "pack.zip"
-        download_info.value.save_as(zipped)
-        assert download_info.value.suggested_filename == f"{sku}-google.zip"
-        names = zipfile.ZipFile(zipped).namelist()
-        folder = served.home / "exports" / sku / "google"
-        on_disk = sorted(p.name for p in folder.iterdir() if p.is_file())
-        assert on_disk and sorted(Path(n).name for n in names if not n.endswith("/")) == on_disk
-        assert any(name.lower().endswith((".jpg", ".jpeg", ".png")) for name in on_disk)
-        shoot(page, "15-published")
-
-        # 8. "New conversation" starts afresh: empty chat, no review, no plan; a reload stays fresh, and the
-        #    SKU made so far is still in the catalog to pick.
-        page.click("#new-chat")
-        page.wait_for_function("document.querySelectorAll('.ls-card').length === 0")
-        page.wait_for_selector("#plan >> text=No plan yet")
-        assert "Published" not in chat_text(page)
-        page.reload()
-        page.wait_for_selector("#brief textarea")
-        page.wait_for_timeout(1000)
-        assert "Welcome back" not in chat_text(page) and page.locator(".ls-card").count() == 0
+        # 11. A second product's photo makes a new SKU; the picker follows; the ring keeps its name.
+        ring_title = page.locator("#sku-pick input").input_value()
+        _send(page, "now this one: silver pendant necklace for Etsy", [necklace])
+        page.wait_for_selector(f"#chat >> text=Is this a new product, or another photo of {sku}?")
+        page.click("#new-product")
+        page.wait_for_selector("#review .ls-card img", state="visible")
+        page.wait_for_function("sku => !document.querySelector('#sku-pick input').value.startsWith(sku)", arg=sku)
         page.locator("#sku-pick input").click()
-        assert page.get_by_role("option", name=sku).count() == 1
-        shoot(page, "16-new-conversation")
+        assert page.get_by_role("option", name=ring_title).count() == 1
+        page.keyboard.press("Escape")
+        ws = Workspace.open(Settings.from_env({}, home=served.home))
+        try:
+            skus = [p.sku for p in ws.catalog.list_products()]
+            assert len(skus) == 2 and len(ws.catalog.photos(sku)) == 1, skus
+        finally:
+            ws.close()
+        _scroll_through(page)
+        shoot(page, "09-second-product")
+
+        # 12. 420 px: nothing sticks out; two cards side by side; the decision button stays reachable.
+        page.set_viewport_size(NARROW)
+        page.wait_for_timeout(500)
+        assert no_horizontal_overflow(page) == []
+        boxes = [page.locator(f"#card-{c}").bounding_box() for c in _card_ids(page)[:2]]
+        assert len(boxes) == 2 and abs(boxes[0]["y"] - boxes[1]["y"]) < 5, boxes
+        page.locator("#review .ls-card").first.scroll_into_view_if_needed()
+        assert in_viewport(page, "#send-decisions")
+        assert_seller_words(page, "narrow")
+        page.screenshot(path=str(ARTIFACTS / "10-narrow-review.png"))
+        page.set_viewport_size(WIDE)
     finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=2))
         context.close()
         served.stop()
     assert outside == []

@@ -323,7 +323,7 @@ class _Driver:
             self.diffusion_roles = {r.value for r in DIFFUSION_ROLES}
 
     def report(self, stage: str, sku: str, status: str, message: str, **extra) -> None:
-        self.emit({"type": "progress", "stage": stage, "sku": sku, "status": status, "message": message,
+        self.emit({"type": "progress", "title": stage, "stage": stage, "sku": sku, "status": status, "message": message,
                    "done": self.counts["done"] + self.counts["failed"], "total": self.counts["total"],
                    "skus_planned": len(self.shots_of), "skus": len(self.rows), **extra})
 

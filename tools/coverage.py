@@ -155,7 +155,7 @@ def _role_reason(report: dict, role: Role) -> str:
     gaps = [m for m in report["missing"] if m["role"] == role.value]
     if gaps:
         return "; ".join(m["reason"] for m in gaps)
-    return f"no {role.value} shot planned"
+    return f"no {ROLE_WORDS.get(role.value, role.value)} planned"
 
 
 def coverage_table(result: dict) -> str:
@@ -190,3 +190,63 @@ def _sku_lines(report: dict) -> str:
         channel = f" [{m['channel']}]" if m.get("channel") else ""
         lines.append(f"  {m['slot']:<10} {m['role']:<10} {m['reason']}{channel}")
     return "\n".join(lines)
+
+
+# -- the seller's answer: the app's panel and the agent's support replies both use this -------------
+
+ROLE_WORDS = {"packshot": "main image", "try_on": "try-on", "detail": "detail close-up", "lifestyle": "lifestyle scene",
+              "campaign": "campaign image", "on_model": "on-model image", "model_swap": "model swap"}
+SLOT_WORDS = {"grid": "search grid", "hero": "hero", "gallery_2": "gallery #2", "gallery_3": "gallery #3",
+              "campaign": "campaign"}
+
+
+def expected_roles(category: str) -> list[str]:
+    """The roles a complete product page of this category usually has (what "not planned" is measured against)."""
+    from tools.models import APPAREL, JEWELRY, Category
+
+    kind = Category(category)
+    worn = ["try_on"] if kind in JEWELRY else ["on_model"] if kind in APPAREL else []
+    return ["packshot", *worn, "detail", "lifestyle"]
+
+
+def _gap_line(gap: dict) -> str:
+    where = SLOT_WORDS.get(gap["slot"], gap["slot"])
+    channel = f", {gap['channel']}" if gap.get("channel") else ""
+    return f"{ROLE_WORDS.get(gap['role'], gap['role'])} ({where}{channel}): {gap['reason']}"
+
+
+def coverage_answer(ws: Workspace, sku: str | None = None, role: str | None = None) -> str:
+    """One answer in plain words for "what's missing for X", "which SKUs have no try-on" and "does X have one".
+
+    Built from `missing_report` alone, so every phrasing agrees: a SKU whose planned images are all
+    approved still names the usual roles it has none of, and candidates waiting for review are
+    mentioned as waiting, never counted as done.
+    """
+    report = missing_report(ws, sku, role)
+    if sku is None and role is not None:
+        word = ROLE_WORDS.get(report["role"], report["role"])
+        if not report["skus"]:
+            return f"Every product has an approved {word}."
+        lines = [f"- {r['sku']}: {r['reason']}" for r in report["skus"]]
+        return f"{report['count']} product(s) have no approved {word}:\n" + "\n".join(lines)
+    if sku is None:
+        reports = report["skus"]
+        if not reports:
+            return "The catalog has no products yet."
+        return "\n".join(f"- {r['sku']}: " + ("every planned image approved" if r["complete"] else
+                                               f"{len(r['missing'])} missing") for r in reports)
+    approved_roles = {a["role"] for a in report["approved"]}
+    count = len(report["approved"])
+    if role is not None:
+        word = ROLE_WORDS.get(report["role"], report["role"])
+        if report["has_role"]:
+            return f"{sku} has an approved {word}."
+        return f"{sku} has no approved {word}: {_role_reason(report, Role(report['role']))}."
+    absent = [ROLE_WORDS[r] for r in expected_roles(report["category"]) if r not in approved_roles
+              and not any(m["role"] == r for m in report["missing"])]
+    not_planned = f" Not in its plan: {', '.join(absent)}." if absent else ""
+    if not report["missing"]:
+        return f"{sku}: every planned image is approved ({count}).{not_planned}"
+    lines = [f"- {_gap_line(m)}" for m in report["missing"]]
+    return (f"{sku} still lacks {len(report['missing'])} image(s) ({count} approved):\n" + "\n".join(lines)
+            + (f"\n\n{not_planned.strip()}" if not_planned else ""))

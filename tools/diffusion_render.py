@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,6 +27,7 @@ from PIL import Image
 from pipelines.studio import trim
 from tools.errors import BadInput, EngineUnavailable, Refused
 from tools.models import APPAREL, JEWELRY, Category, Placement, Product, Role, Shot
+from tools.progress import ProgressCallback, report
 from tools.rendering import Rendered, studio_try_on, try_on_changes
 
 ROLES = (Role.lifestyle, Role.try_on, Role.on_model, Role.model_swap)
@@ -40,7 +40,7 @@ MAX_UPSCALE = 2.0
 GARMENT_LABELS = ("upper-clothes", "upper clothes", "dress", "coat", "pants", "skirt", "jumpsuits", "scarf",
                   "jacket", "shirt", "top", "clothes")
 
-Progress = Callable[[dict], None] | None
+Progress = ProgressCallback | None
 
 
 # -- prompts ------------------------------------------------------------------------------------------------
@@ -169,9 +169,8 @@ def render_with_diffusers(ws, product: Product, shot: Shot, cutout_rgba: Image.I
     return results
 
 
-def _emit(progress: Progress, shot: Shot, status: str, message: str) -> None:
-    if progress is not None:
-        progress({"type": "progress", "title": f"diffusion {shot.role.value}", "status": status, "message": message})
+def _emit(progress: Progress, shot: Shot, status: str, message: str, **counts) -> None:
+    report(progress, f"diffusion {shot.role.value}", status, message, shot=shot.id, **counts)
 
 
 @dataclass
@@ -220,7 +219,8 @@ def _request(run: _Run, image, mask, seeds, *, strength=1.0, reference=None):
 def _step_progress(progress: Progress, shot: Shot, what: str):
     if progress is None:
         return None
-    return lambda done, total: _emit(progress, shot, "running", f"{what}: {done}/{total} candidates")
+    return lambda done, total: _emit(progress, shot, "running", f"{what}: {done}/{total} candidates", done=done,
+                                     total=total)
 
 
 # -- placement -------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ No rendering or checking of its own: tools.render and tools.critique do that.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from tools.errors import BadInput
@@ -22,9 +21,10 @@ from tools.models import (
     check_sku,
     normalize_channel,
 )
+from tools.progress import ProgressCallback, report
 from tools.workspace import Workspace
 
-Progress = Callable[[dict], None] | None
+Progress = ProgressCallback | None
 
 
 def produce_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = None, max_rerenders: int | None = None,
@@ -50,9 +50,9 @@ def produce_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = No
         failing = [i for i, (_, critique) in enumerate(kept) if critique.verdict == "fail"]
         if not failing:
             break
-        if progress is not None:
-            progress({"type": "progress", "message": f"re-rendering {len(failing)} {shot.role.value} candidate(s) "
-                                                     f"that failed the check (attempt {attempt} of {limit})"})
+        report(progress, f"re-rendering {shot.role.value}", "running",
+               f"re-rendering {len(failing)} {shot.role.value} candidate(s) that failed the check "
+               f"(attempt {attempt} of {limit})", sku=sku, shot=shot.id, done=attempt, total=limit)
         fresh = render_shot(ws, sku, shot, engine=engine, seed=0, count=len(failing), attempt=attempt,
                             progress=progress)
         for i, candidate in zip(failing, fresh, strict=True):

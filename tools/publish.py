@@ -120,6 +120,56 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
     if base_url is not None and not re.match(r"^https?://", base_url):
         raise BadInput(f"base_url={base_url!r}: give an http(s) URL where the images will be hosted")
     catalog = ws.catalog
+
+    # 2.-5. Choose, fit, check, name and describe the images (refuses when the pack cannot be made); a
+    #       warning for two images a shopper would see as the same picture.
+    product, pack, skipped = assemble_pack(ws, sku, channel)
+    warnings = duplicate_warnings(pack)
+
+    # 6. Write into a staging folder inside out_dir, then move the files in (manifest last) and remove
+    #    what the previous pack of this folder listed and this one does not. Other files are left alone.
+    folder = out_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        previous = _previous_files(folder)
+        staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".staging-{sku}-{channel.value}-"))
+    except OSError as exc:
+        raise write_problem(exc, folder, "the pack") from None
+    try:
+        files, signed, extra = _write_pack(ws, product, channel, pack, staging, folder, base_url)
+        names = [f["name"] for f in files] + ([extra] if extra else [])
+        for name in names:
+            os.replace(staging / name, folder / name)
+        os.replace(staging / "manifest.json", folder / "manifest.json")
+        for stale in previous - set(names):
+            (folder / stale).unlink(missing_ok=True)
+    except OSError as exc:
+        raise write_problem(exc, folder, "the pack") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    # 7. Record the export in the catalog.
+    result = {"sku": sku, "channel": channel.value, "folder": str(folder), "files": files,
+              "manifest": str(folder / "manifest.json"), "skipped": skipped, "signed": signed, "warnings": warnings,
+              "replaced": ({"created_at": earlier.get("created_at"), "files": len(earlier.get("images") or [])}
+                           if earlier else None)}
+    catalog.add_export(sku, channel.value, str(folder), {
+        "files": [f["name"] for f in files], "candidates": [f["candidate_id"] for f in files],
+        "manifest": result["manifest"], "signed": signed})
+    return result
+
+
+def assemble_pack(ws: Workspace, sku: str, channel: str | Channel) -> tuple[Product, list[PackImage], list[dict]]:
+    """The pack publish would write, in memory: (product, images in page order, skipped [{candidate_id, reason}]).
+
+    Raises Refused when nothing is approved, a talent's consent does not cover the channel, the main
+    image breaks the channel's rules or no approved image fits the channel. Writes nothing.
+    """
+    check_sku(sku)
+    channel = normalize_channel(channel)
+    catalog = ws.catalog
+
+    # 1. The SKU's approved images.
     product = catalog.get_product(sku)
     approved = catalog.approved(sku)
     if not approved:
@@ -165,43 +215,46 @@ def publish_pack(ws: Workspace, sku: str, channel: str | Channel, out_dir: str |
         raise Refused(f"cannot publish {sku} to {channel.value}: no approved image fits the channel ({reasons}). "
                       f"Approve a packshot for {channel.value} first")
 
-    # 5. Names and alt text; a warning for two images a shopper would see as the same picture.
+    # 5. Names and alt text.
     for position, item in enumerate(pack):
         item.name = file_name(sku, channel, position, item.candidate.role)
         item.alt = alt_text(product, item.candidate.role, item.shot)
-    warnings = duplicate_warnings(pack)
+    return product, pack, skipped
 
-    # 6. Write into a staging folder inside out_dir, then move the files in (manifest last) and remove
-    #    what the previous pack of this folder listed and this one does not. Other files are left alone.
-    folder = out_dir
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        previous = _previous_files(folder)
-        staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".staging-{sku}-{channel.value}-"))
-    except OSError as exc:
-        raise write_problem(exc, folder, "the pack") from None
-    try:
-        files, signed, extra = _write_pack(ws, product, channel, pack, staging, folder, base_url)
-        names = [f["name"] for f in files] + ([extra] if extra else [])
-        for name in names:
-            os.replace(staging / name, folder / name)
-        os.replace(staging / "manifest.json", folder / "manifest.json")
-        for stale in previous - set(names):
-            (folder / stale).unlink(missing_ok=True)
-    except OSError as exc:
-        raise write_problem(exc, folder, "the pack") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
-    # 7. Record the export in the catalog.
-    result = {"sku": sku, "channel": channel.value, "folder": str(folder), "files": files,
-              "manifest": str(folder / "manifest.json"), "skipped": skipped, "signed": signed, "warnings": warnings,
-              "replaced": ({"created_at": earlier.get("created_at"), "files": len(earlier.get("images") or [])}
-                           if earlier else None)}
-    catalog.add_export(sku, channel.value, str(folder), {
-        "files": [f["name"] for f in files], "candidates": [f["candidate_id"] for f in files],
-        "manifest": result["manifest"], "signed": signed})
-    return result
+def pack_preview(ws: Workspace, sku: str, channel: str | Channel) -> dict:
+    """What publishing `sku` to `channel` would give, without writing anything (the app's "Approved" view).
+
+    {"sku", "channel", "ready": bool, "problem": str | None, "images": [{"candidate_id", "role", "slot",
+    "position", "name", "width", "height", "note", "path"}] in page order, "skipped": [{"candidate_id",
+    "role", "reason"}], "warnings": [...]}. `problem` is why nothing can be published yet (the pack would
+    be refused).
+    """
+    channel = normalize_channel(channel)
+    roles = {c.id: c.role.value for c in ws.catalog.candidates(check_sku(sku))} if ws.catalog.has_product(sku) else {}
+    try:
+        _, pack, skipped = assemble_pack(ws, sku, channel)
+    except Refused as refusal:
+        return {"sku": sku, "channel": channel.value, "ready": False, "problem": str(refusal), "images": [],
+                "skipped": [], "warnings": []}
+    images = [{"candidate_id": item.candidate.id, "role": item.candidate.role.value,
+               "slot": item.shot.slot.value if item.shot else None, "position": position, "name": item.name,
+               "width": item.image.width, "height": item.image.height, "note": item.note,
+               "path": str(ws.assets.path(item.candidate.asset_id))}
+              for position, item in enumerate(pack)]
+    left_out = [{**s, "role": roles.get(s["candidate_id"], "")} for s in skipped]
+    return {"sku": sku, "channel": channel.value, "ready": True, "problem": None, "images": images,
+            "skipped": left_out, "warnings": duplicate_warnings(pack)}
+
+
+def exports_folder(ws: Workspace, sku: str, channel: str | Channel) -> Path:
+    """Where the app and the agent publish: <home>/exports/<SKU>/<channel> (the one exports layout)."""
+    return ws.inside_home(f"exports/{check_sku(sku)}/{normalize_channel(channel).value}")
+
+
+def publish_to_exports(ws: Workspace, sku: str, channel: str | Channel) -> dict:
+    """Publish into the home's exports folder: the one path the app's Publish button and the agent share."""
+    return publish_pack(ws, sku, channel, exports_folder(ws, sku, channel))
 
 
 # -- channel rules ---------------------------------------------------------------------------------

@@ -8,16 +8,15 @@ No critique here (tools/critique.py) and no re-render loop (tools/production.py)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from tools.errors import BadInput, EngineUnavailable
 from tools.models import Candidate, Role, Shot
+from tools.progress import ProgressCallback, report
 from tools.rendering import Rendered
 from tools.workspace import Workspace
 
 DIFFUSION_ROLES = frozenset({Role.lifestyle, Role.on_model, Role.model_swap, Role.try_on})
 MODEL_ROLES = frozenset({Role.on_model, Role.model_swap})  # a person is drawn: only the diffusers engine
-Progress = Callable[[dict], None] | None
+Progress = ProgressCallback | None
 
 
 def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = None, seed: int = 0,
@@ -38,7 +37,9 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
     product = ws.catalog.get_product(sku)
     source_id, cutout = source_cutout(ws, sku)
     seeds = [seed + 1000 * attempt + i for i in range(count)]
-    _say(progress, f"rendering {count} {shot.role.value} candidate(s) with the {engine} engine")
+    report(progress, f"rendering {shot.role.value}", "running",
+           f"rendering {count} {shot.role.value} candidate(s) with the {engine} engine", sku=sku, shot=shot.id,
+           done=0, total=count)
 
     # 2. Render with the engine that makes this role
     used = "diffusers" if engine == "diffusers" and shot.role in DIFFUSION_ROLES else "studio"
@@ -75,10 +76,6 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
             plate_id=plate_id if shot.role is Role.try_on else None,
         )
         candidates.append(ws.catalog.add_candidate(candidate))
-    _say(progress, f"rendered {len(candidates)} {shot.role.value} candidate(s)")
+    report(progress, f"rendering {shot.role.value}", "done", f"rendered {len(candidates)} {shot.role.value} "
+           "candidate(s)", sku=sku, shot=shot.id, done=len(candidates), total=count)
     return candidates
-
-
-def _say(progress: Progress, message: str) -> None:
-    if progress is not None:
-        progress({"type": "progress", "message": message})

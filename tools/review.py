@@ -107,3 +107,76 @@ def review_sku(ws: Workspace, sku: str, approve=(), reject=(), note: str = "", a
             "round": "current" if this_round else "earlier"})
     return {"sku": sku, "plan_version": plan.version if plan else None, "candidates": listed,
             "earlier_hidden": hidden}
+
+
+def candidate_detail(ws: Workspace, candidate_id: str) -> dict:
+    """What a person needs to judge one candidate beside its source: the large view's data.
+
+    {"id", "sku", "role", "shot", "slot", "channel", "path", "source_path", "cutout_path", "verdict", "score",
+    "checks": [{"name", "passed", "warning", "message"}], "warnings": [...], "change": the change request this
+    shot was made for (or ""), "before": {"id", "path"} of the candidate that request replaced (or None)}.
+    """
+    catalog = ws.catalog
+    candidate = catalog.get_candidate(candidate_id)
+    critique = catalog.latest_critique(candidate.id)
+    try:
+        shot = catalog.get_shot(candidate.shot_id)
+    except BadInput:
+        shot = None
+
+    # 1. The source photo the candidate was made from (its cutout's photo), else the SKU's first photo.
+    photos = catalog.photos(candidate.sku)
+    photo = next((p for p in photos if p.cutout_asset_id == candidate.source_asset_id), photos[0] if photos else None)
+
+    # 2. Warnings a seller should see on the card: the engine's, the check's, and an enlargement.
+    warnings = list(candidate.warnings)
+    checks = critique.checks if critique else []
+    warnings += [c.message for c in checks if c.passed and c.warning and c.message not in warnings]
+    upscale = candidate.placement.upscale if candidate.placement else 1.0
+    if upscale > 1.05 and not any("enlarg" in w for w in warnings):
+        warnings.append(f"the product is enlarged {upscale:.1f}x beyond your photo, so it may look soft; "
+                        "a larger photo gives a sharper image")
+
+    # 3. A change request: the shot's scene carries it; "before" is the latest candidate of the same page
+    #    slot whose decision asked for a change.
+    change = shot.scene.rsplit("change: ", 1)[1] if shot and "change: " in shot.scene else ""
+    before = None
+    if change and shot is not None:
+        decisions = catalog.decisions(candidate.sku)
+        for other in sorted(catalog.candidates(candidate.sku), key=lambda c: c.created_at, reverse=True):
+            decision = decisions.get(other.id)
+            if other.id == candidate.id or other.created_at > candidate.created_at or not decision \
+                    or decision.action != "change" or other.role != candidate.role:
+                continue
+            try:
+                other_shot = catalog.get_shot(other.shot_id)
+            except BadInput:
+                continue
+            if (other_shot.slot, other_shot.channel) == (shot.slot, shot.channel):
+                before = {"id": other.id, "path": str(ws.assets.path(other.asset_id)), "note": decision.note}
+                break
+
+    return {
+        "id": candidate.id, "sku": candidate.sku, "role": candidate.role.value, "shot": candidate.shot_id,
+        "slot": shot.slot.value if shot else None, "channel": shot.channel.value if shot and shot.channel else None,
+        "path": str(ws.assets.path(candidate.asset_id)),
+        "source_path": str(ws.assets.path(photo.asset_id)) if photo else None,
+        "cutout_path": str(ws.assets.path(candidate.source_asset_id)) if ws.assets.exists(candidate.source_asset_id)
+        else None,
+        "verdict": critique.verdict if critique else "unchecked", "score": critique.score if critique else 0.0,
+        "checks": [{"name": c.name, "passed": c.passed, "warning": c.warning, "message": c.message} for c in checks],
+        "warnings": warnings, "change": change, "before": before,
+    }
+
+
+def products(ws: Workspace) -> list[dict]:
+    """Every product of the catalog, [{"sku", "title", "category"}] (the app's product picker)."""
+    return [{"sku": p.sku, "title": p.title, "category": p.category.value} for p in ws.catalog.list_products()]
+
+
+def latest_plan(ws: Workspace, sku: str | None) -> dict | None:
+    """The SKU's latest gallery plan as JSON, or None (unknown SKU or nothing planned yet)."""
+    if not sku or not ws.catalog.has_product(sku):
+        return None
+    plan = ws.catalog.latest_plan(sku)
+    return plan.model_dump(mode="json") if plan else None

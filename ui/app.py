@@ -1,63 +1,105 @@
-"""The Gradio chat app: `build_app(settings)` builds the Blocks, `serve(settings, host, port)` checks the
-bind address and launches it.
+"""The Gradio chat app: `build_app(settings)` lays out the Blocks and wires module-level handlers over one
+`AppContext`; `serve(settings, host, port)` checks the bind address and launches it.
 
-Thin: every turn goes to `agent.runner.StudioAgent` (send / resume / pending_review) and its event dicts
-become chat messages, the plan list, and the candidate cards. The page only reads the catalog for the SKU
-picker and the "what's missing" panel (`tools.coverage`), validates uploads with `tools.assets.load_image`,
-and zips a published pack for download. No rendering, planning or critique logic lives here.
+Thin: every turn goes to `agent.runner.StudioAgent` (send / resume / pending_review / state) and its events
+become chat messages, the plan and the review cards (text from `ui.views`). The catalog is read only through
+tool functions (`tools.review`, `tools.coverage`), publishing goes through `tools.publish.publish_to_exports`
+(the same path as the agent's), and the browser only ever gets copies made for it in the app's own temporary
+folder (the home folder itself is never served).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shutil
 import sys
 import tempfile
 import uuid
-from html import escape
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tools.errors import BadInput, ListingError, Refused
 from tools.settings import Settings
+from ui.views import (
+    approved_caption,
+    approved_markdown,
+    as_text,
+    candidate_names,
+    card_html,
+    checks_markdown,
+    close_pending,
+    decisions_summary,
+    file_label,
+    group_by_shot,
+    plan_line,
+    plan_markdown,
+    progress_message,
+    published_text,
+    review_decisions,
+    role_word,
+    safe,
+)
 
 log = logging.getLogger("listing_studio.ui")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 NEW_SKU = "__new__"
 THREAD_KEY = "listing-studio-thread"
-STATUS = {"running": "pending", "done": "done", "failed": "done"}
-
-ROLE_NAMES = {
-    "packshot": "Main image", "try_on": "Try-on", "detail": "Detail close-up", "lifestyle": "Lifestyle scene",
-    "campaign": "Campaign", "on_model": "On model", "model_swap": "Model swap",
-}
-SLOT_NAMES = {"grid": "search grid", "hero": "hero", "gallery_2": "gallery #2", "gallery_3": "gallery #3",
-              "campaign": "campaign"}
+SAFE_THREAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DECIDE = [("Approve", "approve"), ("Reject", "reject"), ("Change", "change")]
 
 CSS = """
 .ls-header h1 { margin: 0 0 2px 0; font-size: 1.6rem; }
 .ls-header p { margin: 0; color: var(--body-text-color-subdued); }
-.ls-shot-title { margin: 10px 0 2px 0 !important; }
-.ls-shot-title h3 { margin: 0 !important; }
-.ls-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px !important;
-           max-width: 360px;
+.ls-shot { min-width: min(300px, 100%) !important; }
+.ls-shot-title h3 { margin: 6px 0 2px 0 !important; font-size: 1rem; }
+.ls-cards { flex-wrap: wrap !important; gap: 8px !important; }
+.ls-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 6px !important;
+           flex: 1 1 140px !important; min-width: 140px !important; max-width: 300px;
            background: var(--block-background-fill); }
-.ls-card-approve { border: 2px solid #16a34a; }
-.ls-card-reject { border: 2px solid #dc2626; }
-.ls-card-change { border: 2px solid #d97706; }
-.ls-badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-weight: 600; font-size: 0.8rem; }
+.ls-card:has(.ls-decide input[value=approve]:checked) { border: 2px solid #16a34a; }
+.ls-card:has(.ls-decide input[value=reject]:checked) { border: 2px solid #dc2626; }
+.ls-card:has(.ls-decide input[value=change]:checked) { border: 2px solid #d97706; }
+.ls-card img { object-fit: contain; }
+.ls-badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-weight: 600; font-size: 0.8rem;
+            background: #e5e7eb; }
 .ls-pass { background: #dcfce7; color: #166534; }
 .ls-fail { background: #fee2e2; color: #991b1b; }
-.ls-mark { display: inline-block; margin-left: 6px; padding: 1px 8px; border-radius: 999px; font-size: 0.8rem;
-           background: #e0e7ff; color: #3730a3; font-weight: 600; }
-.ls-reasons { margin: 4px 0 0 0; padding-left: 18px; font-size: 0.85rem; color: var(--body-text-color-subdued); }
-.ls-meta { font-size: 0.8rem; color: var(--body-text-color-subdued); word-break: break-all; }
-.ls-actions { align-items: flex-end !important; }
-.ls-actions > button { flex-grow: 0 !important; margin-bottom: 4px; }
-#chat code, #plan code { white-space: pre-wrap; word-break: break-all; }
+.ls-warning { margin-top: 4px; font-size: 0.8rem; color: #92400e; background: #fef3c7; border-radius: 6px;
+              padding: 2px 6px; }
+.ls-reasons { margin: 4px 0 0 0; padding-left: 18px; font-size: 0.8rem; color: var(--body-text-color-subdued); }
+.ls-decide label { padding: 2px 6px !important; font-size: 0.8rem !important; }
 .ls-empty { color: var(--body-text-color-subdued); font-style: italic; }
+#decide-bar { position: sticky; bottom: 6px; z-index: 20; background: var(--background-fill-primary);
+              border-radius: 10px; padding: 4px; }
+#viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
+#chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
+#sku-pick input, #channel-pick input { text-overflow: ellipsis; min-width: 0; }
+#brief textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+body, .gradio-container { overflow-x: clip; }
+@media (max-width: 640px) {
+  .gradio-container { padding: 4px !important; }
+  .ls-card { flex: 1 1 calc(50% - 8px) !important; min-width: calc(50% - 8px) !important; max-width: calc(50% - 4px); }
+  .ls-decide .wrap { gap: 2px !important; }
+}
+"""
+
+SCROLL_TO_REVIEW = """
+(token) => {
+  if (!token) return [];
+  const started = Date.now();
+  const tick = () => {
+    const card = document.querySelector('#review .ls-card');
+    if (card) { document.getElementById('review').scrollIntoView({block: 'start'}); return; }
+    if (Date.now() - started < 15000) setTimeout(tick, 100);
+  };
+  tick();
+  return [];
+}
 """
 
 
@@ -87,11 +129,8 @@ def check_bind(settings: Settings, host: str) -> tuple[str, str] | None:
     return credentials
 
 
-# -- pure helpers: events and catalog rows as text --------------------------------------------------------
-
-
 def validate_uploads(paths) -> tuple[list[str], list[str]]:
-    """Check each uploaded file with the shared loader: (usable paths, chat lines about the others)."""
+    """Check each uploaded file with the shared loader: (usable paths, chat lines about every file)."""
     from tools.assets import load_image
 
     good, lines = [], []
@@ -100,132 +139,97 @@ def validate_uploads(paths) -> tuple[list[str], list[str]]:
         try:
             loaded = load_image(path, name=name)
         except ListingError as error:
-            lines.append(f"✗ Not used: {error}")
+            lines.append(f"✗ {safe(name)} cannot be used: {safe(error)}")
             continue
         good.append(str(path))
         if loaded.notes:
-            lines.append(f"✓ {name}: {'; '.join(loaded.notes)}")
+            lines.append(f"⚠ {safe(name)}: {safe('; '.join(loaded.notes))}")
     return good, lines
 
 
-def _shot_label(shot: dict) -> str:
-    role = shot.get("role", "")
-    parts = [ROLE_NAMES.get(role, role.replace("_", " ").capitalize())]
-    where = SLOT_NAMES.get(shot.get("slot", ""), shot.get("slot", ""))
-    channel = shot.get("channel")
-    detail = ", ".join(p for p in (channel.capitalize() if channel else "", where) if p)
-    if detail:
-        parts.append(f"({detail})")
-    return " ".join(parts)
+# -- the app context: what every handler shares ---------------------------------------------------------
 
 
-def plan_markdown(plan: dict | None) -> str:
-    """A GalleryPlan (JSON) as a numbered list a seller can read."""
-    if not plan or not plan.get("shots"):
-        return "<span class='ls-empty'>No plan yet. Upload a photo and say what you need.</span>"
-    lines = [f"**Plan for {plan.get('sku', '')}** — {len(plan['shots'])} shots"]
-    for number, shot in enumerate(plan["shots"], 1):
-        size = f"{shot.get('width')}×{shot.get('height')}" if shot.get("width") else ""
-        extra = " · ".join(x for x in (size, shot.get("mood") or "", shot.get("scene") or "") if x)
-        count = shot.get("count", 1)
-        lines.append(f"{number}. **{_shot_label(shot)}** — {count} candidate{'s' if count != 1 else ''}"
-                     + (f" · {extra}" if extra else ""))
-    for note in plan.get("notes") or []:
-        lines.append(f"\n_{note}_")
-    return "\n".join(lines)
+@dataclass
+class AppContext:
+    """The open home folder, the conversation agent and the folder of copies the browser may fetch."""
 
+    ws: object
+    agent: object
+    media: Path
+    names: dict = field(default_factory=dict)
 
-def missing_markdown(ws, sku: str | None) -> str:
-    """The "what's missing" panel for one SKU (tools.coverage.missing_report)."""
-    from tools.coverage import missing_report
+    def show(self, path: str | None, size: int = 640) -> str | None:
+        """A JPEG copy of an image for the page (at most `size` px), made once in the media folder."""
+        if not path or not Path(path).is_file():
+            return None
+        target = self.media / f"{size}" / f"{Path(path).stem}.jpg"
+        if not target.exists():
+            from PIL import Image
 
-    if not sku:
-        return "<span class='ls-empty'>Pick a product to see what it still lacks.</span>"
-    try:
-        report = missing_report(ws, sku)
-    except ListingError:
-        return f"**{sku}** is new: nothing approved yet."
-    approved = len(report["approved"])
-    if not report["missing"]:
-        return f"**{sku}** is complete: {approved} approved image{'s' if approved != 1 else ''}."
-    lines = [f"**{sku}** — {len(report['missing'])} missing, {approved} approved"]
-    for item in report["missing"]:
-        label = _shot_label({"role": item["role"], "slot": item["slot"], "channel": item.get("channel")})
-        lines.append(f"- {label}: {item['reason']}")
-    return "\n".join(lines)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(path) as image:
+                image.thumbnail((size, size))
+                flat = Image.new("RGB", image.size, (255, 255, 255))
+                rgba = image.convert("RGBA")
+                flat.paste(rgba, mask=rgba.getchannel("A"))
+                partial_file = target.with_suffix(".part")
+                flat.save(partial_file, "JPEG", quality=88)
+                os.replace(partial_file, target)
+        return str(target)
 
+    def sku_choices(self) -> list[tuple[str, str]]:
+        from tools.review import products
 
-def card_html(candidate: dict, mark: dict | None) -> str:
-    """Verdict badge, score and the critique's reasons for one candidate card."""
-    verdict = candidate.get("verdict") or "unchecked"
-    badge = "ls-pass" if verdict == "pass" else "ls-fail"
-    label = {"pass": "✓ passes checks", "fail": "✗ flagged"}.get(verdict, verdict)
-    score = candidate.get("score")
-    html = f"<span class='ls-badge {badge}'>{escape(label)}</span>"
-    if score is not None:
-        html += f" <span class='ls-meta'>score {float(score):.2f}</span>"
-    if mark:
-        word = {"approve": "approve", "reject": "reject", "change": "regenerate"}[mark["action"]]
-        html += f"<span class='ls-mark'>→ {word}</span>"
-    reasons = candidate.get("reasons") or []
-    if reasons:
-        html += "<ul class='ls-reasons'>" + "".join(f"<li>{escape(str(r))}</li>" for r in reasons) + "</ul>"
-    html += f"<div class='ls-meta'>{escape(candidate.get('id', ''))}</div>"
-    return html
+        return [("+ New product", NEW_SKU)] + [
+            (f"{p['sku']} — {p['title']}" if p["title"] else p["sku"], p["sku"]) for p in products(self.ws)]
 
+    def save_transcript(self, thread_id: str, history: list) -> None:
+        """Keep what this conversation's chat shows, so a reload of the same browser shows it again."""
+        import json
 
-def group_by_shot(payload: dict | None, plan: dict | None) -> list[tuple[str, list[dict]]]:
-    """Review candidates grouped by shot, in plan order, each group with a readable title."""
-    if not payload:
-        return []
-    shots = {s["id"]: s for s in (plan or {}).get("shots", [])}
-    order = list(shots)
-    groups: dict[str, list[dict]] = {}
-    for candidate in payload.get("candidates", []):
-        groups.setdefault(candidate.get("shot", ""), []).append(candidate)
-    keys = sorted(groups, key=lambda k: order.index(k) if k in order else len(order))
-    titled = []
-    for number, key in enumerate(keys, 1):
-        first = groups[key][0]
-        shot = shots.get(key, {"role": first.get("role", "")})
-        titled.append((f"{number}. {_shot_label(shot)}", groups[key]))
-    return titled
-
-
-def _progress_message(history: list, event: dict) -> None:
-    """A progress event becomes a titled message; 'done'/'failed' close the open one with the same title."""
-    title = event.get("title") or "Working"
-    status = event.get("status", "running")
-    shown = title if status != "failed" else f"✗ {title}"
-    text = event.get("message") or ""
-    for message in reversed(history):
-        meta = message.get("metadata") if isinstance(message, dict) else None
-        if meta and meta.get("status") == "pending" and meta.get("id") == title:
-            meta.update(status=STATUS.get(status, "done"), title=shown)
-            if text:
-                message["content"] = text
+        if not SAFE_THREAD.fullmatch(thread_id or ""):
             return
-    history.append({"role": "assistant", "content": text or title,
-                    "metadata": {"title": shown, "id": title, "status": STATUS.get(status, "done")}})
+        folder = self.ws.home / "conversations"
+        folder.mkdir(exist_ok=True)
+        target = folder / f"{thread_id}.json"
+        partial_file = target.with_suffix(".part")
+        partial_file.write_text(json.dumps(history, ensure_ascii=False, default=str))
+        os.replace(partial_file, target)
+
+    def transcript(self, thread_id: str) -> list | None:
+        """The chat as this conversation last showed it (photos whose upload is gone are named instead)."""
+        import json
+
+        if not SAFE_THREAD.fullmatch(thread_id or ""):
+            return None
+        path = self.ws.home / "conversations" / f"{thread_id}.json"
+        try:
+            history = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        for message in history:
+            content = message.get("content")
+            if isinstance(content, dict) and not Path(str(content.get("path", ""))).is_file():
+                message["content"] = file_label(str(content.get("path", "photo")))
+        return history
+
+    def known(self, sku: str | None) -> bool:
+        return bool(sku) and any(value == sku for _, value in self.sku_choices())
 
 
-def _close_pending(history: list) -> None:
-    for message in history:
-        meta = message.get("metadata") if isinstance(message, dict) else None
-        if meta and meta.get("status") == "pending":
-            meta["status"] = "done"
+class Turn:
+    """What one handler call changes: the chat history, the plan, the pending review, the SKU, a published pack."""
+
+    def __init__(self, thread_id, history, plan, review, sku=None):
+        self.thread_id = thread_id or uuid.uuid4().hex
+        self.history = list(history or [])
+        self.plan, self.review, self.sku, self.published = plan, review, sku, None
+        self.channel = "amazon"  # the Approved view's channel when the plan names none
 
 
 def _say(history: list, text: str) -> None:
     history.append({"role": "assistant", "content": text})
-
-
-def zip_folder(result: dict, exports_dir: Path) -> str:
-    """Zip a published pack (publish_pack's result) under exports/downloads; returns the zip's path."""
-    folder = Path(result["folder"])
-    target = exports_dir / "downloads" / f"{result.get('sku', folder.parent.name)}-{result.get('channel', folder.name)}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return shutil.make_archive(str(target), "zip", root_dir=folder)
 
 
 def _ui_secret(home: Path) -> str:
@@ -238,352 +242,48 @@ def _ui_secret(home: Path) -> str:
     return path.read_text().strip()
 
 
-# -- the app ------------------------------------------------------------------------------------------------
+# -- turning agent events into the page ------------------------------------------------------------------
 
 
-def build_app(settings: Settings):
-    """The Listing Studio Blocks (not launched). `serve` launches it; tests serve it on a free port."""
-    import gradio as gr
-
-    from tools.demo import DEMO_PRODUCTS, demo_photo_bytes
-    from tools.models import Channel, check_sku, normalize_channel
-    from tools.workspace import Workspace
-
-    # 1. Open the home folder and keep what every session shares.
-    ws = Workspace.open(settings)
-    demo_dir = Path(tempfile.mkdtemp(prefix="listing-studio-demo-"))
-    from agent.runner import StudioAgent
-
-    studio_agent = StudioAgent(ws)
-
-    def agent() -> StudioAgent:
-        return studio_agent
-
-    def preview(path: str | None) -> str | None:
-        """A 640 px copy of a candidate for its card (the full image stays in the store), made once."""
-        if not path or not Path(path).is_file():
-            return None
-        target = demo_dir / "previews" / f"{Path(path).stem}.jpg"
-        if not target.exists():
-            from PIL import Image
-
-            target.parent.mkdir(exist_ok=True)
-            with Image.open(path) as image:
-                image.thumbnail((640, 640))
-                flat = Image.new("RGB", image.size, (255, 255, 255))
-                flat.paste(image, mask=image.getchannel("A") if image.mode == "RGBA" else None)
-                flat.save(target, "JPEG", quality=88)
-        return str(target)
-
-    def sku_choices() -> list[tuple[str, str]]:
-        products = ws.catalog.list_products()
-        return [("+ New product", NEW_SKU)] + [
-            (f"{p.sku} — {p.title}" if p.title else p.sku, p.sku) for p in products
-        ]
-
-    def current_sku(choice: str | None, new_sku: str | None) -> str | None:
-        if choice and choice != NEW_SKU:
-            return choice
-        new_sku = (new_sku or "").strip()
-        return check_sku(new_sku) if new_sku else None
-
-    channel_names = [c.value for c in Channel]
-
-    # 2. Turn agent events into UI updates (shared by send, resume and publish).
-    def apply_events(events, turn: Turn):
-        """Apply each event to the turn and yield, so the page follows the agent live."""
-        try:
-            for event in events:
-                kind = event.get("type")
-                if kind == "progress":
-                    _progress_message(turn.history, event)
-                elif kind == "reply":
-                    _say(turn.history, event.get("text", ""))
-                elif kind == "plan":
-                    turn.plan = event.get("plan") or {}
-                    turn.sku = turn.plan.get("sku") or turn.sku
-                    _say(turn.history, plan_markdown(turn.plan))
-                elif kind == "review":
-                    turn.review = event.get("payload") or {}
-                    turn.sku = turn.review.get("sku") or turn.sku  # the agent's reply announces it
-                elif kind == "published":
-                    turn.published = event.get("result") or {}
-                    _say(turn.history, _published_text(turn.published))
-                elif kind == "error":
-                    _say(turn.history, f"✗ {event.get('message', 'something went wrong')}")
-                yield turn
-        except ListingError as error:
-            _say(turn.history, f"✗ {error}")
-        except Exception as error:  # the page must never hang on an unexpected failure
-            log.exception("agent turn failed")
-            _say(turn.history, f"✗ unexpected error: {type(error).__name__}: {error}")
-        _close_pending(turn.history)
-        # The checkpoint is the truth about what still waits for review (a typed answer may have settled it).
-        try:
-            turn.review = agent().pending_review(turn.thread_id)
-        except ListingError:
-            turn.review = None
-        yield turn
-
-    def _published_text(result: dict) -> str:
-        from tools.publish import pack_summary
-
-        first, *rest = pack_summary(result)
-        return "\n".join([f"Published: {first}", *[f"- {line.strip()}" for line in rest]])
-
-    # 3. Layout.
-    with gr.Blocks(title="Listing Studio", analytics_enabled=False, fill_width=True) as demo:
-        thread = gr.BrowserState(None, storage_key=THREAD_KEY, secret=_ui_secret(ws.home))
-        plan_state = gr.State(None)
-        review_state = gr.State(None)
-        marks_state = gr.State({})
-
-        gr.HTML("<div class='ls-header'><h1>Listing Studio</h1>"
-                "<p>Upload product photos, say what you need, approve the images you like.</p></div>")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=340):
-                chat = gr.Chatbot(label="Studio assistant", elem_id="chat", height=460, buttons=["copy"],
-                                  feedback_options=None, placeholder="Say what you need, e.g. <i>gold ring with "
-                                  "a sapphire, Amazon and Etsy, warm holiday mood</i>, and attach one or a few "
-                                  "product photos.")
-                box = gr.MultimodalTextbox(elem_id="brief", file_count="multiple", file_types=["image"],
-                                           sources=["upload"], show_label=False, lines=1,
-                                           placeholder="Type your brief or a question; drop photos here")
-            with gr.Column(scale=2, min_width=300):
-                with gr.Group():
-                    sku_pick = gr.Dropdown(label="Product", choices=sku_choices(), value=NEW_SKU,
-                                           elem_id="sku-pick", interactive=True)
-                    new_sku = gr.Textbox(label="New SKU", placeholder="e.g. RING-001 (optional)",
-                                         elem_id="new-sku", max_lines=1)
-                with gr.Group():
-                    demo_pick = gr.Dropdown(label="No photos at hand? Try a demo product", elem_id="demo-pick",
-                                            choices=[(d.title, d.sku) for d in DEMO_PRODUCTS.values()],
-                                            value="DEMO-RING")
-                    demo_btn = gr.Button("Use this demo product", elem_id="demo-btn", size="sm")
-                with gr.Accordion("Plan", open=True):
-                    plan_md = gr.Markdown(plan_markdown(None), elem_id="plan")
-                with gr.Accordion("What's missing", open=True):
-                    missing_md = gr.Markdown(missing_markdown(ws, None), elem_id="missing")
-                new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
-
-        gr.Markdown("## Candidates", elem_id="candidates-title")
-
-        @gr.render(inputs=[review_state, marks_state, plan_state])
-        def candidates(review, marks, plan):
-            groups = group_by_shot(review, plan)
-            if not groups:
-                gr.Markdown("<span class='ls-empty'>Candidates appear here when a gallery is rendered.</span>")
-                return
-            gr.Markdown("Mark each candidate **Approve**, **Reject** or **Regenerate**; type a change request "
-                        "below if you want one, then press **Send decisions**.", elem_classes=["ls-hint"])
-            with gr.Row(equal_height=False, elem_classes=["ls-shots"]):
-                for title, group in groups:
-                    with gr.Column(min_width=560, scale=1, elem_classes=["ls-shot"]):
-                        gr.Markdown(f"### {title}", elem_classes=["ls-shot-title"])
-                        with gr.Row(equal_height=False):
-                            for cand in group:
-                                candidate_card(cand, (marks or {}).get(cand["id"]))
-
-        def candidate_card(cand: dict, mark: dict | None) -> None:
-            """One candidate: its image, verdict badge and reasons, and the three decision buttons."""
-            cid = cand["id"]
-            classes = ["ls-card", f"ls-role-{cand.get('role', '')}"] + ([f"ls-card-{mark['action']}"] if mark else [])
-            with gr.Column(min_width=262, scale=1, elem_classes=classes, elem_id=f"card-{cid}"):
-                gr.Image(value=preview(cand.get("path")), show_label=False, height=190, interactive=False,
-                         buttons=["fullscreen"], container=False, format="jpeg")
-                gr.HTML(card_html(cand, mark))
-                with gr.Row():
-                    for action, word in (("approve", "Approve"), ("reject", "Reject"), ("change", "Regenerate")):
-                        button = gr.Button(word, size="sm", min_width=60, elem_id=f"{action}-{cid}",
-                                           variant="primary" if action == "approve" else "secondary")
-                        button.click(_marker(cid, action), inputs=[marks_state], outputs=[marks_state])
-
-        with gr.Row(equal_height=False, elem_classes=["ls-actions"]):
-            change_text = gr.Textbox(label="Change request for rejected / regenerated images",
-                                     placeholder="e.g. warmer background, less shadow", scale=4, min_width=260,
-                                     elem_id="change-text", max_lines=3)
-            send_btn = gr.Button("Send decisions", variant="primary", scale=1, min_width=190,
-                                 elem_id="send-decisions")
-        gr.Markdown("## Publish")
-        with gr.Row(equal_height=False, elem_classes=["ls-actions"]):
-            channel_pick = gr.Dropdown(label="Channel", choices=channel_names, value="amazon", scale=2,
-                                       min_width=200, elem_id="channel-pick")
-            publish_btn = gr.Button("Publish approved images", scale=1, min_width=200, elem_id="publish-btn")
-        download = gr.File(label="Download the pack (zip)", visible=False, elem_id="download", interactive=False)
-
-        # 4. Handlers.
-        def on_load(thread_id):
-            thread_id = thread_id or uuid.uuid4().hex
-            history, review, plan, sku = [], None, None, None
-            try:
-                review = agent().pending_review(thread_id)
-            except ListingError as error:
-                _say(history, f"✗ {error}")
-            except Exception as error:
-                log.exception("pending_review failed")
-                _say(history, f"✗ could not reopen the last review: {type(error).__name__}: {error}")
-            if review:
-                sku = review.get("sku")
-                latest = ws.catalog.latest_plan(sku) if sku and ws.catalog.has_product(sku) else None
-                plan = latest.model_dump(mode="json") if latest else None
-                _say(history, f"Welcome back. {len(review.get('candidates', []))} candidates for **{sku}** "
-                              "are still waiting for your review below.")
-            choice = sku if sku and ws.catalog.has_product(sku) else NEW_SKU
-            return (thread_id, history, review, {}, plan, plan_markdown(plan),
-                    gr.update(choices=sku_choices(), value=choice), missing_markdown(ws, sku),
-                    gr.update(visible=choice == NEW_SKU))
-
-        demo.load(on_load, inputs=[thread],
-                  outputs=[thread, chat, review_state, marks_state, plan_state, plan_md, sku_pick, missing_md,
-                           new_sku])
-
-        def on_new_chat():
-            return (uuid.uuid4().hex, [], None, {}, None, plan_markdown(None), gr.update(visible=False))
-
-        new_chat.click(on_new_chat, outputs=[thread, chat, review_state, marks_state, plan_state, plan_md, download])
-
-        def on_pick(choice, typed):
-            sku = choice if choice and choice != NEW_SKU else None
-            plan = ws.catalog.latest_plan(sku) if sku else None
-            plan_json = plan.model_dump(mode="json") if plan else None
-            return (gr.update(visible=choice == NEW_SKU), missing_markdown(ws, sku), plan_json,
-                    plan_markdown(plan_json))
-
-        sku_pick.input(on_pick, inputs=[sku_pick, new_sku], outputs=[new_sku, missing_md, plan_state, plan_md])
-
-        def on_demo(demo_sku):
-            product = DEMO_PRODUCTS[demo_sku]
-            path = demo_dir / f"{demo_sku.lower()}.jpg"
-            if not path.exists():
-                path.write_bytes(demo_photo_bytes(demo_sku))
-            exists = ws.catalog.has_product(demo_sku)
-            return (gr.update(choices=sku_choices(), value=demo_sku if exists else NEW_SKU),
-                    gr.update(value="" if exists else demo_sku, visible=not exists),
-                    {"text": product.brief, "files": [str(path)]}, missing_markdown(ws, demo_sku))
-
-        demo_btn.click(on_demo, inputs=[demo_pick], outputs=[sku_pick, new_sku, box, missing_md])
-
-        def on_send(message, history, thread_id, choice, typed, plan, review):
-            turn = Turn(thread_id, history, plan, review)
-            text = (message or {}).get("text", "").strip()
-            files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files", [])]
-            # 1. Check the photos, then echo the turn: the text, usable photos as images, the others by name.
-            good, lines = validate_uploads(files)
-            if text:
-                turn.history.append({"role": "user", "content": text})
-            for path in files:
-                content = {"path": path} if path in good else f"(photo) {Path(path).name}"
-                turn.history.append({"role": "user", "content": content})
-            for line in lines:
-                _say(turn.history, line)
-            if files and not good:
-                _say(turn.history, "None of the files could be used; nothing was sent. Upload a JPEG, PNG or "
-                                   "WebP photo.")
-                yield outputs(turn)
-                return
-            if not text and not good:
-                _say(turn.history, "Type a brief or attach a product photo.")
-                yield outputs(turn)
-                return
-            try:
-                turn.sku = current_sku(choice, typed)
-            except ListingError as error:
-                _say(turn.history, f"✗ {error}")
-                yield outputs(turn, keep_box=message)
-                return
-            yield outputs(turn, busy=True)
-            # 2. Stream the agent's turn.
-            for _ in apply_events(_lazy(lambda: agent().send(turn.thread_id, text, images=good, sku=turn.sku)), turn):
-                yield outputs(turn, busy=True)
-            yield outputs(turn)
-
-        def outputs(turn: Turn, busy=False, keep_box=None):
-            """The outputs shared by send / resume / publish, in `turn_outputs` order."""
-            sku = turn.sku
-            return (
-                turn.thread_id,
-                turn.history,
-                turn.plan,
-                plan_markdown(turn.plan),
-                turn.review,
-                gr.update(choices=sku_choices(), value=sku) if sku and ws.catalog.has_product(sku)
-                else gr.update(choices=sku_choices()),
-                missing_markdown(ws, sku),
-                gr.update(value=zip_folder(turn.published, ws.exports_dir), visible=True)
-                if turn.published and turn.published.get("folder") else gr.update(),
-                gr.update(interactive=not busy, value=keep_box),
-                gr.update(value=plan_channel(turn.plan)) if plan_channel(turn.plan) else gr.update(),
-                gr.update(value="", visible=False) if sku and ws.catalog.has_product(sku) else gr.update(),
-            )
-
-        turn_outputs = [thread, chat, plan_state, plan_md, review_state, sku_pick, missing_md, download, box,
-                        channel_pick, new_sku]
-        box.submit(on_send, inputs=[box, chat, thread, sku_pick, new_sku, plan_state, review_state],
-                   outputs=turn_outputs, show_progress="minimal")
-
-        def on_decide(history, thread_id, review, marks, note, plan, choice, typed):
-            turn = Turn(thread_id, history, plan, review)
-            note = (note or "").strip()
-            if not review:
-                _say(turn.history, "There is nothing to review right now.")
-                yield (*outputs(turn), marks, note)
-                return
-            turn.sku = review.get("sku")
-            if not marks:
-                _say(turn.history, "Mark at least one candidate with Approve, Reject or Regenerate first.")
-                yield (*outputs(turn), marks, note)
-                return
-            # 1. Marks become decisions; a rejection that carries a change request asks for a new version.
-            decisions = review_decisions(review, marks, note)
-            if not decisions:
-                _say(turn.history, "Mark at least one of these candidates with Approve, Reject or Regenerate first.")
-                yield (*outputs(turn), {}, note)
-                return
-            turn.history.append({"role": "user", "content": decisions_summary(decisions, note)})
-            turn.review = None
-            yield (*outputs(turn, busy=True), {}, "")
-            # 2. Resume the paused graph with them.
-            for _ in apply_events(_lazy(lambda: agent().resume(turn.thread_id, decisions)), turn):
-                yield (*outputs(turn, busy=True), {}, "")
-            yield (*outputs(turn), {}, "")
-
-        send_btn.click(on_decide,
-                       inputs=[chat, thread, review_state, marks_state, change_text, plan_state, sku_pick, new_sku],
-                       outputs=[*turn_outputs, marks_state, change_text], show_progress="minimal")
-
-        def on_publish(thread_id, history, channel, choice, typed, plan, review):
-            from tools.publish import publish_pack
-
-            turn = Turn(thread_id, history, plan, review)
-            try:
-                turn.sku = current_sku(choice, typed) or (review or {}).get("sku") or (plan or {}).get("sku")
-                if not turn.sku:
-                    raise BadInput("pick a product to publish first")
-                turn.published = publish_pack(ws, turn.sku, channel,
-                                              ws.inside_home(f"exports/{turn.sku}/{normalize_channel(channel).value}"))
-                _say(turn.history, _published_text(turn.published))
-            except ListingError as error:
-                _say(turn.history, f"✗ {error}")
-            except Exception as error:
-                log.exception("publish failed")
-                _say(turn.history, f"✗ unexpected error while publishing: {type(error).__name__}: {error}")
-            return outputs(turn)
-
-        publish_btn.click(on_publish, inputs=[thread, chat, channel_pick, sku_pick, new_sku, plan_state, review_state],
-                          outputs=turn_outputs)
-
-    demo.listing_studio_paths = [str(ws.assets.root), str(ws.exports_dir), str(demo_dir)]
-    demo.listing_studio_workspace = ws
-    return demo
-
-
-class Turn:
-    """What one handler call changes: the chat history, the plan, the pending review, the SKU, a published pack."""
-
-    def __init__(self, thread_id, history, plan, review, sku=None):
-        self.thread_id = thread_id or uuid.uuid4().hex
-        self.history = list(history or [])
-        self.plan, self.review, self.sku, self.published = plan, review, sku, None
+def apply_events(ctx: AppContext, events, turn: Turn):
+    """Apply each agent event to the turn and yield, so the page follows the agent live."""
+    try:
+        for event in events:
+            kind = event.get("type")
+            names = candidate_names(turn.review, turn.plan)
+            if kind == "progress":
+                progress_message(turn.history, event, names)
+            elif kind == "reply":
+                _say(turn.history, safe(event.get("text", ""), names))
+            elif kind == "plan":
+                first = not turn.plan or turn.plan.get("sku") != (event.get("plan") or {}).get("sku")
+                turn.plan = event.get("plan") or {}
+                turn.sku = turn.plan.get("sku") or turn.sku
+                if first:
+                    _say(turn.history, plan_line(turn.plan))
+            elif kind == "review":
+                turn.review = event.get("payload") or {}
+                turn.sku = turn.review.get("sku") or turn.sku
+            elif kind == "published":
+                turn.published = event.get("result") or {}
+            elif kind == "error":
+                _say(turn.history, f"✗ {safe(event.get('message', 'something went wrong'))}")
+            yield turn
+    except ListingError as error:
+        _say(turn.history, f"✗ {safe(error)}")
+    except Exception as error:  # the page must never hang on an unexpected failure
+        log.exception("agent turn failed")
+        _say(turn.history, f"✗ Something went wrong ({type(error).__name__}); nothing stored was lost. Try again.")
+    close_pending(turn.history)
+    # The checkpoint is the truth about what still waits for review (a typed answer may have settled it).
+    try:
+        turn.review = ctx.agent.pending_review(turn.thread_id)
+    except ListingError:
+        turn.review = None
+    if turn.review and turn.review.get("candidates"):
+        _say(turn.history, "**↓ The images are below.** Approve, reject or ask for a change on each one, then press "
+                           "**Send decisions**.")
+    yield turn
 
 
 def _lazy(start):
@@ -591,57 +291,499 @@ def _lazy(start):
     yield from start()
 
 
-def review_decisions(review: dict, marks: dict, note: str) -> list[dict]:
-    """Card marks -> StudioAgent.resume decisions.
+def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=None) -> tuple:
+    """Values for TURN_OUTPUTS (send, decide, load and publish all end with these)."""
+    import gradio as gr
 
-    Reject with a change request typed becomes "change" (the shot is re-planned with the request); Regenerate
-    is always "change"; approving a flagged candidate carries the typed note as the reason.
-    """
-    verdicts = {c["id"]: c.get("verdict") for c in review.get("candidates", [])}
-    decisions = []
-    for cid, mark in marks.items():
-        if cid not in verdicts:  # a mark left from an earlier review
-            continue
-        action = mark["action"]
-        if action == "reject" and note:
-            action = "change"
-        if action == "approve":
-            text = note if verdicts.get(cid) != "pass" else ""
-        elif action == "change":
-            text = note or "another variation"
-        else:
-            text = ""
-        decisions.append({"candidate_id": cid, "action": action, "note": text})
-    return decisions
-
-
-def decisions_summary(decisions: list[dict], note: str) -> str:
-    words = {"approve": "approved", "reject": "rejected", "change": "to redo"}
-    counts = [(words[a], sum(1 for d in decisions if d["action"] == a)) for a in words]
-    text = ", ".join(f"{n} {w}" for w, n in counts if n)
-    return f"Decisions: {text}" + (f" — change request: “{note}”" if note else "")
+    sku = turn.sku if ctx.known(turn.sku) else None
+    channel = plan_channel(turn.plan)
+    if not busy and turn.history:
+        ctx.save_transcript(turn.thread_id, turn.history)
+    review = turn.review if turn.review and turn.review.get("candidates") else None
+    token = review["candidates"][0]["id"] if review and not busy else ""
+    return (
+        turn.thread_id,
+        turn.history,
+        turn.plan,
+        plan_markdown(turn.plan),
+        turn.review,
+        gr.update(choices=ctx.sku_choices(), value=sku) if sku else gr.update(choices=ctx.sku_choices()),
+        missing_panel(ctx, sku),
+        gr.update(interactive=not busy, value=keep_box),
+        gr.update(value="", visible=False) if sku else gr.update(),
+        gr.update(visible=bool(review), interactive=not busy),
+        token,
+        gr.update(value=channel) if channel else gr.update(),
+        *(approved_view(ctx, sku, channel or turn.channel, reviewing=bool(review)) if not busy else (gr.update(),) * 4),
+    )
 
 
 def plan_channel(plan: dict | None) -> str | None:
-    """The first channel a plan targets (the publish picker's default)."""
+    """The first channel a plan targets (the Approved view's default channel)."""
     for shot in (plan or {}).get("shots", []):
         if shot.get("channel"):
             return shot["channel"]
     return None
 
 
-def _marker(candidate_id: str, action: str):
-    """A click handler that marks (or unmarks) one candidate with an action."""
+def missing_panel(ctx: AppContext, sku: str | None) -> str:
+    """The "What's missing" panel: the same coverage answer the agent gives."""
+    from tools.coverage import coverage_answer
 
-    def mark(marks: dict) -> dict:
-        marks = dict(marks or {})
-        if marks.get(candidate_id, {}).get("action") == action:
-            marks.pop(candidate_id)
-        else:
-            marks[candidate_id] = {"action": action}
-        return marks
+    if not sku:
+        return "<span class='ls-empty'>Pick a product to see what it still lacks.</span>"
+    try:
+        return safe(coverage_answer(ctx.ws, sku))
+    except ListingError:
+        return f"**{safe(sku)}** is new: nothing approved yet."
 
-    return mark
+
+def _current_sku(choice: str | None, typed: str | None) -> str | None:
+    from tools.models import check_sku
+
+    if choice and choice != NEW_SKU:
+        return choice
+    typed = (typed or "").strip()
+    return check_sku(typed) if typed else None
+
+
+# -- handlers (module level; build_app binds the context with functools.partial) ------------------------
+
+
+def on_load(ctx: AppContext, thread_id):
+    """Reopen this browser's conversation from the checkpoint: its messages, plan and pending review."""
+    thread_id = thread_id or uuid.uuid4().hex
+    turn = Turn(thread_id, [], None, None)
+    try:
+        state = ctx.agent.state(thread_id)
+        saved = ctx.transcript(thread_id)
+        if saved is not None:
+            turn.history = saved
+        for message in (state.get("messages") or []) if saved is None else []:
+            text = message.get("text") or ""
+            if not text:
+                continue
+            if message.get("role") == "user":
+                turn.history.append({"role": "user", "content": as_text(text)})
+            else:
+                _say(turn.history, safe(text))
+        turn.plan, turn.sku = state.get("plan"), state.get("sku")
+        turn.review = ctx.agent.pending_review(thread_id)
+    except ListingError as error:
+        _say(turn.history, f"✗ {safe(error)}")
+    except Exception as error:
+        log.exception("reopening the conversation failed")
+        _say(turn.history, f"✗ Could not reopen the last conversation ({type(error).__name__}).")
+    last = turn.history[-1].get("content") if turn.history else ""
+    if turn.review and turn.review.get("candidates") and not str(last).startswith("Welcome back"):
+        _say(turn.history, f"Welcome back. {len(turn.review['candidates'])} images for **{safe(turn.sku or '')}** are "
+                           "still waiting for your review below.")
+    return turn_outputs(ctx, turn)
+
+
+def on_new_chat(ctx: AppContext):
+    import gradio as gr
+
+    turn = Turn(uuid.uuid4().hex, [], None, None)
+    return (*turn_outputs(ctx, turn), gr.update(value=None, visible=False))
+
+
+def on_pick(ctx: AppContext, choice):
+    import gradio as gr
+
+    from tools.review import latest_plan
+
+    sku = choice if choice and choice != NEW_SKU else None
+    plan = latest_plan(ctx.ws, sku)
+    return gr.update(visible=sku is None), missing_panel(ctx, sku), plan, plan_markdown(plan), True
+
+
+def on_demo(ctx: AppContext, demo_sku):
+    import gradio as gr
+
+    from tools.demo import DEMO_PRODUCTS, demo_photo_bytes
+
+    product = DEMO_PRODUCTS[demo_sku]
+    path = ctx.media / "demo" / f"{demo_sku.lower()}.jpg"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(demo_photo_bytes(demo_sku))
+    exists = ctx.known(demo_sku)
+    return (gr.update(choices=ctx.sku_choices(), value=demo_sku if exists else NEW_SKU),
+            gr.update(value="" if exists else demo_sku, visible=not exists),
+            {"text": product.brief, "files": [str(path)]}, missing_panel(ctx, demo_sku), True)
+
+
+def on_send(ctx: AppContext, message, history, thread_id, choice, typed, picked, plan, review):
+    """One message: check the photos, echo the turn, then stream the agent's work into the chat.
+
+    A photo sent into a conversation that already has a product, without the seller picking that product,
+    is held with one question: a new product, or another photo of this one (never a silent merge).
+    """
+    turn = Turn(thread_id, history, plan, review)
+    text = (message or {}).get("text", "").strip()
+    files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files", [])]
+    hold_nothing = (None, gr_hidden())
+
+    # 1. Check the photos, then echo the turn: the text as text, usable photos as images, the others by name.
+    good, lines = validate_uploads(files)
+    if text:
+        turn.history.append({"role": "user", "content": as_text(text)})
+    for path in files:
+        turn.history.append({"role": "user", "content": {"path": path} if path in good else file_label(path)})
+    for line in lines:
+        _say(turn.history, line)
+    if files and not good:
+        _say(turn.history, "None of these files could be used, so nothing was sent. Your message is still in the box: "
+                           "attach a JPEG, PNG or WebP photo and send it again.")
+        yield (*turn_outputs(ctx, turn, keep_box={"text": text, "files": []}), picked, *hold_nothing)
+        return
+    if not text and not good:
+        _say(turn.history, "Type what you need or attach a product photo.")
+        yield (*turn_outputs(ctx, turn), picked, *hold_nothing)
+        return
+
+    # 2. Which product: the one the seller picked or typed. A photo for a conversation that has a product
+    #    the seller did not pick waits for one answer.
+    try:
+        sku = _current_sku(choice, typed)
+    except ListingError as error:
+        _say(turn.history, f"✗ {safe(error)}")
+        yield (*turn_outputs(ctx, turn, keep_box=message), picked, *hold_nothing)
+        return
+    current = conversation_sku(ctx, turn.thread_id)
+    if good and not picked and current:
+        turn.sku = current
+        _say(turn.history, f"Is this a new product, or another photo of **{safe(current)}**?")
+        yield (*turn_outputs(ctx, turn), False, {"text": text, "images": good, "sku": current},
+               gr_shown(current))
+        return
+
+    # 3. Stream the agent's turn.
+    for outputs in run_turn(ctx, turn, text, good, sku):
+        yield (*outputs, False, *hold_nothing)
+
+
+def on_held(ctx: AppContext, new_product: bool, held, history, thread_id, plan, review):
+    """The answer to "new product or another photo?": a new product starts its own conversation."""
+    turn = Turn(thread_id, history, plan, review)
+    if not held:
+        yield (*turn_outputs(ctx, turn), None, gr_hidden())
+        return
+    if new_product:
+        turn = Turn(uuid.uuid4().hex, history, None, None)
+        turn.history.append({"role": "user", "content": "A new product"})
+        sku = None
+    else:
+        turn.history.append({"role": "user", "content": f"Another photo of {as_text(held['sku'])}"})
+        sku = held["sku"]
+    for outputs in run_turn(ctx, turn, held["text"], held["images"], sku):
+        yield (*outputs, None, gr_hidden())
+
+
+def run_turn(ctx: AppContext, turn: Turn, text: str, images: list[str], sku: str | None):
+    """Stream one agent turn into the page (yields TURN_OUTPUTS values)."""
+    turn.sku = sku or turn.sku
+    yield turn_outputs(ctx, turn, busy=True)
+    for _ in apply_events(ctx, _lazy(lambda: ctx.agent.send(turn.thread_id, text, images=images, sku=sku)), turn):
+        yield turn_outputs(ctx, turn, busy=True)
+    yield turn_outputs(ctx, turn)
+
+
+def conversation_sku(ctx: AppContext, thread_id: str) -> str | None:
+    """The product this conversation is about, when the catalog has it."""
+    try:
+        sku = ctx.agent.state(thread_id).get("sku")
+    except ListingError:
+        return None
+    return sku if ctx.known(sku) else None
+
+
+def gr_hidden():
+    import gradio as gr
+
+    return gr.update(visible=False)
+
+
+def gr_shown(_sku: str = ""):
+    import gradio as gr
+
+    return gr.update(visible=True)
+
+
+def on_decide(ctx: AppContext, candidate_ids: list[str], history, thread_id, review, plan, *choices_and_notes):
+    """Send every card's decision (its choice and its own text); change requests come back for review."""
+    turn = Turn(thread_id, history, plan, review)
+    count = len(candidate_ids)
+    marks = {cid: {"action": choice, "note": note} for cid, choice, note
+             in zip(candidate_ids, choices_and_notes[:count], choices_and_notes[count:], strict=True)}
+    if not review:
+        _say(turn.history, "There is nothing to review right now.")
+        yield turn_outputs(ctx, turn)
+        return
+    turn.sku = review.get("sku")
+    decisions, problems = review_decisions(review, marks or {})
+    if problems or not decisions:
+        for problem in problems or ["Choose Approve, Reject or Change on at least one image first."]:
+            _say(turn.history, problem)
+        yield turn_outputs(ctx, turn)
+        return
+    turn.history.append({"role": "user", "content": as_text(decisions_summary(decisions))})
+    turn.review = None
+    yield turn_outputs(ctx, turn, busy=True)
+    for _ in apply_events(ctx, _lazy(lambda: ctx.agent.resume(turn.thread_id, decisions)), turn):
+        yield turn_outputs(ctx, turn, busy=True)
+    yield turn_outputs(ctx, turn)
+
+
+def on_view(ctx: AppContext, candidate_id: str, review, plan):
+    """The large view: the source photo, this image, and the other version of the shot (or the one a
+    change request replaced), with the checks in plain words."""
+    import gradio as gr
+
+    from tools.review import candidate_detail
+
+    detail = candidate_detail(ctx.ws, candidate_id)
+    names = candidate_names(review, plan)
+    siblings = [c for c in (review or {}).get("candidates", []) if c["shot"] == detail["shot"] and c["id"] != candidate_id]
+    if detail["before"]:
+        other, other_label = detail["before"]["path"], f"Before your change “{as_text(detail['change'])}”"
+    elif siblings:
+        other, other_label = siblings[0]["path"], f"Compare: {names.get(siblings[0]['id'], 'the other version')}"
+    else:
+        other, other_label = None, ""
+    title = names.get(candidate_id, f"the {role_word(detail['role'])}")
+    heading = f"### {title[0].upper() + title[1:]}" + (f" (after your change “{as_text(detail['change'])}”)"
+                                                       if detail["change"] else "")
+    return (gr.update(visible=True), heading,
+            gr.update(value=ctx.show(detail["source_path"], 1200), label="Your photo"),
+            gr.update(value=ctx.show(detail["path"], 1200), label="This image"),
+            gr.update(value=ctx.show(other, 1200), label=other_label or "Other version", visible=bool(other)),
+            checks_markdown(detail))
+
+
+def on_close_view():
+    import gradio as gr
+
+    return gr.update(visible=False)
+
+
+def on_approved(ctx: AppContext, choice, typed, channel):
+    """The "Approved" view for the product picked and the channel chosen."""
+    try:
+        sku = _current_sku(choice, typed)
+    except ListingError:
+        sku = None
+    return approved_view(ctx, sku, channel)
+
+
+def approved_view(ctx: AppContext, sku: str | None, channel: str, *, reviewing: bool = False):
+    """The page as it will be published for the channel, what it leaves out, and whether Publish can run.
+
+    Publish is the screen's primary action only when no review waits (then Send decisions is).
+    """
+    import gradio as gr
+
+    from tools.publish import pack_preview
+
+    if not sku or not ctx.known(sku):
+        return gr.update(visible=False), None, approved_markdown(None), gr.update(interactive=False)
+    preview = pack_preview(ctx.ws, sku, channel)
+    if not preview["ready"] and "no approved images" in (preview["problem"] or ""):
+        return gr.update(visible=False), None, approved_markdown(None), gr.update(interactive=False)
+    images = [(ctx.show(image["path"], 480), approved_caption(image)) for image in preview["images"]]
+    return (gr.update(visible=True), images, approved_markdown(preview),
+            gr.update(interactive=preview["ready"], variant="secondary" if reviewing else "primary"))
+
+
+def on_publish(ctx: AppContext, thread_id, history, choice, typed, channel, plan, review):
+    """Publish through the same tool the agent uses, and offer the pack as a zip for download."""
+    import gradio as gr
+
+    from tools.publish import publish_to_exports
+
+    turn = Turn(thread_id, history, plan, review)
+    zipped = None
+    try:
+        turn.sku = _current_sku(choice, typed) or (plan or {}).get("sku")
+        if not turn.sku:
+            raise BadInput("pick a product to publish first")
+        result = publish_to_exports(ctx.ws, turn.sku, channel)
+        roles = {f["candidate_id"]: f["role"] for f in result["files"]}
+        result["skipped"] = [{**s, "role": roles.get(s["candidate_id"], "")} for s in result.get("skipped") or []]
+        _say(turn.history, published_text(result))
+        folder = Path(result["folder"])
+        target = ctx.media / "downloads" / uuid.uuid4().hex / f"{turn.sku}-{result['channel']}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        zipped = shutil.make_archive(str(target), "zip", root_dir=folder)
+    except ListingError as error:
+        _say(turn.history, f"✗ {safe(error)}")
+    except Exception as error:
+        log.exception("publish failed")
+        _say(turn.history, f"✗ Publishing failed ({type(error).__name__}); nothing stored was lost. Try again.")
+    return (*turn_outputs(ctx, turn),
+            gr.update(value=zipped, visible=True) if zipped else gr.update())
+
+
+# -- the layout ---------------------------------------------------------------------------------------------
+
+
+def build_app(settings: Settings):
+    """The Listing Studio Blocks (not launched). `serve` launches it; tests serve it on a free port."""
+    import gradio as gr
+
+    from agent.runner import StudioAgent
+    from tools.demo import DEMO_PRODUCTS
+    from tools.models import Channel
+    from tools.workspace import Workspace
+
+    # 1. The context every handler shares.
+    ws = Workspace.open(settings)
+    ctx = AppContext(ws=ws, agent=StudioAgent(ws), media=Path(tempfile.mkdtemp(prefix="listing-studio-media-")))
+
+    # 2. Layout.
+    with gr.Blocks(title="Listing Studio", analytics_enabled=False, fill_width=True) as demo:
+        thread = gr.BrowserState(None, storage_key=THREAD_KEY, secret=_ui_secret(ws.home))
+        plan_state = gr.State(None)
+        review_state = gr.State(None)
+        picked = gr.State(False)
+        held = gr.State(None)
+
+        gr.HTML("<div class='ls-header'><h1>Listing Studio</h1>"
+                "<p>Upload a product photo, say what you need, approve the images you like.</p></div>")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                chat = gr.Chatbot(label="Studio assistant", elem_id="chat", height=480, buttons=["copy"],
+                                  feedback_options=None, placeholder="Say what you need, e.g. <i>gold ring with "
+                                  "a sapphire, Amazon and Etsy, warm holiday mood</i>, and attach a photo of the "
+                                  "product.")
+                box = gr.MultimodalTextbox(elem_id="brief", file_count="multiple", file_types=["image"],
+                                           sources=["upload"], show_label=False, lines=1,
+                                           placeholder="Your brief or a question")
+                with gr.Row(visible=False, elem_id="which-product") as which_product:
+                    new_product_btn = gr.Button("A new product", elem_id="new-product", size="sm")
+                    same_product_btn = gr.Button("Another photo of this product", elem_id="same-product", size="sm")
+            with gr.Column(scale=2, min_width=280):
+                with gr.Group():
+                    sku_pick = gr.Dropdown(label="Product", choices=ctx.sku_choices(), value=NEW_SKU,
+                                           elem_id="sku-pick", interactive=True)
+                    new_sku = gr.Textbox(label="New product code (optional)", placeholder="e.g. RING-001",
+                                         elem_id="new-sku", max_lines=1)
+                with gr.Group():
+                    demo_pick = gr.Dropdown(label="No photo at hand? Try a demo product", elem_id="demo-pick",
+                                            choices=[(d.title, d.sku) for d in DEMO_PRODUCTS.values()],
+                                            value="DEMO-RING")
+                    demo_btn = gr.Button("Use this demo product", elem_id="demo-btn", size="sm")
+                with gr.Accordion("Plan", open=True):
+                    plan_md = gr.Markdown(plan_markdown(None), elem_id="plan")
+                with gr.Accordion("What's missing", open=True):
+                    missing_md = gr.Markdown(missing_panel(ctx, None), elem_id="missing")
+                new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
+        ready_token = gr.Textbox(visible="hidden", elem_id="ready-token")
+
+        with gr.Column(elem_id="review"):
+            with gr.Column(visible=False, elem_id="viewer") as viewer:
+                view_title = gr.Markdown(elem_id="view-title")
+                with gr.Row(equal_height=True):
+                    view_source = gr.Image(label="Your photo", interactive=False, elem_id="view-source",
+                                           height=420, buttons=["fullscreen"], format="jpeg", min_width=140)
+                    view_image = gr.Image(label="This image", interactive=False, elem_id="view-image", height=420,
+                                          buttons=["fullscreen"], format="jpeg", min_width=140)
+                    view_other = gr.Image(label="Other version", interactive=False, elem_id="view-other",
+                                          height=420, buttons=["fullscreen"], format="jpeg", min_width=140)
+                view_checks = gr.Markdown(elem_id="view-checks")
+                close_view = gr.Button("Close the large view", size="sm", elem_id="close-view")
+
+            @gr.render(inputs=[review_state, plan_state])
+            def candidates(review, plan):
+                groups = group_by_shot(review, plan)
+                if not groups:
+                    return
+                gr.Markdown("## Review", elem_id="review-title")
+                ids, choices, notes = [], [], []
+                with gr.Row(equal_height=False, elem_classes=["ls-shots"]):
+                    for title, group in groups:
+                        with gr.Column(scale=1, elem_classes=["ls-shot"]):
+                            gr.Markdown(f"### {title}", elem_classes=["ls-shot-title"])
+                            with gr.Row(equal_height=False, elem_classes=["ls-cards"]):
+                                for cand in group:
+                                    choice, note = _card(ctx, cand)
+                                    ids.append(cand["id"])
+                                    choices.append(choice)
+                                    notes.append(note)
+                send_btn.click(partial(on_decide, ctx, ids), inputs=[chat, thread, review_state, plan_state, *choices,
+                                                                     *notes],
+                               outputs=turn_out, show_progress="minimal"
+                               ).then(on_close_view, outputs=[viewer])
+
+            def _card(ctx, cand):
+                from tools.review import candidate_detail
+
+                cid = cand["id"]
+                detail = candidate_detail(ctx.ws, cid)
+                with gr.Column(min_width=140, elem_classes=["ls-card", f"ls-role-{cand.get('role', '')}"],
+                               elem_id=f"card-{cid}"):
+                    gr.Image(value=ctx.show(cand.get("path")), show_label=False, height=180, interactive=False,
+                             container=False, buttons=[], format="jpeg", elem_classes=["ls-thumb"])
+                    gr.HTML(card_html(cand, detail["warnings"]))
+                    view = gr.Button("View large", size="sm", elem_id=f"view-{cid}", elem_classes=["ls-view"])
+                    choice = gr.Radio(DECIDE, show_label=False, elem_id=f"decide-{cid}", elem_classes=["ls-decide"],
+                                      container=False, key=f"decide-{cid}")
+                    note = gr.Textbox(show_label=False, placeholder="What to change (optional)", max_lines=2,
+                                      elem_id=f"note-{cid}", elem_classes=["ls-note"], container=False,
+                                      key=f"note-{cid}")
+                view.click(partial(on_view, ctx, cid), inputs=[review_state, plan_state],
+                           outputs=[viewer, view_title, view_source, view_image, view_other, view_checks]
+                           ).then(None, js="() => { document.getElementById('viewer').scrollIntoView({block: "
+                                           "'start'}); return []; }")
+                return choice, note
+
+            with gr.Row(elem_id="decide-bar"):
+                send_btn = gr.Button("Send decisions", variant="primary", visible=False, elem_id="send-decisions")
+
+        with gr.Column(visible=False, elem_id="approved") as approved_box:
+            gr.Markdown("## Approved, as the page will show it")
+            channel_pick = gr.Dropdown(label="Channel", choices=[c.value for c in Channel], value="amazon",
+                                       elem_id="channel-pick", min_width=160)
+            approved_gallery = gr.Gallery(show_label=False, columns=5, height=260, elem_id="approved-gallery",
+                                          allow_preview=True, preview=False, object_fit="contain", format="jpeg",
+                                          buttons=[])
+            approved_md = gr.Markdown(elem_id="approved-notes")
+            publish_btn = gr.Button("Publish", variant="primary", interactive=False, elem_id="publish-btn")
+            download = gr.File(label="Download the pack (zip)", visible=False, elem_id="download", interactive=False)
+
+        # 3. Wiring: module-level handlers bound to the context.
+        approved_in = [sku_pick, new_sku, channel_pick]
+        approved_out = [approved_box, approved_gallery, approved_md, publish_btn]
+        turn_out = [thread, chat, plan_state, plan_md, review_state, sku_pick, missing_md, box, new_sku, send_btn,
+                    ready_token, channel_pick, *approved_out]
+        scroll = {"fn": None, "inputs": [ready_token], "js": SCROLL_TO_REVIEW}
+
+        demo.load(partial(on_load, ctx), inputs=[thread], outputs=turn_out)
+        ready_token.change(**scroll)
+        new_chat.click(partial(on_new_chat, ctx), outputs=[*turn_out, download]
+                       ).then(on_close_view, outputs=[viewer])
+        sku_pick.input(partial(on_pick, ctx), inputs=[sku_pick],
+                       outputs=[new_sku, missing_md, plan_state, plan_md, picked]
+                       ).then(partial(on_approved, ctx), inputs=approved_in, outputs=approved_out)
+        demo_btn.click(partial(on_demo, ctx), inputs=[demo_pick], outputs=[sku_pick, new_sku, box, missing_md, picked])
+        new_sku.input(lambda: True, outputs=[picked])
+        box.submit(partial(on_send, ctx),
+                   inputs=[box, chat, thread, sku_pick, new_sku, picked, plan_state, review_state],
+                   outputs=[*turn_out, picked, held, which_product], show_progress="minimal")
+        for button, new_product in ((new_product_btn, True), (same_product_btn, False)):
+            button.click(partial(on_held, ctx, new_product),
+                         inputs=[held, chat, thread, plan_state, review_state],
+                         outputs=[*turn_out, held, which_product], show_progress="minimal")
+        close_view.click(on_close_view, outputs=[viewer])
+        channel_pick.input(partial(on_approved, ctx), inputs=approved_in, outputs=approved_out)
+        publish_btn.click(partial(on_publish, ctx),
+                          inputs=[thread, chat, sku_pick, new_sku, channel_pick, plan_state, review_state],
+                          outputs=[*turn_out, download])
+
+    demo.listing_studio_workspace = ws
+    demo.listing_studio_context = ctx
+    return demo
 
 
 def theme():
@@ -653,7 +795,11 @@ def theme():
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True):
-    """Check the bind, build the app and launch it. Blocks until stopped unless `block=False` (returns the app)."""
+    """Check the bind, build the app and launch it. Blocks until stopped unless `block=False` (returns the app).
+
+    No folder is added to Gradio's allowed paths: the page gets only the copies the app made for it and
+    the files the browser uploaded, both under unguessable names in Gradio's cache.
+    """
     # 1. Refuse an exposed bind without credentials before anything starts.
     credentials = check_bind(settings, host)
     if not 0 < int(port) < 65536:
@@ -664,9 +810,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, bloc
     demo = build_app(settings)
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=int(port), auth=credentials, prevent_thread_lock=True,
-                allowed_paths=demo.listing_studio_paths, theme=theme(), css=CSS, footer_links=[],
-                show_error=False, quiet=True, ssr_mode=False, pwa=False, mcp_server=False,
-                enable_monitoring=False)
+                theme=theme(), css=CSS, footer_links=[], show_error=False, quiet=True, ssr_mode=False, pwa=False,
+                mcp_server=False, enable_monitoring=False)
     if block:
         print(f"Listing Studio is running on http://{host}:{port} (press Ctrl+C to stop)", file=sys.stderr)
         demo.block_thread()

@@ -192,7 +192,9 @@ def cmd_gallery(args):
 
 
 def _print_progress(event: dict) -> None:
-    sys.stderr.write(f"  {event.get('message', event)}\n")
+    from tools.progress import progress_line
+
+    sys.stderr.write(f"  {progress_line(event)}\n")
 
 
 def cmd_check(args):

@@ -1,0 +1,251 @@
+"""What the chat app shows, as text: plans, cards, checks, the approved page, chat messages in seller words.
+
+Pure functions over plain data (event dicts, tool results); no Gradio, no catalog. `seller_words` is the
+last filter before anything reaches the page: no command lines, ids or server paths; `as_text` shows what
+a user typed as text (never as HTML or markdown).
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+from pathlib import Path
+
+from tools.coverage import ROLE_WORDS, SLOT_WORDS
+
+STATUS = {"running": "pending", "done": "done", "failed": "done"}
+SLOT_ORDER = ("grid", "hero", "gallery_2", "gallery_3", "campaign")
+PLATE_PARTS = {"hand": "a hand", "neck": "a neckline", "ear": "an ear", "wrist": "a wrist", "scene": "a scene"}
+
+_COMMAND = re.compile(r"\s*\(?(?:[:;,]\s*)?(?:(?:add|register|list|approve|reject)\s+(?:one|them|candidates|those "
+                      r"images)?\s*)?(?:with\s+)?`listing-studio ([a-z]+)\s*([^`]*)`\)?")
+_CANDIDATE = re.compile(r"\bcand_[0-9a-f]{6,}\b")
+_PATH = re.compile(r"(?<![\w.:/])(?:~|/)(?:[\w.\-]+/)+([\w.\-]+)")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def _app_advice(command: str, args: str) -> str:
+    """The app's words for what a command-line hint asked for."""
+    kind = re.search(r"--kind\s+(\w+)", args)
+    if command == "plate":
+        part = PLATE_PARTS.get(kind.group(1), "a model") if kind else "a model"
+        return f": a try-on needs a consented model photo of {part}, which the studio does not have yet"
+    if command == "review":
+        return ": approve images in the review first"
+    if command == "gallery":
+        return ": upload a photo of the product with your message"
+    return ""
+
+
+def seller_words(text: str, names: dict[str, str] | None = None) -> str:
+    """Text from the agent or a tool as a seller should read it.
+
+    Command lines become what to do in the app, candidate ids become the image's name (`names`: id -> "the
+    main image") or "an image", and server paths become the file's name.
+    """
+    text = _COMMAND.sub(lambda m: _app_advice(m.group(1), m.group(2)), str(text))
+    for cid, name in (names or {}).items():
+        text = text.replace(cid, name)
+    text = _CANDIDATE.sub("an image", text)
+    return _PATH.sub(lambda m: m.group(1), text)
+
+
+def as_text(text: str) -> str:
+    """What a user typed, shown literally in a markdown chat: HTML escaped, markdown characters escaped."""
+    return _MARKDOWN.sub(r"\\\1", escape(str(text), quote=False))
+
+
+def safe(text: str, names: dict[str, str] | None = None) -> str:
+    """Agent or tool text for the page: seller words, with any HTML it carries shown as text."""
+    return escape(seller_words(text, names), quote=False)
+
+
+def role_word(role: str) -> str:
+    return ROLE_WORDS.get(role, role.replace("_", " "))
+
+
+def shot_label(shot: dict) -> str:
+    """"Main image (Amazon, search grid)"."""
+    word = role_word(shot.get("role", "")).capitalize()
+    where = SLOT_WORDS.get(shot.get("slot") or "", shot.get("slot") or "")
+    channel = (shot.get("channel") or "").capitalize()
+    detail = ", ".join(p for p in (channel, where) if p)
+    return f"{word} ({detail})" if detail else word
+
+
+def plan_markdown(plan: dict | None) -> str:
+    """A GalleryPlan (JSON) as a numbered list a seller can read (shown once, in the Plan panel)."""
+    if not plan or not plan.get("shots"):
+        return "<span class='ls-empty'>No plan yet. Upload a photo and say what you need.</span>"
+    lines = [f"**Plan for {escape(plan.get('sku', ''))}**: {len(plan['shots'])} images"]
+    for number, shot in enumerate(plan["shots"], 1):
+        size = f"{shot.get('width')}×{shot.get('height')}" if shot.get("width") else ""
+        change = (shot.get("scene") or "").rsplit("change: ", 1)[1] if "change: " in (shot.get("scene") or "") else ""
+        extra = " · ".join(x for x in (size, shot.get("mood") or "", f"change: {change}" if change else "") if x)
+        count = shot.get("count", 1)
+        lines.append(f"{number}. **{shot_label(shot)}**, {count} version{'s' if count != 1 else ''}"
+                     + (f" · {as_text(extra)}" if extra else ""))
+    for note in plan.get("notes") or []:
+        lines.append(f"\n_{safe(note)}_")
+    return "\n".join(lines)
+
+
+def plan_line(plan: dict) -> str:
+    """The chat's one line about a new plan (the list itself is in the Plan panel)."""
+    shots = plan.get("shots") or []
+    kinds = ", ".join(dict.fromkeys(role_word(s.get("role", "")) for s in shots))
+    return f"Planned {len(shots)} images for **{escape(plan.get('sku', ''))}**: {kinds}. The list is under Plan."
+
+
+def verdict_badge(verdict: str | None) -> str:
+    if verdict == "pass":
+        return "<span class='ls-badge ls-pass'>✓ matches your photo</span>"
+    if verdict == "fail":
+        return "<span class='ls-badge ls-fail'>✗ differs from your photo</span>"
+    return "<span class='ls-badge'>not checked</span>"
+
+
+def card_html(candidate: dict, warnings: list[str] | None = None) -> str:
+    """Verdict, the check's reasons and the card's own warnings, in plain words."""
+    html = verdict_badge(candidate.get("verdict"))
+    reasons = [safe(r) for r in candidate.get("reasons") or []]
+    if reasons:
+        html += "<ul class='ls-reasons'>" + "".join(f"<li>{r}</li>" for r in reasons) + "</ul>"
+    for warning in warnings or []:
+        html += f"<div class='ls-warning'>⚠ {safe(warning)}</div>"
+    return html
+
+
+def checks_markdown(detail: dict) -> str:
+    """The large view's checks: every check in plain words, failed ones first."""
+    checks = sorted(detail.get("checks") or [], key=lambda c: c["passed"])
+    if not checks:
+        return "_This image has not been checked yet._"
+    lines = []
+    for check in checks:
+        mark = "⚠" if check["passed"] and check.get("warning") else "✓" if check["passed"] else "✗"
+        message = check.get("message") or check["name"].replace("_", " ")
+        lines.append(f"- {mark} {safe(message)}")
+    for warning in detail.get("warnings") or []:
+        lines.append(f"- ⚠ {safe(warning)}")
+    return "\n".join(lines)
+
+
+def group_by_shot(payload: dict | None, plan: dict | None) -> list[tuple[str, list[dict]]]:
+    """Review candidates grouped by shot, in plan order, each group with a readable title."""
+    if not payload:
+        return []
+    shots = {s["id"]: s for s in (plan or {}).get("shots", [])}
+    order = list(shots)
+    groups: dict[str, list[dict]] = {}
+    for candidate in payload.get("candidates", []):
+        groups.setdefault(candidate.get("shot", ""), []).append(candidate)
+    keys = sorted(groups, key=lambda k: order.index(k) if k in order else len(order))
+    return [(shot_label(shots.get(k, {"role": groups[k][0].get("role", "")})), groups[k]) for k in keys]
+
+
+def candidate_names(payload: dict | None, plan: dict | None) -> dict[str, str]:
+    """candidate id -> "the main image (version 2)", to name candidates in messages."""
+    names = {}
+    for title, group in group_by_shot(payload, plan):
+        for number, cand in enumerate(group, 1):
+            label = (title[:1].lower() + title[1:]) or "image"
+            names[cand["id"]] = f"the {label}" + (f", version {number}" if len(group) > 1 else "")
+    return names
+
+
+def review_decisions(review: dict, marks: dict) -> tuple[list[dict], list[str]]:
+    """Card marks {id: {"action", "note"}} -> (StudioAgent.resume decisions, problems to fix first).
+
+    A note typed without a choice asks for a change; "change" without a note asks for another variation;
+    approving a flagged image needs a note saying why (a person overriding the check).
+    """
+    by_id = {c["id"]: c for c in review.get("candidates", [])}
+    names = candidate_names(review, None)
+    decisions, problems = [], []
+    for cid, mark in marks.items():
+        if cid not in by_id:  # a mark left from an earlier review
+            continue
+        note = (mark.get("note") or "").strip()
+        action = mark.get("action") or ("change" if note else None)
+        if action is None:
+            continue
+        if action == "approve" and by_id[cid].get("verdict") != "pass" and not note:
+            problems.append(f"{names.get(cid, 'an image').capitalize()} differs from your photo: say in its box why "
+                            "you approve it anyway.")
+            continue
+        if action == "change":
+            note = note or "another variation"
+        decisions.append({"candidate_id": cid, "action": action, "note": note})
+    return decisions, problems
+
+
+def decisions_summary(decisions: list[dict]) -> str:
+    words = {"approve": "approved", "reject": "rejected", "change": "to change"}
+    counts = [(words[a], sum(1 for d in decisions if d["action"] == a)) for a in words]
+    text = ", ".join(f"{n} {w}" for w, n in counts if n)
+    notes = [d["note"] for d in decisions if d["action"] == "change" and d["note"] != "another variation"]
+    return f"Decisions: {text}" + "".join(f" — change: “{note}”" for note in dict.fromkeys(notes))
+
+
+def progress_message(history: list, event: dict, names: dict[str, str] | None = None) -> None:
+    """A progress event becomes a titled message; 'done'/'failed' close the open one with the same title."""
+    title = safe(event.get("title") or "Working")
+    status = event.get("status", "running")
+    shown = title if status != "failed" else f"✗ {title}"
+    text = safe(event.get("message") or "", names)
+    if "done" in event and "total" in event and status == "running":
+        text += f" ({event['done']}/{event['total']})"
+    for message in reversed(history):
+        meta = message.get("metadata") if isinstance(message, dict) else None
+        if meta and meta.get("status") == "pending" and meta.get("id") == title:
+            meta.update(status=STATUS.get(status, "done"), title=shown)
+            if text:
+                message["content"] = text
+            return
+    history.append({"role": "assistant", "content": text or title,
+                    "metadata": {"title": shown, "id": title, "status": STATUS.get(status, "done")}})
+
+
+def close_pending(history: list) -> None:
+    for message in history:
+        meta = message.get("metadata") if isinstance(message, dict) else None
+        if meta and meta.get("status") == "pending":
+            meta["status"] = "done"
+
+
+def approved_caption(image: dict) -> str:
+    slot = SLOT_WORDS.get(image.get("slot") or "", "")
+    return f"{image['position'] + 1}. {role_word(image['role'])}" + (f" · {slot}" if slot else "")
+
+
+def approved_markdown(preview: dict | None) -> str:
+    """Under the approved page: what the channel will get, what it leaves out and why, or why it cannot publish."""
+    if not preview:
+        return "<span class='ls-empty'>Approved images appear here, in the order the page will show them.</span>"
+    channel = preview["channel"].capitalize()
+    if not preview["ready"]:
+        return f"**Not ready for {channel}:** {safe(preview['problem'] or '')}"
+    count = len(preview["images"])
+    lines = [f"**{channel}** will get {count} image{'s' if count != 1 else ''}, in this order."]
+    for image in preview["images"]:
+        if image.get("note"):
+            lines.append(f"- {approved_caption(image)}: {safe(image['note'])}")
+    for left in preview.get("skipped") or []:
+        lines.append(f"- Left out, the {role_word(left.get('role', ''))}: {safe(left['reason'])}")
+    return "\n".join(lines)
+
+
+def published_text(result: dict) -> str:
+    """The chat's line after a publish: what the download holds, nothing about server folders."""
+    files = result.get("files") or []
+    channel = (result.get("channel") or "").capitalize()
+    lines = [f"Published {len(files)} image{'s' if len(files) != 1 else ''} for {channel}: the pack is ready to "
+             "download below."]
+    lines += [f"- {escape(f['name'])}" + (f" ({safe(f['note'])})" if f.get("note") else "") for f in files]
+    lines += [f"- left out the {role_word(s.get('role', ''))}: {safe(s['reason'])}" for s in result.get("skipped") or []]
+    return "\n".join(lines)
+
+
+def file_label(path: str) -> str:
+    return f"(photo) {escape(Path(path).name)}"
