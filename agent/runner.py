@@ -18,6 +18,7 @@ from agent.context import StudioContext
 from agent.graph import compile_graph
 from tools.errors import BadInput, ListingError, storage_problem
 from tools.models import GalleryPlan, check_sku, normalize_category, normalize_channel
+from tools.progress import progress_event
 from tools.workspace import Workspace
 
 _THREAD_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
@@ -60,8 +61,7 @@ class StudioAgent:
         snapshot = self.graph.get_state(self._config(thread_id))
         pending = _interrupt_value(snapshot)
         if snapshot.next and pending is None:
-            yield {"type": "progress", "title": "Resuming", "status": "running",
-                   "message": "finishing the work that was interrupted"}
+            yield progress_event("Resuming", "running", "finishing the work that was interrupted")
             yield from self._run(thread_id, None)
             pending = self._pending(thread_id)
 

@@ -180,3 +180,18 @@ def latest_plan(ws: Workspace, sku: str | None) -> dict | None:
         return None
     plan = ws.catalog.latest_plan(sku)
     return plan.model_dump(mode="json") if plan else None
+
+
+def product_cutout(ws: Workspace, sku: str | None) -> dict | None:
+    """The SKU's main photo and the cutout its images are made from, or None.
+
+    {"sku", "photo_asset_id", "photo_path", "cutout_path", "method", "earlier": number of earlier cutouts kept}.
+    """
+    if not sku or not ws.catalog.has_product(sku):
+        return None
+    for photo in ws.catalog.photos(sku):
+        if photo.cutout_asset_id:
+            return {"sku": sku, "photo_asset_id": photo.asset_id, "photo_path": str(ws.assets.path(photo.asset_id)),
+                    "cutout_path": str(ws.assets.path(photo.cutout_asset_id)), "method": photo.cutout_method,
+                    "earlier": len(photo.previous_cutout_ids)}
+    return None

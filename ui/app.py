@@ -74,15 +74,17 @@ CSS = """
 .ls-reasons { margin: 4px 0 0 0; padding-left: 18px; font-size: 0.8rem; color: var(--body-text-color-subdued); }
 .ls-decide label { padding: 2px 6px !important; font-size: 0.8rem !important; }
 .ls-empty { color: var(--body-text-color-subdued); font-style: italic; }
-#decide-bar { position: sticky; bottom: 6px; z-index: 20; background: var(--background-fill-primary);
-              border-radius: 10px; padding: 4px; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
 #chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
 #sku-pick input, #channel-pick input { text-overflow: ellipsis; min-width: 0; }
 #brief textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 body, .gradio-container { overflow-x: clip; }
 @media (max-width: 640px) {
-  .gradio-container { padding: 4px !important; }
+  .gradio-container { padding: 4px 4px 72px 4px !important; }
+  #decide-bar { position: fixed; left: 8px; bottom: 8px; width: calc(100vw - 16px); max-width: calc(100vw - 16px);
+                box-sizing: border-box; z-index: 20; background: transparent; pointer-events: none; }
+  #decide-bar > *, #decide-bar button { min-width: 0 !important; width: 100% !important; box-sizing: border-box; }
+  #decide-bar button { pointer-events: auto; box-shadow: 0 2px 10px rgba(0, 0, 0, 0.25); }
   .ls-card { flex: 1 1 calc(50% - 8px) !important; min-width: calc(50% - 8px) !important; max-width: calc(50% - 4px); }
   .ls-decide .wrap { gap: 2px !important; }
 }
@@ -176,6 +178,32 @@ class AppContext:
                 partial_file = target.with_suffix(".part")
                 flat.save(partial_file, "JPEG", quality=88)
                 os.replace(partial_file, target)
+        return str(target)
+
+    def show_cutout(self, path: str | None, backdrop: str, size: int = 640) -> str | None:
+        """A cutout laid on a checkerboard (what is transparent shows) or on the white studio backdrop."""
+        if not path or not Path(path).is_file():
+            return None
+        target = self.media / f"cutout-{backdrop}-{size}" / f"{Path(path).stem}.jpg"
+        if not target.exists():
+            from PIL import Image
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(path) as image:
+                rgba = image.convert("RGBA")
+                rgba.thumbnail((size, size))
+            if backdrop == "checker":
+                import numpy as np
+
+                yy, xx = np.mgrid[0:rgba.height, 0:rgba.width]
+                tiles = (((yy // 16) + (xx // 16)) % 2).astype(np.uint8)
+                ground = Image.fromarray(np.where(tiles[..., None] == 1, 204, 245).astype(np.uint8).repeat(3, 2))
+            else:
+                ground = Image.new("RGB", rgba.size, (255, 255, 255))
+            ground.paste(rgba, mask=rgba.getchannel("A"))
+            partial_file = target.with_suffix(".part")
+            ground.save(partial_file, "JPEG", quality=90)
+            os.replace(partial_file, target)
         return str(target)
 
     def sku_choices(self) -> list[tuple[str, str]]:
@@ -562,6 +590,103 @@ def on_view(ctx: AppContext, candidate_id: str, review, plan):
             checks_markdown(detail))
 
 
+def on_cutout_view(ctx: AppContext, choice):
+    """The product's cutout on a checkerboard and on the backdrop, and its photo to paint strokes on."""
+    import gradio as gr
+
+    from tools.review import product_cutout
+
+    cutout = product_cutout(ctx.ws, choice if choice and choice != NEW_SKU else None)
+    if cutout is None:
+        return gr.update(visible=False), None, None, None, ""
+    label = "your own cutout" if cutout["method"] == "your cutout" else "cut out by the studio"
+    fixed = f"; corrected {cutout['earlier']} time(s), earlier versions kept" if cutout["earlier"] else ""
+    return (gr.update(visible=True), ctx.show_cutout(cutout["cutout_path"], "checker"),
+            ctx.show_cutout(cutout["cutout_path"], "white"),
+            {"background": ctx.show(cutout["photo_path"], 1024), "layers": [], "composite": None},
+            f"The images of **{safe(cutout['sku'])}** are made from this cutout ({label}{fixed}).")
+
+
+def stroke_masks(editor_value, size: tuple[int, int]):
+    """The painted layers of the editor -> (keep, remove) boolean masks at the photo's size (None: not painted).
+
+    Green strokes keep, red strokes remove; anything else painted is ignored."""
+    import numpy as np
+    from PIL import Image
+
+    layers = [layer for layer in (editor_value or {}).get("layers") or [] if layer is not None]
+    if not layers:
+        return None, None
+    keep = np.zeros(layers[0].shape[:2], bool)
+    remove = np.zeros(layers[0].shape[:2], bool)
+    for layer in layers:
+        rgba = np.asarray(layer)
+        if rgba.ndim != 3 or rgba.shape[2] < 4 or rgba.shape[:2] != keep.shape:
+            continue
+        painted = rgba[..., 3] > 32
+        red, green = rgba[..., 0].astype(int), rgba[..., 1].astype(int)
+        keep |= painted & (green > red + 40)
+        remove |= painted & (red > green + 40)
+
+    def scaled(mask):
+        if not mask.any():
+            return None
+        return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
+
+    return scaled(keep), scaled(remove)
+
+
+def on_recut(ctx: AppContext, choice, editor_value, history, thread_id, review, plan):
+    """Re-solve the cutout with the seller's strokes, show it at once, and make the images waiting for review
+    again from it (the earlier cutout and images are kept)."""
+    from PIL import Image
+
+    from tools.prepare import recut_photo
+    from tools.review import product_cutout
+
+    turn = Turn(thread_id, history, plan, review)
+    cutout = product_cutout(ctx.ws, choice if choice and choice != NEW_SKU else None)
+    view = on_cutout_view(ctx, choice)
+    if cutout is None:
+        _say(turn.history, "Pick a product first: its cutout appears here.")
+        yield (*turn_outputs(ctx, turn), *view)
+        return
+    turn.sku = cutout["sku"]
+
+    # 1. Strokes -> masks at the photo's size; re-solve with them as hard constraints.
+    with Image.open(cutout["photo_path"]) as photo:
+        size = photo.size
+    keep, remove = stroke_masks(editor_value, size)
+    if keep is None and remove is None:
+        _say(turn.history, "Paint over the photo first: green where the product was cut away, red where "
+                           "background was kept.")
+        yield (*turn_outputs(ctx, turn), *view)
+        return
+    try:
+        recut_photo(ctx.ws, cutout["sku"], cutout["photo_asset_id"], keep=keep, remove=remove)
+    except ListingError as error:
+        _say(turn.history, f"✗ {safe(error)}")
+        yield (*turn_outputs(ctx, turn), *view)
+        return
+    view = on_cutout_view(ctx, choice)
+    pending = [c for c in (review or {}).get("candidates", []) if review.get("sku") == cutout["sku"]]
+    _say(turn.history, "The cutout is corrected (the earlier one is kept)." + (
+        f" Making the {len(pending)} images waiting for review again from it." if pending else
+        " The next images are made from it."))
+    if not pending:
+        yield (*turn_outputs(ctx, turn), *view)
+        return
+
+    # 2. The images waiting for review are made again from the corrected cutout, through the agent.
+    decisions = [{"candidate_id": c["id"], "action": "change", "note": "made again from the corrected cutout"}
+                 for c in pending]
+    turn.review = None
+    yield (*turn_outputs(ctx, turn, busy=True), *view)
+    for _ in apply_events(ctx, _lazy(lambda: ctx.agent.resume(turn.thread_id, decisions)), turn):
+        yield (*turn_outputs(ctx, turn, busy=True), *view)
+    yield (*turn_outputs(ctx, turn), *view)
+
+
 def on_close_view():
     import gradio as gr
 
@@ -741,6 +866,25 @@ def build_app(settings: Settings):
             with gr.Row(elem_id="decide-bar"):
                 send_btn = gr.Button("Send decisions", variant="primary", visible=False, elem_id="send-decisions")
 
+        with gr.Column(visible=False, elem_id="cutout-box") as cutout_box:
+            gr.Markdown("## The product's cutout")
+            cutout_note = gr.Markdown(elem_id="cutout-note")
+            with gr.Row(equal_height=True):
+                cutout_checker = gr.Image(label="On a checkerboard (what is see-through)", interactive=False,
+                                          elem_id="cutout-checker", height=320, format="jpeg", buttons=["fullscreen"],
+                                          min_width=140)
+                cutout_backdrop = gr.Image(label="On the backdrop", interactive=False, elem_id="cutout-backdrop",
+                                           height=320, format="jpeg", buttons=["fullscreen"], min_width=140)
+            gr.Markdown("Something missing or left over? Paint **green** over parts of the product that were cut "
+                        "away and **red** over background that was kept, then press **Re-cut**.")
+            strokes = gr.ImageEditor(label="Your photo: paint keep (green) and remove (red)", type="numpy",
+                                     elem_id="cutout-strokes", sources=[], transforms=[], layers=False,
+                                     brush=gr.Brush(colors=["#16a34a", "#dc2626"], default_color="#16a34a",
+                                                    color_mode="fixed", default_size=24),
+                                     eraser=gr.Eraser(default_size=24), height=420, format="png",
+                                     image_mode="RGBA", buttons=[])
+            recut_btn = gr.Button("Re-cut", elem_id="recut-btn")
+
         with gr.Column(visible=False, elem_id="approved") as approved_box:
             gr.Markdown("## Approved, as the page will show it")
             channel_pick = gr.Dropdown(label="Channel", choices=[c.value for c in Channel], value="amazon",
@@ -776,6 +920,10 @@ def build_app(settings: Settings):
                          inputs=[held, chat, thread, plan_state, review_state],
                          outputs=[*turn_out, held, which_product], show_progress="minimal")
         close_view.click(on_close_view, outputs=[viewer])
+        cutout_out = [cutout_box, cutout_checker, cutout_backdrop, strokes, cutout_note]
+        sku_pick.change(partial(on_cutout_view, ctx), inputs=[sku_pick], outputs=cutout_out)
+        recut_btn.click(partial(on_recut, ctx), inputs=[sku_pick, strokes, chat, thread, review_state, plan_state],
+                        outputs=[*turn_out, *cutout_out], show_progress="minimal")
         channel_pick.input(partial(on_approved, ctx), inputs=approved_in, outputs=approved_out)
         publish_btn.click(partial(on_publish, ctx),
                           inputs=[thread, chat, sku_pick, new_sku, channel_pick, plan_state, review_state],
