@@ -77,7 +77,7 @@ def test_counts_in_every_common_form(text, count, campaign):
 
 def test_a_count_is_read_once_for_a_plan_edit_too():
     assert [c.value for c in find_counts("add two 9:16 campaign shots")] == [2]
-    assert find_counts("ring size 7, 18k gold, 45 cm, RING-204") == []
+    assert find_counts("ring size 7, 18k gold, 45 cm, RING-204") == ()
 
 
 def test_products_outside_the_list_are_other_with_their_noun():

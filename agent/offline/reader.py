@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 from agent.offline.words import clause_end, clause_start, negated, normalize, only_spans
 from agent.offline.words import find_counts as word_counts
@@ -310,7 +311,8 @@ def find_roles(text: str) -> tuple[list[Role], list[Role]]:
     return asked, declined
 
 
-def role_mentions(low: str) -> list[tuple[int, int, Role]]:
+@lru_cache(maxsize=512)
+def role_mentions(low: str) -> tuple[tuple[int, int, Role], ...]:
     """(start, end, role) of every role phrase, longest phrase first where two overlap, in order of mention."""
     hits: list[tuple[int, int, Role]] = []
     taken: list[tuple[int, int]] = []
@@ -321,7 +323,7 @@ def role_mentions(low: str) -> list[tuple[int, int, Role]]:
                 continue
             taken.append(m.span())
             hits.append((m.start(), m.end(), role))
-    return sorted(hits)
+    return tuple(sorted(hits))
 
 
 def find_aspects(text: str, *, include_negated: bool = False) -> list[str]:
@@ -334,7 +336,8 @@ def find_aspects(text: str, *, include_negated: bool = False) -> list[str]:
     return out
 
 
-def aspect_mentions(low: str) -> list[tuple[int, int, str, bool]]:
+@lru_cache(maxsize=512)
+def aspect_mentions(low: str) -> tuple[tuple[int, int, str, bool], ...]:
     """(start, end, ratio, negated) of every aspect ratio named, in order, one per place."""
     found: list[tuple[int, int, str]] = []
     for m in re.finditer(r"(?<![\d:.])(\d{1,2}(?:\.\d{1,2})?)\s*([:x×])\s*(\d{1,2})(?![\d:])", low):
@@ -350,7 +353,7 @@ def aspect_mentions(low: str) -> list[tuple[int, int, str, bool]]:
             for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
                 if not any(a < m.end() and m.start() < e for a, e, _ in found):
                     found.append((m.start(), m.end(), ratio))
-    return [(a, e, ratio, negated(low, a)) for a, e, ratio in sorted(found)]
+    return tuple((a, e, ratio, negated(low, a)) for a, e, ratio in sorted(found))
 
 
 def find_counts(text: str) -> tuple[int | None, int | None]:

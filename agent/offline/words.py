@@ -115,6 +115,7 @@ def correct_word(word: str) -> str:
 _WORD = re.compile(r"(?<![\w#/-])([A-Za-z][A-Za-z']*(?:/[A-Za-z]?)?)(?![\w-])")
 
 
+@lru_cache(maxsize=512)
 def normalize(text: str) -> str:
     """The message with abbreviations spelled out and typos corrected word by word; everything else
     (SKU ids, numbers, punctuation, case of untouched words) is kept as typed."""
@@ -246,7 +247,8 @@ def _masked(low: str) -> str:
     return out
 
 
-def find_counts(text: str) -> list[Count]:
+@lru_cache(maxsize=512)
+def find_counts(text: str) -> tuple[Count, ...]:
     """Every count a message states, in order: '3 variants each', 'x2', '2x', 'three of each', '6 variations',
     'maybe 4 takes', 'two 9:16 campaign shots', '4 instagram posts', '3 versions of the 4:5'. Numbers in sizes,
     units, aspect ratios, ids and 'set of 4' are not counts."""
@@ -269,4 +271,4 @@ def find_counts(text: str) -> list[Count]:
             tail = low[m.end(1):m.end(1) + 40]
             definite = re.match(rf"\s+(?:{_PER_SHOT_NOUNS}\s+)?of\s+(?:the|those|these|that|this)\b", tail) is not None
             found.append(Count(value, m.start(1), m.end(), per_shot, definite))
-    return sorted(found, key=lambda c: c.start)
+    return tuple(sorted(found, key=lambda c: c.start))
