@@ -134,12 +134,13 @@ def test_a_shot_in_the_catalog_but_not_in_the_journal_is_not_made_again(tmp_path
     leaves that state, and the next run must count the shot as done rather than render it again."""
     csv_path = write_catalog(tmp_path / "in", skus=("DEMO-RING",))
     first = run_batch(quick, csv_path, read_brief=read_brief, workers=1)
-    assert first["shots"]["done"] == first["shots"]["total"] == 2
+    total = first["shots"]["total"]
+    assert first["shots"]["done"] == total >= 1
     before = candidate_ids(quick.home)
     [(sku, lost)] = list(finished_units(quick.home))[:1]
     with sqlite3.connect(quick.home / "batch.sqlite") as conn:
         conn.execute("DELETE FROM units WHERE shot_id = ?", (lost,))
     again = run_batch(quick, csv_path, read_brief=read_brief, workers=1)
-    assert again["shots"] == {"total": 2, "done": 2, "resumed": 2, "failed": 0}
+    assert again["shots"] == {"total": total, "done": total, "resumed": total, "failed": 0}
     assert candidate_ids(quick.home) == before
     assert (sku, lost) in finished_units(quick.home)

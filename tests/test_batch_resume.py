@@ -29,7 +29,7 @@ def write_catalog(folder: Path, skus=SKUS, extra_rows: str = "",
     lines = ["sku,photos,category,brief,channels,dimensions"]
     for sku in skus:
         name = sku.lower().removeprefix("demo-")
-        (folder / "photos" / f"{name}.jpg").write_bytes(photo_bytes(sku, 400))
+        (folder / "photos" / f"{name}.jpg").write_bytes(photo_bytes(sku, 900))
         lines.append(f"{sku},photos/{name}.jpg,{name},\"{name}, {brief}\","
                      "etsy,30x30 mm")
     path = folder / "catalog.csv"
