@@ -265,3 +265,45 @@ def test_card_choices_become_agent_decisions():
     # Approving an image that differs from the photo needs the seller's reason, asked on that card.
     decisions, problems = review_decisions(review, {"b": {"action": "approve", "note": ""}})
     assert decisions == [] and len(problems) == 1 and "say in its box why" in problems[0]
+
+
+def test_cutout_strokes_from_the_app_recut_the_photo(workspace, realdata):
+    """The cutout view's strokes (green keep, red remove painted over the photo) reach the engine as hard
+    constraints: a new cutout asset, the earlier one kept, the painted keep area opaque in it."""
+    import numpy as np
+    from PIL import Image
+
+    from tools.prepare import ingest_product
+    from tools.review import product_cutout
+    from ui.app import AppContext, on_cutout_view, on_recut, stroke_masks
+
+    photo = realdata / "masks" / "samlora_ring2.jpg"
+    ingest_product(workspace, "RING-7", [str(photo)], category="ring")
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home / "media")
+    before = product_cutout(workspace, "RING-7")
+    visible, checker, backdrop, editor, note = on_cutout_view(ctx, "RING-7")
+    assert Path(checker).is_file() and Path(backdrop).is_file() and "made from this cutout" in note
+    shown = Image.open(editor["background"])
+
+    # 1. A green stroke over a corner of the background (the editor's layer is at the shown size).
+    layer = np.zeros((shown.height, shown.width, 4), np.uint8)
+    layer[10:40, 10:120] = (22, 163, 74, 255)
+    layer[60:70, 10:60] = (220, 38, 38, 255)
+    keep, remove = stroke_masks({"layers": [layer]}, Image.open(photo).size)
+    assert keep.shape == (1080, 1920) and keep[40, 60] and not keep[1000, 1800]
+    assert remove is not None and remove[int(65 * 1920 / shown.width), 50] and not (keep & remove).any()
+
+    # 2. Re-cut: a new cutout asset where the keep stroke is opaque; the first cutout is kept.
+    outputs = list(on_recut(ctx, "RING-7", {"layers": [layer]}, [], "t-recut", None, None))
+    history = outputs[-1][1]
+    assert "The cutout is corrected" in history[-1]["content"]
+    after = product_cutout(workspace, "RING-7")
+    assert after["cutout_path"] != before["cutout_path"] and after["earlier"] == 1
+    assert Path(before["cutout_path"]).is_file()
+    alpha = np.asarray(Image.open(after["cutout_path"]).convert("RGBA"))[..., 3]
+    assert alpha[keep].mean() > 200
+    assert not Path(before["cutout_path"]).samefile(after["cutout_path"])
+    # 3. No strokes: nothing changes, and the seller is told what to paint.
+    outputs = list(on_recut(ctx, "RING-7", {"layers": []}, [], "t-recut", None, None))
+    assert "Paint over the photo first" in outputs[-1][1][-1]["content"]
+    assert product_cutout(workspace, "RING-7")["cutout_path"] == after["cutout_path"]

@@ -233,6 +233,8 @@ def approved_markdown(preview: dict | None) -> str:
             lines.append(f"- {approved_caption(image)}: {safe(image['note'])}")
     for left in preview.get("skipped") or []:
         lines.append(f"- Left out, the {role_word(left.get('role', ''))}: {safe(left['reason'])}")
+    for warning in preview.get("warnings") or []:
+        lines.append(f"- ⚠ {safe(warning)}")
     return "\n".join(lines)
 
 
