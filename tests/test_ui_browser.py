@@ -259,7 +259,7 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         # 1. A ring photo and a brief; the HTML in it is shown as text.
         shoot(page, "01-start")
         started = _send(page, "silver solitaire ring <img src=x onerror=alert(1)> with a diamond, 18 mm wide, "
-                              "for Google Shopping, warm holiday mood", [ring])
+                              "for Amazon, warm holiday mood", [ring])
 
         # 2. When the images are ready they are in view, with the plan in its panel (once).
         page.wait_for_selector("#review .ls-card img", state="visible")
@@ -280,9 +280,9 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         # 3. A candidate opens large beside the source photo, with its checks in words.
         cards = _card_ids(page)
         assert len(cards) >= 4
-        passing = [c for c in cards if page.locator(f"#card-{c} .ls-pass").count()]
-        packshots = [c for c in passing if page.locator(f"#card-{c}.ls-role-packshot").count()]
-        assert packshots, "no main image passed the check"
+        packshots = [c for c in cards if page.locator(f"#card-{c}.ls-role-packshot").count()]
+        assert packshots, "no main image was made"
+        flagged = page.locator(f"#card-{packshots[0]} .ls-fail").count() > 0
         page.click(f"#view-{packshots[0]}")
         page.wait_for_selector("#viewer #view-source img")
         page.wait_for_selector("#viewer #view-image img")
@@ -295,7 +295,8 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
 
         # 4. Approve the main image; ask for a change on another image with its own words; send.
         changed = next(c for c in cards if c not in packshots and page.locator(f"#card-{c}.ls-role-packshot").count() == 0)
-        _decide(page, packshots[0], "approve")
+        # A flagged image is approved only with the seller's reason, typed on its card.
+        _decide(page, packshots[0], "approve", "I checked it against my photo: the ring is whole" if flagged else "")
         _decide(page, changed, "change", "warmer background")
         shoot(page, "04-decided")
         before = _messages(page)
@@ -316,7 +317,7 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
 
         # 6. The approved page for the channel, in slot order, before Publish is enabled.
         page.wait_for_selector("#approved-gallery img")
-        assert "Google will get 1 image" in page.locator("#approved-notes").inner_text()
+        assert "Amazon will get 1 image" in page.locator("#approved-notes").inner_text()
         assert page.locator("#publish-btn").is_enabled()
         assert_seller_words(page, "approved view")
         shoot(page, "06-approved")
@@ -342,7 +343,7 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         shoot(page, "07-published")
 
         # 9. The exports and the image store are not served, even to someone who knows their paths.
-        pack_file = next((served.home / "exports" / sku / "google").glob("*.jpg"))
+        pack_file = next((served.home / "exports" / sku / "amazon").glob("*.jpg"))
         for path in (pack_file, next((served.home / "assets").rglob("*.png"))):
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(f"{served.url}gradio_api/file={path}", timeout=10)
