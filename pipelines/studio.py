@@ -226,7 +226,10 @@ def detail_window(item_size: tuple[int, int], photo_size: tuple[int, int], aspec
     side = max(DETAIL_MIN_CROP, 0.5 * max(item_size))
     side = min(side, DETAIL_MAX_SHARE * short if short >= DETAIL_MIN_PHOTO else 0.6 * max(item_size))
     cw, ch = (side * aspect, side) if aspect >= 1 else (side, side / aspect)
-    k = min(1.0, photo_size[0] / cw, photo_size[1] / ch)  # the window must fit in the photo
+    # inside the product's box where it can be (no plain backdrop bands), but never below 3/4 of the minimum
+    fit = min(1.0, item_size[0] / cw, item_size[1] / ch)
+    k = max(fit, min(1.0, 0.75 * DETAIL_MIN_CROP / min(cw, ch)))
+    k = min(k, photo_size[0] / cw, photo_size[1] / ch)  # the window must fit in the photo
     return max(1, int(cw * k)), max(1, int(ch * k))
 
 
