@@ -342,7 +342,8 @@ def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=No
         gr.update(visible=bool(review), interactive=not busy),
         token,
         gr.update(value=channel) if channel else gr.update(),
-        *(approved_view(ctx, sku, channel or turn.channel, reviewing=bool(review)) if not busy else (gr.update(),) * 4),
+        *(approved_view(ctx, sku, channel or turn.channel, reviewing=bool(review)) if not busy
+          else (gr.update(), gr.update(), gr.update(), gr.update(interactive=False))),  # no publish mid-turn
     )
 
 
