@@ -891,7 +891,7 @@ def build_app(settings: Settings):
             channel_pick = gr.Dropdown(label="Channel", choices=[c.value for c in Channel], value="amazon",
                                        elem_id="channel-pick", min_width=160)
             approved_gallery = gr.Gallery(show_label=False, columns=5, height=260, elem_id="approved-gallery",
-                                          allow_preview=False, object_fit="contain", format="jpeg",
+                                          allow_preview=False, object_fit="contain", format="jpeg", fit_columns=False,
                                           buttons=[])
             approved_md = gr.Markdown(elem_id="approved-notes")
             publish_btn = gr.Button("Publish", variant="primary", interactive=False, elem_id="publish-btn")
