@@ -131,6 +131,16 @@ def test_an_oversized_field_fails_its_row_alone(tmp_path):
     assert csv.field_size_limit() == 131072  # the module's limit is restored for everyone else
 
 
+def test_a_sku_with_a_line_break_or_spaces_around_it_is_refused_not_trimmed(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(photo_bytes("DEMO-RING", 200))
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text('sku,photos,category\n"R1\n",a.jpg,ring\n R2,a.jpg,ring\nR3,a.jpg,ring\n')
+    rows, failed = read_catalog_csv(csv_path)
+    assert [r.sku for r in rows] == ["R3"]
+    assert [f["sku"] for f in failed] == ["R1", "R2"]
+    assert "line break" in failed[0]["reason"] and "\n" not in failed[0]["reason"]
+
+
 def test_photo_paths_stay_inside_the_catalogs_folder_unless_a_root_is_named(tmp_path):
     inside, outside = tmp_path / "catalog", tmp_path / "elsewhere"
     (inside / "photos").mkdir(parents=True)

@@ -150,6 +150,9 @@ def read_catalog_csv(csv_path: Path, read_brief: Callable | None = None,
             continue
         sku = values.get("sku", "")
         try:
+            raw_sku = raw.get("sku") or ""
+            if raw_sku != sku:  # "R1\n" or " R1" is refused, not stored trimmed
+                raise BadInput(f"SKU {raw_sku!r} has spaces or a line break around it; write it as {sku!r}")
             for column, value in values.items():
                 if len(value) > MAX_FIELD_CHARS:
                     raise BadInput(f"the {column} field is {len(value):,} characters long; the limit is "
