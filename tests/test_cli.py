@@ -114,3 +114,23 @@ def test_plate_add_accepts_json_after_its_arguments(tmp_path, capsys):
     assert code == 0, captured.err
     assert json.loads(captured.out)["kind"] == "hand"
     assert (home / "catalog.sqlite").exists()
+
+
+def test_cutout_reports_its_check_against_the_photo(tmp_path, realdata):
+    """The matting's own confidence cannot see what it lost: `cutout` also checks the cutout against the photo,
+    and a cutout with half the product painted away is not reported as verified."""
+    from PIL import Image
+
+    photo = realdata / "jewelry_packshot" / "myntra_48570_bracelet.jpg"
+    result = run_cli("cutout", photo, "-o", tmp_path / "whole.png", "--json", home=tmp_path / "home", check=True)
+    whole = json.loads(result.stdout)["checked"]
+    assert whole["level"] == "verified" and whole["reasons"] == []
+
+    width, height = Image.open(photo).size
+    remove = Image.new("L", (width, height), 0)
+    remove.paste(255, (0, 0, width // 2, height))
+    remove.save(tmp_path / "remove.png")
+    result = run_cli("cutout", photo, "-o", tmp_path / "half.png", "--remove", tmp_path / "remove.png",
+                     home=tmp_path / "home", check=True)
+    assert "checked against the photo: failed" in result.stdout
+    assert "part of the product may be missing" in result.stdout

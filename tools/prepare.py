@@ -92,7 +92,26 @@ def cutout_file(image_path: str | os.PathLike, out_path: str | os.PathLike, *, k
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise write_problem(exc, out.parent, "the cutout") from None
-    return {"input": str(image_path), "output": str(out), **result.report(), "loader_notes": loaded.notes}
+    # 3. Check the cutout against the photo itself (the matting's own confidence cannot see what it lost)
+    checked = _checked_against_photo(loaded.image, result.rgba, strokes=keep_mask is not None or remove_mask is not None)
+    return {"input": str(image_path), "output": str(out), **result.report(), "checked": checked,
+            "loader_notes": loaded.notes}
+
+
+def _checked_against_photo(photo, rgba, *, strokes: bool) -> dict:
+    """The photo check of a cutout written by the `cutout` command: level (verified / uncertain / failed),
+    the seller's reasons and the measured values (tools/verification.py grades them)."""
+    from pipelines.cutout_check import verify_cutout
+    from tools.verification import grade
+
+    try:
+        values = verify_cutout(photo, rgba).as_dict()
+    except ValueError as error:  # an empty cutout, for one
+        return {"level": "failed", "reasons": [str(error)], "values": {}}
+    level, reasons = grade(values)
+    if strokes and level != "verified":
+        reasons = [*reasons, "your keep/remove strokes were applied; what they removed may be product on purpose"]
+    return {"level": level, "reasons": reasons, "values": values}
 
 
 def _product_from(sku: str, category: Category, brief: Brief | None, existing: Product | None) -> Product:

@@ -167,7 +167,13 @@ def cmd_cutout(args):
     settings = _settings(args)
     report = cutout_file(args.image, args.output, keep=args.keep, remove=args.remove, segmenter=settings.segmenter,
                          segmenter_flag="--segmenter" if args.segmenter else "LISTING_STUDIO_SEGMENTER")
-    text = f"wrote {args.output} (background: {report['background']}, confidence {report['confidence']:.2f})"
+    checked = report["checked"]
+    text = (f"wrote {args.output} (background: {report['background']}, matting confidence {report['confidence']:.2f}); "
+            f"checked against the photo: {checked['level']}")
+    if checked["reasons"]:
+        text += " - " + "; ".join(checked["reasons"])
+        if checked["level"] != "verified":
+            text += "; paint the missing part white in a mask and pass it with --keep MASK (or --remove for background)"
     return EXIT_OK, report, text
 
 
