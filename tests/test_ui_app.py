@@ -307,3 +307,26 @@ def test_cutout_strokes_from_the_app_recut_the_photo(workspace, realdata):
     outputs = list(on_recut(ctx, "RING-7", {"layers": []}, [], "t-recut", None, None))
     assert "Paint over the photo first" in outputs[-1][1][-1]["content"]
     assert product_cutout(workspace, "RING-7")["cutout_path"] == after["cutout_path"]
+
+
+@pytest.mark.parametrize("raised", ["oserror", "listing"])
+def test_publish_on_a_full_disk_says_so_in_seller_words(workspace, monkeypatch, raised):
+    """A full disk while publishing: one sentence that says what happened and what to do, no path."""
+    import errno
+
+    import tools.publish
+    from tools.errors import OutOfSpace
+    from ui.app import AppContext, on_publish
+
+    def full(ws, sku, channel):
+        if raised == "oserror":
+            raise OSError(errno.ENOSPC, "No space left on device", str(ws.home / "exports" / "x.jpg"))
+        raise OutOfSpace(f"no space left in {ws.home}: free space and retry; nothing was lost")
+
+    monkeypatch.setattr(tools.publish, "publish_to_exports", full)
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home / "media")
+    outputs = on_publish(ctx, None, [], None, "RING-1", "amazon", {"sku": "RING-1"}, None)
+    history = next(o for o in outputs if isinstance(o, list))
+    said = history[-1]["content"]
+    assert said.startswith("✗ The disk is full") and "nothing was lost" in said
+    assert "/" not in said and "Error" not in said

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from tools.errors import BadInput, ListingError, Refused
+from tools.errors import BadInput, ListingError, OutOfSpace, Refused, storage_problem
 from tools.settings import Settings
 from ui.views import (
     approved_caption,
@@ -722,6 +722,10 @@ def approved_view(ctx: AppContext, sku: str | None, channel: str, *, reviewing: 
             gr.update(interactive=preview["ready"], variant="secondary" if reviewing else "primary"))
 
 
+DISK_FULL = ("✗ The disk is full, so the pack could not be written. Free some space on this computer and "
+             "publish again; nothing was lost.")
+
+
 def on_publish(ctx: AppContext, thread_id, history, choice, typed, channel, plan, review):
     """Publish through the same tool the agent uses, and offer the pack as a zip for download."""
     import gradio as gr
@@ -742,11 +746,16 @@ def on_publish(ctx: AppContext, thread_id, history, choice, typed, channel, plan
         target = ctx.media / "downloads" / uuid.uuid4().hex / f"{turn.sku}-{result['channel']}"
         target.parent.mkdir(parents=True, exist_ok=True)
         zipped = shutil.make_archive(str(target), "zip", root_dir=folder)
+    except OutOfSpace:
+        _say(turn.history, DISK_FULL)
     except ListingError as error:
         _say(turn.history, f"✗ {safe(error)}")
     except Exception as error:
-        log.exception("publish failed")
-        _say(turn.history, f"✗ Publishing failed ({type(error).__name__}); nothing stored was lost. Try again.")
+        if isinstance(storage_problem(error, ctx.ws.home), OutOfSpace):
+            _say(turn.history, DISK_FULL)
+        else:
+            log.exception("publish failed")
+            _say(turn.history, f"✗ Publishing failed ({type(error).__name__}); nothing stored was lost. Try again.")
     return (*turn_outputs(ctx, turn),
             gr.update(value=zipped, visible=True) if zipped else gr.update())
 
