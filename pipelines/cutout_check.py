@@ -136,6 +136,21 @@ def _reduce(photo: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return cv2.resize(photo, size, interpolation=cv2.INTER_AREA), cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
 
 
+def _unbounded_shadow_removed(candidates: np.ndarray, smooth: np.ndarray, plain: np.ndarray) -> np.ndarray:
+    """The shadow pixels the neural map calls product, less those that are a cast shadow after all.
+
+    The neural model fills true holes (a ring's opening), where the ring's own shadow often lies. A cast
+    shadow fades smoothly into the plain background beside it; a grey metal face is bounded by its edges.
+    So a candidate region joined to plain background by smooth pixels alone stays a shadow."""
+    if not candidates.any():
+        return candidates
+    count, labels = cv2.connectedComponents((smooth | candidates).astype(np.uint8), connectivity=4)
+    touches_plain = np.zeros(count, bool)
+    touches_plain[np.unique(labels[plain & smooth])] = True
+    touches_plain[0] = False
+    return candidates & ~touches_plain[labels]
+
+
 def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | None = None) -> dict:
     """Per-pixel evidence at analysis size: {'product', 'shadow', 'plain', 'transparent', 'kept', ...}.
 
@@ -172,9 +187,9 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
     # texture closes over the product's smooth faces between its edges (a polished band)
     closed = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
     product = closed & ~(shadow & ~strong)
-    if neural is not None:
-        product |= shadow & (neural > 0.9)
     plain = (np.hypot(d_light, d_chroma) < max(2.5, 2.5 * noise)) & smooth
+    if neural is not None:
+        product |= _unbounded_shadow_removed(shadow & (neural > 0.9), smooth & ~coloured, plain)
     return {"rgb": rgb, "alpha": a, "transparent": transparent, "kept": kept, "product": product, "plain": plain,
             "shadow": shadow, "chroma": np.hypot(lab[..., 1], lab[..., 2]), "noise": noise, "inliers": inliers,
             "neural": neural}

@@ -10,7 +10,7 @@ from PIL import Image
 from tools.errors import BadInput
 from tools.models import JEWELRY, Category, Product, Role, Shot
 from tools.rendering import Rendered, from_studio, studio_try_on
-from tools.rules import CHANNEL_SPECS, NO_UPSCALE_CHANNELS, main_fill
+from tools.rules import CHANNEL_SPECS, NO_UPSCALE_CHANNELS, enlarge_limits, main_fill
 
 FLAT = frozenset({Category.necklace, Category.earrings, Category.bracelet, Category.apparel_top,
                   Category.apparel_bottom, Category.dress})
@@ -44,8 +44,9 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
                                                min_long=min(min_long, max(shot.width, shot.height))))
         if shot.role is Role.detail:
             spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
+            free, limit = enlarge_limits(shot.channel)  # the one small-photo policy: beyond 2x only to reach the minimum
             return from_studio(studio.detail(cutout, shot.width, shot.height, photo=source_photo(ws, product.sku, cutout),
-                                             variant=index,
+                                             variant=index, max_upscale=free, reach_upscale=limit,
                                              min_long=max(1000, spec.min_long_side if spec else 1000)))
         if shot.role is Role.try_on:
             return studio_try_on(ws, product, shot, cutout, index)
