@@ -149,6 +149,16 @@ def validate_uploads(paths) -> tuple[list[str], list[str]]:
     return good, lines
 
 
+def _checkerboard(size: tuple[int, int], tile: int = 16):
+    """The grey checkerboard that shows where a cutout is transparent."""
+    import numpy as np
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:size[1], 0:size[0]]
+    tiles = (((yy // tile) + (xx // tile)) % 2).astype(np.uint8)
+    return Image.fromarray(np.where(tiles[..., None] == 1, 204, 245).astype(np.uint8).repeat(3, 2))
+
+
 # -- the app context: what every handler shares ---------------------------------------------------------
 
 
@@ -163,28 +173,16 @@ class AppContext:
 
     def show(self, path: str | None, size: int = 640) -> str | None:
         """A JPEG copy of an image for the page (at most `size` px), made once in the media folder."""
-        if not path or not Path(path).is_file():
-            return None
-        target = self.media / f"{size}" / f"{Path(path).stem}.jpg"
-        if not target.exists():
-            from PIL import Image
-
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with Image.open(path) as image:
-                image.thumbnail((size, size))
-                flat = Image.new("RGB", image.size, (255, 255, 255))
-                rgba = image.convert("RGBA")
-                flat.paste(rgba, mask=rgba.getchannel("A"))
-                partial_file = target.with_suffix(".part")
-                flat.save(partial_file, "JPEG", quality=88)
-                os.replace(partial_file, target)
-        return str(target)
+        return self._copy(path, f"{size}", size, "white", quality=88)
 
     def show_cutout(self, path: str | None, backdrop: str, size: int = 640) -> str | None:
         """A cutout laid on a checkerboard (what is transparent shows) or on the white studio backdrop."""
+        return self._copy(path, f"cutout-{backdrop}-{size}", size, backdrop, quality=90)
+
+    def _copy(self, path: str | None, folder: str, size: int, ground: str, quality: int) -> str | None:
         if not path or not Path(path).is_file():
             return None
-        target = self.media / f"cutout-{backdrop}-{size}" / f"{Path(path).stem}.jpg"
+        target = self.media / folder / f"{Path(path).stem}.jpg"
         if not target.exists():
             from PIL import Image
 
@@ -192,17 +190,10 @@ class AppContext:
             with Image.open(path) as image:
                 rgba = image.convert("RGBA")
                 rgba.thumbnail((size, size))
-            if backdrop == "checker":
-                import numpy as np
-
-                yy, xx = np.mgrid[0:rgba.height, 0:rgba.width]
-                tiles = (((yy // 16) + (xx // 16)) % 2).astype(np.uint8)
-                ground = Image.fromarray(np.where(tiles[..., None] == 1, 204, 245).astype(np.uint8).repeat(3, 2))
-            else:
-                ground = Image.new("RGB", rgba.size, (255, 255, 255))
-            ground.paste(rgba, mask=rgba.getchannel("A"))
+            flat = _checkerboard(rgba.size) if ground == "checker" else Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
             partial_file = target.with_suffix(".part")
-            ground.save(partial_file, "JPEG", quality=90)
+            flat.save(partial_file, "JPEG", quality=quality)
             os.replace(partial_file, target)
         return str(target)
 
