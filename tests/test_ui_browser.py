@@ -217,7 +217,7 @@ def _send(page, text: str, photos=()) -> float:
 
 
 def readme_picture(page) -> None:
-    """What the seller sees when the images are ready (1280x800), as the small PNG the README shows."""
+    """What the seller sees when the images are ready (1280x800), as a small PNG."""
     from PIL import Image
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
