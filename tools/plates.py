@@ -47,12 +47,7 @@ def register_plate(ws: Workspace, image, *, kind: str, mask=None, plate_id: str 
         raise BadInput(f"unknown plate kind {kind!r}: use one of {', '.join(KINDS)}")
     if mask is None:
         raise BadInput("a plate needs --mask: an image whose white pixels mark where the jewelry sits")
-    if mm_per_px is not None and not 0.005 <= float(mm_per_px) <= 20:
-        raise BadInput(f"mm_per_px must be within 0.005..20, got {mm_per_px}")
-    if plate_id is None:
-        stem = Path(str(image)).stem if not isinstance(image, bytes | bytearray) else "plate"
-        plate_id = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64] or "plate"
-    _check_id(plate_id, "plate id")
+    plate_id = _checked_plate_id(image, plate_id, mm_per_px, default="plate")
     talent_id = _check_id(talent_id, "talent id") if talent_id else f"talent-{plate_id}"[:64]
     channels = [normalize_channel(c) for c in consent_channels if str(c).strip()]
     regions = [r.strip() for r in consent_regions if r.strip()] or ["worldwide"]
@@ -100,6 +95,16 @@ def register_plate(ws: Workspace, image, *, kind: str, mask=None, plate_id: str 
     return catalog.add_plate(plate)
 
 
+def _checked_plate_id(image, plate_id: str | None, mm_per_px: float | None, *, default: str) -> str:
+    """Check the scale and the plate id every plate kind shares; without an id, the file's name is used."""
+    if mm_per_px is not None and not 0.005 <= float(mm_per_px) <= 20:
+        raise BadInput(f"mm_per_px must be within 0.005..20, got {mm_per_px}")
+    if plate_id is None:
+        stem = Path(str(image)).stem if not isinstance(image, bytes | bytearray) else default
+        plate_id = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64] or default
+    return _check_id(plate_id, "plate id")
+
+
 def register_scene_plate(ws: Workspace, image, *, surface=None, plate_id: str | None = None,
                          mm_per_px: float | None = None) -> Plate:
     """Store the seller's photographed set (a marble slab, a shelf, a linen table) for lifestyle and
@@ -110,12 +115,7 @@ def register_scene_plate(ws: Workspace, image, *, surface=None, plate_id: str | 
     from pipelines.studio import StudioError
 
     # 1. Check inputs
-    if mm_per_px is not None and not 0.005 <= float(mm_per_px) <= 20:
-        raise BadInput(f"mm_per_px must be within 0.005..20, got {mm_per_px}")
-    if plate_id is None:
-        stem = Path(str(image)).stem if not isinstance(image, bytes | bytearray) else "scene"
-        plate_id = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64] or "scene"
-    _check_id(plate_id, "plate id")
+    plate_id = _checked_plate_id(image, plate_id, mm_per_px, default="scene")
 
     # 2. The photo (refused when it carries text or a watermark) and where products stand on it
     loaded = load_image(image if not isinstance(image, os.PathLike) else str(image))
