@@ -38,7 +38,7 @@ CASES = [
     ('lipstick in burgundy, instagram stories and square posts, bold',
      {'category': 'beauty', 'title': 'lipstick in burgundy', 'colors': ['burgundy'], 'mood': 'bold', 'roles': ['campaign'], 'aspect_ratios': ['9:16', '1:1']}),
     ('emerald engagement ring UK size M, platinum, elegant, etsy',
-     {'category': 'ring', 'title': 'emerald engagement ring UK size M', 'materials': ['emerald', 'platinum'], 'dimensions': {'inner_diameter_mm': 16.92}, 'channels': ['etsy'], 'mood': 'elegant'}),
+     {'category': 'ring', 'title': 'emerald engagement ring UK size M', 'materials': ['emerald', 'platinum'], 'dimensions': {'inner_diameter_mm': 16.71}, 'channels': ['etsy'], 'mood': 'elegant'}),
     ('silver chain necklace 18 inch chain, no try-on, just packshots for ebay',
      {'category': 'necklace', 'title': 'silver chain necklace 18 inch chain', 'materials': ['silver'], 'channels': ['ebay'], 'roles': ['packshot'], 'exclude_roles': ['try_on', 'detail', 'lifestyle', 'campaign', 'on_model'], 'notes': 'chain length 457.2 mm'}),
     ('hoop earrings 25mm wide, gold, campaign: 3 campaign images 4:5 for spring',
@@ -93,10 +93,17 @@ def test_at_least_thirty_briefs():
 
 @pytest.mark.parametrize("system,size,mm", [
     ("US", 7, 17.32), ("US", 0, 11.63), ("US", 9.5, 19.35), ("EU", 52, 16.55), ("EU", 60, 19.1),
-    ("UK", "M", 16.92), ("UK", "M 1/2", 17.12),
+    ("UK", "M", 16.71), ("UK", "M 1/2", 16.91), ("UK", "L½", 16.51),
 ])
 def test_ring_sizes_to_inner_diameter(system, size, mm):
     assert ring_size_to_mm(system, size) == pytest.approx(mm, abs=0.01)
+
+
+def test_the_reader_and_the_try_on_use_one_size_table():
+    from tools.sizing import inner_diameter_mm
+
+    for system, size in [("UK", "R½"), ("UK", "P"), ("US", "6.5"), ("EU", "56")]:
+        assert ring_size_to_mm(system, size) == inner_diameter_mm(system, size)
 
 
 @pytest.mark.parametrize("system,size", [("US", 30), ("EU", 10), ("UK", "7"), ("JP", 7)])

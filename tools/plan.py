@@ -20,6 +20,7 @@ from tools.workspace import Workspace
 LONG_SIDE = 1920
 SQUARE_SIDE = 1600
 MOOD_ROLES = (Role.lifestyle, Role.campaign, Role.try_on, Role.on_model)  # shots whose scene carries a mood
+LOOK_ROLES = (Role.lifestyle, Role.campaign, Role.on_model, Role.model_swap)  # shots whose set a look change alters
 
 
 class ShotRef(Model):
@@ -54,10 +55,14 @@ class PlanEdit(Model):
                                      "of the role not in `keep`")
     mood: str = ""
     count: int | None = Field(default=None, ge=1, le=12)
+    changes: list[str] = Field(default_factory=list, description="change requests (tools.looks names: darker, "
+                               "more_space, ...) for the re-styled shots")
+    look: dict = Field(default_factory=dict, description="look parameters asked for by name, e.g. surfaces")
 
     @property
     def empty(self) -> bool:
-        return not (self.drop or self.add or self.restyle or self.drop_rest_of or self.mood)
+        return not (self.drop or self.add or self.restyle or self.drop_rest_of or self.mood or self.changes
+                    or self.look)
 
 
 class EditResult(Model):
@@ -150,6 +155,29 @@ def _required(plan: GalleryPlan, shot: Shot) -> str | None:
     return None
 
 
+def _changed_look(shot: Shot, edit: PlanEdit, result: EditResult) -> dict:
+    """The options of a re-styled shot: its look with the edit's change requests and named parameters applied
+    (tools.looks), so the re-render differs as asked; a change the shot's role cannot take is said in the notes."""
+    options = dict(shot.options)
+    if not (edit.changes or edit.look):
+        return options
+    if shot.role not in LOOK_ROLES:
+        asked = ", ".join(c.replace("_", " ") for c in edit.changes) or "another surface"
+        result.notes.append(f"the {shot_label(shot)} cannot be made {asked} (only lifestyle and campaign scenes "
+                            "take these changes); it renders again as a fresh take")
+        return options
+    from tools.looks import apply_changes, look_for
+
+    if edit.mood:
+        options.pop("look", None)
+    base = look_for(edit.mood or shot.mood, options.get("brand_colors", ()), options)
+    base.pop("mood", None)
+    base.pop("auto_lightness", None)
+    options["look"] = apply_changes(base, edit.changes) | edit.look
+    options.pop("change", None)  # nothing rendered to measure against: the look itself carries the request
+    return options
+
+
 def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = None) -> EditResult:
     """Apply a chat edit to a plan: drop, then re-style, then add. Returns the new plan, the shots to render
     and what changed (nothing is dropped or replaced without being listed)."""
@@ -179,13 +207,17 @@ def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = No
         kept.append(shot)
     shots = kept
 
-    # 3. Re-style: the shots pointed at (or, for a mood alone, every shot that carries a mood) render again as new shots
+    # 3. Re-style: the shots pointed at (or, for a mood alone, every shot that carries a mood; for a change of
+    # the look alone, every scene) render again as new shots, their look changed as asked
     targets = edit.restyle or ([ShotRef(role=r) for r in MOOD_ROLES] if edit.mood and not edit.add else [])
+    if not targets and (edit.changes or edit.look) and not edit.add:
+        targets = [ShotRef(role=r) for r in LOOK_ROLES]
     restyled = []
     for shot in shots:
         if any(ref.matches(shot) for ref in targets):
             fresh = shot.model_copy(update={"id": new_id("shot"), "mood": edit.mood or shot.mood,
-                                            "count": edit.count or shot.count})
+                                            "count": edit.count or shot.count,
+                                            "options": _changed_look(shot, edit, result)})
             result.replaced[shot.id] = fresh.id
             result.to_render.append(fresh.id)
             restyled.append(fresh)

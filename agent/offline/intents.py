@@ -24,7 +24,7 @@ from agent.offline.reader import (
     find_skus,
     role_mentions,
 )
-from agent.offline.words import clause_end, clause_start, find_counts, negated, normalize
+from agent.offline.words import clause_end, clause_start, find_counts, negated, normalize, only_spans
 from prompts import load
 from tools.models import GalleryPlan, Role
 from tools.plan import PlanEdit, ShotAdd, ShotRef
@@ -39,7 +39,9 @@ MIN_SIMILARITY = 0.4  # below this the nearest examples say nothing ("hello ther
 _STATUS = re.compile(r"\b(?:status|progress|where are we|how far(?: along)?|how(?:'s| is) it going|done yet|are (?:we|you) done|"
                      r"ready yet|still working|eta|what's happening)\b")
 _PUBLISH = re.compile(r"\b(?:publish|export|push (?:it|them|the \w+(?: ones)?|everything|these|those)\b.*\bto|"
-                      r"send (?:it|them|the \w+|everything|these|those)\b.*\bto|go live|upload (?:it |them )?to|"
+                      r"send (?:it|them|the \w+|everything|these|those)\b.*\bto|go(?:es)? live|upload (?:it |them )?to|"
+                      r"(?:put|make|set|get|take) (?:it|them|this|these|those|everything|the \w+(?: ones)?) live|"
+                      r"(?:put|list) (?:it|them|this|these|those|everything) (?:up )?on (?=\w)|"
                       r"make the packs?|channel packs?|ship it)\b")
 _QUESTION = re.compile(r"\b(?:missing|still need|still needs|still lack|lacks?|lacking|what's left|left to (?:shoot|do|make)|"
                        r"coverage|outstanding|which (?:skus?|products?|items?|listings?)|any (?:products?|skus?|items?|listings?)|"
@@ -50,7 +52,35 @@ _STATE_QUESTION = re.compile(r"^\s*(?:is|are|does|do|has|have|what|which|how)\b"
 _EDIT_VERBS = re.compile(r"\b(?:add|drop|remove|delete|skip|lose|cut|scrap|get rid of|ditch|swap|replace|switch|instead|"
                          r"more|fewer|less|another|extra|make (?:it|them|the|those|these)|give me|let's not|no more|"
                          r"change|redo|re-?render|can we (?:get|see|have|do)|i want|we want|we need|i need|do a|want a|"
+                         r"take out|take off|take away|leave out|"
+                         r"(?:can|could|should) (?:the|it|they|these|those|we) (?:[\w:-]+ ){0,3}(?:be|go|have|look)|"
                          r"x\d|\d ?x)\b")
+
+
+@lru_cache(maxsize=1)
+def _surfaces() -> dict[str, str]:
+    """Surface words a person types -> the renderer's surface (prompts/chat/vocabulary.toml [surfaces])."""
+    from agent.offline.words import vocabulary
+
+    return dict(vocabulary().get("surfaces", {}))
+
+
+def surface_asked(low: str) -> str | None:
+    """The surface a message puts a shot on ("on a marble surface", "against wood"), as the renderer names it."""
+    words = _surfaces()
+    if not words:
+        return None
+    alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    m = re.search(rf"\b(?:on|onto|against|over)\s+(?:an?\s+|the\s+|some\s+)?(?:[\w-]+\s+)?({alternation})\b", low)
+    return words[m.group(1)] if m else None
+
+
+def look_change(low: str) -> tuple[list[str], dict]:
+    """(change requests of tools.looks read in the words, look overrides such as a surface) of one message."""
+    from tools.looks import read_change
+
+    surface = surface_asked(low)
+    return read_change(low).changes, ({"surfaces": [surface]} if surface else {})
 
 
 @lru_cache(maxsize=1)
@@ -79,7 +109,8 @@ def rule_scores(low: str, *, has_plan: bool, has_images: bool, names_sku: bool =
                                                               low[:m.start()]) for m in hits) else 2.0
 
     refs = role_mentions(low) or aspect_mentions(low)
-    mood = find_mood(low) != ("", "")
+    changes, look = look_change(low)
+    mood = find_mood(low) != ("", "") or bool(changes) or bool(look)
     counts = find_counts(low)
     scores["status"] = cue(_STATUS)
     scores["publish"] = cue(_PUBLISH)
@@ -221,8 +252,8 @@ def parse_question(text: str) -> Question:
         return Question("missing", sku=skus[0])
     if re.search(r"\bmissing\b|\black|\bstill need|\bwhat(?:'s| is) left\b|\bcoverage\b|\boutstanding\b", low):
         return Question("missing", sku=skus[0] if skus else None)
-    m = re.search(r"\b(?:find|search(?: for)?|look up|lookup|show me|where is|do we have|do i have|is there|if we have|"
-                  r"have we got)\s+(.+)", text, flags=re.IGNORECASE)
+    m = re.search(r"\b(?:find(?: me)?|search(?: for)?|look up|lookup|look(?:ing)? for|show me|where is|do we have|do i have|"
+                  r"is there|if we have|have we got|do we (?:stock|sell|carry)|got any)\s+(.+)", text, flags=re.IGNORECASE)
     if m:
         query = re.split(r"[,;]|\bin the catalog\b|\bcan you\b|\bcan u\b|\bplease\b", m.group(1), flags=re.IGNORECASE)[0]
         query = re.sub(r"^(?:the|a|an|our|my|any|a version of the|a version of)\s+", "", query.strip(" ?.!"),
@@ -251,12 +282,14 @@ class _Ref:
 def _refs(low: str) -> list[_Ref]:
     """Every shot a message points at: role words and formats, a format word that is also a role word
     ("stories", "banner") counted once, and a bare "campaign" absorbed by the formats named beside it."""
-    aspects = [_Ref(a, e, Role.campaign, ratio, neg) for a, e, ratio, neg in aspect_mentions(low)]
+    shots = tuple((a, e) for a, e, _ in role_mentions(low)) + tuple((a, e) for a, e, _, _ in aspect_mentions(low))
+    aspects = [_Ref(a, e, Role.campaign, ratio, neg and negated(low, a, shots))
+               for a, e, ratio, neg in aspect_mentions(low)]
     refs = list(aspects)
     for a, e, role in role_mentions(low):
         if any(x.start < e and a < x.end for x in aspects):
             continue
-        refs.append(_Ref(a, e, role, None, negated(low, a)))
+        refs.append(_Ref(a, e, role, None, negated(low, a, shots)))
     refs.sort(key=lambda r: r.start)
     for polarity in (True, False):
         if any(r.aspect for r in refs if r.negated is polarity):
@@ -284,11 +317,16 @@ def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
     mood_words = ", ".join(x for x in (mood, season) if x)
     counts = find_counts(low)
     count = counts[0].value if counts else None
-    edit = PlanEdit(mood=mood_words, count=count)
+    changes, look = look_change(low)
+    edit = PlanEdit(mood=mood_words, count=count, changes=changes, look=look)
     refs = _refs(low)
 
-    # 1. "swap X for Y" / "replace X with Y": X goes (or is re-styled when Y only names a mood), Y comes
+    # 1. "swap X for Y" / "replace X with Y": X goes (or is re-styled when Y only names a mood), Y comes; not a
+    # "don't change anything else but add ..." (negated, or a clause break inside X)
     swap = _SWAP.search(low)
+    if swap and (negated(low, swap.start()) or re.search(r"\b(?:don't|do not|not)\s+$", low[:swap.start()])
+                 or clause_end(low, swap.start("old")) < swap.end("old")):
+        swap = None
     swapped_new: list[_Ref] = []
     if swap:
         old = [r for r in refs if swap.start("old") <= r.start < swap.end("old")]
@@ -312,6 +350,14 @@ def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
     if re.search(r"\b(?:drop|remove|skip|cut|lose|get rid of|scrap)\s+(?:all\s+)?the rest\b", low) and not edit.drop_rest_of:
         edit.drop_rest_of = [r.role for r in refs if r.negated and r.aspect is None]
 
+    # 2b. "1:1 only", "only the 9:16": the campaign keeps just the formats named, when the plan has them (not
+    # "just add a 16:9"; "a campaign, 9:16 only" for a format the plan lacks says what the new shots are)
+    only = [r for r in refs if not r.negated and r.aspect and _in_only_scope(low, r)]
+    if only and all(_exists(plan, r) for r in only) and not edit.drop_rest_of and not _ADD_CUES.search(low):
+        edit.drop_rest_of = [Role.campaign]
+        edit.keep += [ShotRef(role=r.role, aspect=r.aspect) for r in only]
+        refs = [r for r in refs if r not in only]
+
     # 3. Shots named positively: added, re-styled, or kept
     for r in refs:
         if r.negated:
@@ -326,10 +372,11 @@ def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
         definite = _DEFINITE.search(before) is not None or any(c.definite for c in counts)
         setting = re.search(r"\bin an?\s+(?:[\w'-]+\s+){0,2}$", before) is not None
         exists = _exists(plan, r)
+        restyle_words = mood_words or changes or look
         if add_cue or not exists:
             edit.add.append(ShotAdd(role=r.role, aspect=r.aspect, count=count, mood=mood_words))
-        elif definite or setting or (not counts and mood_words):
-            if mood_words or count:
+        elif definite or setting or (not counts and restyle_words):
+            if restyle_words or count:
                 edit.restyle.append(ShotRef(role=r.role, aspect=r.aspect))
             else:
                 edit.keep.append(ShotRef(role=r.role, aspect=r.aspect))
@@ -338,6 +385,14 @@ def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
     if edit.add or edit.restyle:
         edit.mood = mood_words  # applied to what was named, not to every scene
     return edit
+
+
+def _in_only_scope(low: str, ref: _Ref) -> bool:
+    """Whether "only"/"just" restricts this shot word: inside an only-span, or right before "only"."""
+    if any(a <= ref.start < b for a, b in only_spans(low)):
+        return True
+    return re.match(r"\s*(?:only|just)\b", low[ref.end:]) is not None and re.match(
+        r"\s*(?:only|just)\s*(?:$|[,;.!?]|in\b|for\b|please\b)", low[ref.end:]) is not None
 
 
 def campaign_additions(text: str, edit: PlanEdit, default_aspects=("1:1", "4:5", "9:16")) -> PlanEdit:
@@ -394,7 +449,8 @@ def parse_review_words(text: str, candidate_ids: list[str], shots_by_role: dict[
     if approvals and not mentioned and not _CHANGE_CUES.search(low):
         out.approve_passing = True
         return out
-    if re.search(r"\breject (?:all|everything|them)\b|\bnone of them\b|\breject them all\b", low):
+    if re.search(r"\breject (?:all|everything|them|these|those)\b|\bnone of (?:them|these|those)\b|\breject them all\b|"
+                 r"^\W*reject\W*$|,\s*reject\W*$", low) and not mentioned:
         out.reject_all = True
         return out
     for cid in mentioned:

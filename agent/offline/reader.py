@@ -8,7 +8,6 @@ Intent routing and plan edits by chat live in `agent.offline.intents`.
 
 from __future__ import annotations
 
-import math
 import re
 from functools import lru_cache
 
@@ -66,7 +65,8 @@ MOODS = _vocab_table("moods")
 SEASONS = _vocab_table("seasons")
 ROLE_WORDS: list[tuple[Role, tuple[str, ...]]] = [(Role(role), words) for role, words in _vocab_table("roles")]
 ASPECT_WORDS = _vocab_table("aspects")
-PRODUCT_NOUNS = tuple(sorted(_vocab_table("products")[0][1], key=len, reverse=True))
+PRODUCT_NOUNS = tuple(sorted(dict(_vocab_table("products"))["nouns"], key=len, reverse=True))
+EXACT_NOUNS = tuple(sorted(dict(_vocab_table("products")).get("exact_nouns", ()), key=len, reverse=True))
 
 CHANNEL_WORDS: list[tuple[str, Channel]] = sorted(
     [(c.value, c) for c in Channel] + list(CHANNEL_SYNONYMS.items()),
@@ -87,37 +87,12 @@ CATEGORY_WORDS: list[tuple[str, Category]] = sorted(
     key=lambda kv: len(kv[0]), reverse=True,
 )
 
-# UK/AU letter sizes -> inner diameter mm (standard conversion chart, half sizes interpolated).
-_UK_RING_MM = {
-    "A": 12.04, "B": 12.45, "C": 12.85, "D": 13.26, "E": 13.67, "F": 14.07, "G": 14.48, "H": 14.88,
-    "I": 15.29, "J": 15.7, "K": 16.1, "L": 16.51, "M": 16.92, "N": 17.32, "O": 17.73, "P": 18.14,
-    "Q": 18.54, "R": 18.95, "S": 19.35, "T": 19.76, "U": 20.17, "V": 20.57, "W": 20.98, "X": 21.39,
-    "Y": 21.79, "Z": 22.2,
-}
-
-
 def ring_size_to_mm(system: str, size: str | float) -> float:
-    """Inner diameter in mm of a ring size: US/CA (0..16, halves ok), EU/ISO (circumference 38..76), UK letters."""
-    system = system.strip().upper()
-    if system in ("US", "CA", "USA"):
-        value = float(size)
-        if not 0 <= value <= 16:
-            raise BadInput(f"US ring size {size!r} is outside 0..16")
-        return round(11.63 + 0.8128 * value, 2)
-    if system in ("EU", "ISO", "FR", "DE", "EUR"):
-        value = float(size)
-        if not 38 <= value <= 76:
-            raise BadInput(f"EU ring size {size!r} is outside 38..76 (inner circumference in mm)")
-        return round(value / math.pi, 2)
-    if system in ("UK", "AU", "GB"):
-        letter = str(size).strip().upper()
-        half = letter.endswith("1/2") or letter.endswith("½")
-        letter = letter[0] if letter else ""
-        if letter not in _UK_RING_MM:
-            raise BadInput(f"UK ring size {size!r} is not a letter A..Z")
-        mm = _UK_RING_MM[letter] + (0.2 if half else 0.0)
-        return round(mm, 2)
-    raise BadInput(f"unknown ring size system {system!r}: use US, EU or UK")
+    """Inner diameter in mm of a ring size, from the one size table the try-on uses too (tools/sizing.py over
+    tools/ring_sizes.csv): US/CA quarter sizes, UK/AU letters with halves, EU/ISO inner circumference."""
+    from tools.sizing import inner_diameter_mm
+
+    return inner_diameter_mm(system, size)
 
 
 def _has(text: str, phrase: str) -> bool:
@@ -160,7 +135,16 @@ def find_product_type(text: str) -> str:
     low = text.lower()
     hits = [(m.start(), noun) for noun in PRODUCT_NOUNS
             for m in re.finditer(rf"(?<![\w-]){re.escape(noun)}(?![\w-])", low)]
-    return sorted(hits)[0][1] if hits else ""
+    hits += [(m.start(), m.group(0)) for noun in EXACT_NOUNS
+             for m in re.finditer(rf"(?<![\w-]){_plural_forms(noun)}(?![\w-])", low)]
+    return sorted(hits, key=lambda h: (h[0], -len(h[1])))[0][1] if hits else ""
+
+
+def _plural_forms(noun: str) -> str:
+    """A pattern for a noun and its plural: tray(s), box(es), tapestr(y|ies)."""
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return re.escape(noun[:-1]) + "(?:y|ies)"
+    return re.escape(noun) + "(?:s|es)?"
 
 
 def find_channels(text: str) -> list[Channel]:
@@ -269,7 +253,13 @@ def find_dimensions(text: str, category: Category | None = None, notes: list[str
             key = "width_mm"
         dims.setdefault(key, value)
 
-    # 3. ring sizes
+    # 3. trouser sizes "W30 L32": waist and inside leg in inches
+    fit = re.search(r"\bw\s?(\d{2})\s*[/x]?\s*l\s?(\d{2})\b", low)
+    if fit and category in (Category.apparel_bottom, None):
+        dims.setdefault("width_mm", mm(fit.group(1), "in"))
+        notes.append(f"inseam {mm(fit.group(2), 'in'):g} mm")
+
+    # 4. ring sizes
     if category in (Category.ring, None):
         m = re.search(r"\b(?:ring\s+)?size\s*(us|eu|uk|au|iso|ca)?\s*([a-z](?:\s*(?:1/2|½|and a half))?|\d{1,2}(?:[.,]5|\s*1/2|½)?)(?![\w½])(?:\s*\((us|eu|uk)\))?", low)
         m2 = re.search(r"\b(us|eu|uk|iso)\s*(?:ring\s*)?size\s*([a-z]|\d{1,2}(?:[.,]5)?)\b", low)
@@ -366,6 +356,14 @@ def find_counts(text: str) -> tuple[int | None, int | None]:
         start, end = clause_start(low, c.start), clause_end(low, c.end)
         clause = low[start:end]
         campaign_clause = any(r is Role.campaign for _, _, r in role_mentions(clause)) or bool(aspect_mentions(clause))
+        listed = False
+        if not campaign_clause and c.per_shot and re.search(r"\beach\b", clause) and start > 0:
+            # "16:9 and 4:5, 2 each": "each" of the formats the clause before lists
+            before = low[clause_start(low, max(0, start - 1)):start]
+            listed = len(aspect_mentions(before)) >= 2 and not role_mentions(clause)
+        if listed and campaign is None:
+            campaign = c.value
+            continue
         if campaign_clause and campaign is None and (not c.per_shot or not re.search(r"\beach\b|\bper\b", clause)
                                                     or re.search(r"campaign|format|aspect", clause)):
             campaign = c.value
@@ -502,6 +500,9 @@ def read_brief(text: str, *, sku: str | None = None, category: str | Category | 
     for a, b in only_spans(low):
         segment = low[a:b]
         roles = [r for _, _, r in role_mentions(segment)]
+        right_before = [r for _, e, r in role_mentions(low) if e <= a and re.fullmatch(r"\s*(?:only|just)\s*", low[e:a])]
+        if right_before:  # "campaign only in 9:16 and 1:1": only that role, in those formats
+            only_roles += right_before
         formats = find_aspects(segment)
         if formats and set(roles) <= {Role.campaign}:
             only_aspects += formats

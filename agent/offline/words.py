@@ -105,11 +105,45 @@ def correct_word(word: str) -> str:
         if d <= bound:
             best.append((d, phrase))
     if not best:
-        return word
+        return split_compound(low) or word
     best.sort()
-    if len(best) > 1 and best[0][0] == best[1][0] and best[0][1] != best[1][1]:
+    tied = {phrase for d, phrase in best if d == best[0][0]}
+    if len({_stem(phrase) for phrase in tied}) > 1:
         return word
-    return best[0][1]
+    return min(tied, key=len)  # "bracelett" is a bracelet, not bracelets
+
+
+def _stem(phrase: str) -> str:
+    """The form a tie between candidates is judged by: singular and plural are one word."""
+    return phrase[:-1] if phrase.endswith("s") and not phrase.endswith("ss") else phrase
+
+
+@lru_cache(maxsize=1)
+def _compound_parts() -> tuple[frozenset[str], frozenset[str]]:
+    """(words that may start a run-together word, product words that may end one): 'silverring',
+    'goldnecklace', 'smartwatch'. The heads are the category and product nouns, the modifiers the materials,
+    colours and the [fuzzy] modifiers of prompts/chat/vocabulary.toml."""
+    from tools.models import CATEGORY_SYNONYMS
+
+    vocab = vocabulary()
+    heads = {c.value for c in Category if "_" not in c.value and c is not Category.other}
+    heads |= {w for w in CATEGORY_SYNONYMS if " " not in w} | set(vocab["products"]["nouns"])
+    heads |= {"necklace", "earrings", "earring", "bracelet", "sneakers", "trainers"}
+    modifiers = set(vocab["fuzzy"].get("modifiers", []))
+    return frozenset(modifiers), frozenset(h for h in heads if len(h) >= 3 and " " not in h)
+
+
+def split_compound(low: str) -> str | None:
+    """'silverring' -> 'silver ring', 'goldnecklace' -> 'gold necklace': a known modifier run into a known
+    product noun (each part at least 3 letters), else None."""
+    if len(low) < 7:
+        return None
+    modifiers, heads = _compound_parts()
+    for cut in range(3, len(low) - 2):
+        left, right = low[:cut], low[cut:]
+        if left in modifiers and right in heads:
+            return f"{left} {right}"
+    return None
 
 
 _WORD = re.compile(r"(?<![\w#/-])([A-Za-z][A-Za-z']*(?:/[A-Za-z]?)?)(?![\w-])")
@@ -141,8 +175,13 @@ def _patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
     neg = vocabulary()["negation"]
     punct = [w for w in neg["clause_breaks"] if not w[0].isalpha()]
     words = [w for w in neg["clause_breaks"] if w[0].isalpha()]
+    # a break word that ends a negator ("everything but", "don't bother with") does not end that negator's clause
+    guarded = []
+    for w in sorted(words, key=len, reverse=True):
+        guards = "".join(f"(?<!{re.escape(n[:-len(w)])})" for n in neg["negators"] if n.endswith(" " + w))
+        guarded.append(guards + re.escape(w))
     breaks = re.compile("|".join([*(re.escape(p) for p in punct), r"(?<!\d):(?!\d)", r"\n",
-                                  rf"\b(?:{_alternation(words)})\b"]))
+                                  rf"\b(?:{'|'.join(guarded)})\b"]))
     negators = re.compile(rf"(?<![\w'-])(?:{_alternation(neg['negators'])})(?![\w'-])")
     only = re.compile(rf"(?<![\w'-])(?:{_alternation(neg['only'])})(?![\w'-])")
     return breaks, negators, only
@@ -169,13 +208,38 @@ def clause_end(low: str, pos: int) -> int:
     return m.start() if m else len(low)
 
 
-def negated(low: str, pos: int) -> bool:
+_PLACE = re.compile(r"\b(?:on|in|of|from|around|behind|under|at|off)\s")
+_FUNCTION_WORDS = frozenset({"the", "a", "an", "any", "all", "that", "this", "those", "these", "more", "some", "of",
+                             "for", "with", "me", "us", "it", "them", "please", "pls", "really"})
+
+
+def negated(low: str, pos: int, shots: tuple[tuple[int, int], ...] = ()) -> bool:
     """Whether a negator governs the word at `pos`: one stands earlier in the same clause ("no 9:16 this time",
-    "not for ebay", "everything except the campaign", "w/o the detail shot")."""
+    "not for ebay", "everything except the campaign", "w/o the detail shot"). With `shots` (the spans of the
+    message's shot words) a negator whose object is something else is not the shot's: in "drop the reflection on
+    the lifestyle" the reflection goes, the lifestyle stays (its name follows a place word after that object)."""
     _, negators, _ = _patterns()
     start = clause_start(low, pos)
     for m in negators.finditer(low, start, pos):
         if _NOUN_BEFORE.search(low[max(0, m.start() - 20):m.start()]):
+            continue
+        if shots and _object_between(low, m.end(), pos, shots):
+            continue
+        return True
+    return False
+
+
+def _object_between(low: str, start: int, pos: int, shots: tuple[tuple[int, int], ...]) -> bool:
+    """Whether the words between a negator and `pos` hold the negator's own object: a content word that is
+    not a shot word, followed by a place word ("the reflection on the ...")."""
+    between = low[start:pos]
+    places = list(_PLACE.finditer(between))
+    if not places:
+        return False
+    place = places[-1]
+    for w in re.finditer(r"[a-z0-9:.'-]+", between[:place.start()]):
+        a = start + w.start()
+        if w.group(0) in _FUNCTION_WORDS or any(x <= a < y for x, y in shots):
             continue
         return True
     return False
