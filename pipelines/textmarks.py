@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pipelines.threads import onnx_session_options
+
 DETECTOR = "models/ch_PP-OCRv4_det_infer.onnx"  # inside the rapidocr_onnxruntime package folder
 DETECT_LONG_SIDE = 960  # the detector's input, multiples of 32
 PROBABILITY = 0.3  # text-probability threshold of the detector's map (the library's default)
@@ -62,9 +64,7 @@ def _session():
         if _SESSION is None:
             import onnxruntime as ort
 
-            options = ort.SessionOptions()
-            options.log_severity_level = 3
-            _SESSION = ort.InferenceSession(str(detector_path()), options, providers=["CPUExecutionProvider"])
+            _SESSION = ort.InferenceSession(str(detector_path()), onnx_session_options(ort), providers=["CPUExecutionProvider"])
         return _SESSION
 
 

@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pipelines.threads import limit_threads, thread_budget
 from tools.errors import ListingError
 
 MAX_RETRIES = 2  # a unit whose worker dies runs at most 1 + MAX_RETRIES times
@@ -71,15 +72,6 @@ def died_reason(attempts: int) -> str:
             "the rest of the batch went on")
 
 
-def limit_threads(threads: int) -> None:
-    """Split the cores between the workers before any numeric library starts its thread pool."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    import cv2  # OpenCV keeps its own pool and ignores the variables above
-
-    cv2.setNumThreads(threads)
-
-
 class LocalExecutor:
     """Worker processes on this machine (spawned, so each starts clean); no Ray needed."""
 
@@ -87,7 +79,8 @@ class LocalExecutor:
 
     def __init__(self, workers: int):
         self.slots = workers
-        self._threads = max(1, (os.cpu_count() or 2) // workers)
+        # each worker gets its share of the cores, or the budget the user set (LISTING_STUDIO_THREADS)
+        self._threads = thread_budget() or max(1, (os.cpu_count() or 2) // workers)
         self._pool: ProcessPoolExecutor | None = None
         self._running: dict[Future, Task] = {}
 

@@ -20,7 +20,8 @@ from collections import deque
 import ray
 from ray import exceptions as ray_errors
 
-from tools.batch_local import MAX_RETRIES, Outcome, Task, died_reason, failure_reason, limit_threads
+from pipelines.threads import limit_threads
+from tools.batch_local import MAX_RETRIES, Outcome, Task, died_reason, failure_reason
 from tools.batch_units import worker_settings
 from tools.errors import BadInput
 from tools.settings import Settings
