@@ -37,6 +37,16 @@ def workspace(settings):
     ws.close()
 
 
+@pytest.fixture
+def quick(workspace):
+    """The workspace with no re-renders: one candidate per shot keeps a batch run short."""
+    from tools.workspace import Workspace
+
+    ws = Workspace.open(workspace.settings.with_(max_rerenders=0))
+    yield ws
+    ws.close()
+
+
 @pytest.fixture(scope="session")
 def realdata() -> Path:
     """../shared/realdata, or skip: a user's fresh machine does not have it."""

@@ -20,7 +20,6 @@ from test_batch_resume import candidate_ids, finished_units, write_catalog
 from agent.offline.reader import read_brief
 from tools.batch import run_batch
 from tools.errors import BadInput
-from tools.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,13 +38,6 @@ class HideRay:
 
 sys.meta_path.insert(0, HideRay())
 '''
-
-
-@pytest.fixture
-def quick(workspace):
-    ws = Workspace.open(workspace.settings.with_(max_rerenders=0))
-    yield ws
-    ws.close()
 
 
 @pytest.mark.slow

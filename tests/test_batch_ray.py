@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_batch_resume import candidate_ids, finished_units, write_catalog
+from test_batch_resume import candidate_ids, finished_units, kill_once_a_shot_is_done, write_catalog
 
 from agent.offline.reader import read_brief
 from tools.batch import run_batch
@@ -194,17 +194,7 @@ def test_a_killed_ray_driver_resumes_without_redoing_or_losing_a_shot(local_ray,
     process = subprocess.Popen(
         [sys.executable, "-m", "ui.cli", "--home", str(home), "batch", str(csv_path), "--executor", "ray",
          "--address", local_ray], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    try:
-        while not finished_units(home):
-            assert process.poll() is None, f"batch ended before any shot finished: {process.communicate()}"
-            assert time.monotonic() < deadline, "no shot finished within 180 s"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        _, stderr = process.communicate(timeout=30)
+    stderr = kill_once_a_shot_is_done(process, home, 180, process.kill)
     assert process.returncode == -signal.SIGKILL
     assert b"running on Ray: joined the Ray cluster at" in stderr
     done_before, candidates_before = finished_units(home), candidate_ids(home)

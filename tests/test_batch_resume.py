@@ -17,7 +17,6 @@ from publishing_helpers import photo_bytes
 
 from agent.offline.reader import read_brief
 from tools.batch import run_batch
-from tools.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 SKUS = ("DEMO-RING", "DEMO-EARRINGS")
@@ -59,12 +58,20 @@ def candidate_ids(home: Path) -> dict[str, set[str]]:
     return ids
 
 
-@pytest.fixture
-def quick(workspace):
-    """The workspace with no re-renders: one candidate per shot keeps the run short."""
-    ws = Workspace.open(workspace.settings.with_(max_rerenders=0))
-    yield ws
-    ws.close()
+def kill_once_a_shot_is_done(process: subprocess.Popen, home: Path, seconds: float, kill) -> bytes:
+    """Wait (no fixed sleep) until the journal holds a finished shot, then `kill()`; return stderr."""
+    deadline = time.monotonic() + seconds
+    try:
+        while not finished_units(home):
+            assert process.poll() is None, f"batch ended before any shot finished: {process.communicate()}"
+            assert time.monotonic() < deadline, f"no shot finished within {seconds:.0f} s"
+            time.sleep(0.05)
+        kill()
+    finally:
+        if process.poll() is None:
+            kill()
+        _, stderr = process.communicate(timeout=30)
+    return stderr
 
 
 @pytest.mark.slow
@@ -83,17 +90,7 @@ def test_a_killed_batch_resumes_without_redoing_finished_shots(tmp_path, quick):
         [sys.executable, "-m", "ui.cli", "--home", str(home), "batch", str(csv_path), "--workers", "2"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
-    deadline = time.monotonic() + 120
-    try:
-        while not finished_units(home):
-            assert process.poll() is None, f"batch ended before any shot finished: {process.communicate()}"
-            assert time.monotonic() < deadline, "no shot finished within 120 s"
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGKILL)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        _, stderr = process.communicate(timeout=30)
+    stderr = kill_once_a_shot_is_done(process, home, 120, lambda: os.killpg(process.pid, signal.SIGKILL))
     assert process.returncode == -signal.SIGKILL
     assert b"shots" in stderr  # the progress bar was drawing on stderr
     done_before = finished_units(home)
