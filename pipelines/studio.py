@@ -73,21 +73,26 @@ def resample(item: Image.Image, size: tuple[int, int]) -> Image.Image:
     size = (max(1, int(round(size[0]))), max(1, int(round(size[1]))))
     if size == item.size:
         return item.copy()
-    arr = np.asarray(item, np.float32)
-    alpha = arr[..., 3:4] * (1.0 / 255.0)
-    arr[..., :3] *= alpha
+    # colour and alpha are resized as separate contiguous planes (the same filter per channel as one
+    # RGBA resize, several times faster than working on strided channel views)
+    arr = np.asarray(item.convert("RGBA"))
+    alpha = arr[..., 3].astype(np.float32)
+    rgb = arr[..., :3].astype(np.float32)
+    rgb *= alpha[..., None] * np.float32(1.0 / 255.0)
     up = size[0] > item.width * 1.01
-    out = cv2.resize(arr, size, interpolation=cv2.INTER_LANCZOS4 if up else cv2.INTER_AREA)
-    np.clip(out, 0, 255, out=out)
-    a = out[..., 3:4] * (1.0 / 255.0)
-    rgb = out[..., :3] / np.maximum(a, 1e-3)
+    interpolation = cv2.INTER_LANCZOS4 if up else cv2.INTER_AREA
+    rgb = cv2.resize(rgb, size, interpolation=interpolation)
+    alpha = cv2.resize(alpha, size, interpolation=interpolation)
+    np.clip(rgb, 0, 255, out=rgb)
+    np.clip(alpha, 0, 255, out=alpha)
+    rgb /= np.maximum(alpha * np.float32(1.0 / 255.0), np.float32(1e-3))[..., None]
     if up and SHARPEN > 0:
         factor = size[0] / item.width
-        blur = cv2.GaussianBlur(rgb, (0, 0), 0.6 + 0.25 * min(factor, 4))
-        rgb += SHARPEN * (rgb - blur)
-    out[..., :3] = rgb
-    np.clip(out, 0, 255, out=out)
-    return Image.fromarray(out.astype(np.uint8), "RGBA")
+        detail = rgb - cv2.GaussianBlur(rgb, (0, 0), 0.6 + 0.25 * min(factor, 4))
+        detail *= np.float32(SHARPEN)
+        rgb += detail
+    np.clip(rgb, 0, 255, out=rgb)
+    return Image.fromarray(np.dstack([rgb.astype(np.uint8), alpha.astype(np.uint8)]), "RGBA")
 
 
 def composite(base: Image.Image, item: Image.Image, xy: tuple[int, int]) -> Image.Image:

@@ -231,3 +231,25 @@ def test_store_refuses_unknown_ids(tmp_path):
         store.path("../../etc/passwd")
     with pytest.raises(NotFound):
         store.path("0" * 64)
+
+
+def test_reopened_assets_are_decoded_once_and_each_caller_gets_its_own_copy(tmp_path, monkeypatch):
+    import tools.assets as assets
+
+    store = AssetStore(tmp_path / "assets")
+    jpeg = store.put_image(Image.new("RGB", (64, 48), (200, 10, 10)), "JPEG", quality=90)
+    decoded = []
+    real = assets.load_image
+    monkeypatch.setattr(assets, "load_image", lambda *a, **k: decoded.append(a) or real(*a, **k))
+    first = store.open(jpeg)
+    first.paste((0, 0, 255), (0, 0, 64, 48))  # a caller drawing on its image changes nobody else's
+    second = store.open(jpeg)
+    assert len(decoded) == 1 and second.getpixel((5, 5))[0] > 150
+    assert np.array_equal(np.asarray(second), np.asarray(real(store.path(jpeg)).image))  # the stored bytes' pixels
+    store.DECODED_PIXELS = 64 * 48  # room for one: the oldest goes
+    png = store.put_image(Image.new("RGB", (64, 48), (0, 200, 0)))
+    store.open(png)
+    store.open(jpeg)
+    assert len(decoded) == 3
+    with pytest.raises(NotFound):
+        store.open("0" * 64)

@@ -12,7 +12,9 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,10 +197,13 @@ class AssetStore:
     """Files named by the sha256 of their bytes under `root`; written once, never modified."""
 
     EXTENSIONS = ("png", "jpg", "webp", "tif", "bmp", "gif")
+    DECODED_PIXELS = 16_000_000  # recently opened assets kept decoded (a render and its check reopen them)
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._decoded: OrderedDict[str, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
 
     def put_bytes(self, data: bytes, ext: str) -> str:
         ext = ext.lower().lstrip(".")
@@ -254,5 +259,18 @@ class AssetStore:
             return False
 
     def open(self, asset_id: str) -> Image.Image:
-        """Open a stored asset (already validated when stored) as RGB or RGBA."""
-        return load_image(self.path(asset_id)).image
+        """Open a stored asset (already validated when stored) as RGB or RGBA: a fresh copy the caller may
+        change. An asset's bytes never change, so the last few decoded ones are kept and copied."""
+        path = self.path(asset_id)
+        with self._lock:
+            cached = self._decoded.get(asset_id)
+            if cached is not None:
+                self._decoded.move_to_end(asset_id)
+                return cached.copy()
+        image = load_image(path).image
+        with self._lock:
+            self._decoded[asset_id] = image
+            while sum(im.width * im.height for im in self._decoded.values()) > self.DECODED_PIXELS \
+                    and len(self._decoded) > 1:
+                self._decoded.popitem(last=False)
+        return image.copy()
