@@ -18,15 +18,24 @@ DEFAULT_HEIGHT_SHARE = 0.4  # without a scale: the product stands this share of 
 SHADOW_STRENGTH = 0.45  # darkening at the shadow's core (0..1)
 
 
-def standing_point(surface: np.ndarray) -> tuple[float, float]:
-    """Where a product stands on the surface mask (boolean): the middle of the surface, horizontally, at
-    the row a little in front of its centre (products stand on the near half of a table)."""
+# Candidates on one plate differ as a photographer's frames of one set would: where on the surface the
+# product stands (share of the surface's width), how tightly the set is framed (share of the widest
+# frame the plate allows) and how soft the shadow is (its blur as a share of the product's size).
+VARIANTS = ((0.5, 1.0, 0.02), (0.25, 0.8, 0.035), (0.75, 0.9, 0.012), (0.38, 0.7, 0.026))
+
+
+def standing_point(surface: np.ndarray, across: float = 0.5) -> tuple[float, float]:
+    """Where a product stands on the surface mask (boolean): at the row a little in front of its centre
+    (products stand on the near half of a table), `across` of the way along the surface on that row
+    (0.5: its middle)."""
     ys, xs = np.nonzero(surface)
     if len(xs) < 50:
         raise StudioError("the surface mask marks almost nothing (fewer than 50 white pixels)")
     row = float(np.percentile(ys, 60))
     near = np.abs(ys - row) <= max(2.0, 0.02 * surface.shape[0])
-    return float(xs[near].mean()), row
+    if across == 0.5:
+        return float(xs[near].mean()), row
+    return float(np.percentile(xs[near], 100 * float(np.clip(across, 0, 1)))), row
 
 
 def light_direction(image: Image.Image) -> tuple[float, float]:
@@ -46,9 +55,10 @@ def light_direction(image: Image.Image) -> tuple[float, float]:
 
 
 def cast_shadow(size: tuple[int, int], alpha: np.ndarray, box: tuple[int, int, int, int],
-                light: tuple[float, float]) -> np.ndarray:
+                light: tuple[float, float], softness: float = 0.02) -> np.ndarray:
     """A darkening map (0..1): the silhouette laid on the ground away from the light, plus a contact
-    shadow at the base. `alpha` is the placed product's alpha (h, w) at `box` (x, y, w, h)."""
+    shadow at the base. `alpha` is the placed product's alpha (h, w) at `box` (x, y, w, h); `softness` is
+    the blur as a share of the product's size."""
     width, height = size
     x, y, pw, ph = box
     shadow = np.zeros((height, width), np.float32)
@@ -66,7 +76,7 @@ def cast_shadow(size: tuple[int, int], alpha: np.ndarray, box: tuple[int, int, i
     # 2. Contact: a thin dark ellipse under the base.
     cv2.ellipse(shadow, (int(x + pw / 2), int(base)), (max(2, int(pw * 0.4)), max(2, int(ph * 0.03))), 0, 0, 360,
                 1.0, -1)
-    return cv2.GaussianBlur(shadow, (0, 0), max(1.5, 0.02 * max(pw, ph))) * SHADOW_STRENGTH
+    return cv2.GaussianBlur(shadow, (0, 0), max(1.5, softness * max(pw, ph))) * SHADOW_STRENGTH
 
 
 def _paste_max(canvas: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
@@ -77,18 +87,35 @@ def _paste_max(canvas: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
         np.maximum(region, patch[y0 - y:y1 - y, x0 - x:x1 - x], out=region)
 
 
+def plate_frame(plate_size: tuple[int, int], surface: np.ndarray, size: tuple[int, int],
+                variant: int = 0) -> PlateAnchor:
+    """The anchor studio.frame_plate crops a variant's frame around: centred on the surface's middle, the
+    widest frame of the shot's aspect the plate allows, then the variant's share of it (never narrower
+    than the shot itself, so a tighter frame does not enlarge the plate)."""
+    framing = VARIANTS[variant % len(VARIANTS)][1]
+    middle = standing_point(surface)
+    if framing >= 1:
+        return PlateAnchor(middle, [middle, middle], 0.0, float(max(plate_size)))  # as much of the plate as fits
+    widest = min(plate_size[0], plate_size[1] * size[0] / size[1])
+    width = max(min(widest, size[0]), widest * framing)
+    return PlateAnchor(middle, [middle, middle], 0.0, float(width / max(1.0, size[0] / size[1]) / 9))
+
+
 def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image, *, size: tuple[int, int],
                    mm_per_px: float | None = None, height_mm: float | None = None,
-                   width_mm: float | None = None) -> StudioImage:
+                   width_mm: float | None = None, variant: int = 0) -> StudioImage:
     """The product standing on the plate's surface: framed to `size` around the standing point, at true
-    scale when the plate's scale (mm_per_px) and the product's height or width in mm are known."""
+    scale when the plate's scale (mm_per_px) and the product's height or width in mm are known.
+    `variant` (a candidate's place) picks another spot on the surface, framing and shadow softness
+    (VARIANTS); the plate's and the product's pixels stay what they are."""
     # 1. Check inputs; frame the plate to the shot's aspect around where the product stands.
     if surface.shape != (plate.height, plate.width):
         raise StudioError(f"the surface mask is {surface.shape[1]}x{surface.shape[0]} but the plate is "
                           f"{plate.width}x{plate.height}")
     item, _ = trim(cutout)
-    stand = standing_point(surface)
-    anchor = PlateAnchor(stand, [stand, stand], 0.0, float(max(plate.size)))  # as much of the plate as fits
+    across, _, softness = VARIANTS[variant % len(VARIANTS)]
+    middle, stand = standing_point(surface), standing_point(surface, across)
+    anchor = plate_frame(plate.size, surface, size, variant)
     framed, moved, framed_mm, framed_surface = frame_plate(plate.convert("RGB"), anchor, mm_per_px or 1.0, size,
                                                            surface)
     w, h = size
@@ -105,13 +132,22 @@ def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image,
     if pw > w or ph > h:
         raise StudioError(f"at true scale the product ({pw}x{ph} px) does not fit the {w}x{h} frame of this scene")
     placed_item = resample(item, (pw, ph))
-    x = int(round(min(max(moved.center[0] - pw / 2, 0), w - pw)))
-    y = int(round(min(max(moved.center[1] - ph, 0), h - ph)))
+    # the frame is centred on the surface's middle; the product stands at its own spot (off centre for
+    # later variants), kept on the surface's row and inside the frame
+    k = moved.span_px / anchor.span_px  # output px per plate px
+    foot = (moved.center[0] + (stand[0] - middle[0]) * k, moved.center[1] + (stand[1] - middle[1]) * k)
+    x, y = foot[0] - pw / 2, foot[1] - ph
+    row = framed_surface[int(np.clip(foot[1], 0, h - 1))] if framed_surface is not None else None
+    cols = np.nonzero(row)[0] if row is not None else []
+    if len(cols) and cols.max() - cols.min() >= pw:
+        x = min(max(x, cols.min()), cols.max() - pw)
+    x = int(round(min(max(x, 0), w - pw)))
+    y = int(round(min(max(y, 0), h - ph)))
 
     # 3. Shadow away from the plate's light (darkening only), then the product's own pixels on top.
     light = light_direction(framed)
     alpha = np.asarray(placed_item.getchannel("A"), np.float32) / 255.0
-    shade = cast_shadow(size, alpha, (x, y, pw, ph), light)
+    shade = cast_shadow(size, alpha, (x, y, pw, ph), light, softness)
     base = np.asarray(framed, np.float32) * (1 - shade[..., None])
     out = Image.fromarray(np.clip(np.round(base), 0, 255).astype(np.uint8), "RGB")
     out.paste(placed_item.convert("RGB"), (x, y), placed_item.getchannel("A"))
@@ -119,6 +155,6 @@ def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image,
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach this size")
     placed = Placed(float(x), float(y), float(pw), float(ph), scale=scale, upscale=max(1.0, scale),
                     mm_per_px=framed_mm if mm_per_px else None)
-    params = {"scene_plate": True, "light_from": [round(light[0], 3), round(light[1], 3)],
+    params = {"scene_plate": True, "variant": variant % len(VARIANTS), "light_from": [round(light[0], 3), round(light[1], 3)],
               "true_scale": bool(mm_per_px and (height_mm or width_mm)), "digital_source_type": "compositeCapture"}
     return StudioImage(out, placed, warnings, params)

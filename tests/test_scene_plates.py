@@ -83,6 +83,32 @@ def test_the_shadow_falls_away_from_the_plates_light(table):
     assert np.sign(s1) == -np.sign(l1) and np.sign(s2) == -np.sign(l2)  # the shadow on the far side
 
 
+@pytest.mark.parametrize("size", [(1000, 800), (600, 600)])
+def test_candidates_on_one_plate_differ_in_spot_framing_and_shadow_without_recolouring(table, size):
+    from pipelines.scene_metrics import NEAR_DUPLICATE, image_distance
+
+    photo, mask = Image.open(table[0]), np.asarray(Image.open(table[1])) > 127
+    ring = demo_cutout("DEMO-RING", 600)
+    results = [scene_plates.on_scene_plate(photo, mask, ring, size=size, mm_per_px=0.25, width_mm=21.0, variant=v)
+               for v in range(len(scene_plates.VARIANTS))]
+    for i, a in enumerate(results):
+        assert a.placed.width * a.placed.mm_per_px == pytest.approx(21.0, rel=0.02)  # true scale in every frame
+        for b in results[i + 1:]:
+            assert image_distance(a.image, b.image) > NEAR_DUPLICATE  # not the same picture twice
+        # the plate is only cropped and scaled, never recoloured: outside the product only its shadow darkens it
+        framed, *_ = studio.frame_plate(photo.convert("RGB"), scene_plates.plate_frame(photo.size, mask, size, i),
+                                        1.0, size)
+        out, plate = np.asarray(a.image).astype(float), np.asarray(framed).astype(float)
+        p = a.placed
+        box = np.zeros(out.shape[:2], bool)
+        box[int(p.y):int(p.y + p.height) + 1, int(p.x):int(p.x + p.width) + 1] = True
+        changed = np.abs(out - plate).max(axis=2) > 0
+        assert changed[~box].mean() < 0.05
+        assert (out[changed & ~box] <= plate[changed & ~box] + 1).all()  # darkened, never brightened
+    xs = [r.placed.x / size[0] for r in results]
+    assert max(xs) - min(xs) > 0.08  # the product stands at other spots on the surface
+
+
 @pytest.mark.slow
 def test_lifestyle_and_campaign_use_the_registered_scene_plate(workspace, table, capsys):
     from tools import provenance

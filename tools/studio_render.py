@@ -53,7 +53,8 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
         if shot.role in (Role.lifestyle, Role.campaign):  # the seller's own photographed sets come first
             scenes = ws.catalog.plates("scene")
             if scenes and not options.get("procedural"):
-                return on_scene_plate(ws, product, shot, cutout, scenes[index % len(scenes)])
+                return on_scene_plate(ws, product, shot, cutout, scenes[index % len(scenes)],
+                                      variant=index // len(scenes))
         look = look_for(shot.mood, options.get("brand_colors", ()), options)
         if shot.role is Role.campaign:
             aspect = options.get("aspect")
@@ -73,9 +74,10 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
         raise BadInput(f"{shot.role.value} shot {shot.id}: {exc}") from None
 
 
-def on_scene_plate(ws, product: Product, shot: Shot, cutout: Image.Image, plate) -> Rendered:
+def on_scene_plate(ws, product: Product, shot: Shot, cutout: Image.Image, plate, variant: int = 0) -> Rendered:
     """The product standing on a registered scene plate's surface, at true scale when both the plate's
-    scale and the product's size are known (pipelines.scene_plates)."""
+    scale and the product's size are known (pipelines.scene_plates); `variant`: another spot, framing and
+    shadow for each further candidate on the same plate."""
     import numpy as np
 
     from pipelines import scene_plates
@@ -88,7 +90,8 @@ def on_scene_plate(ws, product: Product, shot: Shot, cutout: Image.Image, plate)
     result = scene_plates.on_scene_plate(image, surface, cutout, size=(shot.width, shot.height),
                                          mm_per_px=scene_scale(plate),
                                          height_mm=dims.height_mm if standing else None,
-                                         width_mm=None if standing and dims.height_mm else dims.width_mm)
+                                         width_mm=None if standing and dims.height_mm else dims.width_mm,
+                                         variant=variant)
     rendered = from_studio(result)
     rendered.params["scene_plate_id"] = plate.id
     return rendered
