@@ -3,8 +3,9 @@ change requests, measured on the images, with the vision check run on every cand
 
 Per photo: a close-up (when the photo allows one: fill = share of the frame that is picture, target >= 0.9;
 enlargement <= 2x), lifestyle scenes in four moods (backdrop L*: dark < 35, bright > 80; contact shadow
-present), campaign 9:16 / 16:9 / 1.91:1, two candidates per shot (mean perceptual distance, see
-pipelines/scene_metrics.image_distance; target >= DISTINCT), change requests on the lifestyle measured
+present: under the foot of a standing product, along the whole outline of a flat lay), campaign 9:16 /
+16:9 / 1.91:1, two candidates per shot (mean perceptual distance, see pipelines/scene_metrics.
+image_distance; target >= DISTINCT), change requests on the lifestyle measured
 against the previous render ("darker" lowers L* by >= 15, ...), and the time of one SKU's 5 shots x 2
 candidates with the vision check (target <= 5 s). Writes benchmarks/out/roles_sheet.png.
 
@@ -45,6 +46,36 @@ def contact_shadow_present(image: Image.Image, box) -> bool:
     side = np.concatenate([lab[y0:y1, max(0, x - bw // 2):max(0, x - bw // 5)].ravel(),
                            lab[y0:y1, min(w, x + bw + bw // 5):min(w, x + bw + bw // 2)].ravel()])
     return bool(under.size and side.size and np.median(side) - np.median(under) >= 3.0)
+
+
+def outline_shadow_present(image: Image.Image, cutout: Image.Image, box) -> bool:
+    """A flat lay seen from above sits on the surface: in a thin band right around its outline the surface
+    is darker than in a band a little further out (medians), by 3 L*, or by 10 % of the surface's L* on a
+    dark set (a shadow darkens in proportion, so on a set of L* 17 it is a smaller step). `cutout` is the
+    source cutout, laid into the placement `box` to find the outline."""
+    import cv2
+
+    from pipelines.scene_metrics import _lab
+    from pipelines.studio import trim
+
+    lab = _lab(image)[..., 0]
+    h, w = lab.shape
+    x, y, bw, bh = (int(round(v)) for v in box)
+    item, _ = trim(cutout)
+    alpha = np.asarray(item.getchannel("A").resize((max(1, bw), max(1, bh)), Image.BILINEAR)) > 10
+    mask = np.zeros((h, w), np.uint8)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
+    mask[y0:y1, x0:x1] = alpha[y0 - y:y1 - y, x0 - x:x1 - x]
+    r = max(2, int(0.012 * max(bw, bh)))
+
+    def grown(k: int) -> np.ndarray:
+        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) > 0
+
+    near, far = grown(r) & ~grown(2), grown(6 * r) & ~grown(4 * r)
+    if not (near.any() and far.any()):
+        return False
+    surface = float(np.median(lab[far]))
+    return bool(surface - np.median(lab[near]) >= min(3.0, 0.1 * surface))
 
 
 def _tile(image: Image.Image, label: str) -> Image.Image:
@@ -127,7 +158,12 @@ def run(limit: int | None = None, names: list[str] | None = None) -> tuple[list[
                     per = rendered(shot(Role.lifestyle, 1600, 1600, mood=words))
                     verdicts += [cr.verdict for _, _, cr in per]
                     row[f"L_{name}"] = round(sm.backdrop_lab(per[0][1], _box(per[0][0].placement))[0], 1)
-                    shadows.append(contact_shadow_present(per[0][1], _box(per[0][0].placement)))
+                    first = per[0][0]
+                    if first.params.get("pose") == "flat":
+                        shadows.append(outline_shadow_present(per[0][1], ws.assets.open(first.source_asset_id),
+                                                              _box(first.placement)))
+                    else:
+                        shadows.append(contact_shadow_present(per[0][1], _box(first.placement)))
                     distances.append(sm.image_distance(per[0][1], per[1][1]))
                     tiles.append(_tile(per[0][1], f"{name} L*{row[f'L_{name}']:.0f} {per[0][2].verdict}"))
                 for key in ("9:16", "16:9", "1.91:1"):

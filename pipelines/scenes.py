@@ -127,6 +127,22 @@ def texture(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return 1.4 * (warp + weft) + 1.2 * fbm(h, w, rng, (70, 20), (1.0, 0.5))
 
 
+def sparse_blur(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """cv2.GaussianBlur of a float map that is zero outside a small region, computed only over that region
+    and the kernel's reach around it: the same values as blurring the whole frame, at a fraction of the
+    cost (a shadow or a podium's foot covers a few percent of the set)."""
+    ys, xs = np.nonzero(np.any(mask, axis=1)), np.nonzero(np.any(mask, axis=0))
+    out = np.zeros_like(mask)
+    if not len(ys[0]):
+        return out
+    reach = int(np.ceil(4 * sigma)) + 2  # OpenCV's float kernel reaches about 4 sigma
+    h, w = mask.shape[:2]
+    y0, y1 = max(0, int(ys[0][0]) - reach), min(h, int(ys[0][-1]) + 1 + reach)
+    x0, x1 = max(0, int(xs[0][0]) - reach), min(w, int(xs[0][-1]) + 1 + reach)
+    out[y0:y1, x0:x1] = cv2.GaussianBlur(np.ascontiguousarray(mask[y0:y1, x0:x1]), (0, 0), sigma)
+    return out
+
+
 # -- geometry -------------------------------------------------------------------------------------------------
 
 
@@ -213,11 +229,18 @@ def _depth_of_field(rgb: np.ndarray, floor: np.ndarray, base: int, pose: str) ->
         return rgb
     h = rgb.shape[0]
     sigma = max(1.2, 0.006 * max(rgb.shape[:2]))
-    blurred = cv2.GaussianBlur(rgb, (0, 0), sigma)
     rows = np.arange(h, dtype=np.float32)[:, None]
     weight = np.clip((base - rows) / (0.3 * h), 0, 1)
     weight = np.where(floor, weight, 1.0)[..., None]
-    return rgb * (1 - weight) + blurred * weight
+    # only the rows behind the focus are blurred (and the kernel's reach below them): in front it is sharp
+    behind = np.nonzero(weight[:, :, 0].any(axis=1))[0]
+    if not len(behind):
+        return rgb
+    last = int(behind[-1]) + 1
+    blurred = cv2.GaussianBlur(rgb[:min(h, last + int(np.ceil(4 * sigma)) + 2)], (0, 0), sigma)[:last]
+    out = rgb.copy()
+    out[:last] = rgb[:last] * (1 - weight[:last]) + blurred * weight[:last]
+    return out
 
 
 def _bokeh(rgb: np.ndarray, look: Look, horizon: int, rng: np.random.Generator, pose: str) -> np.ndarray:
@@ -260,7 +283,7 @@ def _riser(lab: np.ndarray, cx: float, top: float, rx: float, height: float, loo
     # the podium's own shadow on the floor, under and beside it
     foot = np.zeros((h, w), np.float32)
     cv2.ellipse(foot, (int(cx), int(top + height)), (int(rx * 1.15), int(ry * 1.4)), 0, 0, 360, 1.0, -1)
-    foot = cv2.GaussianBlur(foot, (0, 0), max(2.0, rx * 0.12))
+    foot = sparse_blur(foot, max(2.0, rx * 0.12))
     lab[..., 0] -= 10.0 * foot
     lab[..., 0] = np.where(side, shade, lab[..., 0])
     lab[..., 0] = np.where(cap, base_l + 6.0 + grain, lab[..., 0])
@@ -284,7 +307,7 @@ def _cast_shadow(alpha: np.ndarray, frame: tuple[int, int], x: int, y: int, base
         m = np.float32([[1, -slant * squash, x + slant * squash * ph], [0, squash, base - ph * squash]])
     shadow = cv2.warpAffine(alpha, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     sigma = max(0.8, (0.004 + 0.07 * soft) * max(pw, ph))
-    shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
+    shadow = sparse_blur(shadow, sigma)
     strength = (0.55 if look.key == "hard" else 0.36) * (1 - 0.45 * soft)
     return np.clip(shadow * strength, 0, 0.7)
 
@@ -301,19 +324,44 @@ def _contact(alpha: np.ndarray, frame: tuple[int, int], x: int, base: int, stren
     x0, x1 = x + int(cols.min()), x + int(cols.max())
     cv2.ellipse(out, (int((x0 + x1) / 2), int(base)), (max(2, int((x1 - x0) * 0.55)), max(2, int(0.025 * ph) + 1)),
                 0, 0, 360, 1.0, -1)
-    out = cv2.GaussianBlur(out, (0, 0), max(1.0, 0.012 * max(pw, ph)))
+    out = sparse_blur(out, max(1.0, 0.012 * max(pw, ph)))
     return np.clip(out * strength, 0, 0.75)
 
 
+def _outline_contact(alpha: np.ndarray, frame: tuple[int, int], x: int, y: int, look: Look,
+                     light_x: float) -> np.ndarray:
+    """A flat lay's contact shadow: where the product lies on the surface, the light is blocked right along
+    its outline, so a tight soft darkening hugs the silhouette, nudged away from the key light. Softer
+    and wider with `shadow_softness`, darker for a hard key."""
+    w, h = frame
+    ph, pw = alpha.shape
+    soft = float(np.clip(look.shadow_softness, 0, 1))
+    size = max(pw, ph)
+    sigma = max(0.8, (0.004 + 0.008 * soft) * size)
+    away = 1.0 if light_x < x + pw / 2 else -1.0
+    shift = 0.6 * sigma
+    m = np.float32([[1, 0, x + away * shift], [0, 1, y + shift]])
+    placed = cv2.warpAffine(alpha, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    # thicken thin strands (chains) a little so they press into the surface like the solid parts do
+    placed = cv2.dilate(placed, np.ones((3, 3), np.uint8))
+    strength = (0.62 if look.key == "hard" else 0.5) * (1 - 0.3 * soft)
+    return np.clip(sparse_blur(placed, sigma) * strength, 0, 0.75)
+
+
 @functools.cache
-def _grain_tile(seed: int) -> np.ndarray:
-    return np.round(np.random.default_rng(seed).normal(0, 1.1, (509, 509, 1))).astype(np.int16)
+def _grain_tile(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A tile of prime size of sensor-like grain (sigma 1.1 levels), as its lightening and darkening parts
+    (uint8, the same in all three channels) so that it is applied with saturating adds."""
+    grain = np.round(np.random.default_rng(seed).normal(0, 1.1, (509, 509, 1))).astype(np.int16)
+    return tuple(np.repeat(np.clip(part, 0, 255).astype(np.uint8), 3, axis=2) for part in (grain, -grain))
 
 
-def _grain(height: int, width: int, seed: int) -> np.ndarray:
-    """Fine sensor-like grain (sigma 1.1 levels) for the set, from a cached tile of prime size."""
-    tile = _grain_tile(seed % 4)
-    return np.tile(tile, (height // 509 + 1, width // 509 + 1, 1))[:height, :width]
+def _grain(image: np.ndarray, seed: int) -> np.ndarray:
+    """The uint8 RGB set with fine grain added (clipped to 0..255), from a cached tile."""
+    height, width = image.shape[:2]
+    reps = (height // 509 + 1, width // 509 + 1, 1)
+    lighter, darker = (np.tile(part, reps)[:height, :width] for part in _grain_tile(seed % 4))
+    return cv2.subtract(cv2.add(image, lighter), darker)
 
 
 def render(item: Image.Image, width: int, height: int, look: Look, *, index: int = 0, seed: int = 0,
@@ -368,11 +416,14 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
     if pose == "standing":
         dark = np.maximum(dark, _contact(small_alpha, frame_small, round(x / f), round(base / f),
                                          0.6 if look.key == "hard" else 0.45))
+    else:
+        dark = np.maximum(dark, _outline_contact(small_alpha, frame_small, round(x / f), round((base - ph) / f),
+                                                 look, light_x_full / f))
     rgb *= 1 - dark[..., None]
 
     # 5. Full size: enlarge the set, add fine grain, a reflection on glossy surfaces, then the product
     full = cv2.resize(np.clip(rgb, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
-    full = np.clip(full.astype(np.int16) + _grain(height, width, seed), 0, 255).astype(np.uint8)
+    full = _grain(full, seed)
     reflection = look.reflection and pose == "standing" and (surface in GLOSSY or riser)
     y = int(base - ph)
     if reflection:

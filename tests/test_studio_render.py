@@ -147,6 +147,48 @@ def test_every_surface_renders(surface):
         studio.backdrop(demo_cutout("DEMO-RING", 300), 64, 64, surface_kind="velvet")
 
 
+def _reference_resample(item: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """Premultiplied RGBA resize written plainly (the definition studio.resample's fast path must match)."""
+    import cv2
+
+    arr = np.asarray(item, np.float32)
+    arr[..., :3] *= arr[..., 3:4] * (1.0 / 255.0)
+    up = size[0] > item.width * 1.01
+    out = np.clip(cv2.resize(arr, size, interpolation=cv2.INTER_LANCZOS4 if up else cv2.INTER_AREA), 0, 255)
+    rgb = out[..., :3] / np.maximum(out[..., 3:4] * (1.0 / 255.0), 1e-3)
+    if up:
+        rgb += studio.SHARPEN * (rgb - cv2.GaussianBlur(rgb, (0, 0), 0.6 + 0.25 * min(size[0] / item.width, 4)))
+    out[..., :3] = rgb
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("factor", [0.4, 1.7])
+def test_fast_resample_matches_the_plain_premultiplied_resize(factor):
+    item, _ = studio.trim(demo_cutout("DEMO-BRACELET", 400))
+    size = (round(item.width * factor), round(item.height * factor))
+    fast = np.asarray(studio.resample(item, size), np.int16)
+    plain = _reference_resample(item, size).astype(np.int16)
+    assert fast.shape == plain.shape
+    assert np.abs(fast - plain).max() <= 1 and (fast != plain).mean() < 0.001  # float rounding only
+
+
+def test_local_blur_and_grain_equal_their_whole_frame_forms():
+    import cv2
+
+    from pipelines import scenes
+
+    for x, y in ((30, 40), (2, 150)):  # inside, and touching the frame's edge (the border reflects alike)
+        mask = np.zeros((200, 300), np.float32)
+        mask[y:y + 40, x:x + 60] = 1.0
+        assert np.allclose(scenes.sparse_blur(mask, 9.0), cv2.GaussianBlur(mask, (0, 0), 9.0), atol=1e-6)
+    assert not scenes.sparse_blur(np.zeros((20, 20), np.float32), 3.0).any()
+    image = np.random.default_rng(0).integers(0, 256, (600, 700, 3), dtype=np.uint8)
+    lighter, darker = scenes._grain_tile(1)
+    signed = np.tile(lighter[..., :1].astype(np.int16) - darker[..., :1], (2, 2, 3))[:600, :700]
+    assert np.array_equal(scenes._grain(image, 1), np.clip(image.astype(np.int16) + signed, 0, 255).astype(np.uint8))
+    assert 0.9 < signed.std() < 1.3  # sigma 1.1 levels
+
+
 def test_brand_colours_become_the_backdrop_hue():
     result = studio.backdrop(demo_cutout("DEMO-TEE", 400), 600, 600, brand_colors=["#F2D7C9"])
     assert result.params["palette"] == ["#F2D7C9"]
@@ -249,3 +291,32 @@ def test_a_photo_too_small_for_a_close_up_gets_none_and_missing_says_why(workspa
     roomy = plan_gallery(product, Brief(channels=["etsy"]), photo_size=(1200, 900))
     assert "detail" in {s.role.value for s in roomy.shots}
     assert all(n.role.value != "detail" for n in roomy.not_planned)
+
+
+@pytest.mark.parametrize("mood", ["", "luxury, moody", "bright summer"])
+def test_a_flat_lay_has_a_soft_contact_shadow_along_its_whole_outline(mood):
+    import cv2
+
+    from pipelines.scene_metrics import _lab
+    from tools.looks import look_for
+
+    cutout = demo_cutout("DEMO-NECKLACE", 700)
+    result = studio.backdrop(cutout, 1200, 1200, look=look_for(mood, (), {}), pose="flat", seed=3)
+    p = result.placed
+    item, _ = studio.trim(cutout)
+    mask = np.zeros((1200, 1200), np.uint8)
+    alpha = np.asarray(item.getchannel("A").resize((round(p.width), round(p.height)))) > 10
+    mask[round(p.y):round(p.y) + alpha.shape[0], round(p.x):round(p.x) + alpha.shape[1]] = alpha
+    r = max(2, int(0.012 * max(p.width, p.height)))
+
+    def grown(k):
+        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) > 0
+
+    lightness = _lab(result.image)[..., 0]
+    near, far = grown(r) & ~grown(2), grown(6 * r) & ~grown(4 * r)
+    # the surface right along the outline is darker than a little further out, on every side of it
+    assert np.median(lightness[far]) - np.median(lightness[near]) >= 3.0
+    yy, xx = np.mgrid[0:1200, 0:1200]
+    cy, cx = p.y + p.height / 2, p.x + p.width / 2
+    for side in (yy < cy, yy >= cy, xx < cx, xx >= cx):  # above, below, left and right of its centre
+        assert np.median(lightness[far & side]) - np.median(lightness[near & side]) >= 1.5
