@@ -38,6 +38,7 @@ class Look:
     bokeh_colors: tuple[str, ...] = ("#FFD27A",)
     fill: float = 0.56
     variant: int = 0
+    contrast: float = 0.0  # least colour difference (CIE76 dE) of the backdrop from the product; 0: none
 
     @classmethod
     def from_dict(cls, values: dict | None) -> Look:
@@ -181,8 +182,42 @@ def layout(width: int, height: int, item_size: tuple[int, int], look: Look, inde
 # -- the scene ------------------------------------------------------------------------------------------------
 
 
+def mean_lab(item: Image.Image) -> np.ndarray:
+    """The visible product's mean colour in CIELAB (alpha-weighted, from a small copy)."""
+    small = item.copy()
+    small.thumbnail((96, 96))
+    arr = np.asarray(small.convert("RGBA"), np.float32)
+    weight = arr[..., 3] / 255.0
+    lab = cv2.cvtColor(arr[..., :3] / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    return (lab * weight.reshape(-1, 1)).sum(axis=0) / max(float(weight.sum()), 1e-6)
+
+
+def contrasting_hue(backdrop: tuple[float, float, float], product: np.ndarray, least: float) -> tuple[float, float]:
+    """The backdrop's (a*, b*) moved just far enough that it differs from the product's mean colour by
+    `least` (CIE76 dE) at the backdrop's own lightness: away from the product's hue (gold on a warm cream
+    set -> a clean, slightly cool white), or further along the backdrop's own hue for a neutral product
+    (a white bulb on a pale set -> a clearer pastel). Unchanged when it already differs enough."""
+    lightness, a, b = backdrop
+    v = np.array([a - product[1], b - product[2]], np.float64)
+    dl2 = (lightness - float(product[0])) ** 2
+    if dl2 + float(v @ v) >= least ** 2:
+        return a, b
+    chroma = np.array([product[1], product[2]], np.float64)
+    if np.hypot(*chroma) > 8.0:
+        direction = -chroma / np.hypot(*chroma)
+    elif np.hypot(*v) > 1.0:
+        direction = v / np.hypot(*v)
+    else:
+        direction = np.array([-0.3, -0.95])  # both neutral: a pale cool blue
+    reach = least ** 2 - dl2
+    along = float(v @ direction)
+    t = -along + np.sqrt(max(0.0, along ** 2 - float(v @ v) + reach))
+    return a + float(t * direction[0]), b + float(t * direction[1])
+
+
 def _backdrop_lab(look: Look, index: int, work: tuple[int, int], horizon: int, surface: str, pose: str,
-                  light_x: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                  light_x: float, rng: np.random.Generator,
+                  product_lab: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(Lab set at work size, floor mask): wall and floor in the look's colour, textured, lit by the key."""
     w, h = work
     hue = hex_rgb(look.palette[(look.variant + index) % len(look.palette)]) if look.palette else None
@@ -190,6 +225,8 @@ def _backdrop_lab(look: Look, index: int, work: tuple[int, int], horizon: int, s
     a0 = lab0[1] + 4.0 * look.warmth
     b0 = lab0[2] + 14.0 * look.warmth
     target = float(np.clip(look.lightness, 4, 97))
+    if product_lab is not None and look.contrast > 0:
+        a0, b0 = contrasting_hue((target, a0, b0), product_lab, look.contrast)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     hard = look.key == "hard"
     if pose == "flat":  # seen from above: the surface fills the frame, no wall, no perspective
@@ -398,7 +435,8 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
         base = int(min(base, height - height * safe_margin * 0.5 - riser_h))
         floor_y = base + riser_h
     horizon = int(np.clip((floor_y - (0.30 + 0.06 * ((look.variant + index) % 3)) * height) / f, wh * 0.2, wh * 0.75))
-    lab, floor = _backdrop_lab(look, index, (ww, wh), horizon, surface, pose, light_x_full / f, rng)
+    product_lab = mean_lab(item) if look.contrast > 0 else None
+    lab, floor = _backdrop_lab(look, index, (ww, wh), horizon, surface, pose, light_x_full / f, rng, product_lab)
     rgb = lab_to_rgb(lab)
     rgb = _depth_of_field(rgb, floor, int(floor_y / f), pose)
     rgb = _bokeh(rgb, look, horizon, rng, pose)
@@ -446,7 +484,7 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
     params = {"surface": surface, "lightness": round(float(look.lightness), 1), "warmth": round(look.warmth, 2),
               "key": look.key, "shadow_softness": round(look.shadow_softness, 2), "reflection": bool(reflection),
               "riser": riser, "bokeh": look.bokeh, "fill": round(look.fill, 3), "asked_fill": round(asked_fill, 3),
-              "variant": look.variant,
+              "variant": look.variant, "contrast": look.contrast,
               "palette": list(look.palette), "light": "left" if light_left else "right", "copy_space": copy,
               "pose": pose, "index": index}
     return Scene(image, (x, y, pw, ph), scale, params, warnings)

@@ -335,6 +335,7 @@ def backdrop(cutout: Image.Image, width: int, height: int, *, look: dict | None 
     brand = [b for b in brand_colors if parse_color(b)]
     if brand:
         values["palette"] = list(brand)
+        values["contrast"] = 0  # the brand's own colours, as given
     if values.pop("auto_lightness", "lightness" not in values):  # a deep set behind light products
         lum, _ = product_tone(item)
         values["lightness"] = 32.0 if lum > 0.72 else float(values.get("lightness", 86.0))

@@ -320,3 +320,34 @@ def test_a_flat_lay_has_a_soft_contact_shadow_along_its_whole_outline(mood):
     cy, cx = p.y + p.height / 2, p.x + p.width / 2
     for side in (yy < cy, yy >= cy, xx < cx, xx >= cx):  # above, below, left and right of its centre
         assert np.median(lightness[far & side]) - np.median(lightness[near & side]) >= 1.5
+
+
+def _gold_chain(size: int = 500) -> Image.Image:
+    """A pale gold chain (L* about 81, b* about 27) drawn as a thick loop: gold on cream is the hard case."""
+    cutout = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    ImageDraw.Draw(cutout).ellipse((40, 40, size - 40, size - 40), outline=(218, 200, 150, 255), width=36)
+    return cutout
+
+
+def test_a_backdrop_close_to_the_products_colour_is_moved_away_but_brand_colours_are_kept():
+    from pipelines import scene_metrics, scenes
+    from tools.looks import look_for
+
+    gold = _gold_chain()
+    product = scenes.mean_lab(studio.trim(gold)[0])
+
+    def difference(look):
+        result = studio.backdrop(gold, 600, 600, look=look, pose="flat", seed=2)
+        p = result.placed
+        backdrop = np.array(scene_metrics.backdrop_lab(result.image, (p.x, p.y, p.width, p.height)))
+        return float(np.linalg.norm(backdrop - product)), backdrop
+
+    bright = look_for("bright summer", (), {})
+    moved, backdrop = difference(bright)
+    as_written, _ = difference(bright | {"contrast": 0})
+    assert as_written < 12 and moved >= 19  # the cream set as written is close to gold; the render is not
+    assert backdrop[0] > 80  # still a bright, high-key set
+    brand, _ = difference(look_for("bright summer", ["#F3E0B5"], {}))
+    assert brand < 18  # a brand's own colour is used as given, even when it is close
+    a, b = scenes.contrasting_hue((88.0, 0.0, 40.0), np.array([50.0, 0.0, 0.0]), 22.0)
+    assert (a, b) == (0.0, 40.0)  # far enough already: unchanged

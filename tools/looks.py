@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 PARAMETERS = ("lightness", "palette", "warmth", "key", "shadow_softness", "surfaces", "reflection", "riser",
-              "bokeh", "bokeh_colors", "fill", "variant")
+              "bokeh", "bokeh_colors", "fill", "variant", "contrast")
 LIMITS = {"lightness": (6.0, 95.0), "warmth": (-1.0, 1.0), "shadow_softness": (0.0, 1.0), "fill": (0.2, 0.9),
-          "bokeh": (0.0, 1.0), "variant": (0, 99)}
+          "bokeh": (0.0, 1.0), "variant": (0, 99),
+          "contrast": (0.0, 40.0)}
 METRICS = ("backdrop_lightness", "backdrop_warmth", "product_share", "shadow_sharpness", "reflection",
            "backdrop_distance")
 RELATIVE = frozenset({"product_share", "shadow_sharpness"})  # measured as a ratio (after / before - 1)
@@ -69,6 +70,7 @@ def look_for(mood: str = "", brand_colors=(), options: dict | None = None) -> di
     brand = [c for c in brand_colors or () if re.fullmatch(r"#?[0-9a-fA-F]{6}", str(c).strip())]
     if brand:
         look["palette"] = ["#" + str(c).strip().lstrip("#") for c in brand]
+        look["contrast"] = 0  # the brand's own colours, as given
     chosen = (options or {}).get("look") or {}
     look |= {k: v for k, v in chosen.items() if k in PARAMETERS}
     # no mood and no change request chose the lightness: the renderer picks it for contrast with the product
