@@ -16,6 +16,7 @@ Run: `.venv/bin/python -m benchmarks.bench_agent [--turns N] [--reading-only] [-
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -212,21 +213,29 @@ def reading_report(rows: list[dict], show_misses: bool = False) -> tuple[str, di
 
 
 class Spans:
-    """Wall-clock intervals spent inside wrapped tool calls (parallel branches overlap: the union counts)."""
+    """Wall-clock intervals spent inside wrapped tool calls (parallel branches overlap: the union counts), and
+    the CPU time of the calling threads inside them (`cpu`)."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.intervals: list[tuple[float, float]] = []
+        self.cpu = 0.0
 
     def wrap(self, fn):
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 with self.lock:
                     self.intervals.append((start, time.perf_counter()))
+                    self.cpu += time.thread_time() - cpu
         return timed
+
+    def take_cpu(self) -> float:
+        with self.lock:
+            cpu, self.cpu = self.cpu, 0.0
+        return cpu
 
     def take(self) -> float:
         """Seconds covered by the recorded intervals (their union), then reset."""
@@ -241,17 +250,124 @@ class Spans:
         return total
 
 
+def intent_margins(rows: list[dict], rules: bool = True) -> list[dict]:
+    """Every labelled intent message that the similarity model decides (the rules do not settle it), with the
+    margin between its two closest routes: the labelled examples of prompts/chat/intents.toml (each measured
+    with itself left out; even ones "dev", odd ones "held-out") and the message set's rows (the "rules" half
+    "dev", all others "held-out"). `rules=False` silences the word rules: every message is decided by meaning
+    alone, the case the margin exists for (the rules settle most messages, leaving too few to choose on)."""
+    from agent.offline.intents import (
+        MIN_SIMILARITY,
+        ROUTES,
+        SETTLED,
+        _second,
+        _similarity,
+        combine,
+        intent_examples,
+        rule_scores,
+    )
+    from agent.offline.reader import find_skus
+    from agent.offline.words import normalize
+
+    items = []
+    for label, texts in intent_examples()["examples"].items():
+        for i, text in enumerate(texts):
+            items.append({"text": text, "label": label, "has_plan": label not in ("gallery", "question"),
+                          "half": "dev" if i % 2 == 0 else "held-out", "exclude": text})
+    for row in rows:
+        if "intent" in row and row["ctx"] != "photo":  # a photo settles the gallery by rule
+            items.append({"text": row["text"], "label": row["intent"], "has_plan": row["ctx"] in ("plan", "plan2"),
+                          "half": "dev" if row["split"] == "rules" else "held-out", "exclude": None})
+    out = []
+    for item in items:
+        text = normalize(item["text"])
+        scores = rule_scores(text.lower().strip(), has_plan=item["has_plan"], has_images=False,
+                             names_sku=bool(find_skus(text)))
+        if not rules:
+            scores = dict.fromkeys(scores, 0.0)
+        best = max(scores, key=scores.get)
+        top = sorted(scores.values(), reverse=True)
+        if rules and top[0] >= SETTLED and (top[1] < top[0] or ROUTES[best] == ROUTES[_second(scores, best)]):
+            continue  # settled by the rules: the margin plays no part
+        sims = _similarity.scores(text, exclude=item["exclude"])
+        if sims is None or max(sims.values()) < MIN_SIMILARITY:
+            continue
+        first, second, combined = combine(scores, sims, has_plan=item["has_plan"])
+        want = ROUTES[item["label"]]
+        out.append(item | {"margin": combined[first] - combined[second], "right": ROUTES[first] == want,
+                           "offered": want in (ROUTES[first], ROUTES[second]), "first": first, "second": second})
+    return out
+
+
+def margin_cost(decisions: list[dict], margin: float, question: float = 0.5) -> tuple[float, int, int, int]:
+    """(cost, wrong routes taken, questions asked, questions that saved a wrong route) for one margin: a wrong
+    route costs 1, a question `question` (1 when it does not even offer the right route)."""
+    cost, wrong, asked, saved = 0.0, 0, 0, 0
+    for d in decisions:
+        if d["margin"] < margin:
+            asked += 1
+            saved += not d["right"] and d["offered"]
+            cost += question if d["offered"] else 1.0
+        elif not d["right"]:
+            wrong += 1
+            cost += 1.0
+    return cost, wrong, asked, saved
+
+
+def calibrate(rows: list[dict]) -> str:
+    """The "two intents are close, ask" margin chosen on the dev half, confirmed on the held-out half."""
+    from agent.offline.intents import CLOSE
+
+    grid = [i / 200 for i in range(0, 61)]
+    lines = []
+    chosen = None
+    for rules in (False, True):
+        decisions = intent_margins(rows, rules=rules)
+        dev = [d for d in decisions if d["half"] == "dev"]
+        held = [d for d in decisions if d["half"] == "held-out"]
+        what = "with the word rules (the path in use)" if rules else "by meaning alone (rules silenced)"
+        lines.append(f"intent margin, {what}: {len(decisions)} labelled messages decided by similarity ({len(dev)} dev, "
+                     f"{len(held)} held-out); cost = wrong route 1, question 0.5")
+        if not rules:
+            chosen = min(grid, key=lambda m: (margin_cost(dev, m)[0], m))
+            for q in (0.25, 0.33):  # how the choice moves when a question is cheaper than half a wrong route
+                m = min(grid, key=lambda m: (margin_cost(dev, m, q)[0], m))
+                lines.append(f"  question cost {q}: dev chooses {m:.3f}: dev {margin_cost(dev, m, q)[:3]}, "
+                             f"held-out {margin_cost(held, m, q)[:3]} vs never asking {margin_cost(held, 0.0, q)[:3]}")
+        for name, part in (("dev", dev), ("held-out", held)):
+            wrong = sorted(round(d["margin"], 3) for d in part if not d["right"])
+            lines.append(f"  {name}: {len(wrong)} wrong routes, their margins {wrong[:12]}")
+        for m in sorted({0.0, CLOSE, chosen}):
+            for name, part in (("dev", dev), ("held-out", held)):
+                cost, wrong, asked, saved = margin_cost(part, m)
+                lines.append(f"  margin {m:.3f} {name:<8}: cost {cost:.1f}, wrong {wrong}, asked {asked} (saved {saved})")
+        if rules:
+            for d in decisions:
+                if not d["right"]:
+                    lines.append(f"  wrong: [{d['half']}] {d['text']!r}: {d['first']} over {d['second']}, "
+                                 f"label {d['label']}, margin {d['margin']:.3f}")
+    lines.append(f"chosen on the dev half (meaning alone): margin {chosen:.3f} (in use: {CLOSE})")
+    return "\n".join(lines)
+
+
+def _p90(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_agent", description=__doc__)
     parser.add_argument("--turns", type=int, default=8, help="conversations per turn kind (default 8)")
     parser.add_argument("--reading-only", action="store_true", help="only the message-reading part")
     parser.add_argument("--show-misses", action="store_true", help="list every field read wrong")
+    parser.add_argument("--calibrate", action="store_true", help="choose the intent-ambiguity margin on the dev half")
     args = parser.parse_args(argv)
 
     # 0. Reading: the message set
     messages = load_messages(heldout=HELDOUT)
     text, headline = reading_report(messages, show_misses=args.show_misses)
     print(f"chat messages read offline ({len(messages)} messages, {MESSAGES.name})" + text)
+    if args.calibrate:
+        print(calibrate(messages))
     reading_ok = all(min(headline["rules"][k], headline["confirm"][k]) >= t for k, t in TARGETS.items())
     if args.reading_only:
         return 0 if reading_ok else 1
@@ -290,16 +406,21 @@ def main(argv: list[str] | None = None) -> int:
         for event in turn("warm"):
             assert event["type"] != "error", event
     spans.take()
+    spans.take_cpu()
     rows = []
     results: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
+    cpu_overheads: dict[str, list[float]] = {k: [] for k in kinds}
+    load_before = os.getloadavg()
     for i in range(args.turns):
         thread = f"c{i}"
         for name, turn in kinds.items():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for event in turn(thread):
                 assert event["type"] != "error", event
             total = time.perf_counter() - start
             results[name].append((total, spans.take()))
+            cpu_overheads[name].append((time.process_time() - cpu - spans.take_cpu()) * 1000)
+    load_after = os.getloadavg()
 
     # 3. Table
     overheads_all = []
@@ -311,11 +432,17 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, statistics.median(totals), statistics.median(tools_ms), statistics.median(overhead),
                      max(overhead)))
     print(f"agent graph overhead per turn ({args.turns} conversations, SQLite checkpoints, studio engine)")
-    print(f"{'turn':<46} {'total ms':>9} {'tools ms':>9} {'overhead ms':>12} {'max ms':>8}")
+    print(f"{'turn':<46} {'total ms':>9} {'tools ms':>9} {'overhead ms':>12} {'max ms':>8} {'CPU ovh ms':>11}")
     for name, total, tool_ms, over, worst in rows:
-        print(f"{name:<46} {total:>9.1f} {tool_ms:>9.1f} {over:>12.1f} {worst:>8.1f}")
+        print(f"{name:<46} {total:>9.1f} {tool_ms:>9.1f} {over:>12.1f} {worst:>8.1f} "
+              f"{statistics.median(cpu_overheads[name]):>11.1f}")
     median = statistics.median(overheads_all)
+    cpu_all = [c for values in cpu_overheads.values() for c in values]
     ok = median <= TARGET_MS
+    print(f"{len(overheads_all)} turns; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    print(f"overhead per turn, wall: median {median:.1f} ms, p90 {_p90(overheads_all):.1f} ms; CPU (all threads of the "
+          f"process minus the tool calls' own threads): median {statistics.median(cpu_all):.1f} ms, p90 "
+          f"{_p90(cpu_all):.1f} ms")
     print(f"median overhead over all turns: {median:.1f} ms (target <= {TARGET_MS:.0f} ms): {'OK' if ok else 'MISSED'}")
     ws.close()
     return 0 if ok and reading_ok else 1

@@ -267,3 +267,44 @@ def test_more_ways_to_publish_find_and_reject():
     assert parse_question("do we stock a silver cuff").kind == "find"
     assert parse_question("look for a pearl necklace in the catalog").kind == "find"
     assert parse_review_words("none of these work, reject", ["c1", "c2"]).reject_all
+
+
+# -- the mechanisms added after the heldout-b set (tests/data/chat_messages_heldout_b.jsonl) -------------------
+
+def test_two_negators_cancel_and_everything_except_keeps_only_what_it_names():
+    low = "no need to drop the detail"
+    assert not negated(low, low.index("detail"))
+    plan = base_plans()["plan"]
+    result = apply_edit(plan, parse_plan_edit("remove everything except the packshot and the close up", plan))
+    assert sorted(s.role.value for s in result.plan.shots) == ["detail", "packshot"]
+    assert read_brief("tote bag. everything except the campaign").exclude_roles == [Role.campaign]
+
+
+def test_one_as_a_pronoun_is_not_a_count():
+    assert not find_counts("add a vertical one for reels")
+    assert [c.value for c in find_counts("a landscape one for the website banner too, x2")] == [2]
+    assert [c.value for c in find_counts("one more close-up please")] == [1]
+
+
+def test_sizes_drops_and_container_nouns():
+    assert read_brief("us sz 8 stacking ring").dimensions.inner_diameter_mm == pytest.approx(18.13)
+    assert read_brief("drop earrings w/ pearls, 5cm").dimensions.height_mm == pytest.approx(50)
+    assert read_brief("hoop earrings, 3cm").dimensions.width_mm == pytest.approx(30)  # a hoop's size is across
+    brief = read_brief("silk pillowcase, luxe, shopify")
+    assert brief.category is Category.other and brief.product_type == "pillowcase"
+
+
+def test_catalog_counts_and_have_we_shot_questions():
+    assert parse_question("how many products do we have in total").kind == "catalog"
+    assert parse_question("have we shot the emerald studs yet").kind == "find"
+    assert classify_intent("have we shot the emerald studs yet") == "question"
+
+
+def test_the_margin_cost_counts_wrong_routes_and_questions():
+    from benchmarks.bench_agent import margin_cost
+
+    decisions = [{"margin": 0.02, "right": False, "offered": True}, {"margin": 0.03, "right": True, "offered": True},
+                 {"margin": 0.2, "right": False, "offered": False}]
+    assert margin_cost(decisions, 0.0) == (2.0, 2, 0, 0)
+    assert margin_cost(decisions, 0.05) == (2.0, 1, 2, 1)
+    assert margin_cost(decisions, 0.05, question=0.25) == (1.5, 1, 2, 1)

@@ -33,7 +33,7 @@ Intent = Literal["gallery", "change_plan", "campaign", "question", "status", "pu
 ROUTES = {"gallery": "gallery", "change_plan": "edit", "campaign": "edit", "question": "question", "status": "status",
           "publish": "publish"}  # intents that take the same path through the graph
 SETTLED = 2.0      # a rule score this high settles the intent without the similarity model
-CLOSE = 0.04       # two intents whose combined scores are this close make the reader ask
+CLOSE = 0.04       # two intents this close make the reader ask; inside the margins the dev half leaves equal (bench_agent --calibrate)
 MIN_SIMILARITY = 0.4  # below this the nearest examples say nothing ("hello there" is near no intent)
 
 _STATUS = re.compile(r"\b(?:status|progress|where are we|how far(?: along)?|how(?:'s| is) it going|done yet|are (?:we|you) done|"
@@ -47,7 +47,8 @@ _QUESTION = re.compile(r"\b(?:missing|still need|still needs|still lack|lacks?|l
                        r"coverage|outstanding|which (?:skus?|products?|items?|listings?)|any (?:products?|skus?|items?|listings?)|"
                        r"how many|find|search|look up|lookup|do we have|do i have|is there|are there|show me|list (?:the )?"
                        r"(?:skus?|products?|items?)|what (?:images|photos|shots) does|ready to go live|ready for|complete\?|"
-                       r"is \S+ complete|in the catalog|if we have|have we got|do we stock|do we sell)\b")
+                       r"is \S+ complete|in the catalog|if we have|have we got|do we stock|do we sell|do we carry|"
+                       r"have (?:we|you) (?:already )?(?:shot|photographed|done|made|got|listed))\b")
 _STATE_QUESTION = re.compile(r"^\s*(?:is|are|does|do|has|have|what|which|how)\b")
 _EDIT_VERBS = re.compile(r"\b(?:add|drop|remove|delete|skip|lose|cut|scrap|get rid of|ditch|swap|replace|switch|instead|"
                          r"more|fewer|less|another|extra|make (?:it|them|the|those|these)|give me|let's not|no more|"
@@ -150,7 +151,9 @@ class _Similarity:
         self._lock = threading.Lock()
         self._examples = None
 
-    def scores(self, text: str) -> dict[str, float] | None:
+    def scores(self, text: str, exclude: str | None = None) -> dict[str, float] | None:
+        """Per intent, the mean similarity of its 3 nearest examples; `exclude` leaves one example text out
+        (for measuring the examples themselves)."""
         try:
             from tools.index import _load_model
 
@@ -163,14 +166,16 @@ class _Similarity:
             if self._examples is None:
                 examples = intent_examples()["examples"]
                 labels = [k for k, texts in examples.items() for _ in texts]
-                vectors = model.encode([t for texts in examples.values() for t in texts], normalize_embeddings=True)
-                self._examples = (labels, np.asarray(vectors))
-        labels, vectors = self._examples
+                texts = [t for texts in examples.values() for t in texts]
+                vectors = model.encode(texts, normalize_embeddings=True)
+                self._examples = (labels, np.asarray(vectors), texts)
+        labels, vectors, texts = self._examples
         query = model.encode([text], normalize_embeddings=True)[0]
         sims = vectors @ query
         out: dict[str, float] = {}
         for label in dict.fromkeys(labels):
-            mine = sorted((float(s) for lab, s in zip(labels, sims, strict=True) if lab == label), reverse=True)
+            mine = sorted((float(s) for lab, s, t in zip(labels, sims, texts, strict=True) if lab == label and t != exclude),
+                      reverse=True)
             out[label] = sum(mine[:3]) / len(mine[:3])
         return out
 
@@ -195,16 +200,22 @@ def read_intent(text: str, *, has_plan: bool = False, has_images: bool = False) 
     sims = _similarity.scores(text)
     if sims is None or max(sims.values()) < MIN_SIMILARITY:
         return IntentReading(_fallback(best, scores), scores)
-    if not has_plan:
-        sims = {k: (v - 0.3 if k in ("change_plan", "campaign") else v) for k, v in sims.items()}
-    combined = {k: scores[k] * 0.25 + sims.get(k, 0.0) for k in scores}
-    ranked = sorted(combined, key=combined.get, reverse=True)
-    first, second = ranked[0], next(k for k in ranked[1:] if ROUTES[k] != ROUTES[ranked[0]])
+    first, second, combined = combine(scores, sims, has_plan=has_plan)
     question = None
     if combined[first] - combined[second] < CLOSE and max(scores.values()) < SETTLED:
         phrases = intent_examples()["phrases"]
         question = intent_examples()["question"].format(a=phrases[first], b=phrases[second])
     return IntentReading(_edit_kind(first, combined), combined, "meaning", question)
+
+
+def combine(scores: dict[str, float], sims: dict[str, float], *, has_plan: bool) -> tuple[str, str, dict[str, float]]:
+    """The rules' evidence and the examples' similarity combined: (best intent, the best one of another route,
+    the combined scores). CLOSE is the margin between the two below which the reader asks."""
+    if not has_plan:
+        sims = {k: (v - 0.3 if k in ("change_plan", "campaign") else v) for k, v in sims.items()}
+    combined = {k: scores[k] * 0.25 + sims.get(k, 0.0) for k in scores}
+    ranked = sorted(combined, key=combined.get, reverse=True)
+    return ranked[0], next(k for k in ranked[1:] if ROUTES[k] != ROUTES[ranked[0]]), combined
 
 
 def _second(scores: dict[str, float], best: str) -> str:
@@ -252,8 +263,11 @@ def parse_question(text: str) -> Question:
         return Question("missing", sku=skus[0])
     if re.search(r"\bmissing\b|\black|\bstill need|\bwhat(?:'s| is) left\b|\bcoverage\b|\boutstanding\b", low):
         return Question("missing", sku=skus[0] if skus else None)
+    if re.search(r"\bhow many\b", low):
+        return Question("catalog", query=text.strip(" ?.!"))
     m = re.search(r"\b(?:find(?: me)?|search(?: for)?|look up|lookup|look(?:ing)? for|show me|where is|do we have|do i have|"
-                  r"is there|if we have|have we got|do we (?:stock|sell|carry)|got any)\s+(.+)", text, flags=re.IGNORECASE)
+                  r"is there|if we have|have we got|do we (?:stock|sell|carry)|got any|"
+                  r"have (?:we|you) (?:already )?(?:shot|photographed|done|made|listed))\s+(.+)", text, flags=re.IGNORECASE)
     if m:
         query = re.split(r"[,;]|\bin the catalog\b|\bcan you\b|\bcan u\b|\bplease\b", m.group(1), flags=re.IGNORECASE)[0]
         query = re.sub(r"^(?:the|a|an|our|my|any|a version of the|a version of)\s+", "", query.strip(" ?.!"),
@@ -267,6 +281,8 @@ def parse_question(text: str) -> Question:
 _ADD_CUES = re.compile(r"\b(?:add|another|extra|second|include|also|too|plus|new|one more|as well)\b")
 _MORE_BEFORE = re.compile(r"\bmore\s+(?:[\w'-]+\s+)?$")  # "more close-ups", "2 more detail shots"; not "more romantic"
 _DEFINITE = re.compile(r"\b(?:the|that|those|these|this|existing|current|our)\s+(?:[\w:.'-]+\s+){0,2}$")
+_ALL_EXCEPT = re.compile(r"\b(?:remove|drop|delete|cut|lose|scrap|get rid of|ditch|skip|no)\s+(?:of\s+)?(?:everything|"
+                         r"all(?: the)?(?: other)?(?: shots| images)?|the rest)\s+(?:except|but|apart from|other than|besides|save)\b")
 _SWAP = re.compile(r"\b(?:swap|replace|switch|trade|change)\s+(?P<old>.+?)\s+(?:for|with|to|into)\s+(?P<new>.+)")
 
 
@@ -349,6 +365,13 @@ def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
             edit.drop.append(ShotRef(role=r.role, aspect=r.aspect))
     if re.search(r"\b(?:drop|remove|skip|cut|lose|get rid of|scrap)\s+(?:all\s+)?the rest\b", low) and not edit.drop_rest_of:
         edit.drop_rest_of = [r.role for r in refs if r.negated and r.aspect is None]
+
+    # 2a. "remove everything except the packshot and the close-up": every other shot goes
+    if _ALL_EXCEPT.search(low):
+        named = [r for r in refs if not r.negated]
+        edit.drop_rest_of = list(dict.fromkeys(s.role for s in (plan.shots if plan else [])) or Role)
+        edit.keep += [ShotRef(role=r.role, aspect=r.aspect) for r in named]
+        return edit
 
     # 2b. "1:1 only", "only the 9:16": the campaign keeps just the formats named, when the plan has them (not
     # "just add a 16:9"; "a campaign, 9:16 only" for a format the plan lacks says what the new shots are)

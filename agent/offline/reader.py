@@ -137,6 +137,13 @@ def find_product_type(text: str) -> str:
             for m in re.finditer(rf"(?<![\w-]){re.escape(noun)}(?![\w-])", low)]
     hits += [(m.start(), m.group(0)) for noun in EXACT_NOUNS
              for m in re.finditer(rf"(?<![\w-]){_plural_forms(noun)}(?![\w-])", low)]
+    # a product noun run into a container word is its own product: "pillowcase", "candleholder"
+    suffixes = "|".join(re.escape(w) for w in dict(_vocab_table("fuzzy")).get("noun_suffixes", ()))
+    if suffixes:
+        for noun in PRODUCT_NOUNS:
+            if " " not in noun and len(noun) >= 3:
+                for m in re.finditer(rf"(?<![\w-]){re.escape(noun)}(?:{suffixes})(?:e?s)?(?![\w-])", low):
+                    hits.append((m.start(), m.group(0)))
     return sorted(hits, key=lambda h: (h[0], -len(h[1])))[0][1] if hits else ""
 
 
@@ -249,6 +256,9 @@ def find_dimensions(text: str, category: Category | None = None, notes: list[str
             key = "depth_mm"
         elif category is Category.necklace or (category in (Category.bracelet,) and value > 100):
             key = "height_mm"  # a chain or strap length
+        elif category is Category.earrings and re.search(r"\b(?:drops?|dangles?|dangly|danglers?|chandeliers?|tassels?|"
+                                                          r"threaders?|long)\b", low):
+            key = "height_mm"  # a hanging earring is measured by its drop
         else:
             key = "width_mm"
         dims.setdefault(key, value)

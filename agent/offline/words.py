@@ -220,13 +220,15 @@ def negated(low: str, pos: int, shots: tuple[tuple[int, int], ...] = ()) -> bool
     the lifestyle" the reflection goes, the lifestyle stays (its name follows a place word after that object)."""
     _, negators, _ = _patterns()
     start = clause_start(low, pos)
+    governing = []
     for m in negators.finditer(low, start, pos):
         if _NOUN_BEFORE.search(low[max(0, m.start() - 20):m.start()]):
             continue
         if shots and _object_between(low, m.end(), pos, shots):
             continue
-        return True
-    return False
+        governing.append(m)
+    # two negators cancel: "remove everything except the packshot", "no need to drop the detail"
+    return len(governing) % 2 == 1
 
 
 def _object_between(low: str, start: int, pos: int, shots: tuple[tuple[int, int], ...]) -> bool:
@@ -311,6 +313,9 @@ def _masked(low: str) -> str:
     return out
 
 
+_PRONOUN_ONE = re.compile(r"\b(?:a|an|the|this|that|another|which|any|each|every|new)\s+(?:[\w:.'-]+\s+){0,2}$")
+
+
 @lru_cache(maxsize=512)
 def find_counts(text: str) -> tuple[Count, ...]:
     """Every count a message states, in order: '3 variants each', 'x2', '2x', 'three of each', '6 variations',
@@ -332,6 +337,8 @@ def find_counts(text: str) -> tuple[Count, ...]:
             value = number_value(m.group(1))
             if not 1 <= value <= 12 or any(c.start <= m.start(1) < c.end for c in found):
                 continue
+            if m.group(1) == "one" and _PRONOUN_ONE.search(low[:m.start(1)]):
+                continue  # "a vertical one", "the square one": a shot, not a count
             tail = low[m.end(1):m.end(1) + 40]
             definite = re.match(rf"\s+(?:{_PER_SHOT_NOUNS}\s+)?of\s+(?:the|those|these|that|this)\b", tail) is not None
             found.append(Count(value, m.start(1), m.end(), per_shot, definite))
