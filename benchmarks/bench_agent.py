@@ -33,7 +33,8 @@ FRESH = MESSAGES.with_name("chat_messages_fresh.jsonl")  # written after the rul
 # Later held-out sets, each written before the fixes of its round and first measured as it was written:
 # {split name: file}. Their first-run figures, the honest unseen figures, are kept in tests/data/chat_first_runs.json.
 HELDOUT = {"fresh": FRESH, "heldout-a": MESSAGES.with_name("chat_messages_heldout_a.jsonl"),
-           "heldout-b": MESSAGES.with_name("chat_messages_heldout_b.jsonl")}
+           "heldout-b": MESSAGES.with_name("chat_messages_heldout_b.jsonl"),
+           "heldout-c": MESSAGES.with_name("chat_messages_heldout_c.jsonl")}
 TARGETS = {"intent": 0.95, "exact": 0.85, "exact marketing edits": 0.75, "variant counts": 0.90}
 
 
