@@ -308,3 +308,13 @@ def test_the_margin_cost_counts_wrong_routes_and_questions():
     assert margin_cost(decisions, 0.0) == (2.0, 2, 0, 0)
     assert margin_cost(decisions, 0.05) == (2.0, 1, 2, 1)
     assert margin_cost(decisions, 0.05, question=0.25) == (1.5, 1, 2, 1)
+
+
+def test_after_heldout_c_body_words_swaps_spaced_close_ups_and_the_lot():
+    assert read_brief("ankle boots, uk 6, for zalando").category is Category.shoes  # "ankle" is not "anklet"
+    assert correct_word("anklt") == "anklet"
+    plan = base_plans()["plan"]
+    result = apply_edit(plan, parse_plan_edit("exchange the detail shot for a lifestyle", plan))
+    assert sorted(s.role.value for s in result.plan.shots).count("lifestyle") == 2
+    assert [c.value for c in find_counts("three extra close ups")] == [3]
+    assert parse_review_words("reject the lot", ["c1"]).reject_all

@@ -283,7 +283,7 @@ _MORE_BEFORE = re.compile(r"\bmore\s+(?:[\w'-]+\s+)?$")  # "more close-ups", "2 
 _DEFINITE = re.compile(r"\b(?:the|that|those|these|this|existing|current|our)\s+(?:[\w:.'-]+\s+){0,2}$")
 _ALL_EXCEPT = re.compile(r"\b(?:remove|drop|delete|cut|lose|scrap|get rid of|ditch|skip|no)\s+(?:of\s+)?(?:everything|"
                          r"all(?: the)?(?: other)?(?: shots| images)?|the rest)\s+(?:except|but|apart from|other than|besides|save)\b")
-_SWAP = re.compile(r"\b(?:swap|replace|switch|trade|change)\s+(?P<old>.+?)\s+(?:for|with|to|into)\s+(?P<new>.+)")
+_SWAP = re.compile(r"\b(?:swap|replace|switch|trade|exchange|change)\s+(?P<old>.+?)\s+(?:for|with|to|into)\s+(?P<new>.+)")
 
 
 @dataclass
@@ -472,7 +472,7 @@ def parse_review_words(text: str, candidate_ids: list[str], shots_by_role: dict[
     if approvals and not mentioned and not _CHANGE_CUES.search(low):
         out.approve_passing = True
         return out
-    if re.search(r"\breject (?:all|everything|them|these|those)\b|\bnone of (?:them|these|those)\b|\breject them all\b|"
+    if re.search(r"\breject (?:all|everything|them|these|those|the lot|every one|each one)\b|\bnone of (?:them|these|those)\b|\breject them all\b|"
                  r"^\W*reject\W*$|,\s*reject\W*$", low) and not mentioned:
         out.reject_all = True
         return out

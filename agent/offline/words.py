@@ -282,7 +282,7 @@ class Count:
 
 _PER_SHOT_NOUNS = r"(?:variants?|variations?|versions?|takes?|options?|candidates?|alternatives?|alts?|copies|looks?|renders?|tries)"
 _THING_NOUNS = (r"(?:shots?|images?|photos?|pictures?|posts?|pins?|visuals?|creatives?|banners?|ones?|stories|reels?|frames?|"
-                r"close-?ups?|closeups?|details?|packshots?|lifestyles?|try-?ons?|scenes?|macros?)")
+                r"close[- ]?ups?|details?|packshots?|lifestyles?|try-?ons?|scenes?|macros?)")
 
 
 @lru_cache(maxsize=1)
