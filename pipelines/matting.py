@@ -36,7 +36,10 @@ YOUR_CUTOUT = "your cutout"
 LIGHT_BACKDROP_L = 75.0  # a backdrop lighter than this (L*) is white / light grey
 ACHROMATIC_CHROMA = 12.0  # a product whose median chroma is below this is silver, steel, white or grey
 TEXTURED_BACKDROP = 2.5  # border noise (dE) above which the backdrop is a texture (wood, paper), not a sweep
-SAME_COLOURS = 0.92  # colour-histogram overlap above which a neural "product" is just its surroundings
+SAME_COLOURS = 0.92
+SHADOW_RAMP = 4.0  # dE: the lightness spread of a cast shadow's ramp across a hole (a flat face spreads less)
+SHADOW_EDGES = 0.3  # share of edge pixels below which a darker region is shaded, not structured
+HOLE_BACKDROP = 0.5  # an enclosed region more than half of which shows the plain backdrop is a hole  # colour-histogram overlap above which a neural "product" is just its surroundings
 
 
 class MattingError(ValueError):
@@ -157,8 +160,11 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
         mask |= neural_product
 
     # 6. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
-    # (the neural map has no say here: it fills holes with certainty)
-    mask, holes, in_small_hole = _fill_holes(mask, plain, shadow | (darker & smooth), darker, smooth)
+    # Where the photo shows the plain backdrop the neural map has no say (it fills ring holes with
+    # certainty); it only decides between a shadow and a grey / polished face of the backdrop's tone.
+    mask, holes, in_small_hole = _fill_holes(mask, plain, shadow | (darker & smooth), darker, smooth,
+                                             None if saliency is None else saliency.probability,
+                                             lab[..., 0], grad > 3.0 * g_noise)
     if keep_mask is not None:
         mask |= keep_mask
     if remove_mask is not None:
@@ -619,12 +625,33 @@ def _grabcut(rgb, mask, strong, weak, shadow, plain) -> np.ndarray:
     return out
 
 
+def _shaded_like_a_shadow(labels: np.ndarray, count: int, areas: np.ndarray, lightness: np.ndarray,
+                          edges: np.ndarray) -> np.ndarray:
+    """Per region: its lightness varies like a cast shadow's penumbra (standard deviation above
+    SHADOW_RAMP dE) while few of its pixels are edges (below SHADOW_EDGES): a blurred copy of the
+    product's outline, not a face of the product."""
+    flat = labels.ravel()
+    light = lightness.ravel().astype(np.float64)
+    mean = np.bincount(flat, weights=light, minlength=count) / areas
+    spread = np.sqrt(np.maximum(np.bincount(flat, weights=light * light, minlength=count) / areas - mean * mean, 0.0))
+    edge_share = np.bincount(flat[edges.ravel()], minlength=count) / areas
+    return (spread > SHADOW_RAMP) & (edge_share < SHADOW_EDGES)
+
+
 def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: np.ndarray,
-                smooth: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+                smooth: np.ndarray, prob: np.ndarray | None = None, lightness: np.ndarray | None = None,
+                edges: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray]:
     """Holes: enclosed regions of the background's colour (with the shadows cast into them) stay open,
     other enclosed gaps are product and are filled. A hole is smooth like the background: a gap of
-    background tone among pavé stones or links is textured, and is product. Returns the mask, the
-    number of holes and the opened pixels of the small holes."""
+    background tone among pavé stones or links is textured, and is product.
+
+    A region that shows the plain backdrop is a hole whatever the neural map says. A region that is
+    only darker than the backdrop (a shadow cast into a hole, or a grey / polished face of the
+    backdrop's tone: colour cannot tell them apart) is a hole when the neural map `prob`, where it
+    ran, sees background there, or when it is shaded like a cast shadow: a smooth ramp of lightness
+    (`lightness`, L*) spanning several dE without edges (`edges`); a flat face of one grey, or one
+    broken by reflections and edges, is product. Returns the mask, the number of holes and the opened pixels of
+    the small holes."""
     solid = mask & ~grey  # shadows cast into a ring's hole are set aside while looking for holes
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~solid).astype(np.uint8), connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -635,7 +662,14 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
     enclosed = np.ones(count, bool)
     enclosed[0] = False
     enclosed[border] = False
-    hole = enclosed & (like_share > 0.6) & (smooth_share > 0.5) & (areas > 12)
+    shows_backdrop = np.bincount(labels[plain], minlength=count) / areas > HOLE_BACKDROP
+    if prob is None:
+        neural_background = np.ones(count, bool)
+    else:
+        neural_background = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=count) / areas < 0.5
+        if lightness is not None and edges is not None:
+            neural_background |= _shaded_like_a_shadow(labels, count, areas, lightness, edges)
+    hole = enclosed & (shows_backdrop | ((like_share > 0.6) & neural_background)) & (smooth_share > 0.5) & (areas > 12)
     fill = enclosed & ~hole
     open_pixels = hole[labels] & (plain | (darker & smooth) | grey)
     small = hole & (areas < 0.005 * max(1, int(mask.sum())))

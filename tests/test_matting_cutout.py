@@ -254,3 +254,50 @@ def test_polished_metal_on_white_is_kept_whole(realdata):
     # colour alone punches the white band and frames out; the neural evidence keeps them
     assert result.method == "matting+neural"
     assert iou(_alpha(result), truth) >= 0.92 > colour_only + 0.1
+
+
+class _FixedMap:
+    """A segmenter whose map is given (the tests decide what the neural model "sees")."""
+
+    def __init__(self, probability: np.ndarray):
+        self.probability = probability.astype(np.float32)
+
+    def predict(self, rgb):
+        from pipelines.segmentation import SaliencyMap
+
+        return SaliencyMap(self.probability, "fixed", True, 0.0)
+
+
+def _ring_photo(inside: np.ndarray) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """A dark steel ring (outer radius 150, inner 75) on white with `inside` (grey levels, 0..255,
+    of the whole frame) shown through its opening; returns (photo, opening mask, outline mask)."""
+    size = 420
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = np.hypot(yy - size / 2, xx - size / 2)
+    grey = np.full((size, size), 250.0)
+    grey[r < 150] = 110.0
+    opening = r < 75
+    grey[opening] = inside[opening]
+    grey += np.random.default_rng(3).normal(0, 1.0, grey.shape)
+    rgb = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    return Image.fromarray(rgb, "RGB"), opening, r < 150
+
+
+def test_a_flat_grey_face_inside_the_product_is_kept_where_the_neural_map_sees_product():
+    # a polished face a little darker than the backdrop, enclosed by the band: colour alone calls it a hole
+    photo, face, outline = _ring_photo(np.full((420, 420), 234.0))
+    alpha = _alpha(cut_out(photo, neural=True, segmenter=_FixedMap(outline.astype(np.float32))))
+    assert (alpha[face] > 0.5).mean() > 0.95
+    # without that evidence (the map sees background there too) the same face is a hole
+    ring_only = outline & ~face
+    alpha = _alpha(cut_out(photo, neural=True, segmenter=_FixedMap(ring_only.astype(np.float32))))
+    assert (alpha[face] > 0.5).mean() < 0.05
+
+
+def test_a_shadow_ramp_cast_into_a_hole_stays_open_though_the_neural_map_fills_it():
+    # the ring's own shadow shades its opening from 240 down to 180 (no edges), like a cast shadow;
+    # the map fills the opening with certainty, as u2netp does
+    ramp = np.repeat(np.interp(np.arange(420), [135, 285], [240.0, 180.0])[:, None], 420, axis=1)
+    photo, opening, outline = _ring_photo(ramp)
+    alpha = _alpha(cut_out(photo, neural=True, segmenter=_FixedMap(outline.astype(np.float32))))
+    assert (alpha[opening] > 0.5).mean() < 0.1
