@@ -51,6 +51,7 @@ def test_words_are_read_into_moods_and_changes():
                                                                                                     "softer_shadow"]
     assert looks.read_change("a bit more space around it please").changes == ["more_space"]
     assert looks.read_change("no reflection, and bigger").changes == ["no_reflection", "bigger"]
+    assert looks.read_change("drop the reflection on the lifestyle").changes == ["no_reflection"]
     assert looks.read_change("try another backdrop").changes == ["another_backdrop"]
     assert not looks.read_change("make it pop").understood
     assert looks.look_for("", ["#102030"])["palette"] == ["#102030"]  # brand colours from the brief
