@@ -182,6 +182,9 @@ def layout(width: int, height: int, item_size: tuple[int, int], look: Look, inde
 # -- the scene ------------------------------------------------------------------------------------------------
 
 
+NEUTRAL_CHROMA = 8.0  # a product whose mean a*b* chroma is at most this is neutral (silver, white, black)
+
+
 def mean_lab(item: Image.Image) -> np.ndarray:
     """The visible product's mean colour in CIELAB (alpha-weighted, from a small copy)."""
     small = item.copy()
@@ -194,21 +197,16 @@ def mean_lab(item: Image.Image) -> np.ndarray:
 
 def contrasting_hue(backdrop: tuple[float, float, float], product: np.ndarray, least: float) -> tuple[float, float]:
     """The backdrop's (a*, b*) moved just far enough that it differs from the product's mean colour by
-    `least` (CIE76 dE) at the backdrop's own lightness: away from the product's hue (gold on a warm cream
-    set -> a clean, slightly cool white), or further along the backdrop's own hue for a neutral product
-    (a white bulb on a pale set -> a clearer pastel). Unchanged when it already differs enough."""
+    `least` (CIE76 dE) at the backdrop's own lightness, away from the product's hue (gold on a warm cream
+    set -> a clean, slightly cool white). Unchanged when it already differs enough, and for a neutral
+    product (silver, white: colouring the set would not help; its lightness is the look's choice)."""
     lightness, a, b = backdrop
     v = np.array([a - product[1], b - product[2]], np.float64)
     dl2 = (lightness - float(product[0])) ** 2
-    if dl2 + float(v @ v) >= least ** 2:
-        return a, b
     chroma = np.array([product[1], product[2]], np.float64)
-    if np.hypot(*chroma) > 8.0:
-        direction = -chroma / np.hypot(*chroma)
-    elif np.hypot(*v) > 1.0:
-        direction = v / np.hypot(*v)
-    else:
-        direction = np.array([-0.3, -0.95])  # both neutral: a pale cool blue
+    if dl2 + float(v @ v) >= least ** 2 or np.hypot(*chroma) <= NEUTRAL_CHROMA:
+        return a, b
+    direction = -chroma / np.hypot(*chroma)
     reach = least ** 2 - dl2
     along = float(v @ direction)
     t = -along + np.sqrt(max(0.0, along ** 2 - float(v @ v) + reach))

@@ -351,3 +351,4 @@ def test_a_backdrop_close_to_the_products_colour_is_moved_away_but_brand_colours
     assert brand < 18  # a brand's own colour is used as given, even when it is close
     a, b = scenes.contrasting_hue((88.0, 0.0, 40.0), np.array([50.0, 0.0, 0.0]), 22.0)
     assert (a, b) == (0.0, 40.0)  # far enough already: unchanged
+    assert scenes.contrasting_hue((86.0, 1.0, 4.0), np.array([82.0, 0.5, 1.0]), 22.0) == (1.0, 4.0)  # silver
