@@ -182,7 +182,8 @@ def layout(width: int, height: int, item_size: tuple[int, int], look: Look, inde
 # -- the scene ------------------------------------------------------------------------------------------------
 
 
-NEUTRAL_CHROMA = 8.0  # a product whose mean a*b* chroma is at most this is neutral (silver, white, black)
+NEUTRAL_CHROMA = 12.0  # a product whose mean a*b* chroma is at most this is neutral (silver, white, black;
+# a silver pendant with a small coloured stone still reads as silver)
 
 
 def mean_lab(item: Image.Image) -> np.ndarray:
