@@ -30,11 +30,12 @@ from pathlib import Path
 TARGET_MS = 50.0
 MESSAGES = Path(__file__).resolve().parents[1] / "tests" / "data" / "chat_messages.jsonl"
 FRESH = MESSAGES.with_name("chat_messages_fresh.jsonl")  # written after the rules, measured once before any fix
-# Later held-out sets, each written before the fixes of its round and first measured as it was written:
+# Later held-out sets (heldout-d by another author), each written before the fixes of its round and first measured as it was written:
 # {split name: file}. Their first-run figures, the honest unseen figures, are kept in tests/data/chat_first_runs.json.
 HELDOUT = {"fresh": FRESH, "heldout-a": MESSAGES.with_name("chat_messages_heldout_a.jsonl"),
            "heldout-b": MESSAGES.with_name("chat_messages_heldout_b.jsonl"),
-           "heldout-c": MESSAGES.with_name("chat_messages_heldout_c.jsonl")}
+           "heldout-c": MESSAGES.with_name("chat_messages_heldout_c.jsonl"),
+           "heldout-d": MESSAGES.with_name("chat_messages_heldout_d.jsonl")}
 TARGETS = {"intent": 0.95, "exact": 0.85, "exact marketing edits": 0.75, "variant counts": 0.90}
 
 
