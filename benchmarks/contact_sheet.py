@@ -127,8 +127,17 @@ def run() -> tuple[list[dict], Path]:
     return rows, path
 
 
+def _checkerboard(size: tuple[int, int], cell: int = 12) -> Image.Image:
+    """A grey checkerboard (the usual "transparent" pattern) as an RGBA image of `size`."""
+    yy, xx = np.mgrid[0:size[1], 0:size[0]]
+    light = ((yy // cell + xx // cell) % 2 == 0)
+    grey = np.where(light, 205, 150).astype(np.uint8)
+    return Image.fromarray(np.dstack([grey, grey, grey, np.full_like(grey, 255)]), "RGBA")
+
+
 def cutout_sheet() -> tuple[list[dict], Path]:
-    """Photo | cutout on a dark backdrop | alpha, for every packshot of ../shared/realdata."""
+    """Photo | cutout on a dark backdrop | cutout on a checkerboard | alpha, for every packshot of
+    ../shared/realdata (a punched face shows as checks, a rim of the old background as a light edge on dark)."""
     from pipelines.matting import MattingError, cut_out
 
     photos = sorted((REALDATA / "jewelry_packshot").glob("*.jpg")) + sorted((REALDATA / "product_packshot").glob("*.jpg"))
@@ -143,14 +152,17 @@ def cutout_sheet() -> tuple[list[dict], Path]:
             continue
         dark = Image.new("RGBA", photo.size, (20, 22, 28, 255))
         dark.alpha_composite(result.rgba)
+        checker = _checkerboard(photo.size)
+        checker.alpha_composite(result.rgba)
         rows.append({"photo": photo_path.name, "method": result.method, "confidence": round(result.confidence, 2),
                      "coverage": round(result.coverage, 3), "holes": result.holes})
         sheet_rows.append([_thumb(photo, photo_path.name), _thumb(dark, f"{result.method} {result.confidence:.2f}"),
+                           _thumb(checker, "on checks"),
                            _thumb(result.rgba.getchannel("A").convert("RGB"), f"alpha, {result.holes} holes")])
-    sheet = Image.new("RGB", (3 * THUMB * 2, ((len(sheet_rows) + 1) // 2) * (THUMB + 16)), (80, 80, 80))
+    sheet = Image.new("RGB", (4 * THUMB * 2, ((len(sheet_rows) + 1) // 2) * (THUMB + 16)), (80, 80, 80))
     for r, tiles in enumerate(sheet_rows):
         for c, tile in enumerate(tiles):
-            sheet.paste(tile, ((r % 2) * 3 * THUMB + c * THUMB, (r // 2) * (THUMB + 16)))
+            sheet.paste(tile, ((r % 2) * 4 * THUMB + c * THUMB, (r // 2) * (THUMB + 16)))
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "cutout_sheet.png"
     sheet.save(path)
