@@ -318,3 +318,24 @@ def test_after_heldout_c_body_words_swaps_spaced_close_ups_and_the_lot():
     assert sorted(s.role.value for s in result.plan.shots).count("lifestyle") == 2
     assert [c.value for c in find_counts("three extra close ups")] == [3]
     assert parse_review_words("reject the lot", ["c1"]).reject_all
+
+
+def test_after_heldout_d_a_ratio_names_its_banner_only_keeps_catalogue_and_praise():
+    from agent.offline.intents import parse_question
+    from agent.offline.reader import find_aspects
+
+    assert find_aspects("running shoes for amazon, plus a 1.91:1 banner") == ["1.91:1"]  # not also banner's 16:9
+    assert find_aspects("stories in 4:5 and a banner") == ["4:5", "16:9"]
+    plan = base_plans()["plan"]
+    for text in ("only keep the packshot and the campaign", "keep the packshot and the campaign, drop the rest"):
+        kept = apply_edit(plan, parse_plan_edit(text, plan)).plan.shots
+        assert sorted(s.role.value for s in kept) == ["campaign", "packshot"], text
+    kept = apply_edit(plan, parse_plan_edit("just add a lifestyle", plan)).plan.shots
+    assert len(kept) == len(plan.shots) + 1  # "just add" adds, it does not restrict
+    question = parse_question("is the blue silk scarf in the catalogue")
+    assert (question.kind, question.query) == ("find", "blue silk scarf")
+    ids = ["cand_1", "cand_2"]
+    by_role = {"packshot": ["cand_1"], "lifestyle": ["cand_2"]}
+    words = parse_review_words("packshot's fine but the lifestyle needs a lighter background", ids, by_role)
+    assert list(words.change) == ["cand_2"]
+    assert not parse_review_words("the lifestyle is fine", ids, by_role).change  # praise is not a change request

@@ -273,6 +273,9 @@ def parse_question(text: str) -> Question:
         query = re.sub(r"^(?:the|a|an|our|my|any|a version of the|a version of)\s+", "", query.strip(" ?.!"),
                        flags=re.IGNORECASE)
         return Question("find", sku=skus[0] if skus else None, query=query.strip(" ?.!"))
+    m = re.match(r"\s*(?:is|are)\s+(?:the|a|an|our|my)\s+(.+?)\s+(?:in (?:the |our )?(?:catalog|system|shop|store|stock)|listed)\b", low)
+    if m:  # "is the blue silk scarf in the catalog", "are the gold hoops listed"
+        return Question("find", sku=skus[0] if skus else None, query=m.group(1))
     return Question("catalog", query=text.strip(" ?.!"))
 
 
@@ -365,11 +368,14 @@ def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
             edit.drop.append(ShotRef(role=r.role, aspect=r.aspect))
     if re.search(r"\b(?:drop|remove|skip|cut|lose|get rid of|scrap)\s+(?:all\s+)?the rest\b", low) and not edit.drop_rest_of:
         edit.drop_rest_of = [r.role for r in refs if r.negated and r.aspect is None]
+        if not edit.drop_rest_of and not re.search(r"\bthe rest\s+of\b", low):
+            # "keep the packshot and the campaign, drop the rest": all but the named go
+            edit.drop_rest_of = _plan_roles(plan)
 
     # 2a. "remove everything except the packshot and the close-up": every other shot goes
     if _ALL_EXCEPT.search(low):
         named = [r for r in refs if not r.negated]
-        edit.drop_rest_of = list(dict.fromkeys(s.role for s in (plan.shots if plan else [])) or Role)
+        edit.drop_rest_of = _plan_roles(plan)
         edit.keep += [ShotRef(role=r.role, aspect=r.aspect) for r in named]
         return edit
 
@@ -380,6 +386,13 @@ def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
         edit.drop_rest_of = [Role.campaign]
         edit.keep += [ShotRef(role=r.role, aspect=r.aspect) for r in only]
         refs = [r for r in refs if r not in only]
+
+    # 2c. "only keep the packshot and the campaign", "just the packshot and the lifestyle": the plan keeps just the
+    # shots named, when it has them and nothing is to be added
+    only_roles = [r for r in refs if not r.negated and r.aspect is None and _in_only_scope(low, r)]
+    if (only_roles and all(_exists(plan, r) for r in only_roles) and not edit.drop_rest_of and not edit.drop
+            and not swapped_new and not _ADD_CUES.search(low) and not counts):
+        edit.drop_rest_of = _plan_roles(plan)
 
     # 3. Shots named positively: added, re-styled, or kept
     for r in refs:
@@ -408,6 +421,10 @@ def parse_plan_edit(text: str, plan: GalleryPlan | None = None) -> PlanEdit:
     if edit.add or edit.restyle:
         edit.mood = mood_words  # applied to what was named, not to every scene
     return edit
+
+
+def _plan_roles(plan) -> list[Role]:
+    return list(dict.fromkeys(s.role for s in (plan.shots if plan else [])) or Role)
 
 
 def _in_only_scope(low: str, ref: _Ref) -> bool:
@@ -487,15 +504,32 @@ def parse_review_words(text: str, candidate_ids: list[str], shots_by_role: dict[
     if not mentioned:
         if _QUESTION.search(low) and not _CHANGE_CUES.search(low):
             return out  # a question while the review waits
-        roles = [r for _, _, r in role_mentions(low)]
-        if not (roles or _CHANGE_CUES.search(low) or find_mood(low) != ("", "")):
+        mentions = role_mentions(low)
+        if not (mentions or _CHANGE_CUES.search(low) or find_mood(low) != ("", "")):
             return out  # not a decision: small talk while the review waits
+        # "the packshot's fine but the lifestyle needs a lighter background": only the lifestyle changes
+        roles = [r for start, _, r in mentions if not _praised(low, start)]
+        if mentions and not roles:
+            if not _CHANGE_CUES.search(low):
+                return out  # "the lifestyle is fine": praise is not a change request
+            roles = [r for _, _, r in mentions]
         targets = []
         for role in roles:
             targets += (shots_by_role or {}).get(role.value, [])
         for cid in targets or candidate_ids:
             out.change[cid] = text
     return out
+
+
+_PRAISE = re.compile(r"\b(?:fine|good|great|ok|okay|perfect|love(?:ly)?|nice|spot on|approved?|keep)\b")
+
+
+def _praised(low: str, start: int) -> bool:
+    """Whether the part of the message that names a shot at `start` says it is fine as it is."""
+    part = re.split(r"[,;.!?]|\bbut\b|\bwhile\b|\bhowever\b|\bthough\b", low[start:])[0]
+    before = re.split(r"[,;.!?]|\bbut\b|\bwhile\b|\bhowever\b|\bthough\b", low[:start])[-1]
+    clause = before + part
+    return _PRAISE.search(clause) is not None and not _CHANGE_CUES.search(clause)
 
 
 __all__ = ["classify_intent", "read_intent", "parse_question", "parse_plan_edit", "parse_review_words", "review_plan_edit",

@@ -348,12 +348,23 @@ def aspect_mentions(low: str) -> tuple[tuple[int, int, str, bool], ...]:
             if re.search(r"\b(?:at|by)\s*$", low[:m.start()]):  # "at 10:30"
                 continue
             found.append((m.start(), m.end(), f"{m.group(1)}:{b}"))
+    numbers = list(found)
     for ratio, words in ASPECT_WORDS:
         for phrase in words:
             for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
-                if not any(a < m.end() and m.start() < e for a, e, _ in found):
-                    found.append((m.start(), m.end(), ratio))
+                if any(a < m.end() and m.start() < e for a, e, _ in found):
+                    continue
+                if any(_names_the_format(low, (a, e), m.span()) for a, e, _ in numbers):
+                    continue  # "a 1.91:1 banner", "stories in 4:5": the word is the noun of the ratio named
+                found.append((m.start(), m.end(), ratio))
     return tuple((a, e, ratio, negated(low, a)) for a, e, ratio in sorted(found))
+
+
+def _names_the_format(low: str, ratio: tuple[int, int], word: tuple[int, int]) -> bool:
+    """A format word right next to an explicit ratio ("1.91:1 banner", "banner in 1.91:1") names that ratio's shot."""
+    if ratio[1] <= word[0]:
+        return re.fullmatch(r"\s*(?:-\s*)?", low[ratio[1]:word[0]]) is not None
+    return re.fullmatch(r"\s*(?:in|at|as)?\s*", low[word[1]:ratio[0]]) is not None
 
 
 def find_counts(text: str) -> tuple[int | None, int | None]:
