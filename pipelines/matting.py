@@ -34,7 +34,8 @@ SHADOW_OPEN = 2  # a cast shadow is broader than 2 * SHADOW_OPEN + 1 px
 MATTE_MAX_PIXELS = 160_000  # the alpha solve runs on tiles of the uncertain band, each at most this size
 YOUR_CUTOUT = "your cutout"
 LIGHT_BACKDROP_L = 75.0  # a backdrop lighter than this (L*) is white / light grey
-ACHROMATIC_CHROMA = 12.0  # a product whose median chroma is below this is silver, steel, white or grey
+ACHROMATIC_CHROMA = 12.0  # a pixel whose chroma is below this is silver, steel, white or grey
+ACHROMATIC_SHARE = 0.3  # the neural map is asked where more than this share of the product is achromatic
 TEXTURED_BACKDROP = 2.5  # border noise (dE) above which the backdrop is a texture (wood, paper), not a sweep
 SAME_COLOURS = 0.92
 SHADOW_RAMP = 4.0  # dE: the lightness spread of a cast shadow's ramp across a hole (a flat face spreads less)
@@ -275,11 +276,13 @@ def _saliency(rgb: np.ndarray, segmenter, required: bool):
 
 def _achromatic_on_light(lab, bg_lab, weak, strong) -> bool:
     """Colour cannot tell an achromatic product from a light backdrop (silver, steel, white enamel,
-    pearls on white or light grey): there the neural map is asked for evidence."""
+    pearls on white or light grey), also where such a part carries coloured stones: there the neural
+    map is asked for evidence."""
     light = float(np.median(bg_lab[..., 0])) > LIGHT_BACKDROP_L
     evidence = weak if weak.any() else strong
     chroma = np.hypot(lab[..., 1][evidence], lab[..., 2][evidence])
-    return light and bool(chroma.size) and float(np.median(chroma)) < ACHROMATIC_CHROMA
+    # a share, not the median: a silver band set with coloured stones is mostly colour by area
+    return light and bool(chroma.size) and float((chroma < ACHROMATIC_CHROMA).mean()) > ACHROMATIC_SHARE
 
 
 def _attached(candidate: np.ndarray, mask: np.ndarray) -> np.ndarray:

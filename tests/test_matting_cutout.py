@@ -301,3 +301,12 @@ def test_a_shadow_ramp_cast_into_a_hole_stays_open_though_the_neural_map_fills_i
     photo, opening, outline = _ring_photo(ramp)
     alpha = _alpha(cut_out(photo, neural=True, segmenter=_FixedMap(outline.astype(np.float32))))
     assert (alpha[opening] > 0.5).mean() < 0.1
+
+
+def test_a_silver_band_set_with_coloured_stones_is_kept_by_the_neural_evidence(realdata):
+    # most of this ring's area is blue stones, yet its band is polished silver on white: the neural
+    # map is asked because a large share of the product is achromatic, not only when most of it is
+    photo = Image.open(realdata / "jewelry_packshot" / "myntra_59468_ring.jpg").convert("RGB")
+    result = cut_out(photo)
+    assert result.method == "matting+neural"
+    assert result.coverage > 0.11  # colour alone keeps the stones and loses the band (0.085)
