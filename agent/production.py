@@ -20,6 +20,18 @@ from tools.models import Decision, GalleryPlan, Shot
 from tools.plan import apply_edit, replan_from_changes
 from tools.progress import ProgressEvent
 
+# The app's re-cut asks for the shots waiting for review to be made again, unchanged, from the corrected cutout.
+REMAKE = "made again from the corrected cutout"
+
+
+def shot_title(shot: Shot) -> str:
+    """A shot's progress title in a seller's words: "Making the main image (Amazon, 2000×2000)"."""
+    from tools.coverage import ROLE_WORDS
+
+    where = ", ".join(x for x in ((shot.channel.value.capitalize() if shot.channel else ""),
+                                  f"{shot.width}×{shot.height}") if x)
+    return f"Making the {ROLE_WORDS.get(shot.role.value, shot.role.value.replace('_', ' '))} ({where})"
+
 
 def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
     """One shot: render its candidates, critique each, re-render failing ones up to Settings.max_rerenders."""
@@ -28,8 +40,8 @@ def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
 
     ws = runtime.context.ws
     shot = Shot.model_validate(task["shot"])
-    title = f"{shot.role.value} {shot.width}x{shot.height}" + (f" for {shot.channel.value}" if shot.channel else "")
-    progress(title, "running", f"rendering {shot.count} candidate(s) for {title}")
+    title = shot_title(shot)
+    progress(title, "running", f"making {shot.count} version{'s' if shot.count != 1 else ''}")
 
     def on_progress(event: ProgressEvent) -> None:  # the tools' events, under this shot's title
         counts = {k: event[k] for k in ("done", "total") if k in event}
@@ -49,7 +61,7 @@ def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
             summary["change"] = measured[i] if i < len(measured) else []
             summary["change_reply"] = said
     passed = sum(1 for s in summaries if s["verdict"] == "pass")
-    progress(title, "done", f"{title}: {passed} of {len(summaries)} candidate(s) passed the check")
+    progress(title, "done", f"{passed} of {len(summaries)} version(s) match your photo")
     return {"results": {shot.id: summaries}}
 
 
@@ -80,8 +92,8 @@ def collect(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         reply_event(" ".join(changes))
     if candidates and not state.get("auto_approve"):
         passed = sum(1 for c in candidates if c["verdict"] == "pass")
-        reply_event(f"{len(candidates)} candidate(s) for {state['sku']} are ready for review: {passed} passed the "
-                    "vision check. Approve, reject, or tell me what to change.")
+        reply_event(f"{len(candidates)} image{'s' if len(candidates) != 1 else ''} for {state['sku']} are ready for "
+                    f"review: {passed} match your photo. Approve, reject, or tell me what to change.")
     return {"review": payload, "carried": []}
 
 
@@ -99,7 +111,7 @@ def auto_approve(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         elif item["verdict"] == "pass":
             decide(ws, item["id"], "approve", note="auto-approved: passed the vision check", by="auto")
             approved.append(item["id"])
-    progress("Review", "done", f"auto-approved {len(approved)} candidate(s) that passed the vision check"
+    progress("Checking the images", "done", f"auto-approved {len(approved)} candidate(s) that passed the vision check"
              + (f"; {len(waiting)} carry a warning and wait for a person to look at them" if waiting else ""))
     return {"decisions": {"approved": approved, "rejected": [], "changed": []}}
 
@@ -163,7 +175,7 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
     # 2. A change request whose words name no change (and no mood) is not re-rendered: say so, keep reviewing
     from tools.looks import change_vocabulary, read_change
 
-    unclear = [d for d in decisions if d.action == "change"
+    unclear = [d for d in decisions if d.action == "change" and d.note != REMAKE
                and not read_change(d.note).understood and find_mood(d.note) == ("", "")]
     if unclear:
         decisions = [d for d in decisions if d not in unclear]
@@ -200,6 +212,8 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
             plan, changed, {cid: c["shot"] for cid, c in by_id.items()},
             read_mood=lambda note: ", ".join(x for x in find_mood(note[:300]) if x),
             previous_params={d.candidate_id: ws.catalog.get_candidate(d.candidate_id).params for d in changed})
+        remade = [by_id[d.candidate_id]["shot"] for d in changed if d.note == REMAKE]
+        to_render += [shot for shot in dict.fromkeys(remade) if shot not in to_render]
         plan = ws.catalog.save_plan(plan)
         emit({"type": "plan", "plan": plan.model_dump(mode="json")})
         progress("Changing the plan", "done", f"re-planned {len(to_render)} shot(s) from your notes")

@@ -69,7 +69,7 @@ class StudioAgent:
         #    sent while a review waits starts a new turn (it may be another product): the candidates waiting stay
         #    in the catalog, undecided
         if pending is not None and pending.get("kind") == "review" and paths:
-            yield {"type": "progress", "title": "Review", "status": "done",
+            yield {"type": "progress", "title": "Checking the images", "status": "done",
                    "message": "a new photo arrived: the candidates waiting for review stay in the catalog, undecided"}
             pending = None
         if pending is not None:

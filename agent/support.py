@@ -34,10 +34,10 @@ def answer(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         if question.kind == "find":
             from tools.index import find_products, sync_products
 
-            progress("Searching the catalog", "running")
+            progress("Looking through your products", "running")
             sync_products(ws)
             hits = [h for h in find_products(ws, question.query, k=5) if h["score"] > 0.2]
-            progress("Searching the catalog", "done", f"{len(hits)} match(es)")
+            progress("Looking through your products", "done", f"{len(hits)} match(es)")
             if not hits:
                 return {"answer": f"I found nothing like \"{question.query}\" in the catalog."}
             lines = [f"- {h['sku']}: {h['title'] or h['category']} (match {h['score']:.2f})" for h in hits[:3]]
@@ -79,15 +79,15 @@ def publish(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         return {"answer": f"{sku} has no approved images yet: approve some candidates first."}
     results, problems = [], []
     for channel in channels:
-        progress(f"Publishing for {channel.value}", "running")
+        progress(f"Publishing for {channel.value.capitalize()}", "running")
         try:
             result = publish_to_exports(ws, sku, channel.value)
         except ListingError as exc:
             problems.append(f"{channel.value}: {exc}")
-            progress(f"Publishing for {channel.value}", "failed", str(exc))
+            progress(f"Publishing for {channel.value.capitalize()}", "failed", str(exc))
             continue
         emit({"type": "published", "result": result})
-        progress(f"Publishing for {channel.value}", "done", "\n".join(pack_summary(result)))
+        progress(f"Publishing for {channel.value.capitalize()}", "done", "\n".join(pack_summary(result)))
         results.append({"channel": channel.value, "folder": str(result["folder"]), "files": len(result["files"]),
                         "skipped": result.get("skipped") or []})
     text = "; ".join(f"{r['channel']}: {r['files']} file(s)"
