@@ -3,12 +3,14 @@
 Screenshots of every stage land in test-artifacts/ui/ (git-ignored), at 1280x800 and at 420 px wide.
 The seller scenario runs the real agent and the studio engine (no LLM) on two real products from
 ../shared/realdata: a ring (brief, plan, review in view, large view beside the photo, approve and change,
-before/after, the approved page, publish), a support question, a reload, another browser, a second
-product (a new SKU), and the 420 px layout. Visible text never shows command lines, ids or paths.
+before/after, strokes that fix its see-through band and re-make the waiting images, the approved page, publish),
+a support question, a reload, another browser, a second product (a new SKU, its photo attached twice through the
+file dialog), and the 420 px layout. Visible text never shows command lines, ids or paths.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -237,6 +239,59 @@ def _scroll_through(page) -> None:
     page.wait_for_function("[...document.querySelectorAll('#review .ls-card img')].every(i => i.complete)")
 
 
+def attach_by_dialog(page, path) -> None:
+    """Attach a file the way a person does, through the upload button's file dialog. The dialog must open on an
+    empty file input: one still holding the last file fires no change when that same file is chosen again."""
+    with page.expect_file_chooser() as chooser:
+        page.locator("#brief button.upload-button:visible").first.click()
+    assert page.evaluate("() => document.querySelector('#brief input[type=file]').value") == "", \
+        "the file input still holds the last file: choosing it again would do nothing"
+    chooser.value.set_files(str(path))
+    page.wait_for_selector("#brief .thumbnail-item")
+    page.wait_for_selector('#brief [aria-label="Uploading"]', state="detached")
+
+
+def page_height(page, viewport: dict) -> int:
+    """The page's full height at a viewport size (px)."""
+    page.set_viewport_size(viewport)
+    page.wait_for_timeout(400)
+    return page.evaluate("() => document.documentElement.scrollHeight")
+
+
+def stroke_spots(mask, count: int, erode: int = 6) -> list[tuple[int, int]]:
+    """Points deep inside the `count` largest regions of a mask: where a person would dab a stroke."""
+    import cv2
+    import numpy as np
+
+    core = cv2.erode(mask.astype(np.uint8), np.ones((2 * erode + 1, 2 * erode + 1), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(core)
+    spots = []
+    for i in sorted(range(1, n), key=lambda i: -stats[i, cv2.CC_STAT_AREA])[:count]:
+        depth = cv2.distanceTransform((labels == i).astype(np.uint8), cv2.DIST_L2, 5)
+        y, x = np.unravel_index(depth.argmax(), depth.shape)
+        spots.append((int(x), int(y)))
+    return spots
+
+
+def paint(page, spots, photo_size: tuple[int, int], *, colour: int) -> None:
+    """Dab the editor's brush (colour 0 green keep, 1 red remove) at photo coordinates. The editor shows the
+    photo at 1024 px, centred in its canvas at the zoom it displays."""
+    editor = page.locator("#cutout-strokes")
+    editor.scroll_into_view_if_needed()
+    page.locator("#cutout-strokes button[aria-label=Color]").click()
+    page.locator("#cutout-strokes .swatch button.color").nth(colour).click()
+    box = editor.locator("canvas").first.bounding_box()
+    zoom = float(editor.locator(".zoom-number").inner_text().strip(" %\n")) / 100
+    shown = 1024 / max(photo_size)
+    for x, y in spots:
+        sx = box["x"] + box["width"] / 2 + (x - photo_size[0] / 2) * shown * zoom
+        sy = box["y"] + box["height"] / 2 + (y - photo_size[1] / 2) * shown * zoom
+        page.mouse.move(sx - 4, sy)
+        page.mouse.down()
+        page.mouse.move(sx + 4, sy, steps=4)
+        page.mouse.up()
+
+
 @pytest.mark.slow
 def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
     import json
@@ -245,6 +300,10 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
     import urllib.request
     import zipfile
 
+    import numpy as np
+    from PIL import Image
+
+    from tools.review import product_cutout
     from tools.settings import Settings
     from tools.workspace import Workspace
 
@@ -274,6 +333,13 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         sku = page.locator("#sku-pick input").input_value().split(" ")[0]
         assert sku and sku != "+", page.locator("#sku-pick input").input_value()
         assert_seller_words(page, "first review")
+        steps = page.locator("#chat").inner_text()
+        for agent_word in ("packshot", "candidate(s)", "2000x2000", "for amazon"):
+            assert agent_word not in steps, f"progress in the agent's words: {agent_word!r}"
+        assert "Making the main image (Amazon, 2000×2000)" in steps
+        timings["narrow_height_at_review_px"] = page_height(page, NARROW)
+        page.set_viewport_size(WIDE)
+        page.evaluate("() => document.getElementById('review').scrollIntoView({block: 'start'})")
         readme_picture(page)
         shoot(page, "02-review-in-view")
 
@@ -314,6 +380,43 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         assert "warmer background" in page.locator("#view-title").inner_text()
         shoot(page, "05-before-after")
         page.click("#close-view")
+
+        # 5b. The ring's band came out partly see-through: paint keep over it and remove over a kept shadow,
+        #     re-cut, and the images waiting for review are made again from the corrected cutout.
+        ws = Workspace.open(Settings.from_env({}, home=served.home))
+        first = product_cutout(ws, sku)
+        old_alpha = np.asarray(Image.open(first["cutout_path"]).convert("RGBA"))[..., 3]
+        truth = np.asarray(Image.open(ring.with_suffix(".mask.png")).convert("L")) > 127
+        keep_spots = stroke_spots(truth & (old_alpha < 128), 5)
+        remove_spots = stroke_spots(~truth & (old_alpha > 127), 1, erode=3)
+        assert len(keep_spots) == 5 and remove_spots, "the automatic cutout was expected to lose part of the band"
+        assert page.locator("#cutout-hint").is_visible()  # the review points at the fix
+        size = Image.open(ring).size
+        paint(page, keep_spots, size, colour=0)
+        paint(page, remove_spots, size, colour=1)
+        shoot(page, "05b-strokes")
+        waiting = _card_ids(page)
+        before = _messages(page)
+        page.click("#recut-btn")
+        page.wait_for_selector("#chat >> text=The cutout is corrected")
+        page.wait_for_function("ids => { const c = [...document.querySelectorAll('#review .ls-card')];"
+                               " return c.length > 0 && c.every(x => !ids.includes(x.id.slice(5))); }", arg=waiting)
+        _wait_ready(page, before)
+        fixed = product_cutout(ws, sku)
+        new_alpha = np.asarray(Image.open(fixed["cutout_path"]).convert("RGBA"))[..., 3]
+        assert fixed["cutout_path"] != first["cutout_path"] and fixed["earlier"] == 1
+        assert Path(first["cutout_path"]).is_file()  # the first cutout is kept
+        assert all(new_alpha[y, x] > 200 for x, y in keep_spots), [int(new_alpha[y, x]) for x, y in keep_spots]
+        assert all(new_alpha[y, x] < 60 for x, y in remove_spots)
+        photo = next(p for p in ws.catalog.photos(sku) if p.cutout_asset_id)
+        assert str(ws.assets.path(photo.cutout_asset_id)) == fixed["cutout_path"]
+        assert len(photo.previous_cutout_ids) == 1 and ws.assets.path(photo.previous_cutout_ids[0]).is_file()
+        remade = _card_ids(page)
+        assert len(remade) == len(waiting)
+        assert {ws.catalog.get_candidate(c).source_asset_id for c in remade} == {photo.cutout_asset_id}
+        ws.close()
+        page.locator("#cutout-box").scroll_into_view_if_needed()
+        shoot(page, "05c-recut")
 
         # 6. The approved page for the channel, in slot order, before Publish is enabled.
         page.wait_for_selector("#approved-gallery img")
@@ -370,7 +473,11 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
 
         # 11. A second product's photo makes a new SKU; the picker follows; the ring keeps its name.
         ring_title = page.locator("#sku-pick input").input_value()
-        _send(page, "now this one: silver pendant necklace for Etsy", [necklace])
+        attach_by_dialog(page, necklace)
+        page.locator("#brief .thumbnail-item button").first.click()  # removed again, then the same file once more
+        page.wait_for_selector("#brief .thumbnail-item", state="detached")
+        attach_by_dialog(page, necklace)
+        _send(page, "now this one: silver pendant necklace for Etsy")
         page.wait_for_selector(f"#chat >> text=Is this a new product, or another photo of {sku}?")
         page.click("#new-product")
         page.wait_for_selector("#review .ls-card img", state="visible")
@@ -385,6 +492,8 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         finally:
             ws.close()
         _scroll_through(page)
+        timings["narrow_height_second_product_px"] = page_height(page, NARROW)
+        page.set_viewport_size(WIDE)
         shoot(page, "09-second-product")
 
         # 12. 420 px: nothing sticks out; two cards side by side; the decision button stays reachable.
@@ -400,6 +509,7 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         page.set_viewport_size(WIDE)
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        timings["load_average_1_5_15"] = [round(x, 1) for x in os.getloadavg()]
         (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=2))
         context.close()
         served.stop()

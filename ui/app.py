@@ -71,8 +71,14 @@ CSS = """
 .ls-fail { background: #fee2e2; color: #991b1b; }
 .ls-warning { margin-top: 4px; font-size: 0.8rem; color: #92400e; background: #fef3c7; border-radius: 6px;
               padding: 2px 6px; }
-.ls-reasons { margin: 4px 0 0 0; padding-left: 18px; font-size: 0.8rem; color: var(--body-text-color-subdued); }
-.ls-decide label { padding: 2px 6px !important; font-size: 0.8rem !important; }
+.ls-reason { margin-top: 4px; font-size: 0.8rem; color: #991b1b; }
+.ls-card details summary { cursor: pointer; }
+.ls-card details > div { margin-top: 2px; }
+.ls-decide .wrap { flex-wrap: nowrap !important; gap: 4px !important; }
+.ls-decide label { padding: 2px 6px !important; font-size: 0.8rem !important; flex: 1 1 0; justify-content: center;
+                   min-width: 0; }
+.ls-decide label input { display: none; }
+.ls-plan-notes summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .ls-empty { color: var(--body-text-color-subdued); font-style: italic; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
 #chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
@@ -87,6 +93,21 @@ body, .gradio-container { overflow-x: clip; }
   #decide-bar button { pointer-events: auto; box-shadow: 0 2px 10px rgba(0, 0, 0, 0.25); }
   .ls-card { flex: 1 1 calc(50% - 8px) !important; min-width: calc(50% - 8px) !important; max-width: calc(50% - 4px); }
   .ls-decide .wrap { gap: 2px !important; }
+  .ls-decide label { padding: 2px 2px !important; font-size: 0.72rem !important; }
+  .ls-card .ls-thumb, .ls-card .ls-thumb img { height: 140px !important; max-height: 140px; }
+  #chat { height: 380px !important; }
+  #cutout-box .image-container { max-height: 220px; }
+}
+"""
+
+PAGE_JS = """
+() => {
+  // A file input keeps the last file chosen, and choosing the same file again fires no change event:
+  // clear it each time it opens, so the same photo can be attached twice in a row.
+  document.addEventListener('click', (event) => {
+    const input = event.target;
+    if (input instanceof HTMLInputElement && input.type === 'file' && input.closest('#brief')) input.value = '';
+  }, true);
 }
 """
 
@@ -826,6 +847,10 @@ def build_app(settings: Settings):
                 if not groups:
                     return
                 gr.Markdown("## Review", elem_id="review-title")
+                if any("product may be missing" in r for c in review.get("candidates", []) for r in c.get("reasons") or []):
+                    gr.HTML("<div class='ls-warning' id='cutout-hint'>⚠ The cutout may have lost part of the "
+                            "product. <a href='#cutout-box'>Fix it with two strokes</a> under <b>The product's "
+                            "cutout</b>: the images waiting here are made again from it.</div>")
                 ids, choices, notes = [], [], []
                 with gr.Row(equal_height=False, elem_classes=["ls-shots"]):
                     for title, group in groups:
@@ -867,6 +892,17 @@ def build_app(settings: Settings):
             with gr.Row(elem_id="decide-bar"):
                 send_btn = gr.Button("Send decisions", variant="primary", visible=False, elem_id="send-decisions")
 
+        with gr.Column(visible=False, elem_id="approved") as approved_box:
+            gr.Markdown("## Approved, as the page will show it")
+            channel_pick = gr.Dropdown(label="Channel", choices=[c.value for c in Channel], value="amazon",
+                                       elem_id="channel-pick", min_width=160)
+            approved_gallery = gr.Gallery(show_label=False, columns=5, height=260, elem_id="approved-gallery",
+                                          allow_preview=False, object_fit="contain", format="jpeg", fit_columns=False,
+                                          buttons=[])
+            approved_md = gr.Markdown(elem_id="approved-notes")
+            publish_btn = gr.Button("Publish", variant="primary", interactive=False, elem_id="publish-btn")
+            download = gr.File(label="Download the pack (zip)", visible=False, elem_id="download", interactive=False)
+
         with gr.Column(visible=False, elem_id="cutout-box") as cutout_box:
             gr.Markdown("## The product's cutout")
             cutout_note = gr.Markdown(elem_id="cutout-note")
@@ -885,17 +921,6 @@ def build_app(settings: Settings):
                                      eraser=gr.Eraser(default_size=24), height=420, format="png",
                                      image_mode="RGBA", buttons=[])
             recut_btn = gr.Button("Re-cut", elem_id="recut-btn")
-
-        with gr.Column(visible=False, elem_id="approved") as approved_box:
-            gr.Markdown("## Approved, as the page will show it")
-            channel_pick = gr.Dropdown(label="Channel", choices=[c.value for c in Channel], value="amazon",
-                                       elem_id="channel-pick", min_width=160)
-            approved_gallery = gr.Gallery(show_label=False, columns=5, height=260, elem_id="approved-gallery",
-                                          allow_preview=False, object_fit="contain", format="jpeg", fit_columns=False,
-                                          buttons=[])
-            approved_md = gr.Markdown(elem_id="approved-notes")
-            publish_btn = gr.Button("Publish", variant="primary", interactive=False, elem_id="publish-btn")
-            download = gr.File(label="Download the pack (zip)", visible=False, elem_id="download", interactive=False)
 
         # 3. Wiring: module-level handlers bound to the context.
         approved_in = [sku_pick, new_sku, channel_pick]
@@ -960,7 +985,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, bloc
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=int(port), auth=credentials, prevent_thread_lock=True,
                 theme=theme(), css=CSS, footer_links=[], show_error=False, quiet=True, ssr_mode=False, pwa=False,
-                mcp_server=False, enable_monitoring=False)
+                mcp_server=False, enable_monitoring=False, js=PAGE_JS)
     if block:
         print(f"Listing Studio is running on http://{host}:{port} (press Ctrl+C to stop)", file=sys.stderr)
         demo.block_thread()

@@ -85,8 +85,10 @@ def plan_markdown(plan: dict | None) -> str:
         count = shot.get("count", 1)
         lines.append(f"{number}. **{shot_label(shot)}**, {count} version{'s' if count != 1 else ''}"
                      + (f" · {as_text(extra)}" if extra else ""))
-    for note in plan.get("notes") or []:
-        lines.append(f"\n_{safe(note)}_")
+    notes = plan.get("notes") or []
+    if notes:  # folded: on a phone three paragraphs of notes push the review far down
+        lines.append(f"\n<details class='ls-plan-notes'><summary>Notes on this plan ({len(notes)})</summary>"
+                     + "".join(f"<p>{safe(note)}</p>" for note in notes) + "</details>")
     return "\n".join(lines)
 
 
@@ -105,14 +107,37 @@ def verdict_badge(verdict: str | None) -> str:
     return "<span class='ls-badge'>not checked</span>"
 
 
+def note_headline(text: str) -> str:
+    """The first clause of a check's reason or warning: what a card shows before it is opened."""
+    text = re.sub(r"^(?:warning|note)\s*:\s*", "", str(text).strip(), flags=re.IGNORECASE)
+    head = re.split(r"[:;(]|, so | because ", text, maxsplit=1)[0].strip(" ,.")
+    return head[:1].upper() + head[1:] if head else text
+
+
+def card_notes(reasons: list[str], warnings: list[str]) -> list[tuple[str, str, str]]:
+    """(kind, headline, full text) for a card: the check's reasons, then warnings, one per concern.
+
+    Two warnings about the same enlargement (the engine's and the check's) are one concern on a card."""
+    notes, seen = [], set()
+    for kind, texts in (("reason", reasons), ("warning", warnings)):
+        for text in texts or []:
+            key = "enlarged" if "enlarg" in str(text) else note_headline(text).lower()
+            if key in seen:
+                continue
+            seen.add(key)
+            notes.append((kind, note_headline(text), str(text)))
+    return notes
+
+
 def card_html(candidate: dict, warnings: list[str] | None = None) -> str:
-    """Verdict, the check's reasons and the card's own warnings, in plain words."""
+    """Verdict, then each reason and warning as a one-line headline that opens to its full text."""
     html = verdict_badge(candidate.get("verdict"))
-    reasons = [safe(r) for r in candidate.get("reasons") or []]
-    if reasons:
-        html += "<ul class='ls-reasons'>" + "".join(f"<li>{r}</li>" for r in reasons) + "</ul>"
-    for warning in warnings or []:
-        html += f"<div class='ls-warning'>⚠ {safe(warning)}</div>"
+    for kind, headline, full in card_notes(candidate.get("reasons") or [], warnings or []):
+        css = "ls-reason" if kind == "reason" else "ls-warning"
+        mark = "" if kind == "reason" else "⚠ "
+        body = f"<div>{safe(full)}</div>" if full.strip().rstrip(".").lower() != headline.lower() else ""
+        html += (f"<details class='{css}'><summary>{mark}{safe(headline)}</summary>{body}</details>"
+                 if body else f"<div class='{css}'>{mark}{safe(headline)}</div>")
     return html
 
 
