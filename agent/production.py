@@ -41,7 +41,8 @@ def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
     ws = runtime.context.ws
     shot = Shot.model_validate(task["shot"])
     title = shot_title(shot)
-    progress(title, "running", f"making {shot.count} version{'s' if shot.count != 1 else ''}")
+    progress(title, "running", f"making {shot.count} version{'s' if shot.count != 1 else ''}", sku=task["sku"],
+             shot=shot.id)
 
     def on_progress(event: ProgressEvent) -> None:  # the tools' events, under this shot's title
         counts = {k: event[k] for k in ("done", "total") if k in event}
@@ -61,7 +62,7 @@ def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
             summary["change"] = measured[i] if i < len(measured) else []
             summary["change_reply"] = said
     passed = sum(1 for s in summaries if s["verdict"] == "pass")
-    progress(title, "done", f"{passed} of {len(summaries)} version(s) match your photo")
+    progress(title, "done", f"{passed} of {len(summaries)} version(s) match your photo", sku=task["sku"], shot=shot.id)
     return {"results": {shot.id: summaries}}
 
 

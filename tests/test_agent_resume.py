@@ -46,7 +46,7 @@ for event in agent.send("chat-1", "gold ring for etsy, warm mood, 1 variant each
     if event["type"] == "review":
         payload = event["payload"]
     if os.environ.get("KILL_AFTER_FIRST_SHOT") and event["type"] == "progress" and event["status"] == "done" \
-            and event["title"].startswith("packshot"):
+            and event["title"].startswith("Making the main image"):
         print("SHOT " + event["title"], flush=True)
         time.sleep(2)  # the finished branch's result reaches the checkpoint
         os.kill(os.getpid(), 9)  # a crash in the middle of production

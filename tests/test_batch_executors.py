@@ -136,3 +136,30 @@ def test_a_shot_in_the_catalog_but_not_in_the_journal_is_not_made_again(tmp_path
     assert again["shots"] == {"total": total, "done": total, "resumed": total, "failed": 0}
     assert candidate_ids(quick.home) == before
     assert (sku, lost) in finished_units(quick.home)
+
+
+def test_a_pool_broken_between_waits_takes_new_work_after_a_restart():
+    """A worker that dies right after `wait` returned leaves a pool that refuses `submit`: the task is handed
+    back as lost, a new pool starts, and the task runs there without being charged an attempt."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tools.batch_local import LocalExecutor, Task
+
+    class BrokenPool:
+        def submit(self, *args, **kwargs):
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+        def shutdown(self, **kwargs):
+            pass
+
+    executor = LocalExecutor(1)
+    executor._pool = BrokenPool()
+    try:
+        executor.submit(Task("shot", "SKU-1", os.getpid, ()))
+        outcomes = []
+        while executor.busy:
+            outcomes += executor.wait()
+        assert [o.error for o in outcomes] == [None] and outcomes[0].value != os.getpid()
+        assert outcomes[0].task.attempts == 1
+    finally:
+        executor.close()

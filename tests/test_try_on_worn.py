@@ -79,8 +79,11 @@ def test_a_ring_photographed_from_the_side_gets_a_request_for_another_view(reald
     from pipelines.matting import cut_out
 
     plate, anchor, body, mm_per_px = _plate(real_hand_plate)
-    side = cut_out(Image.open(realdata / "jewelry_packshot" / "myntra_49056_ring.jpg")).rgba
-    assert studio.ring_view(studio.trim(side)[0]) == "side"
+    ring = studio.trim(cut_out(Image.open(realdata / "jewelry_packshot" / "myntra_49056_ring.jpg")).rgba)[0]
+    assert studio.ring_view(ring) == "loop"  # three-quarters: its opening is in view (the cutout keeps it open)
+    # The same ring turned nearly edge-on: its opening foreshortened to 40 % of its width
+    side = ring.resize((int(ring.width * 0.4), ring.height), Image.LANCZOS)
+    assert studio.ring_view(side) == "side"
     with pytest.raises(studio.StudioError, match="from the side.*from above.*three-quarters"):
         studio.composite_try_on(plate, side, anchor, product_width_mm=21, mm_per_px=mm_per_px, body_mask=body)
 

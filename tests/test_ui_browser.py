@@ -192,6 +192,13 @@ def _wait_ready(page, before: int) -> None:
     page.wait_for_function("() => !document.querySelector('#chat .pending, #chat [data-status=pending]')")
 
 
+def _wait_replaced(page, ids: list[str], before: int) -> None:
+    """Wait until every card of `ids` gave way to new ones and the turn finished."""
+    page.wait_for_function("ids => { const c = [...document.querySelectorAll('#review .ls-card')];"
+                           " return c.length > 0 && c.every(x => !ids.includes(x.id.slice(5))); }", arg=ids)
+    _wait_ready(page, before)
+
+
 def _messages(page) -> int:
     return page.locator("#chat .message-row, #chat .message").count()
 
@@ -368,9 +375,7 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         before = _messages(page)
         page.click("#send-decisions")
         page.wait_for_selector("#chat >> text=change: “warmer background”")
-        page.wait_for_function("ids => { const c = [...document.querySelectorAll('#review .ls-card')];"
-                               " return c.length > 0 && c.every(x => !ids.includes(x.id.slice(5))); }", arg=cards)
-        _wait_ready(page, before)
+        _wait_replaced(page, cards, before)
         second = _card_ids(page)
 
         # 5. The change request shows before and after.
@@ -400,9 +405,7 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         before = _messages(page)
         page.click("#recut-btn")
         page.wait_for_selector("#chat >> text=The cutout is corrected")
-        page.wait_for_function("ids => { const c = [...document.querySelectorAll('#review .ls-card')];"
-                               " return c.length > 0 && c.every(x => !ids.includes(x.id.slice(5))); }", arg=waiting)
-        _wait_ready(page, before)
+        _wait_replaced(page, waiting, before)
         fixed = product_cutout(ws, sku)
         new_alpha = np.asarray(Image.open(fixed["cutout_path"]).convert("RGBA"))[..., 3]
         assert fixed["cutout_path"] != first["cutout_path"] and fixed["earlier"] == 1

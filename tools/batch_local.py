@@ -106,8 +106,16 @@ class LocalExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=limit_threads, initargs=(self._threads,))
-        task.attempts += 1
-        self._running[self._pool.submit(task.fn, *task.args)] = task
+        try:
+            future = self._pool.submit(task.fn, *task.args)
+        except BrokenProcessPool as error:
+            # A worker died since the last wait: the pool refuses new work. Hand the task to `wait` as lost
+            # with the others (not charged an attempt: it never ran), which starts a new pool.
+            future = Future()
+            future.set_exception(error)
+        else:
+            task.attempts += 1
+        self._running[future] = task
 
     def wait(self) -> list[Outcome]:
         finished, _ = wait(self._running, return_when=FIRST_COMPLETED)
