@@ -300,6 +300,8 @@ def paint(page, spots, photo_size: tuple[int, int], *, colour: int) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="known bug, issue 15: after the re-cut and the approved view, the support "
+                   "question's answer (step 7) or the reloaded transcript (step 10) is sometimes missing")
 def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
     import json
     import time
