@@ -521,14 +521,13 @@ def parse_review_words(text: str, candidate_ids: list[str], shots_by_role: dict[
     return out
 
 
+_CONTRAST = re.compile(r"[,;.!?]|\bbut\b|\bwhile\b|\bhowever\b|\bthough\b")  # where a part of a message ends
 _PRAISE = re.compile(r"\b(?:fine|good|great|ok|okay|perfect|love(?:ly)?|nice|spot on|approved?|keep)\b")
 
 
 def _praised(low: str, start: int) -> bool:
     """Whether the part of the message that names a shot at `start` says it is fine as it is."""
-    part = re.split(r"[,;.!?]|\bbut\b|\bwhile\b|\bhowever\b|\bthough\b", low[start:])[0]
-    before = re.split(r"[,;.!?]|\bbut\b|\bwhile\b|\bhowever\b|\bthough\b", low[:start])[-1]
-    clause = before + part
+    clause = _CONTRAST.split(low[:start])[-1] + _CONTRAST.split(low[start:])[0]
     return _PRAISE.search(clause) is not None and not _CHANGE_CUES.search(clause)
 
 
