@@ -309,6 +309,26 @@ def test_cutout_strokes_from_the_app_recut_the_photo(workspace, realdata):
     assert product_cutout(workspace, "RING-7")["cutout_path"] == after["cutout_path"]
 
 
+BOX = 7  # the message box's place in the turn outputs (ui.app.build_app: turn_out)
+
+
+def test_only_the_turn_the_box_sent_clears_the_box(workspace):
+    """A decision, a re-cut or a publish that finishes while the seller types must leave the box alone; the
+    turn the box itself sent empties it, and a refused message is put back."""
+    from ui.app import AppContext, on_publish, on_recut, on_send
+
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home / "media")
+    for outputs in (list(on_recut(ctx, None, {"layers": []}, [], "t-box", None, None)),
+                    [on_publish(ctx, "t-box", [], None, None, "amazon", None, None)]):
+        for values in outputs:
+            assert "value" not in values[BOX], values[BOX]
+    sent = list(on_send(ctx, {"text": "", "files": []}, [], "t-box", None, None, False, None, None))
+    assert sent[0][BOX]["value"] is None and "Type what you need" in sent[-1][1][-1]["content"]
+    refused = list(on_send(ctx, {"text": "ring for Etsy", "files": []}, [], "t-box", None, "bad sku!", False,
+                           None, None))
+    assert refused[-1][BOX]["value"] == {"text": "ring for Etsy", "files": []}
+
+
 @pytest.mark.parametrize("raised", ["oserror", "listing"])
 def test_publish_on_a_full_disk_says_so_in_seller_words(workspace, monkeypatch, raised):
     """A full disk while publishing: one sentence that says what happened and what to do, no path."""

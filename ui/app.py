@@ -331,8 +331,13 @@ def _lazy(start):
     yield from start()
 
 
-def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=None) -> tuple:
-    """Values for TURN_OUTPUTS (send, decide, load and publish all end with these)."""
+def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=None, clear_box: bool = False) -> tuple:
+    """Values for TURN_OUTPUTS (send, decide, load and publish all end with these).
+
+    The message box keeps what the seller is typing unless this turn consumed it (`clear_box`, only the
+    turn that the box sent) or puts a refused message back (`keep_box`): a decision, a re-cut or a publish
+    finishing while the seller types must not wipe the next message.
+    """
     import gradio as gr
 
     sku = turn.sku if ctx.known(turn.sku) else None
@@ -349,7 +354,8 @@ def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=No
         turn.review,
         gr.update(choices=ctx.sku_choices(), value=sku) if sku else gr.update(choices=ctx.sku_choices()),
         missing_panel(ctx, sku),
-        gr.update(interactive=not busy, value=keep_box),
+        gr.update(interactive=not busy, value=keep_box) if keep_box is not None or clear_box
+        else gr.update(interactive=not busy),
         gr.update(value="", visible=False) if sku else gr.update(),
         gr.update(visible=bool(review), interactive=not busy),
         token,
@@ -481,7 +487,7 @@ def on_send(ctx: AppContext, message, history, thread_id, choice, typed, picked,
         return
     if not text and not good:
         _say(turn.history, "Type what you need or attach a product photo.")
-        yield (*turn_outputs(ctx, turn), picked, *hold_nothing)
+        yield (*turn_outputs(ctx, turn, clear_box=True), picked, *hold_nothing)
         return
 
     # 2. Which product: the one the seller picked or typed. A photo for a conversation that has a product
@@ -496,12 +502,12 @@ def on_send(ctx: AppContext, message, history, thread_id, choice, typed, picked,
     if good and not picked and current:
         turn.sku = current
         _say(turn.history, f"Is this a new product, or another photo of **{safe(current)}**?")
-        yield (*turn_outputs(ctx, turn), False, {"text": text, "images": good, "sku": current},
+        yield (*turn_outputs(ctx, turn, clear_box=True), False, {"text": text, "images": good, "sku": current},
                gr_shown(current))
         return
 
     # 3. Stream the agent's turn.
-    for outputs in run_turn(ctx, turn, text, good, sku):
+    for outputs in run_turn(ctx, turn, text, good, sku, clear_box=True):
         yield (*outputs, False, *hold_nothing)
 
 
@@ -522,10 +528,12 @@ def on_held(ctx: AppContext, new_product: bool, held, history, thread_id, plan, 
         yield (*outputs, None, gr_hidden())
 
 
-def run_turn(ctx: AppContext, turn: Turn, text: str, images: list[str], sku: str | None):
-    """Stream one agent turn into the page (yields TURN_OUTPUTS values)."""
+def run_turn(ctx: AppContext, turn: Turn, text: str, images: list[str], sku: str | None, *,
+             clear_box: bool = False):
+    """Stream one agent turn into the page (yields TURN_OUTPUTS values); `clear_box` empties the message box
+    once, at the start, when the box sent this turn."""
     turn.sku = sku or turn.sku
-    yield turn_outputs(ctx, turn, busy=True)
+    yield turn_outputs(ctx, turn, busy=True, clear_box=clear_box)
     for _ in apply_events(ctx, _lazy(lambda: ctx.agent.send(turn.thread_id, text, images=images, sku=sku)), turn):
         yield turn_outputs(ctx, turn, busy=True)
     yield turn_outputs(ctx, turn)
