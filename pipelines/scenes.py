@@ -2,7 +2,9 @@
 seen from above), lit by one key light that gives a contact shadow and a cast shadow, with a reflection on
 glossy surfaces, depth of field behind, a riser when the look asks for one, and out-of-focus lights for
 seasonal looks. The set is built in CIELAB so its lightness is what the look asks (`Look.lightness`), from
-multi-octave noise (OpenCV resizes of seeded Gaussian noise) rather than drawn patterns.
+multi-octave noise (OpenCV resizes of seeded Gaussian noise) rather than drawn patterns. Materials follow how
+they form: marble veins are the zero sets of sines across a domain-warped plane, wood is planks cut from logs
+whose growth rings cross the face as lines and arches.
 
 The product is locked: its pixels are the cutout's, resampled and composited last at full resolution.
 Looks come from tools/looks.py (words as data in prompts/scenes/looks.toml); no words or SKUs here.
@@ -95,8 +97,86 @@ def fbm(h: int, w: int, rng: np.random.Generator, scales=(96, 32, 10, 3), gains=
     return out / max(float(out.std()), 1e-6)
 
 
-def texture(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """The surface's lightness variation in L* units (mean about 0), at (h, w), in the surface's own plane."""
+def _smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - lo) / (hi - lo), 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+MARBLE_VEINS = ((0.42, 1.0, 1.6), (0.16, 0.6, 0.9), (0.07, 0.3, 0.6))  # (spacing as a share of the slab's
+# long side, strength, half-width in px at the work size): bold veins, finer ones crossing them, hairlines
+
+
+def marble_veins(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Marble veins, 0 (none) .. 1 (a vein's core), at (h, w): each family is the zero set of a sine across
+    a domain-warped plane (Perlin's marble), so a vein is a long thin line that meanders, thins and fades
+    but does not close on itself the way the level lines of a noise field do (those read as a map's
+    contours). The profile is exp(-distance / half-width), with the distance to the vein's centre line
+    measured as |sin(phase)| / |grad phase|: a sharp core with soft edges, equally thin where the vein bends.
+    The smooth fields are built at a quarter size and enlarged; only the sine is taken at full size."""
+    size = max(h, w)
+    k = 4
+    sh, sw = max(8, -(-h // k)), max(8, -(-w // k))
+    yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32) * k
+    theta = rng.uniform(0.3, 1.0) * rng.choice([-1.0, 1.0])
+    veins = np.zeros((h, w), np.float32)
+    for fam, (spacing, strength, half) in enumerate(MARBLE_VEINS):
+        period = spacing * size
+        ang = theta + (rng.uniform(0.4, 0.9) * rng.choice([-1.0, 1.0]) if fam else 0.0)
+        # the warp meanders the veins; its slope stays under the plane's, so a vein never folds into a loop
+        warp = fbm(sh, sw, rng, (0.8 * period / k, 0.3 * period / k, 0.1 * period / k), (1.0, 0.4, 0.15))
+        along = xx * np.cos(ang) + yy * np.sin(ang) + 0.22 * period * warp
+        phase = along * (np.pi / period) + rng.uniform(0, np.pi)
+        gy, gx = np.gradient(phase, k)
+        slope = np.maximum(np.hypot(gx, gy), 0.1 * np.pi / period)
+        fade = _smoothstep(-0.5, 0.9, fbm(sh, sw, rng, (0.18 * size / k, 0.06 * size / k), (1.0, 0.4)))
+        thick = half * np.exp(0.45 * fbm(sh, sw, rng, (0.1 * size / k,), (1.0,)))
+        phase = cv2.resize(phase.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        small = np.stack([fade * strength, 1.0 / (slope * thick)], axis=2).astype(np.float32)
+        gain = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)  # linear: no overshoot
+        distance = np.abs(np.sin(phase)) * gain[..., 1]  # in half-widths
+        # a sharp core and, around it, the mineral's soft cloud bleeding into the stone
+        veins = np.maximum(veins, gain[..., 0] * (0.8 * np.exp(-distance) + 0.2 * np.exp(-distance / 8)))
+    return veins
+
+
+def _wood(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Planks along x with butt joints: each piece is a flat-sawn board of a log whose pith runs under its face,
+    slightly tilted, so the growth rings (light earlywood darkening to a thin latewood line) cut the face as
+    long lines and cathedral arches; fine pores along the grain, a tone per piece, dark seams."""
+    boards = max(3, h // 90)
+    wobble = fbm(h, w, rng, (60, 20), (1.0, 0.4), stretch=(8.0, 1.0))
+    out = 0.9 * fbm(h, w, rng, (3,), (1.0,), stretch=(12.0, 0.5)) + 1.2 * fbm(h, w, rng, (120, 40), (1.0, 0.5),
+                                                                              stretch=(4.0, 1.0))
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    for b in range(boards):
+        y0, y1 = b * h // boards, (b + 1) * h // boards
+        dy_rows = np.arange(y1 - y0, dtype=np.float32)[:, None]
+        length = rng.uniform(0.5, 1.1) * w
+        joint = -rng.uniform(0, 1) * length
+        while joint < w:
+            x0, x1 = max(0, int(joint)), min(w, int(joint + length))
+            if x1 > x0:
+                spacing = rng.uniform(5.0, 9.0)  # ring spacing, px at the work size
+                pith = rng.uniform(-0.6, 1.6) * (y1 - y0)  # where the pith runs, across the board
+                depth = rng.uniform(2, 12) * spacing  # how far below the face it lies
+                tilt = rng.uniform(-1, 1) * 6 / w * spacing  # its drift toward the face along the board
+                dz = depth + tilt * xs[:, x0:x1]
+                dy = dy_rows - pith
+                radius = np.sqrt(dy * dy + dz * dz) * (1.0 / spacing) + 1.2 * wobble[y0:y1, x0:x1]
+                rings = radius - np.floor(radius)
+                rings *= rings
+                out[y0:y1, x0:x1] += float(rng.normal(0, 2.0)) - 4.5 * rings * rings
+                if joint > 0:
+                    out[y0:y1, x0:min(w, x0 + 1)] -= 7.0  # the butt joint
+            joint += length
+        if b:
+            out[max(0, y0 - 1):y0 + 1] -= 9.0  # the seam between two boards
+    return out
+
+
+def texture(kind: str, h: int, w: int, rng: np.random.Generator, lightness: float = 60.0) -> np.ndarray:
+    """The surface's lightness variation in L* units (mean about 0), at (h, w), in the surface's own plane.
+    `lightness` is the set's L*: marble on a dark set is a black marble with light veins."""
     if kind not in SURFACES:
         raise SceneError(f"unknown surface {kind!r}: use one of {', '.join(SURFACES)}")
     if kind == "sweep":
@@ -106,22 +186,11 @@ def texture(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     if kind == "paper":
         return 0.8 * fbm(h, w, rng, (120, 3), (1.0, 0.7)) + 0.6 * rng.normal(0, 1, (h, w)).astype(np.float32)
     if kind == "stone":
-        # cloudy stone with thin veins along the zero crossings of a warped noise field (irregular, not waves)
-        cloud = fbm(h, w, rng, (140, 50, 16, 5), (1.0, 0.5, 0.3, 0.2))
-        field_ = fbm(h, w, rng, (180, 70, 22), (1.0, 0.45, 0.2)) + 0.35 * cloud
-        veins = np.exp(-(field_ / 0.045) ** 2) + 0.5 * np.exp(-((fbm(h, w, rng, (90, 30), (1.0, 0.4))) / 0.03) ** 2)
-        return 2.2 * cloud - 9.0 * veins
+        cloud = 1.4 * fbm(h, w, rng, (150, 50, 14), (1.0, 0.5, 0.25))
+        veins = marble_veins(h, w, rng)
+        return cloud + (13.0 if lightness < 45 else -13.0) * veins
     if kind == "wood":
-        # boards running across the frame: long grain, a tone per board, dark seams between boards
-        grain = fbm(h, w, rng, (60, 14, 4), (1.0, 0.6, 0.4), stretch=(14.0, 0.6))
-        boards = max(3, h // 90)
-        row = (np.arange(h) * boards // h).astype(int)
-        tone = rng.normal(0, 2.2, boards + 1).astype(np.float32)[row][:, None]
-        seam = np.zeros((h, 1), np.float32)
-        edges = (np.arange(1, boards) * h) // boards
-        for e in edges:
-            seam[max(0, e - 1):e + 1] = -10.0
-        return 3.0 * grain + tone + seam
+        return _wood(h, w, rng)
     # linen: a fine weave with soft slubs
     warp = fbm(h, w, rng, (2,), (1.0,), stretch=(1.0, 8.0))
     weft = fbm(h, w, rng, (2,), (1.0,), stretch=(8.0, 1.0))
@@ -230,12 +299,12 @@ def _backdrop_lab(look: Look, index: int, work: tuple[int, int], horizon: int, s
     hard = look.key == "hard"
     if pose == "flat":  # seen from above: the surface fills the frame, no wall, no perspective
         floor = np.ones((h, w), bool)
-        lum = texture(surface, h, w, rng)
+        lum = texture(surface, h, w, rng, target)
     else:
         floor = yy >= horizon
         # floor texture in its own plane, projected in perspective (features shrink toward the horizon)
         tw, th = w * 2, h
-        plane = texture(surface, th, tw, rng)
+        plane = texture(surface, th, tw, rng, target)
         src = np.float32([[0, 0], [tw, 0], [tw, th], [0, th]])
         dst = np.float32([[-1.0 * w, horizon], [2.0 * w, horizon], [1.2 * w, h * 1.05], [-0.2 * w, h * 1.05]])
         floor_lum = cv2.warpPerspective(plane, cv2.getPerspectiveTransform(src, dst), (w, h),
