@@ -3,7 +3,8 @@ change requests, measured on the images, with the vision check run on every cand
 
 Per photo: a close-up (when the photo allows one: fill = share of the frame that is picture, target >= 0.9;
 enlargement <= 2x), lifestyle scenes in four moods (backdrop L*: dark < 35, bright > 80; contact shadow
-present: under the foot of a standing product, along the whole outline of a flat lay), campaign 9:16 /
+present: under the foot of a standing product, along the whole outline of a flat lay; "edge": how the
+product's outline stands out from the minimal set, scene_metrics.outline_contrast, dE), campaign 9:16 /
 16:9 / 1.91:1, two candidates per shot (mean perceptual distance, see pipelines/scene_metrics.
 image_distance; target >= DISTINCT), change requests on the lifestyle measured
 against the previous render ("darker" lowers L* by >= 15, ...), and the time of one SKU's 5 shots x 2
@@ -48,6 +49,20 @@ def contact_shadow_present(image: Image.Image, box) -> bool:
     return bool(under.size and side.size and np.median(side) - np.median(under) >= 3.0)
 
 
+def product_mask(image: Image.Image, cutout: Image.Image, box, threshold: int = 127) -> np.ndarray:
+    """Where the product is in the frame: the source cutout's alpha (> threshold) laid into the placement box."""
+    from pipelines.studio import trim
+
+    w, h = image.size
+    x, y, bw, bh = (int(round(v)) for v in box)
+    item, _ = trim(cutout)
+    alpha = np.asarray(item.getchannel("A").resize((max(1, bw), max(1, bh)), Image.BILINEAR)) > threshold
+    mask = np.zeros((h, w), bool)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
+    mask[y0:y1, x0:x1] = alpha[y0 - y:y1 - y, x0 - x:x1 - x]
+    return mask
+
+
 def outline_shadow_present(image: Image.Image, cutout: Image.Image, box) -> bool:
     """A flat lay seen from above sits on the surface: in a thin band right around its outline the surface
     is darker than in a band a little further out (medians), by 3 L*, or by 10 % of the surface's L* on a
@@ -56,17 +71,10 @@ def outline_shadow_present(image: Image.Image, cutout: Image.Image, box) -> bool
     import cv2
 
     from pipelines.scene_metrics import _lab
-    from pipelines.studio import trim
 
     lab = _lab(image)[..., 0]
-    h, w = lab.shape
-    x, y, bw, bh = (int(round(v)) for v in box)
-    item, _ = trim(cutout)
-    alpha = np.asarray(item.getchannel("A").resize((max(1, bw), max(1, bh)), Image.BILINEAR)) > 10
-    mask = np.zeros((h, w), np.uint8)
-    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
-    mask[y0:y1, x0:x1] = alpha[y0 - y:y1 - y, x0 - x:x1 - x]
-    r = max(2, int(0.012 * max(bw, bh)))
+    mask = product_mask(image, cutout, box, 10).astype(np.uint8)
+    r = max(2, int(0.012 * max(box[2], box[3])))
 
     def grown(k: int) -> np.ndarray:
         return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) > 0
@@ -159,9 +167,11 @@ def run(limit: int | None = None, names: list[str] | None = None) -> tuple[list[
                     verdicts += [cr.verdict for _, _, cr in per]
                     row[f"L_{name}"] = round(sm.backdrop_lab(per[0][1], _box(per[0][0].placement))[0], 1)
                     first = per[0][0]
+                    source = ws.assets.open(first.source_asset_id)
+                    row[f"edge_{name}"] = round(sm.outline_contrast(
+                        per[0][1], product_mask(per[0][1], source, _box(first.placement))), 1)
                     if first.params.get("pose") == "flat":
-                        shadows.append(outline_shadow_present(per[0][1], ws.assets.open(first.source_asset_id),
-                                                              _box(first.placement)))
+                        shadows.append(outline_shadow_present(per[0][1], source, _box(first.placement)))
                     else:
                         shadows.append(contact_shadow_present(per[0][1], _box(first.placement)))
                     distances.append(sm.image_distance(per[0][1], per[1][1]))
@@ -218,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, path = run(args.limit, args.photos)
     ok = [r for r in rows if "error" not in r]
     print(f"{'photo':<30} {'cat':<9} {'fill':>5} {'up':>4} {'dark':>5} {'brt':>5} {'hol':>5} {'min':>5} {'shad':>4} "
-          f"{'dist':>5} {'dmin':>5} {'darker':>6} {'chg':>5} {'pass':>6} {'s/SKU':>5}")
+          f"{'dist':>5} {'dmin':>5} {'darker':>6} {'chg':>5} {'pass':>6} {'s/SKU':>5} {'edge':>5}")
     for r in rows:
         if "error" in r:
             print(f"{r['photo']:<30} ERROR {r['error']}")
@@ -226,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['photo']:<30} {r['category']:<9} {r.get('closeup_fill', '-'):>5} {r.get('closeup_up', '-'):>4} "
               f"{r['L_dark']:5.1f} {r['L_bright']:5.1f} {r['L_holiday']:5.1f} {r['L_minimal']:5.1f} {r['shadow']:4.2f} "
               f"{r['distance']:5.3f} {r['min_distance']:5.3f} {r['chg_darker']:6.1f} {r['changes_ok']:>5} {r['pass']:>6} "
-              f"{r['sku_seconds']:5.2f}")
+              f"{r['sku_seconds']:5.2f} {r['edge_minimal']:5.1f}")
     for name in CHANGES:
         values = [r[f"chg_{name}"] for r in ok]
         print(f"change {name:<17} median measured change {statistics.median(values):+.3f} (min {min(values):+.3f}, "

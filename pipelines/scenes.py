@@ -41,6 +41,7 @@ class Look:
     fill: float = 0.56
     variant: int = 0
     contrast: float = 0.0  # least colour difference (CIE76 dE) of the backdrop from the product; 0: none
+    edge_contrast: float = 0.0  # least dE between the product's outline and the set right behind it; 0: none
 
     @classmethod
     def from_dict(cls, values: dict | None) -> Look:
@@ -283,10 +284,65 @@ def contrasting_hue(backdrop: tuple[float, float, float], product: np.ndarray, l
     return a + float(t * direction[0]), b + float(t * direction[1])
 
 
+def rim_lab(item: Image.Image) -> np.ndarray:
+    """The median CIELAB colour of the product's outline: a thin band just inside its silhouette (from a
+    copy at most 240 px long), which is what the eye compares with the set right behind it. A silver band's
+    rim is near white even when its mean (with dark reflections and stones) is mid-grey."""
+    small = item.copy()
+    small.thumbnail((240, 240))
+    arr = np.asarray(small.convert("RGBA"), np.float32)
+    inside = (arr[..., 3] > 127).astype(np.uint8)
+    r = max(1, round(0.015 * max(small.size)))
+    rim = inside.astype(bool) & ~cv2.erode(inside, np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+    if not rim.any():
+        rim = inside.astype(bool) if inside.any() else np.ones(inside.shape, bool)
+    lab = cv2.cvtColor(arr[..., :3] / 255.0, cv2.COLOR_RGB2Lab)[rim]
+    return np.median(lab, axis=0)
+
+
+EDGE_LIGHT_MAX = 25.0  # L*: the most the set behind the product is lit up or shaded for its outline
+
+
+def _edge_light(lum: np.ndarray, chroma_gap: float, rim: np.ndarray, least: float, centre: tuple[float, float],
+                size: tuple[float, float]) -> np.ndarray:
+    """`lum` with a soft pool of light (or of shade) on the set behind the product, just strong enough that
+    the set right around its outline differs from the outline's colour `rim` by `least` (CIE76 dE):
+    a light neutral product on a near-white set gets a brighter patch of set behind it (a background
+    light); when nothing can be lighter than it (a white product), a light-grey falloff. The set away from
+    the product keeps its median lightness, so the look's lightness is still what is measured. `chroma_gap` is the a*b* difference the hue already gives."""
+    need = float(np.sqrt(max(0.0, least ** 2 - chroma_gap ** 2)))
+    h, w = lum.shape
+    cx, cy = centre
+    sx, sy = max(2.0, 0.45 * size[0]), max(2.0, 0.45 * size[1])
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    du, dv = np.abs(xx - cx) / max(size[0], 1.0), np.abs(yy - cy) / max(size[1], 1.0)
+    ring = (np.maximum(du, dv) <= 0.62) & ~((du <= 0.5) & (dv <= 0.5))  # just outside the product's box
+    if need <= 0 or not ring.any():
+        return lum
+    behind = float(np.median(lum[ring]))
+    if abs(behind - rim[0]) >= need:
+        return lum
+    pool = np.exp(-0.5 * (((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2))
+    away = np.maximum(du, dv) > 0.62  # the rest of the set, which keeps its median lightness
+    # the nearer of "lighter than the rim" and "darker than it" that a set can show (L* 6..100), at most
+    # EDGE_LIGHT_MAX away from what is there
+    options = [t for t in (rim[0] + need, rim[0] - need) if 6.0 <= t <= 100.0] or [float(np.clip(rim[0] - need, 6, 100))]
+    wanted = min(options, key=lambda t: abs(t - behind))
+    lift = float(np.mean(pool[ring]) - (np.median(pool[away]) if away.any() else 0.0))
+    amount = float(np.clip((wanted - behind) / max(lift, 0.2), -EDGE_LIGHT_MAX, EDGE_LIGHT_MAX))
+    out = lum + amount * pool
+    if away.any():
+        out -= float(np.median(out[away]) - np.median(lum[away]))
+    return out
+
+
 def _backdrop_lab(look: Look, index: int, work: tuple[int, int], horizon: int, surface: str, pose: str,
                   light_x: float, rng: np.random.Generator,
-                  product_lab: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(Lab set at work size, floor mask): wall and floor in the look's colour, textured, lit by the key."""
+                  product_lab: np.ndarray | None = None, product_rim: np.ndarray | None = None,
+                  product_box: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(Lab set at work size, floor mask): wall and floor in the look's colour, textured, lit by the key.
+    With `product_rim` and `product_box` (x, y, w, h at work size) and a look's `edge_contrast`, the set
+    behind the product is lit so that its outline stands out (`_edge_light`)."""
     w, h = work
     hue = hex_rgb(look.palette[(look.variant + index) % len(look.palette)]) if look.palette else None
     lab0 = rgb_to_lab(hue or (236, 231, 224))[0]
@@ -324,6 +380,10 @@ def _backdrop_lab(look: Look, index: int, work: tuple[int, int], horizon: int, s
     lum += (26.0 if hard else 10.0) * (pool - pool.mean())
     lum -= (4.0 if hard else 2.0) * ((xx / w - 0.5) ** 2 + (yy / h - 0.5) ** 2) * 4
     lum += target - float(lum.mean())
+    if product_rim is not None and product_box is not None and look.edge_contrast > 0:
+        bx, by, bw, bh = product_box
+        gap = float(np.hypot(a0 - product_rim[1], b0 - product_rim[2]))
+        lum = _edge_light(lum, gap, product_rim, look.edge_contrast, (bx + bw / 2, by + bh / 2), (bw, bh))
     lab = np.stack([np.clip(lum, 0, 100), np.full_like(lum, a0), np.full_like(lum, b0)], axis=2)
     return lab, floor
 
@@ -504,7 +564,9 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
         floor_y = base + riser_h
     horizon = int(np.clip((floor_y - (0.30 + 0.06 * ((look.variant + index) % 3)) * height) / f, wh * 0.2, wh * 0.75))
     product_lab = mean_lab(item) if look.contrast > 0 else None
-    lab, floor = _backdrop_lab(look, index, (ww, wh), horizon, surface, pose, light_x_full / f, rng, product_lab)
+    product_rim = rim_lab(item) if look.edge_contrast > 0 else None
+    lab, floor = _backdrop_lab(look, index, (ww, wh), horizon, surface, pose, light_x_full / f, rng, product_lab,
+                               product_rim, (x / f, (base - ph) / f, pw / f, ph / f))
     rgb = lab_to_rgb(lab)
     rgb = _depth_of_field(rgb, floor, int(floor_y / f), pose)
     rgb = _bokeh(rgb, look, horizon, rng, pose)
@@ -552,7 +614,7 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
     params = {"surface": surface, "lightness": round(float(look.lightness), 1), "warmth": round(look.warmth, 2),
               "key": look.key, "shadow_softness": round(look.shadow_softness, 2), "reflection": bool(reflection),
               "riser": riser, "bokeh": look.bokeh, "fill": round(look.fill, 3), "asked_fill": round(asked_fill, 3),
-              "variant": look.variant, "contrast": look.contrast,
+              "variant": look.variant, "contrast": look.contrast, "edge_contrast": look.edge_contrast,
               "palette": list(look.palette), "light": "left" if light_left else "right", "copy_space": copy,
               "pose": pose, "index": index}
     return Scene(image, (x, y, pw, ph), scale, params, warnings)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 PARAMETERS = ("lightness", "palette", "warmth", "key", "shadow_softness", "surfaces", "reflection", "riser",
-              "bokeh", "bokeh_colors", "fill", "variant", "contrast")
+              "bokeh", "bokeh_colors", "fill", "variant", "contrast", "edge_contrast")
 LIMITS = {"lightness": (6.0, 95.0), "warmth": (-1.0, 1.0), "shadow_softness": (0.0, 1.0), "fill": (0.2, 0.9),
           "bokeh": (0.0, 1.0), "variant": (0, 99),
-          "contrast": (0.0, 40.0)}
+          "contrast": (0.0, 40.0), "edge_contrast": (0.0, 30.0)}
 METRICS = ("backdrop_lightness", "backdrop_warmth", "product_share", "shadow_sharpness", "reflection",
            "backdrop_distance")
 RELATIVE = frozenset({"product_share", "shadow_sharpness"})  # measured as a ratio (after / before - 1)
