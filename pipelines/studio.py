@@ -193,27 +193,40 @@ def packshot(cutout: Image.Image, width: int, height: int, *, fill: float = 0.86
 # -- detail --------------------------------------------------------------------------------------------
 
 
+DETAIL_MIN_COVER = 0.5  # a close-up window is at least half product (else it is mostly backdrop)
+
+
 def detail_regions(item: Image.Image, side: int, count: int = 2) -> list[tuple[int, int, int, int]]:
     """The `count` most informative square windows (edges, colour and texture energy inside the product),
-    best first, overlapping each other by at most half."""
+    best first, overlapping each other by at most half. A window must be at least DETAIL_MIN_COVER product
+    (the best-covered ones when none is); among those the detail decides, and the product's area only
+    breaks ties: on a plain white product (a lamp, a bottle) the print and the fittings beat the widest
+    blank surface."""
     arr = np.asarray(item, np.float32)
     alpha = arr[..., 3] / 255.0
     gray = cv2.cvtColor(arr[..., :3].astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
     gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)
     sat = arr[..., :3].max(axis=2) - arr[..., :3].min(axis=2)
     inner = cv2.erode((alpha > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
-    energy = (np.hypot(gx, gy) + 0.5 * sat) * inner + 20.0 * inner
+    energy = (np.hypot(gx, gy) + 0.5 * sat) * inner + 2.0 * inner
     h, w = energy.shape
     side = min(side, w, h) if min(w, h) >= side else min(w, h)
-    integral = cv2.integral(energy)
-    sums = integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+
+    def window_sums(values: np.ndarray) -> np.ndarray:
+        integral = cv2.integral(values)
+        return integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+
+    sums = window_sums(energy)
+    cover = window_sums(inner) / float(side * side)
+    # windows that are mostly backdrop rank below every well-covered one (a next-best region still exists)
+    sums = np.where(cover >= min(DETAIL_MIN_COVER, float(cover.max())), sums, sums - float(sums.max()) - 1.0)
     boxes: list[tuple[int, int, int, int]] = []
     for _ in range(count):
         y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
         boxes.append((int(x), int(y), int(x) + side, int(y) + side))
         y0, x0 = max(0, y - side // 2), max(0, x - side // 2)
-        sums[y0:y + side // 2 + 1, x0:x + side // 2 + 1] = -1
-        if sums.max() < 0:
+        sums[y0:y + side // 2 + 1, x0:x + side // 2 + 1] = -np.inf
+        if not np.isfinite(sums.max()):
             break
     return boxes
 

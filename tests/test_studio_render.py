@@ -92,6 +92,35 @@ def test_detail_crops_the_busiest_region_and_records_it():
     assert other.placed.crop != result.placed.crop
 
 
+def _spot_lamp(size: int = 1000) -> Image.Image:
+    """A white lamp: a wide, plain reflector on top (faint ridges), a narrow neck with a printed brand name
+    and two metal pins at the bottom: little texture, and most of it in the small parts."""
+    lamp = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(lamp)
+    s = size / 1000
+    draw.polygon([(60 * s, 40 * s), (940 * s, 40 * s), (690 * s, 520 * s), (310 * s, 520 * s)], fill=(244, 244, 242, 255))
+    for r in range(0, 420, 14):  # the reflector's faint ridges
+        draw.line([(290 * s + r * s, 80 * s), (290 * s + r * s, 120 * s)], fill=(239, 239, 237, 255), width=2)
+    draw.rectangle((310 * s, 520 * s, 690 * s, 860 * s), fill=(242, 242, 240, 255))
+    for i, y in enumerate((600, 640)):  # the print
+        draw.rectangle((400 * s, y * s, (600 - 40 * i) * s, (y + 16) * s), fill=(150, 150, 150, 255))
+    for x in (380, 580):  # the pins
+        draw.rectangle((x * s, 860 * s, (x + 40) * s, 960 * s), fill=(120, 118, 112, 255))
+        draw.rectangle(((x - 10) * s, 930 * s, (x + 50) * s, 960 * s), fill=(185, 182, 175, 255))
+    return lamp
+
+
+def test_a_close_up_of_a_plain_white_product_shows_its_printed_neck_not_its_widest_blank_part():
+    lamp = _spot_lamp()
+    photo = Image.new("RGB", lamp.size, (255, 255, 255))
+    photo.paste(lamp, (0, 0), lamp)
+    first = studio.detail(lamp, 1600, 1600, photo=photo)
+    x0, y0, x1, y1 = first.placed.crop
+    assert y0 <= 600 and y1 >= 656 and (y0 + y1) / 2 > 520  # the neck with the print, not the blank reflector
+    other = studio.detail(lamp, 1600, 1600, photo=photo, variant=1).placed.crop
+    assert other != first.placed.crop
+
+
 def test_detail_of_a_small_source_stays_within_2x_fills_its_frame_and_says_so():
     from pipelines.scene_metrics import frame_fill
 
