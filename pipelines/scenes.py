@@ -103,7 +103,7 @@ def _smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-MARBLE_VEINS = ((0.42, 1.0, 1.6), (0.16, 0.6, 0.9), (0.07, 0.3, 0.6))  # (spacing as a share of the slab's
+MARBLE_VEINS = ((0.42, 1.0, 1.6), (0.16, 0.6, 0.9), (0.07, 0.22, 0.6))  # (spacing as a share of the slab's
 # long side, strength, half-width in px at the work size): bold veins, finer ones crossing them, hairlines
 
 
@@ -124,7 +124,7 @@ def marble_veins(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
         period = spacing * size
         ang = theta + (rng.uniform(0.4, 0.9) * rng.choice([-1.0, 1.0]) if fam else 0.0)
         # the warp meanders the veins; its slope stays under the plane's, so a vein never folds into a loop
-        warp = fbm(sh, sw, rng, (0.8 * period / k, 0.3 * period / k, 0.1 * period / k), (1.0, 0.4, 0.15))
+        warp = fbm(sh, sw, rng, (0.8 * period / k, 0.3 * period / k, 0.1 * period / k), (1.0, 0.4, 0.07))
         along = xx * np.cos(ang) + yy * np.sin(ang) + 0.22 * period * warp
         phase = along * (np.pi / period) + rng.uniform(0, np.pi)
         gy, gx = np.gradient(phase, k)
@@ -189,7 +189,7 @@ def texture(kind: str, h: int, w: int, rng: np.random.Generator, lightness: floa
     if kind == "stone":
         cloud = 1.4 * fbm(h, w, rng, (150, 50, 14), (1.0, 0.5, 0.25))
         veins = marble_veins(h, w, rng)
-        return cloud + (13.0 if lightness < 45 else -13.0) * veins
+        return cloud + (10.0 if lightness < 45 else -12.0) * veins
     if kind == "wood":
         return _wood(h, w, rng)
     # linen: a fine weave with soft slubs
