@@ -1,6 +1,7 @@
 """Measurements of rendered scenes, for change requests and candidate variety: backdrop lightness (CIELAB
 L*) and warmth (b*) outside the product, the product's share of the frame, how crisp its shadow is, how
-much of it is mirrored below it, and a perceptual distance between two images.
+much of it is mirrored below it, how its outline stands out from the set, and a perceptual distance between
+two images.
 
 The distance (`image_distance`, 0 same .. about 1 unrelated) needs no downloaded weights: the mean of
 (1 - SSIM) of the lightness at 128 px (scikit-image), the Bhattacharyya distance of 8x8x8 Lab colour
