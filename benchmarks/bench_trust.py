@@ -136,6 +136,29 @@ def gate_case(name: str, photo: Image.Image, truth: np.ndarray, home: Path) -> d
         ws.close()
 
 
+SHEET_PX = 260  # thumbnail side on the --sheet contact sheet
+
+
+def sheet_row(photo: Image.Image, main: Image.Image, lines: list[str]) -> Image.Image:
+    """One contact-sheet row: the photo, the MAIN image and what the checks said about it."""
+    import textwrap
+
+    from PIL import ImageDraw
+
+    tile = Image.new("RGB", (2 * SHEET_PX + 620, SHEET_PX), "white")
+    for i, image in enumerate((photo, main)):
+        thumb = image.convert("RGB").copy()
+        thumb.thumbnail((SHEET_PX - 4, SHEET_PX - 4))
+        tile.paste(thumb, (i * SHEET_PX + 2, 2))
+    draw, y = ImageDraw.Draw(tile), 4
+    for line in lines:
+        for part in textwrap.wrap(line, 100):
+            draw.text((2 * SHEET_PX + 8, y), part, fill="black")
+            y += 13
+        y += 4
+    return tile
+
+
 def main_case(name: str, photo: Image.Image, truth: np.ndarray, home: Path) -> dict:
     """The photo taken in as `gallery` takes it, then only its Amazon MAIN packshot rendered and checked (the
     image a broken cutout does most harm in): 'approved' when it passes with nothing a person must see, as
@@ -166,7 +189,14 @@ def main_case(name: str, photo: Image.Image, truth: np.ndarray, home: Path) -> d
         relay = next((c for c in critiques[0].checks if c.name == RELAY_NAME), None) if critiques else None
         passed = sum(c.verdict == "pass" for c in critiques)
         gated = sum(bool(person_needed(c)) for c in critiques)
-        return {"iou": iou(alpha, truth), "level": confidence.level, "missing": confidence.values.get("missing"),
+        score = iou(alpha, truth)
+        lines = [f"cutout IoU {score:.3f} against the truth"] + [
+            f"{c.name}: {'FAIL' if not c.passed else 'warning' if c.warning else 'ok'}: {c.message.removeprefix('warning: ')}"
+            for c in (critiques[0].checks if critiques else []) if not c.passed or c.warning or c.name in
+            ("cutout", RELAY_NAME)]
+        main = ws.assets.open(produced[0][0].asset_id) if produced else photo
+        return {"iou": score, "level": confidence.level, "missing": confidence.values.get("missing"),
+                "sheet": (photo, main, lines),
                 "neural": confidence.values.get("neural_missing"), "candidates": len(critiques), "passed": passed,
                 "approved": sum(c.verdict == "pass" and not person_needed(c) for c in critiques), "gated": gated,
                 "relay": None if relay is None else ("fail" if not relay.passed else "warn" if relay.warning else "ok")}
@@ -223,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate-only", action="store_true",
                         help="only take the photos in (cutout and its confidence), no rendering: one 'candidate' per "
                              "photo, approved when its cutout is verified")
+    parser.add_argument("--sheet", type=Path, default=None,
+                        help="with --main-only: write a contact sheet (photo, MAIN, what the checks said) to this PNG")
     parser.add_argument("--main-only", action="store_true",
                         help="take the photos in and render only the Amazon MAIN packshot of each, with the full vision "
                              "check (the candidate laid back over the photo included): tens of minutes, not hours")
@@ -231,6 +263,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {REALDATA} is absent")
         return 0
     rows = run(args.split, args.limit, gate_only=args.gate_only, main_only=args.main_only)
+    tiles = [sheet_row(photo, main, [f"{r['case']} on {r['background']} ({r['half']}): {lines[0]}", *lines[1:]])
+             for r in rows if "sheet" in r for photo, main, lines in [r.pop("sheet")]]
+    if args.sheet and tiles:
+        sheet = Image.new("RGB", (tiles[0].width, sum(t.height for t in tiles)), "white")
+        for i, tile in enumerate(tiles):
+            sheet.paste(tile, (0, i * tiles[0].height))
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(args.sheet)
+        print(f"contact sheet: {args.sheet}")
     ok = True
     for half in ("dev", "holdout"):
         if any(r["half"] == half for r in rows):
