@@ -18,7 +18,8 @@ one in sorted order, starting with the first) and are confirmed here on the othe
 reported. Run: .venv/bin/python -m benchmarks.bench_trust [--split dev|holdout|all] [--limit N] [--gate-only]
 [--main-only] (--gate-only: the cutout and its confidence for every photo, without rendering: minutes instead
 of an hour on two cores; --main-only: the cutout, its confidence and the Amazon MAIN packshot with the full
-vision check, including the candidate laid back over the photo).
+vision check, including the candidate laid back over the photo; --sheet PATH with it draws each photo
+beside its MAIN and what the checks said).
 """
 
 from __future__ import annotations
