@@ -16,8 +16,10 @@ plan, render, vision check, automatic approval). Reported per case: the cutout's
 The limits in tools/verification.py were chosen on the development half of the products (every other
 one in sorted order, starting with the first) and are confirmed here on the other half; both are
 reported. Run: .venv/bin/python -m benchmarks.bench_trust [--split dev|holdout|all] [--limit N] [--gate-only]
-(--gate-only: the cutout and its confidence for every photo, without rendering: minutes instead of an
-hour on two cores).
+[--main-only] (--gate-only: the cutout and its confidence for every photo, without rendering: minutes instead
+of an hour on two cores; --main-only: the cutout, its confidence and the Amazon MAIN packshot with the full
+vision check, including the candidate laid back over the photo; --sheet PATH with it draws each photo
+beside its MAIN and what the checks said).
 """
 
 from __future__ import annotations
@@ -135,13 +137,82 @@ def gate_case(name: str, photo: Image.Image, truth: np.ndarray, home: Path) -> d
         ws.close()
 
 
-def run(which: str = "all", limit: int | None = None, gate_only: bool = False) -> list[dict]:
+SHEET_PX = 260  # thumbnail side on the --sheet contact sheet
+
+
+def sheet_row(photo: Image.Image, main: Image.Image, lines: list[str]) -> Image.Image:
+    """One contact-sheet row: the photo, the MAIN image and what the checks said about it."""
+    import textwrap
+
+    from PIL import ImageDraw
+
+    tile = Image.new("RGB", (2 * SHEET_PX + 620, SHEET_PX), "white")
+    for i, image in enumerate((photo, main)):
+        thumb = image.convert("RGB").copy()
+        thumb.thumbnail((SHEET_PX - 4, SHEET_PX - 4))
+        tile.paste(thumb, (i * SHEET_PX + 2, 2))
+    draw, y = ImageDraw.Draw(tile), 4
+    for line in lines:
+        for part in textwrap.wrap(line, 100):
+            draw.text((2 * SHEET_PX + 8, y), part, fill="black")
+            y += 13
+        y += 4
+    return tile
+
+
+def main_case(name: str, photo: Image.Image, truth: np.ndarray, home: Path) -> dict:
+    """The photo taken in as `gallery` takes it, then only its Amazon MAIN packshot rendered and checked (the
+    image a broken cutout does most harm in): 'approved' when it passes with nothing a person must see, as
+    --auto-approve would approve it. The candidate's own check against the photo runs here; not in --gate-only."""
+    from tools.errors import ListingError
+    from tools.models import Channel, GalleryPlan, Role, Shot, Slot
+    from tools.prepare import ingest_product
+    from tools.production import produce_shot
+    from tools.settings import Settings
+    from tools.verification import RELAY_NAME, person_needed
+    from tools.workspace import Workspace
+
+    path = home / f"{name}.jpg"
+    photo.save(path, quality=92)
+    ws = Workspace.open(Settings.from_env({}, home=home / "home"))
+    sku = name.replace("_", "-")[:60]
+    try:
+        try:
+            _, photos = ingest_product(ws, sku, [path], category=category_of(name))
+        except ListingError as exc:
+            return {"refused": str(exc)[:80], "iou": None, "candidates": 0, "passed": 0, "approved": 0, "gated": 0}
+        alpha = np.asarray(ws.assets.open(photos[0].cutout_asset_id).getchannel("A"), np.float32) / 255.0
+        confidence = ws.catalog.cutout_confidence(sku, photos[0].cutout_asset_id)
+        shot = Shot(role=Role.packshot, slot=Slot.grid, channel=Channel.amazon, width=1600, height=1600, count=1)
+        ws.catalog.save_plan(GalleryPlan(sku=sku, shots=[shot]))
+        produced = produce_shot(ws, sku, shot, max_rerenders=0)
+        critiques = [critique for _, critique in produced]
+        relay = next((c for c in critiques[0].checks if c.name == RELAY_NAME), None) if critiques else None
+        passed = sum(c.verdict == "pass" for c in critiques)
+        gated = sum(bool(person_needed(c)) for c in critiques)
+        score = iou(alpha, truth)
+        lines = [f"cutout IoU {score:.3f} against the truth"] + [
+            f"{c.name}: {'FAIL' if not c.passed else 'warning' if c.warning else 'ok'}: {c.message.removeprefix('warning: ')}"
+            for c in (critiques[0].checks if critiques else []) if not c.passed or c.warning or c.name in
+            ("cutout", RELAY_NAME)]
+        main = ws.assets.open(produced[0][0].asset_id) if produced else photo
+        return {"iou": score, "level": confidence.level, "missing": confidence.values.get("missing"),
+                "sheet": (photo, main, lines),
+                "neural": confidence.values.get("neural_missing"), "candidates": len(critiques), "passed": passed,
+                "approved": sum(c.verdict == "pass" and not person_needed(c) for c in critiques), "gated": gated,
+                "relay": None if relay is None else ("fail" if not relay.passed else "warn" if relay.warning else "ok")}
+    finally:
+        ws.close()
+
+
+def run(which: str = "all", limit: int | None = None, gate_only: bool = False, main_only: bool = False) -> list[dict]:
     rows = []
+    case = gate_case if gate_only else main_case if main_only else run_case
     for i, (name, label, photo, truth) in enumerate(cases(which)):
         if limit is not None and i >= limit:
             break
         with tempfile.TemporaryDirectory() as tmp:
-            row = (gate_case if gate_only else run_case)(name, photo, truth, Path(tmp))
+            row = case(name, photo, truth, Path(tmp))
         rows.append({"case": name, "background": label, "half": "dev" if name in split(
             [n for n, _ in ground_truth_cutouts()], "dev") else "holdout", **row})
         print(_line(rows[-1]), flush=True)
@@ -155,7 +226,7 @@ def _line(r: dict) -> str:
     neural = "-" if r["neural"] is None else f"{r['neural']:.3f}"
     return (f"{r['case']:<30} {r['background']:<15} {r['half']:<8} IoU {r['iou']:.3f}  {r['level']:<10} "
             f"missing {miss:>6} neural {neural:>6}  passed {r['passed']}/{r['candidates']}  approved {r['approved']}  "
-            f"held by the cutout check {r['gated']}")
+            f"held by the cutout check {r['gated']}" + (f"  against the photo: {r['relay']}" if "relay" in r else ""))
 
 
 def summary(rows: list[dict], half: str) -> tuple[str, bool]:
@@ -183,11 +254,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate-only", action="store_true",
                         help="only take the photos in (cutout and its confidence), no rendering: one 'candidate' per "
                              "photo, approved when its cutout is verified")
+    parser.add_argument("--sheet", type=Path, default=None,
+                        help="with --main-only: write a contact sheet (photo, MAIN, what the checks said) to this PNG")
+    parser.add_argument("--main-only", action="store_true",
+                        help="take the photos in and render only the Amazon MAIN packshot of each, with the full vision "
+                             "check (the candidate laid back over the photo included): tens of minutes, not hours")
     args = parser.parse_args(argv)
     if not REALDATA.is_dir():
         print(f"skipped: {REALDATA} is absent")
         return 0
-    rows = run(args.split, args.limit, gate_only=args.gate_only)
+    rows = run(args.split, args.limit, gate_only=args.gate_only, main_only=args.main_only)
+    tiles = [sheet_row(photo, main, [f"{r['case']} on {r['background']} ({r['half']}): {lines[0]}", *lines[1:]])
+             for r in rows if "sheet" in r for photo, main, lines in [r.pop("sheet")]]
+    if args.sheet and tiles:
+        sheet = Image.new("RGB", (tiles[0].width, sum(t.height for t in tiles)), "white")
+        for i, tile in enumerate(tiles):
+            sheet.paste(tile, (0, i * tiles[0].height))
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(args.sheet)
+        print(f"contact sheet: {args.sheet}")
     ok = True
     for half in ("dev", "holdout"):
         if any(r["half"] == half for r in rows):

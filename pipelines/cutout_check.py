@@ -127,9 +127,9 @@ def product_map(rgb: np.ndarray) -> np.ndarray | None:
 # -- verification ------------------------------------------------------------------------------------
 
 
-def _reduce(photo: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _reduce(photo: np.ndarray, alpha: np.ndarray, work_px: int = WORK_PX) -> tuple[np.ndarray, np.ndarray]:
     h, w = alpha.shape
-    f = min(1.0, WORK_PX / max(h, w))
+    f = min(1.0, work_px / max(h, w))
     if f >= 1.0:
         return photo, alpha
     size = (max(1, round(w * f)), max(1, round(h * f)))
@@ -151,14 +151,15 @@ def _unbounded_shadow_removed(candidates: np.ndarray, smooth: np.ndarray, plain:
     return candidates & ~touches_plain[labels]
 
 
-def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | None = None) -> dict:
+def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | None = None,
+                  work_px: int = WORK_PX) -> dict:
     """Per-pixel evidence at analysis size: {'product', 'shadow', 'plain', 'transparent', 'kept', ...}.
 
     `photo` uint8 RGB, `alpha` float 0..1 of the same size (the cutout's), `neural` an optional product
-    probability of the same size.
+    probability of the same size; `work_px` the analysis size's longest side.
     """
     # 1. Work at a bounded size; the background model from the border.
-    rgb, a = _reduce(photo, alpha)
+    rgb, a = _reduce(photo, alpha, work_px)
     if neural is not None:
         neural = cv2.resize(neural, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
     lab = _lab(rgb)
@@ -192,7 +193,7 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
         product |= _unbounded_shadow_removed(shadow & (neural > 0.9), smooth & ~coloured, plain)
     return {"rgb": rgb, "alpha": a, "transparent": transparent, "kept": kept, "product": product, "plain": plain,
             "shadow": shadow, "chroma": np.hypot(lab[..., 1], lab[..., 2]), "noise": noise, "inliers": inliers,
-            "neural": neural}
+            "neural": neural, "diff": diff, "border": border}
 
 
 def verify_cutout(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, *,
@@ -253,3 +254,253 @@ def verify_cutout(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndar
         added=float(added.sum()) / total, neural_missing=neural_missing, neural_added=neural_added,
         border_noise=m["noise"], border_inliers=m["inliers"], product_share=kept_px / kept.size,
         method="photo+neural" if m["neural"] is not None else "photo")
+
+
+# -- a candidate laid back over the photo ---------------------------------------------------------------
+
+
+RELAY_PX = 1536  # longest side of the relay's analysis: the photo's own resolution, so thin parts count
+RELAY_EDGE = 3  # px (at analysis size) along the outline of the product a candidate shows, where edges mix
+RELAY_MAX_TOLERANCE = 15.0  # ΔE: a candidate pixel further than this from the photo's does not show it
+RELAY_WINDOW = 0.012  # side of the window (share of the photo's longest side) a faint region is averaged over
+RELAY_BLUR = 1.0  # px (sigma at analysis size) of blur both images get before they are compared
+RELAY_SHIFT = 1  # px of misregistration (at analysis size) a resampled candidate may show against the photo
+RELAY_FAITHFUL = 0.8  # below this share of the kept product reproduced, the engine changed the product's look
+
+
+@dataclass
+class RelayEvidence:
+    """A candidate's product laid back over the photo's background, against the photo. Shares are of the
+    product's area (what the candidate reproduces plus what is missing); None where it cannot be measured."""
+
+    missing: float | None  # the photo shows product there, the candidate shows its own background
+    missing_grey: float | None  # ... of which low-chroma (metal, white, steel) pixels
+    missing_pieces: int
+    faint: float | None  # ... the photo's local mean there is lighter or tinted against its backdrop, more than
+    #                      its border ever is: a part as light as the backdrop but not the backdrop (weaker)
+    added: float | None  # the candidate shows the photo's plain background as product (None: its own background
+    #                      is not plain enough to tell)
+    reproduced: float  # share of the cutout's kept pixels the candidate shows as the photo does
+    tolerance: float  # ΔE within which a candidate pixel counts as the photo's
+    reason: str = ""  # why nothing was measured
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _shifted_min(distance_to: callable, shift: int) -> np.ndarray:
+    """The smallest of distance_to(dy, dx) over shifts up to `shift` px (a resampled image is off by a pixel)."""
+    best = None
+    for dy in range(-shift, shift + 1):
+        for dx in range(-shift, shift + 1):
+            d = distance_to(dy, dx)
+            best = d if best is None else np.minimum(best, d)
+    return best
+
+
+def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    return np.roll(np.roll(image, dy, axis=0), dx, axis=1)
+
+
+def _opened(mask: np.ndarray) -> np.ndarray:
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def _own_background(candidate: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+    """The candidate's own background as the photo's is modelled (a smooth surface fitted to its border),
+    in Lab at the candidate's size, with its noise and the share of the border it explains."""
+    h, w = candidate.shape[:2]
+    f = min(1.0, WORK_PX / max(h, w))
+    small = cv2.resize(candidate, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    surface, noise, inliers = background_model(_lab(small), np.zeros(small.shape[:2], bool))
+    return cv2.resize(surface, (w, h), interpolation=cv2.INTER_LINEAR), noise, inliers
+
+
+def candidate_in_photo(candidate: np.ndarray, box: tuple[float, float, float, float],
+                       source_box: tuple[float, float, float, float], photo_size: tuple[int, int],
+                       factor: float, border: int = cv2.BORDER_CONSTANT) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate resampled into the photo's frame at `factor` (analysis px per photo px), and where it
+    covers that frame. `box` (x, y, w, h, candidate px) is where the source's tight box `source_box`
+    (x, y, w, h, photo px) landed, as the engine placed it and the vision check found it."""
+    (bx, by, bw, bh), (ox, oy, sw, sh) = box, source_box
+    w, h = photo_size
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    # analysis px q -> candidate px c (pixel centres): c + .5 = bx + ((q + .5) / factor - ox) * (bw / sw)
+    ax, ay = bw / sw / factor, bh / sh / factor
+    cx, cy = bx + (0.5 / factor - ox) * bw / sw - 0.5, by + (0.5 / factor - oy) * bh / sh - 0.5
+    r = min(1.0, 1.0 / max(ax, ay))  # average the candidate down first where it is finer than the analysis
+    image = candidate.astype(np.float32)
+    if r < 1.0:
+        image = cv2.resize(image, (max(1, round(image.shape[1] * r)), max(1, round(image.shape[0] * r))),
+                           interpolation=cv2.INTER_AREA)
+        ax, ay, cx, cy = ax * r, ay * r, cx * r + 0.5 * r - 0.5, cy * r + 0.5 * r - 0.5
+    matrix = np.array([[ax, 0.0, cx], [0.0, ay, cy]], np.float32)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpAffine(image, matrix, size, flags=flags, borderMode=border)
+    cover = cv2.warpAffine(np.ones(image.shape[:2], np.float32), matrix, size, flags=flags,
+                           borderMode=cv2.BORDER_CONSTANT) > 0.999
+    return (warped if candidate.dtype != np.uint8 else np.clip(warped, 0, 255).astype(np.uint8)), cover
+
+
+def _local_mean(values: np.ndarray, mask: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of `values` (H x W x C) over the masked pixels of each window, and the masked share."""
+    weight = mask.astype(np.float32)
+    share = cv2.blur(weight, (window, window))
+    total = cv2.blur(values * weight[..., None], (window, window))
+    return total / np.maximum(share, 1e-3)[..., None], share
+
+
+def faint_background(diff: np.ndarray, mask: np.ndarray, border: np.ndarray, window: int) -> np.ndarray:
+    """Masked pixels whose local mean (over the masked pixels of a window) is lighter than the background
+    model, or tinted without being darker, by more than twice what the border's own local means reach.
+    `diff`: Lab minus the background model. Darker alone is left out: a cast shadow is darker."""
+    def offsets(where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mean, share = _local_mean(diff, where, window)
+        return mean[..., 0], np.hypot(mean[..., 1], mean[..., 2]), share
+
+    b_light, b_tint, b_share = offsets(border)
+    inside = border & (b_share >= 0.5)
+    if inside.sum() < 50:
+        return np.zeros_like(mask)
+    light_limit = max(1.0, 2.0 * float(np.percentile(b_light[inside], 99)))
+    tint_limit = max(1.0, 2.0 * float(np.percentile(b_tint[inside], 99)))
+    light, tint, share = offsets(mask)
+    return mask & (share >= 0.5) & ((light > light_limit) | ((tint > tint_limit) & (light > -light_limit)))
+
+
+def _registered(warped: np.ndarray, cover: np.ndarray, photo: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate (already in the photo's frame) aligned to the photo to a fraction of a pixel: the box the
+    vision check found is good to a pixel or two and a percent of scale, enough to miss a thin chain's links.
+    An affine ECC fit on the product's lightness (at WORK_PX); the candidate as it was when it does not converge."""
+    h, w = alpha.shape
+    g = min(1.0, WORK_PX / max(h, w))
+    size = (max(1, round(w * g)), max(1, round(h * g)))
+    grey = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA).astype(np.float32)
+            for x in (photo, warped)]
+    mask = cv2.resize(((alpha >= 0.5) & cover).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    mask = cv2.dilate(mask, np.ones((5, 5), np.uint8))
+    matrix = np.eye(2, 3, dtype=np.float32)
+    try:
+        _, matrix = cv2.findTransformECC(grey[0], grey[1], matrix, cv2.MOTION_AFFINE,
+                                         (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5), mask, 3)
+    except cv2.error:
+        return warped, cover
+    if np.abs(matrix[:, :2] - np.eye(2)).max() > 0.05 or np.abs(matrix[:, 2]).max() > 0.02 * max(size):
+        return warped, cover  # a jump, not a refinement
+    matrix[:, 2] /= g
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    aligned = cv2.warpAffine(warped, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    moved = cv2.warpAffine(cover.astype(np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    return aligned, moved.astype(bool)
+
+
+def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, candidate: Image.Image | np.ndarray,
+          box: tuple[float, float, float, float], source_box: tuple[float, float, float, float],
+          maps: dict | None = None) -> RelayEvidence:
+    """Lay the candidate's product back over the photo's own background and compare with the photo.
+
+    The candidate is resampled into the photo's frame (`box`/`source_box`, see `candidate_in_photo`). Where
+    it shows the photo's own pixels it shows the product; elsewhere it shows its own background, so the
+    reconstruction there is the photo's background model. Where the photo shows product (colour, lightness
+    or texture its background lacks) but the reconstruction shows background, part of the product is
+    missing from the candidate; where the candidate shows the photo's plain background although its own
+    background there looks different, something was added. The cutout (the photo's frame) is used
+    only to calibrate: which pixels tell how faithfully the engine reproduced the product, and where the
+    candidate's own background can be read. `maps`, when given, receives the per-pixel maps (to look at).
+    """
+    rgb = np.asarray(photo.convert("RGB")) if isinstance(photo, Image.Image) else np.asarray(photo, np.uint8)
+    if isinstance(cutout, Image.Image):
+        alpha = np.asarray(cutout.convert("RGBA").getchannel("A"), np.float32) / 255.0
+    else:
+        alpha = np.asarray(cutout, np.float32)
+    cand = np.asarray(candidate.convert("RGB")) if isinstance(candidate, Image.Image) else np.asarray(candidate, np.uint8)
+    if alpha.shape != rgb.shape[:2]:
+        raise ValueError(f"the cutout is {alpha.shape[1]}x{alpha.shape[0]}, the photo {rgb.shape[1]}x{rgb.shape[0]}: "
+                         "a cutout must have the photo's shape")
+    if min(box[2], box[3], source_box[2], source_box[3]) <= 0:
+        raise ValueError("the product's box in the candidate or in the photo is empty")
+
+    # 1. Both images in the photo's frame at analysis size; the photo's own evidence (no neural map: the
+    #    cutout's check already asked it).
+    h, w = alpha.shape
+    factor = min(1.0, RELAY_PX / max(h, w))
+    m = evidence_maps(rgb, alpha, None, RELAY_PX)
+    a, lab_p = m["alpha"], _lab(m["rgb"])
+    warped, cover = candidate_in_photo(cand, box, source_box, (w, h), factor)
+    warped, cover = _registered(warped, cover, m["rgb"], a)
+    cover = cv2.erode(cover.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    lab_c = _lab(warped)
+    kept_core = cover & (cv2.erode((a >= 0.98).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    if kept_core.sum() < 50:
+        return RelayEvidence(None, None, 0, None, None, 0.0, 0.0, "too little of the product lies in the candidate")
+
+    # 2. The candidate's own background (a plain one, modelled from its border as the photo's is): where the
+    #    candidate shows it, the product is not shown, so those pixels say nothing of how faithfully it is.
+    own, own_noise, own_inliers = _own_background(cand)
+    own_lab, _ = candidate_in_photo(own, box, source_box, (w, h), factor, cv2.BORDER_REPLICATE)
+    plain_own = own_inliers >= 0.5 and own_noise <= 5.0
+    own_like = (np.linalg.norm(lab_c - own_lab, axis=-1) < max(4.0, 4.0 * own_noise)) if plain_own else np.zeros_like(cover)
+    shown = kept_core & ~own_like
+    if shown.sum() < 50:
+        return RelayEvidence(None, None, 0, None, None, 0.0, 0.0, "the candidate shows too little of the product to compare")
+
+    # 3. Colour calibration: engines may grade the product slightly; a per-channel affine map, fitted
+    #    robustly where the candidate shows the kept product, brings it back to the photo's colours.
+    for ch in range(3):
+        x, y = lab_c[..., ch][shown], lab_p[..., ch][shown]
+        slope, offset = 1.0, float(np.median(y - x))
+        if x.std() > 2.0:
+            slope = float(np.clip(np.std(y) / np.std(x), 0.8, 1.25))
+            offset = float(np.median(y - slope * x))
+        lab_c[..., ch] = slope * lab_c[..., ch] + offset
+    # compared a little blurred: two resamplings of fine texture (pavé, chain links) differ pixel by pixel
+    soft_c, soft_p = (cv2.GaussianBlur(x, (0, 0), RELAY_BLUR) for x in (lab_c, lab_p))
+    distance = _shifted_min(lambda dy, dx: np.linalg.norm(soft_c - _shift(soft_p, dy, dx), axis=-1), RELAY_SHIFT)
+
+    # 4. How faithfully the candidate shows the product sets the tolerance (and whether to measure at all).
+    core_d = distance[shown]
+    floor = max(4.0, 4.0 * m["noise"])
+    tolerance = float(np.clip(2.0 * np.percentile(core_d, 90), floor, RELAY_MAX_TOLERANCE))
+    reproduced_share = float((distance[kept_core] < tolerance).mean())
+    if float((core_d < max(10.0, 4.0 * m["noise"])).mean()) < RELAY_FAITHFUL:
+        return RelayEvidence(None, None, 0, None, None, reproduced_share, tolerance,
+                             "the candidate shows the product with other colours than the photo (re-rendered)")
+    shows_photo = cover & (distance < tolerance)
+    shows_own = cover & (distance >= tolerance)
+    # only where the candidate's own background differs from the photo can it be told to show the photo's pixel
+    telling = _shifted_min(lambda dy, dx: np.linalg.norm(own_lab - _shift(lab_p, dy, dx), axis=-1), RELAY_SHIFT) >= tolerance
+
+    # 6. Missing: the photo shows product, the candidate its own background. The outline's mixed pixels
+    #    (a soft edge, a pixel of misregistration) are not evidence: only what lies beyond RELAY_EDGE px of the
+    #    product the candidate shows, and is wider than a pixel, is; a piece found there takes its edge band along.
+    product = m["product"]
+    kept = shows_photo & ((a >= 0.5) | product)
+    kept_px = int(kept.sum())
+    min_px = max(4, int(MIN_REGION * max(kept_px, 1)))
+    body, _ = _components(kept, min_px)
+    band = np.ones((2 * RELAY_EDGE + 1,) * 2, np.uint8)
+    near = cv2.dilate(body.astype(np.uint8), band).astype(bool)
+    lost = _opened(product & shows_own)
+    missing, pieces = _components(lost & ~near, min_px)
+    missing |= lost & near & cv2.dilate(missing.astype(np.uint8), band).astype(bool)
+    missing_px = int(missing.sum())
+    # a region as light as the backdrop: told apart by its mean over many pixels, not pixel by pixel
+    window = 2 * max(3, round(RELAY_WINDOW * max(h, w) * factor) // 2) + 1
+    quiet = shows_own & ~cv2.dilate((kept | product).astype(np.uint8), band).astype(bool)
+    faint, _ = _components(_opened(faint_background(m["diff"], quiet, m["border"] & ~product, window) & ~missing),
+                           min_px)
+    total = max(kept_px + missing_px, 1)
+    grey = missing & (m["chroma"] < 12)
+
+    # 7. Added: the candidate shows the photo's plain background where its own background would look
+    #    different.
+    #    (A smooth darker grey may be a cast shadow or a grey face: only the plain backdrop counts.)
+    #    Only where the cutout put the product: elsewhere a scene's own backdrop may resemble the photo's.
+    placed = cv2.dilate((a >= 0.5).astype(np.uint8), band).astype(bool)
+    added, _ = _components(_opened(shows_photo & m["plain"] & ~product & telling & placed), min_px)
+    added_share = float(added.sum()) / total if plain_own else None
+    if maps is not None:
+        maps.update(photo=m["rgb"], candidate=warped, missing=missing, added=added, product=product,
+                    shows_own=shows_own, telling=telling, kept=kept, faint=faint)
+    return RelayEvidence(missing=missing_px / total, missing_grey=float(grey.sum()) / total, missing_pieces=pieces,
+                         faint=float(faint.sum()) / total, added=added_share, reproduced=reproduced_share, tolerance=tolerance)

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.cutout_check import verify_cutout
+from pipelines.cutout_check import relay, verify_cutout
 from tools.errors import Refused
 from tools.models import Candidate, Category, Channel, Decision, Photo, Product, Role, Shot, Slot
 from tools.verification import grade
 
 RING = "nishi_ring_RFSV015D1F"  # gold ring: two malachite marquises around a silver pavé one
+NECKLACE = "nishi_necklace_NMP006S1F"  # a catalog photo of a gold chain on white, with its exact alpha
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,22 @@ def ring_photo(realdata) -> tuple[Image.Image, np.ndarray]:
     alpha = np.zeros((frame.height, frame.width), np.float32)
     alpha[int(h * 0.15):int(h * 0.15) + h, int(w * 0.15):int(w * 0.15) + w] = np.asarray(cutout.getchannel("A")) / 255.0
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), alpha
+
+
+@pytest.fixture(scope="module")
+def necklace_photo(realdata) -> tuple[Image.Image, np.ndarray]:
+    """A real catalog photo (not composited here) and its exact alpha."""
+    photo = Image.open(realdata / "masks" / f"{NECKLACE}.png").convert("RGB")
+    alpha = Image.open(realdata / "masks" / f"{NECKLACE}.rgba.png").convert("RGBA").getchannel("A")
+    return photo, np.asarray(alpha, np.float32) / 255.0
+
+
+def lower_rows_erased(alpha: np.ndarray, share: float = 0.3) -> np.ndarray:
+    """The cutout with the product's lowest rows (a share of its height) made transparent."""
+    ys, _ = np.nonzero(alpha > 0.5)
+    broken = alpha.copy()
+    broken[int(ys.max() - share * (ys.max() - ys.min())):] = 0.0
+    return broken
 
 
 def cutout_from(photo: Image.Image, alpha: np.ndarray) -> Image.Image:
@@ -56,11 +73,12 @@ def silver_pave_erased(alpha: np.ndarray) -> np.ndarray:
     return erase(alpha, 0.40, 0.60)  # the middle of the silver pavé marquise
 
 
-def seed_sku(ws, photo: Image.Image, alpha: np.ndarray, sku: str = "RING-1") -> tuple[Photo, Shot]:
+def seed_sku(ws, photo: Image.Image, alpha: np.ndarray, sku: str = "RING-1",
+             category: Category = Category.ring) -> tuple[Photo, Shot]:
     """A SKU whose photo has the given cutout, and an Amazon main packshot planned for it."""
     from tools.models import Dimensions
 
-    ws.catalog.upsert_product(Product(sku=sku, category=Category.ring, title="Malachite ring",
+    ws.catalog.upsert_product(Product(sku=sku, category=category, title=f"Gold {category.value}",
                                       dimensions=Dimensions(width_mm=20)))
     photo_id = ws.assets.put_image(photo, "JPEG", quality=95)
     cutout_id = ws.assets.put_image(cutout_from(photo, alpha))
@@ -128,6 +146,58 @@ def test_packshot_from_a_broken_cutout_fails_and_from_the_true_one_passes(worksp
     assert [c.id for c in workspace.catalog.candidates_from_cutout(bad_photo.cutout_asset_id)] == [bad.id]
 
 
+def test_real_photo_packshot_laid_back_over_the_photo_shows_the_lost_part(workspace, necklace_photo):
+    """A real photo (not composited here): the candidate of a cutout that lost the chain's lower third fails
+    its own check against the photo (laid back over the photo's background), that of the true cutout passes."""
+    photo, alpha = necklace_photo
+    _, good_shot = seed_sku(workspace, photo, alpha, sku="CHAIN-GOOD", category=Category.necklace)
+    _, bad_shot = seed_sku(workspace, photo, lower_rows_erased(alpha), sku="CHAIN-BROKEN", category=Category.necklace)
+
+    _, good_critique = render_and_check(workspace, "CHAIN-GOOD", good_shot)
+    _, bad_critique = render_and_check(workspace, "CHAIN-BROKEN", bad_shot)
+
+    bad = {c.name: c for c in bad_critique.checks}
+    assert bad["silhouette"].passed  # the image matches the cutout it was made from
+    assert not bad["against_photo"].passed and bad_critique.verdict == "fail"
+    assert bad["against_photo"].message.startswith("part of the product may be missing from this image")
+    assert bad["against_photo"].value >= 0.10  # a third of the chain's height is about a fifth of its area
+    good = {c.name: c for c in good_critique.checks}["against_photo"]
+    assert good.passed and not good.warning, good.message
+    assert good_critique.verdict == "pass", good_critique.reasons
+
+
+def test_relay_reads_the_candidate_not_the_cutout(necklace_photo):
+    """An image that lost part of the product fails even when the cutout itself was right (an engine that
+    dropped it); the photo itself, as a candidate, shows all of it."""
+    photo, alpha = necklace_photo
+    frame = (0.0, 0.0, float(photo.width), float(photo.height))
+    whole = relay(photo, alpha, np.asarray(photo), frame, frame)
+    assert whole.missing == 0.0 and not whole.added
+    lost = np.asarray(photo).copy()
+    lost[lower_rows_erased(alpha) < alpha - 0.5] = 255  # the lower chain painted over with the white backdrop
+    evidence = relay(photo, alpha, lost, frame, frame)
+    assert evidence.missing > 0.10 and evidence.missing_pieces >= 1
+
+
+def test_an_image_that_shows_the_photos_backdrop_as_product_is_a_warning(ring_photo):
+    """A cutout that kept a block of a light grey backdrop: on a white packshot that block shows."""
+    from tools.verification import relay_check
+
+    photo, alpha = ring_photo
+    grey = np.asarray(photo, np.float32) * 0.86  # the same ring on a light grey sweep
+    grey = np.where(alpha[..., None] > 0.5, np.asarray(photo, np.float32), grey).astype(np.uint8)
+    ys, xs = np.nonzero(alpha > 0.5)
+    kept = alpha.copy()
+    kept[ys.min():ys.max(), xs.max():xs.max() + (xs.max() - xs.min()) // 6] = 1.0  # a strip of backdrop kept
+    candidate = np.full_like(grey, 255)
+    candidate[kept > 0.5] = grey[kept > 0.5]
+    frame = (0.0, 0.0, float(photo.width), float(photo.height))
+    evidence = relay(grey, kept, candidate, frame, frame)
+    assert evidence.missing == 0.0 and evidence.added >= 0.10
+    check = relay_check(evidence.as_dict(), noun="ring")
+    assert check.passed and check.warning and "photo's plain backdrop" in check.message
+
+
 # -- a doubt is a warning a person must see: no auto-approval, publish needs a person's approval ---------
 
 
@@ -167,13 +237,15 @@ def test_a_doubtful_cutout_warns_blocks_auto_approval_and_publish_until_a_person
 
     # 4. A person approves it after seeing the warning: publish goes ahead and the manifest says so.
     decision = decide(workspace, candidate.id, "approve", by="user")
-    assert decision.acknowledged == [warning.message]
+    relayed = next(c for c in critique.checks if c.name == "against_photo")  # the image itself, laid over the photo
+    assert relayed.warning and "1." in relayed.message
+    assert decision.acknowledged == [relayed.message, warning.message]
     result = publish_pack(workspace, "RING-DOUBT", "amazon", tmp_path / "pack")
     manifest = json.loads((tmp_path / "pack" / "manifest.json").read_text())
     record = manifest["images"][0]["cutout"]
     assert result["files"][0]["candidate_id"] == candidate.id
     assert record["confidence"] == "uncertain" and record["warning_accepted_by"] == "user"
-    assert record["warnings_shown"] == [warning.message] and record["values"]["missing"] >= 0.005
+    assert record["warnings_shown"] == decision.acknowledged and record["values"]["missing"] >= 0.005
 
 
 def _agent_gallery(ws, **kwargs):

@@ -35,7 +35,7 @@ from tools.models import (
     normalize_role,
 )
 from tools.settings import Settings
-from tools.verification import confidence_for, cutout_check
+from tools.verification import confidence_for, cutout_check, relay_check
 
 RERENDER_ROLES = frozenset({Role.on_model, Role.model_swap})
 
@@ -393,8 +393,11 @@ def hint_box(placement: Placement | None, source: vision.Source, cutout_size: tu
 def critique_images(settings: Settings, source: Image.Image, candidate: Image.Image, role: Role | str = Role.packshot,
                     channel: Channel | str | None = None, *, candidate_id: str = "file", placement: Placement | None = None,
                     main: bool | None = None, fmt: str | None = None, expected_size: tuple[int, int] | None = None,
-                    product: Product | None = None, limits: Limits = LIMITS) -> Critique:
-    """Critique a candidate image against the source cutout (RGBA). Does not store anything."""
+                    product: Product | None = None, limits: Limits = LIMITS, photo: Image.Image | None = None) -> Critique:
+    """Critique a candidate image against the source cutout (RGBA). Does not store anything.
+
+    `photo`: the photo the cutout was cut from; the candidate's product is then also laid back over the
+    photo's background and compared with the photo (`against_photo`), where the product's pixels are kept."""
     # 1. Check inputs.
     role = normalize_role(role) if not isinstance(role, Role) else role
     channel = None if channel in (None, "") else (channel if isinstance(channel, Channel) else normalize_channel(channel))
@@ -423,6 +426,9 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
         checks = fidelity_checks(fid, role, expected_scale=_expected_scale(product, placement, src),
                                  recorded_upscale=placement.upscale if placement else None, limits=limits,
                                  noun=noun, channel=channel)
+        if photo is not None and role != Role.try_on and not (placement and placement.angle):
+            relayed = relay_check(_relay_values(photo, source, array, fid.location.box, src), noun=noun)
+            checks += [relayed] if relayed is not None else []
         stats = vision.frame_stats(array, src, fid.location.box)
 
     # 3. Channel compliance and frame quality; 4. the vision model, when configured.
@@ -433,6 +439,20 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
         checks.append(review)
     result, score = verdict(checks)
     return Critique(candidate_id=candidate_id, verdict=result, score=score, checks=checks)
+
+
+def _relay_values(photo: Image.Image, source: Image.Image, candidate: np.ndarray, box: vision.Box,
+                  src: vision.Source) -> dict | None:
+    """pipelines.cutout_check.relay for a candidate whose source is the photo's cutout (None: not comparable)."""
+    from pipelines.cutout_check import relay
+
+    if photo.size != source.size:
+        return None
+    source_box = (src.offset[0], src.offset[1], src.size[0], src.size[1])
+    try:
+        return relay(photo, source, candidate, (box.x, box.y, box.w, box.h), source_box).as_dict()
+    except ValueError:
+        return None
 
 
 RING_BEHIND_FINGER = 0.62  # without a record, a try-on ring's band below this share of its height may be hidden
@@ -487,13 +507,17 @@ def critique_candidate(ws, candidate: Candidate) -> Critique:
     #    without a plan.
     main = candidate.role == Role.packshot and (
         shot is None or bool(shot.options.get("main", shot.slot == Slot.grid)))
+    # 3. The photo is the truth: the cutout the candidate was made from must agree with it, and the
+    #    candidate itself, laid back over the photo, too (unless a person made or corrected the cutout).
+    confidence = confidence_for(ws, candidate)
+    photo = (ws.assets.open(confidence.photo_asset_id).convert("RGB")
+             if confidence is not None and confidence.method not in ("seller", "person") else None)
     critique = critique_images(
         ws.settings, source, image, candidate.role, shot.channel if shot else None, candidate_id=candidate.id,
         placement=candidate.placement, main=main, expected_size=(shot.width, shot.height) if shot else None,
-        product=product,
+        product=product, photo=photo,
     )
-    # 3. The photo is the truth: the cutout the candidate was made from must agree with it.
-    critique = with_cutout_check(critique, confidence_for(ws, candidate), _noun(product))
+    critique = with_cutout_check(critique, confidence, _noun(product))
     # 4. Store it.
     ws.catalog.add_critique(critique)
     return critique
@@ -520,7 +544,8 @@ def check_files(settings: Settings, source_path, candidate_path, role: str | Rol
     # 2. A plain photo is cut out first (classical matting for studio backgrounds).
     cutout = source.image if source.has_alpha else _cut_out(source.image, str(source_path))
     critique = critique_images(settings, cutout, candidate.image, role, channel or None,
-                               candidate_id=Path(candidate_path).name, fmt=candidate.format)
+                               candidate_id=Path(candidate_path).name, fmt=candidate.format,
+                               photo=None if source.has_alpha else source.image.convert("RGB"))
     if source.has_alpha:
         return critique
     # 3. A cutout made here is evidence too: compared with the photo it came from.

@@ -15,7 +15,8 @@ from tools.models import Candidate, Check, Critique, CutoutConfidence, Photo
 from tools.workspace import Workspace
 
 CHECK_NAME = "cutout"  # the check every candidate gets from its cutout's confidence
-NEEDS_PERSON = frozenset({CHECK_NAME})  # checks whose warning blocks automatic approval
+RELAY_NAME = "against_photo"  # the candidate's product laid back over the photo's background, against the photo
+NEEDS_PERSON = frozenset({CHECK_NAME, RELAY_NAME})  # checks whose warning blocks automatic approval
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class TrustLimits:
     added_warn: float = 0.10  # kept although the photo shows plain background there
     border_inliers: float = 0.5  # below this share of the border fitting one background, nothing can be verified
     border_noise: float = 5.0  # ... or above this ΔE of border noise
+    faint_warn: float = 0.005  # a candidate shows its own background where the photo is paler or tinted (as missing_warn)
 
 
 TRUST_LIMITS = TrustLimits()
@@ -118,6 +120,38 @@ def cutout_check(confidence: CutoutConfidence | None, noun: str = "product") -> 
     message = ("the cutout is your own (the photo's transparency)" if confidence.method == "seller"
                else f"the cutout matches the photo: nothing the photo shows as the {noun} became transparent")
     return Check(name=CHECK_NAME, passed=True, value=value, limit=TRUST_LIMITS.missing_warn, message=message)
+
+
+def relay_check(values: dict | None, limits: TrustLimits = TRUST_LIMITS, noun: str = "product") -> Check | None:
+    """The candidate's own check against the photo (pipelines.cutout_check.relay values): what the photo
+    shows as the product and the image does not fails it; a smaller share, a pale region or added background
+    is a warning a person must see. None when it could not be measured (the check is then left out)."""
+    if not values or values.get("missing") is None:
+        return None
+    L = limits
+    missing, added = values["missing"], values.get("added") or 0.0
+    what = "a silver, white or grey part" if values.get("missing_grey", 0.0) >= 0.5 * missing else "part of it"
+    # "part of the product may be missing" is also what the app points at the cutout fix for
+    lost = (f"part of the product may be missing from this image: laid back over the photo, {missing:.0%} of the "
+            f"{noun}'s area shows background where the photo shows {what}")
+    if missing >= L.missing_fail:
+        return Check(name=RELAY_NAME, passed=False, value=missing, limit=L.missing_fail, message=lost)
+    reasons = []
+    if missing >= L.missing_warn:
+        reasons.append(lost.replace(f"{missing:.0%}", f"{missing:.1%}"))
+    faint = values.get("faint") or 0.0
+    if faint >= L.faint_warn:
+        reasons.append(f"part of the product may be missing from this image: laid back over the photo, {faint:.0%} "
+                       f"of the {noun}'s area shows background where the photo is paler or more tinted than its backdrop, "
+                       f"perhaps a pale part of the {noun}")
+    if added >= L.added_warn:
+        reasons.append(f"this image may show part of the photo's background as the {noun}: {added:.0%} of what it "
+                       "shows as the product is the photo's plain backdrop")
+    if reasons:
+        return Check(name=RELAY_NAME, passed=True, warning=True, value=missing, limit=L.missing_warn,
+                     message="warning: " + "; ".join(reasons))
+    return Check(name=RELAY_NAME, passed=True, value=missing, limit=L.missing_warn,
+                 message=f"laid back over the photo, the image shows all of the {noun} the photo shows")
 
 
 def person_needed(critique: Critique | None) -> list[str]:
