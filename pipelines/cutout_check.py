@@ -19,6 +19,8 @@ sentences live in tools/verification.py. No SKUs, files or catalog here.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -88,8 +90,10 @@ def background_model(lab: np.ndarray, transparent: np.ndarray) -> tuple[np.ndarr
         residual = np.linalg.norm(values - design @ coef, axis=1)
         scale = max(0.5, 1.4826 * float(np.median(residual[keep])))
         keep = residual < max(3.0, 3.0 * scale)
-    yy, xx = np.mgrid[0:h, 0:w]
-    surface = (_design(h, w, yy.ravel().astype(np.float32), xx.ravel().astype(np.float32)) @ coef).reshape(h, w, 3)
+    x = (np.arange(w, dtype=np.float32) / max(w - 1, 1) - 0.5)[None, :, None]
+    y = (np.arange(h, dtype=np.float32) / max(h - 1, 1) - 0.5)[:, None, None]
+    c = coef.astype(np.float32)  # the _design terms: 1, x, y, x², xy, y²
+    surface = c[0] + c[1] * x + c[2] * y + c[3] * x * x + c[4] * x * y + c[5] * y * y
     residual = np.linalg.norm(values - design @ coef, axis=1)
     noise = 1.4826 * float(np.median(residual[keep])) if keep.any() else 99.0
     return surface.astype(np.float32), max(noise, 0.3), float(keep.mean())
@@ -264,6 +268,7 @@ RELAY_EDGE = 3  # px (at analysis size) along the outline of the product a candi
 RELAY_MAX_TOLERANCE = 15.0  # ΔE: a candidate pixel further than this from the photo's does not show it
 RELAY_WINDOW = 0.012  # side of the window (share of the photo's longest side) a faint region is averaged over
 RELAY_BLUR = 1.0  # px (sigma at analysis size) of blur both images get before they are compared
+ECC_MARGIN = 8  # px (at WORK_PX) around the product's box that the sub-pixel alignment looks at
 RELAY_SHIFT = 1  # px of misregistration (at analysis size) a resampled candidate may show against the photo
 RELAY_FAITHFUL = 0.8  # below this share of the kept product reproduced, the engine changed the product's look
 
@@ -288,32 +293,33 @@ class RelayEvidence:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def _shifted_min(distance_to: callable, shift: int) -> np.ndarray:
-    """The smallest of distance_to(dy, dx) over shifts up to `shift` px (a resampled image is off by a pixel)."""
+def _shifted_distance(a: np.ndarray, b: np.ndarray, shift: int) -> np.ndarray:
+    """Per pixel, the smallest ΔE between `a` and `b` moved by up to `shift` px either way (a resampled
+    image is off by a pixel); `b` is edge-padded, so its shifted copies are views, not copies."""
+    h, w = a.shape[:2]
+    padded = cv2.copyMakeBorder(b, shift, shift, shift, shift, cv2.BORDER_REPLICATE)
     best = None
     for dy in range(-shift, shift + 1):
         for dx in range(-shift, shift + 1):
-            d = distance_to(dy, dx)
-            best = d if best is None else np.minimum(best, d)
-    return best
-
-
-def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    return np.roll(np.roll(image, dy, axis=0), dx, axis=1)
+            diff = a - padded[shift - dy:shift - dy + h, shift - dx:shift - dx + w]
+            d2 = np.einsum("ijk,ijk->ij", diff, diff)
+            best = d2 if best is None else np.minimum(best, d2, out=best)
+    return np.sqrt(best)
 
 
 def _opened(mask: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
 
 
-def _own_background(candidate: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+def _own_background(candidate: np.ndarray) -> tuple[np.ndarray, float, float, float]:
     """The candidate's own background as the photo's is modelled (a smooth surface fitted to its border),
-    in Lab at the candidate's size, with its noise and the share of the border it explains."""
+    in Lab at analysis size, with its noise, the share of the border it explains, and the analysis scale
+    (analysis px per candidate px)."""
     h, w = candidate.shape[:2]
     f = min(1.0, WORK_PX / max(h, w))
     small = cv2.resize(candidate, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
     surface, noise, inliers = background_model(_lab(small), np.zeros(small.shape[:2], bool))
-    return cv2.resize(surface, (w, h), interpolation=cv2.INTER_LINEAR), noise, inliers
+    return surface, noise, inliers, small.shape[1] / w
 
 
 def candidate_in_photo(candidate: np.ndarray, box: tuple[float, float, float, float],
@@ -329,11 +335,12 @@ def candidate_in_photo(candidate: np.ndarray, box: tuple[float, float, float, fl
     ax, ay = bw / sw / factor, bh / sh / factor
     cx, cy = bx + (0.5 / factor - ox) * bw / sw - 0.5, by + (0.5 / factor - oy) * bh / sh - 0.5
     r = min(1.0, 1.0 / max(ax, ay))  # average the candidate down first where it is finer than the analysis
-    image = candidate.astype(np.float32)
+    image = candidate
     if r < 1.0:
         image = cv2.resize(image, (max(1, round(image.shape[1] * r)), max(1, round(image.shape[0] * r))),
                            interpolation=cv2.INTER_AREA)
         ax, ay, cx, cy = ax * r, ay * r, cx * r + 0.5 * r - 0.5, cy * r + 0.5 * r - 0.5
+    image = image.astype(np.float32)
     matrix = np.array([[ax, 0.0, cx], [0.0, ay, cy]], np.float32)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(image, matrix, size, flags=flags, borderMode=border)
@@ -379,12 +386,22 @@ def _registered(warped: np.ndarray, cover: np.ndarray, photo: np.ndarray, alpha:
             for x in (photo, warped)]
     mask = cv2.resize(((alpha >= 0.5) & cover).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     mask = cv2.dilate(mask, np.ones((5, 5), np.uint8))
+    if not mask.any():
+        return warped, cover
+    # fitted over the product's box only (what lies outside the mask does not count, and costs time)
+    x, y, bw, bh = cv2.boundingRect(mask)
+    x0, y0 = max(0, x - ECC_MARGIN), max(0, y - ECC_MARGIN)
+    x1, y1 = min(size[0], x + bw + ECC_MARGIN), min(size[1], y + bh + ECC_MARGIN)
+    crop = (slice(y0, y1), slice(x0, x1))
     matrix = np.eye(2, 3, dtype=np.float32)
     try:
-        _, matrix = cv2.findTransformECC(grey[0], grey[1], matrix, cv2.MOTION_AFFINE,
-                                         (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5), mask, 3)
+        _, matrix = cv2.findTransformECC(grey[0][crop], grey[1][crop], matrix, cv2.MOTION_AFFINE,
+                                         (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5), mask[crop], 3)
     except cv2.error:
         return warped, cover
+    # back to the whole frame: x' = A (x - o) + t + o
+    origin = np.array([x0, y0], np.float32)
+    matrix[:, 2] += origin - matrix[:, :2] @ origin
     if np.abs(matrix[:, :2] - np.eye(2)).max() > 0.05 or np.abs(matrix[:, 2]).max() > 0.02 * max(size):
         return warped, cover  # a jump, not a refinement
     matrix[:, 2] /= g
@@ -392,6 +409,27 @@ def _registered(warped: np.ndarray, cover: np.ndarray, photo: np.ndarray, alpha:
     aligned = cv2.warpAffine(warped, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
     moved = cv2.warpAffine(cover.astype(np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
     return aligned, moved.astype(bool)
+
+
+_PHOTO_EVIDENCE: OrderedDict[bytes, dict] = OrderedDict()  # the last few photos' evidence, by content
+
+
+def _photo_evidence(rgb: np.ndarray, alpha: np.ndarray) -> dict:
+    """evidence_maps at RELAY_PX (no neural map) plus the photo's Lab: the same for every candidate made from
+    one photo and cutout, so it is computed once per process for the last few of them."""
+    key = hashlib.blake2b(np.asarray(rgb.shape).tobytes(), digest_size=16)
+    key.update(np.ascontiguousarray(rgb).tobytes())
+    key.update(np.ascontiguousarray(alpha, np.float32).tobytes())
+    digest = key.digest()
+    if digest in _PHOTO_EVIDENCE:
+        _PHOTO_EVIDENCE.move_to_end(digest)
+        return _PHOTO_EVIDENCE[digest]
+    m = evidence_maps(rgb, alpha, None, RELAY_PX)
+    m["lab"] = _lab(m["rgb"])
+    _PHOTO_EVIDENCE[digest] = m
+    while len(_PHOTO_EVIDENCE) > 4:
+        _PHOTO_EVIDENCE.popitem(last=False)
+    return m
 
 
 def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, candidate: Image.Image | np.ndarray,
@@ -424,8 +462,8 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     #    cutout's check already asked it).
     h, w = alpha.shape
     factor = min(1.0, RELAY_PX / max(h, w))
-    m = evidence_maps(rgb, alpha, None, RELAY_PX)
-    a, lab_p = m["alpha"], _lab(m["rgb"])
+    m = _photo_evidence(rgb, alpha)
+    a, lab_p = m["alpha"], m["lab"]
     warped, cover = candidate_in_photo(cand, box, source_box, (w, h), factor)
     warped, cover = _registered(warped, cover, m["rgb"], a)
     cover = cv2.erode(cover.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -436,8 +474,8 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
 
     # 2. The candidate's own background (a plain one, modelled from its border as the photo's is): where the
     #    candidate shows it, the product is not shown, so those pixels say nothing of how faithfully it is.
-    own, own_noise, own_inliers = _own_background(cand)
-    own_lab, _ = candidate_in_photo(own, box, source_box, (w, h), factor, cv2.BORDER_REPLICATE)
+    own, own_noise, own_inliers, f = _own_background(cand)
+    own_lab, _ = candidate_in_photo(own, tuple(v * f for v in box), source_box, (w, h), factor, cv2.BORDER_REPLICATE)
     plain_own = own_inliers >= 0.5 and own_noise <= 5.0
     own_like = (np.linalg.norm(lab_c - own_lab, axis=-1) < max(4.0, 4.0 * own_noise)) if plain_own else np.zeros_like(cover)
     shown = kept_core & ~own_like
@@ -455,7 +493,7 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
         lab_c[..., ch] = slope * lab_c[..., ch] + offset
     # compared a little blurred: two resamplings of fine texture (pavé, chain links) differ pixel by pixel
     soft_c, soft_p = (cv2.GaussianBlur(x, (0, 0), RELAY_BLUR) for x in (lab_c, lab_p))
-    distance = _shifted_min(lambda dy, dx: np.linalg.norm(soft_c - _shift(soft_p, dy, dx), axis=-1), RELAY_SHIFT)
+    distance = _shifted_distance(soft_c, soft_p, RELAY_SHIFT)
 
     # 4. How faithfully the candidate shows the product sets the tolerance (and whether to measure at all).
     core_d = distance[shown]
@@ -467,8 +505,6 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
                              "the candidate shows the product with other colours than the photo (re-rendered)")
     shows_photo = cover & (distance < tolerance)
     shows_own = cover & (distance >= tolerance)
-    # only where the candidate's own background differs from the photo can it be told to show the photo's pixel
-    telling = _shifted_min(lambda dy, dx: np.linalg.norm(own_lab - _shift(lab_p, dy, dx), axis=-1), RELAY_SHIFT) >= tolerance
 
     # 6. Missing: the photo shows product, the candidate its own background. The outline's mixed pixels
     #    (a soft edge, a pixel of misregistration) are not evidence: only what lies beyond RELAY_EDGE px of the
@@ -497,6 +533,13 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     #    (A smooth darker grey may be a cast shadow or a grey face: only the plain backdrop counts.)
     #    Only where the cutout put the product: elsewhere a scene's own backdrop may resemble the photo's.
     placed = cv2.dilate((a >= 0.5).astype(np.uint8), band).astype(bool)
+    # only where the candidate's own background differs from the photo can it be told to show the photo's
+    # pixel (measured where the product was placed: nothing else is asked of it)
+    telling = np.zeros_like(placed)
+    if placed.any():
+        x, y, bw, bh = cv2.boundingRect(placed.astype(np.uint8))
+        crop = (slice(y, y + bh), slice(x, x + bw))
+        telling[crop] = _shifted_distance(own_lab[crop], lab_p[crop], RELAY_SHIFT) >= tolerance
     added, _ = _components(_opened(shows_photo & m["plain"] & ~product & telling & placed), min_px)
     added_share = float(added.sum()) / total if plain_own else None
     if maps is not None:
