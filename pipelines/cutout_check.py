@@ -434,7 +434,7 @@ def _photo_evidence(rgb: np.ndarray, alpha: np.ndarray) -> dict:
 
 def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, candidate: Image.Image | np.ndarray,
           box: tuple[float, float, float, float], source_box: tuple[float, float, float, float],
-          maps: dict | None = None) -> RelayEvidence:
+          maps: dict | None = None, seam_px: float | None = None) -> RelayEvidence:
     """Lay the candidate's product back over the photo's own background and compare with the photo.
 
     The candidate is resampled into the photo's frame (`box`/`source_box`, see `candidate_in_photo`). Where
@@ -444,7 +444,8 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     missing from the candidate; where the candidate shows the photo's plain background although its own
     background there looks different, something was added. The cutout (the photo's frame) is used
     only to calibrate: which pixels tell how faithfully the engine reproduced the product, and where the
-    candidate's own background can be read. `maps`, when given, receives the per-pixel maps (to look at).
+    candidate's own background can be read. `maps`, when given, receives the per-pixel maps (to look at);
+    `seam_px`, the width (photo px) of the band along the outline that the engine blended into its scene.
     """
     rgb = np.asarray(photo.convert("RGB")) if isinstance(photo, Image.Image) else np.asarray(photo, np.uint8)
     if isinstance(cutout, Image.Image):
@@ -507,14 +508,15 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     shows_own = cover & (distance >= tolerance)
 
     # 6. Missing: the photo shows product, the candidate its own background. The outline's mixed pixels
-    #    (a soft edge, a pixel of misregistration) are not evidence: only what lies beyond RELAY_EDGE px of the
-    #    product the candidate shows, and is wider than a pixel, is; a piece found there takes its edge band along.
+    #    (a soft edge, a pixel of misregistration, the band an engine blended into its scene: `seam_px`, photo
+    #    px) are not evidence: only what lies beyond that edge of the product the candidate shows, and is wider than a pixel, is; a piece found there takes its edge band along.
     product = m["product"]
     kept = shows_photo & ((a >= 0.5) | product)
     kept_px = int(kept.sum())
     min_px = max(4, int(MIN_REGION * max(kept_px, 1)))
     body, _ = _components(kept, min_px)
-    band = np.ones((2 * RELAY_EDGE + 1,) * 2, np.uint8)
+    edge = max(RELAY_EDGE, int(np.ceil((seam_px or 0.0) * factor)) + 1)
+    band = np.ones((2 * edge + 1,) * 2, np.uint8)
     near = cv2.dilate(body.astype(np.uint8), band).astype(bool)
     lost = _opened(product & shows_own)
     missing, pieces = _components(lost & ~near, min_px)

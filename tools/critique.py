@@ -427,7 +427,8 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
                                  recorded_upscale=placement.upscale if placement else None, limits=limits,
                                  noun=noun, channel=channel)
         if photo is not None and role != Role.try_on and not (placement and placement.angle):
-            relayed = relay_check(_relay_values(photo, source, array, fid.location.box, src), noun=noun)
+            seam = placement.seam_px / placement.scale if placement and placement.seam_px and placement.scale else None
+            relayed = relay_check(_relay_values(photo, source, array, fid.location.box, src, seam), noun=noun)
             checks += [relayed] if relayed is not None else []
         stats = vision.frame_stats(array, src, fid.location.box)
 
@@ -442,7 +443,7 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
 
 
 def _relay_values(photo: Image.Image, source: Image.Image, candidate: np.ndarray, box: vision.Box,
-                  src: vision.Source) -> dict | None:
+                  src: vision.Source, seam_px: float | None = None) -> dict | None:
     """pipelines.cutout_check.relay for a candidate whose source is the photo's cutout (None: not comparable)."""
     from pipelines.cutout_check import relay
 
@@ -450,7 +451,8 @@ def _relay_values(photo: Image.Image, source: Image.Image, candidate: np.ndarray
         return None
     source_box = (src.offset[0], src.offset[1], src.size[0], src.size[1])
     try:
-        return relay(photo, source, candidate, (box.x, box.y, box.w, box.h), source_box).as_dict()
+        return relay(photo, source, candidate, (box.x, box.y, box.w, box.h), source_box,
+                     seam_px=seam_px).as_dict()
     except ValueError:
         return None
 
