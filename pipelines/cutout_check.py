@@ -288,6 +288,9 @@ class RelayEvidence:
     reproduced: float  # share of the cutout's kept pixels the candidate shows as the photo does
     tolerance: float  # ΔE within which a candidate pixel counts as the photo's
     reason: str = ""  # why nothing was measured
+    faint_area: float | None = None  # the part the faint pixels belong to, as the seller sees it: the background
+    #                                  the candidate shows there, within the product's outline (share of that
+    #                                  outline's product area: what it shows, what is missing, and this part)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -373,6 +376,20 @@ def faint_background(diff: np.ndarray, mask: np.ndarray, border: np.ndarray, win
     tint_limit = max(1.0, 2.0 * float(np.percentile(b_tint[inside], 99)))
     light, tint, share = offsets(mask)
     return mask & (share >= 0.5) & ((light > light_limit) | ((tint > tint_limit) & (light > -light_limit)))
+
+
+def faint_part(faint: np.ndarray, open_: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """The part of the product that faint pixels belong to: the pieces of `open_` (where the candidate shows
+    its own background) within the convex outline of `body` (what it shows of the product) that hold faint
+    pixels, and those pixels. The window test only finds where a pale part gives itself away; a ghosted
+    watch face shows as background over its whole extent."""
+    if not faint.any() or not body.any():
+        return faint.copy()
+    hull = np.zeros(body.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(body.astype(np.uint8))), 1)
+    count, labels = cv2.connectedComponents((open_ & hull.astype(bool)).astype(np.uint8), connectivity=8)
+    touched = np.unique(labels[faint & (labels > 0)])
+    return faint | np.isin(labels, touched[touched > 0])
 
 
 def _registered(warped: np.ndarray, cover: np.ndarray, photo: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -526,6 +543,8 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     faint, _ = _components(_opened(faint_background(m["diff"], quiet, m["border"] & ~product, window) & ~missing),
                            min_px)
     total = max(kept_px + missing_px, 1)
+    part = faint_part(faint, shows_own & ~near & ~missing, kept | missing)
+    part_px = int(part.sum())
     grey = missing & (m["chroma"] < 12)
 
     # 7. Added: the candidate shows the photo's plain background where its own background would look
@@ -544,6 +563,7 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     added_share = float(added.sum()) / total if plain_own else None
     if maps is not None:
         maps.update(photo=m["rgb"], candidate=warped, missing=missing, added=added, product=product,
-                    shows_own=shows_own, telling=telling, kept=kept, faint=faint)
+                    shows_own=shows_own, telling=telling, kept=kept, faint=faint, faint_part=part)
     return RelayEvidence(missing=missing_px / total, missing_grey=float(grey.sum()) / total, missing_pieces=pieces,
-                         faint=float(faint.sum()) / total, added=added_share, reproduced=reproduced_share, tolerance=tolerance)
+                         faint=float(faint.sum()) / total, added=added_share, reproduced=reproduced_share,
+                         tolerance=tolerance, faint_area=part_px / (total + part_px))

@@ -141,9 +141,11 @@ def relay_check(values: dict | None, limits: TrustLimits = TRUST_LIMITS, noun: s
         reasons.append(lost.replace(f"{missing:.0%}", f"{missing:.1%}"))
     faint = values.get("faint") or 0.0
     if faint >= L.faint_warn:
-        reasons.append(f"part of the product may be missing from this image: laid back over the photo, {faint:.0%} "
-                       f"of the {noun}'s area shows background where the photo is paler or more tinted than its backdrop, "
-                       f"perhaps a pale part of the {noun}")
+        # the share the seller sees: the whole part the pale pixels belong to, not only the pixels that gave it away
+        area = max(values.get("faint_area") or 0.0, faint)
+        reasons.append(f"part of the product may be missing from this image: laid back over the photo, {area:.0%} "
+                       f"of the {noun}'s area shows background where the photo shows a part paler or more tinted "
+                       f"than its backdrop, perhaps a pale part of the {noun}")
     if added >= L.added_warn:
         reasons.append(f"this image may show part of the photo's background as the {noun}: {added:.0%} of what it "
                        "shows as the product is the photo's plain backdrop")
