@@ -288,9 +288,9 @@ class RelayEvidence:
     reproduced: float  # share of the cutout's kept pixels the candidate shows as the photo does
     tolerance: float  # ΔE within which a candidate pixel counts as the photo's
     reason: str = ""  # why nothing was measured
-    faint_area: float | None = None  # the part the faint pixels belong to, as the seller sees it: the background
-    #                                  the candidate shows there, within the product's outline (share of that
-    #                                  outline's product area: what it shows, what is missing, and this part)
+    lost_area: float | None = None  # where there is missing or faint evidence, the background the candidate
+    #                                 shows within the product's outline, as a share of that outline (what the
+    #                                 seller sees missing: a ghosted face shows evidence only at its rim)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -378,18 +378,24 @@ def faint_background(diff: np.ndarray, mask: np.ndarray, border: np.ndarray, win
     return mask & (share >= 0.5) & ((light > light_limit) | ((tint > tint_limit) & (light > -light_limit)))
 
 
-def faint_part(faint: np.ndarray, open_: np.ndarray, body: np.ndarray) -> np.ndarray:
-    """The part of the product that faint pixels belong to: the pieces of `open_` (where the candidate shows
-    its own background) within the convex outline of `body` (what it shows of the product) that hold faint
-    pixels, and those pixels. The window test only finds where a pale part gives itself away; a ghosted
-    watch face shows as background over its whole extent."""
-    if not faint.any() or not body.any():
-        return faint.copy()
-    hull = np.zeros(body.shape, np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(body.astype(np.uint8))), 1)
-    count, labels = cv2.connectedComponents((open_ & hull.astype(bool)).astype(np.uint8), connectivity=8)
-    touched = np.unique(labels[faint & (labels > 0)])
-    return faint | np.isin(labels, touched[touched > 0])
+def _filled(mask: np.ndarray) -> np.ndarray:
+    """The mask with every region it encloses (not connected to the frame's edge) filled."""
+    outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return mask | (outside[1:-1, 1:-1] != 2)
+
+
+def lost_part(evidence: np.ndarray, shows_own: np.ndarray, body: np.ndarray, window: int) -> np.ndarray:
+    """Where the candidate shows its own background within the product's outline (what it shows of the
+    product, `body`, closed over a window and filled), and the evidence pixels: what a seller sees missing
+    once the evidence says something is. Evidence is only where the photo gives a lost part away (a ghosted
+    watch face shows a few pale or grey pixels at its rim, and background over its whole extent); the
+    outline also holds true openings (a ring's hole), so this is said as "within the outline"."""
+    if not evidence.any():
+        return evidence.copy()
+    kernel = np.ones((window, window), np.uint8)
+    outline = _filled(cv2.morphologyEx((body | evidence).astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool))
+    return evidence | (shows_own & outline)
 
 
 def _registered(warped: np.ndarray, cover: np.ndarray, photo: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -543,7 +549,7 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     faint, _ = _components(_opened(faint_background(m["diff"], quiet, m["border"] & ~product, window) & ~missing),
                            min_px)
     total = max(kept_px + missing_px, 1)
-    part = faint_part(faint, shows_own & ~near & ~missing, kept | missing)
+    part = lost_part(missing | faint, shows_own, kept, window)
     part_px = int(part.sum())
     grey = missing & (m["chroma"] < 12)
 
@@ -563,7 +569,7 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     added_share = float(added.sum()) / total if plain_own else None
     if maps is not None:
         maps.update(photo=m["rgb"], candidate=warped, missing=missing, added=added, product=product,
-                    shows_own=shows_own, telling=telling, kept=kept, faint=faint, faint_part=part)
+                    shows_own=shows_own, telling=telling, kept=kept, faint=faint, lost_part=part)
     return RelayEvidence(missing=missing_px / total, missing_grey=float(grey.sum()) / total, missing_pieces=pieces,
                          faint=float(faint.sum()) / total, added=added_share, reproduced=reproduced_share,
-                         tolerance=tolerance, faint_area=part_px / (total + part_px))
+                         tolerance=tolerance, lost_area=part_px / (kept_px + part_px))

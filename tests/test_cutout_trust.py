@@ -201,7 +201,7 @@ def ghosted_watch() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def test_a_pale_part_lost_is_reported_as_the_share_the_seller_sees():
     """A ghosted watch face: only its reflection gives it away, but the whole face shows background in the
-    image, about three fifths of the watch. The warning names that share, not the reflection's few percent."""
+    image, about three fifths of the watch. The warning names that share, not only the reflection's few percent."""
     from tools.verification import relay_check
 
     photo, alpha, packshot, face = ghosted_watch()
@@ -209,13 +209,15 @@ def test_a_pale_part_lost_is_reported_as_the_share_the_seller_sees():
     evidence = relay(photo, alpha, packshot, frame, frame)
     seen = face.sum() / (face.sum() + (alpha > 0.5).sum())
     assert evidence.missing == 0.0 and 0.005 <= evidence.faint < 0.15  # the reflection alone
-    assert abs(evidence.faint_area - seen) < 0.05, (evidence.faint_area, seen)
+    assert abs(evidence.lost_area - seen) < 0.05, (evidence.lost_area, seen)
     check = relay_check(evidence.as_dict(), noun="watch")
     assert check.passed and check.warning
-    assert f"{evidence.faint_area:.0%} of the watch's area shows background" in check.message, check.message
-    # the face on the photo, kept: nothing pale is missing
+    assert f"within the watch's outline the image shows background over {evidence.lost_area:.0%}" in check.message
+    # the face on the photo, kept: nothing pale is missing, nothing is said of an outline
     whole = np.maximum(alpha, face.astype(np.float32))
-    assert not relay(photo, whole, np.where(whole[..., None] > 0.5, photo, 255).astype(np.uint8), frame, frame).faint_area
+    kept = relay(photo, whole, np.where(whole[..., None] > 0.5, photo, 255).astype(np.uint8), frame, frame)
+    assert not kept.faint and not kept.lost_area
+    assert "outline" not in relay_check(kept.as_dict(), noun="watch").message
 
 
 def test_an_image_that_shows_the_photos_backdrop_as_product_is_a_warning(ring_photo):
