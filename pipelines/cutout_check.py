@@ -288,6 +288,9 @@ class RelayEvidence:
     reproduced: float  # share of the cutout's kept pixels the candidate shows as the photo does
     tolerance: float  # ΔE within which a candidate pixel counts as the photo's
     reason: str = ""  # why nothing was measured
+    lost_area: float | None = None  # where there is missing or faint evidence, the background the candidate
+    #                                 shows within the product's outline, as a share of that outline (what the
+    #                                 seller sees missing: a ghosted face shows evidence only at its rim)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -373,6 +376,26 @@ def faint_background(diff: np.ndarray, mask: np.ndarray, border: np.ndarray, win
     tint_limit = max(1.0, 2.0 * float(np.percentile(b_tint[inside], 99)))
     light, tint, share = offsets(mask)
     return mask & (share >= 0.5) & ((light > light_limit) | ((tint > tint_limit) & (light > -light_limit)))
+
+
+def _filled(mask: np.ndarray) -> np.ndarray:
+    """The mask with every region it encloses (not connected to the frame's edge) filled."""
+    outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return mask | (outside[1:-1, 1:-1] != 2)
+
+
+def lost_part(evidence: np.ndarray, shows_own: np.ndarray, body: np.ndarray, window: int) -> np.ndarray:
+    """Where the candidate shows its own background within the product's outline (what it shows of the
+    product, `body`, closed over a window and filled), and the evidence pixels: what a seller sees missing
+    once the evidence says something is. Evidence is only where the photo gives a lost part away (a ghosted
+    watch face shows a few pale or grey pixels at its rim, and background over its whole extent); the
+    outline also holds true openings (a ring's hole), so this is said as "within the outline"."""
+    if not evidence.any():
+        return evidence.copy()
+    kernel = np.ones((window, window), np.uint8)
+    outline = _filled(cv2.morphologyEx((body | evidence).astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool))
+    return evidence | (shows_own & outline)
 
 
 def _registered(warped: np.ndarray, cover: np.ndarray, photo: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -528,6 +551,8 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     faint, _ = _components(_opened(faint_background(m["diff"], quiet, m["border"] & ~product, window) & ~missing),
                            min_px)
     total = max(kept_px + missing_px, 1)
+    part = lost_part(missing | faint, shows_own, kept, window)
+    part_px = int(part.sum())
     grey = missing & (m["chroma"] < 12)
 
     # 7. Added: the candidate shows the photo's plain background where its own background would look
@@ -546,6 +571,7 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     added_share = float(added.sum()) / total if plain_own else None
     if maps is not None:
         maps.update(photo=m["rgb"], candidate=warped, missing=missing, added=added, product=product,
-                    shows_own=shows_own, telling=telling, kept=kept, faint=faint)
+                    shows_own=shows_own, telling=telling, kept=kept, faint=faint, lost_part=part)
     return RelayEvidence(missing=missing_px / total, missing_grey=float(grey.sum()) / total, missing_pieces=pieces,
-                         faint=float(faint.sum()) / total, added=added_share, reproduced=reproduced_share, tolerance=tolerance)
+                         faint=float(faint.sum()) / total, added=added_share, reproduced=reproduced_share,
+                         tolerance=tolerance, lost_area=part_px / (kept_px + part_px))

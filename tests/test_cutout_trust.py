@@ -179,6 +179,47 @@ def test_relay_reads_the_candidate_not_the_cutout(necklace_photo):
     assert evidence.missing > 0.10 and evidence.missing_pieces >= 1
 
 
+def ghosted_watch() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A watch on a light grey sweep whose face is the backdrop's grey but for a paler reflection on its glass,
+    a cutout that kept only the case, and the packshot made from it (its own white backdrop): the photo,
+    the cutout's alpha, the packshot and the face."""
+    import cv2
+
+    yy, xx = np.mgrid[:600, :600]
+    r = np.hypot(yy - 300, xx - 300)
+    photo = np.empty((600, 600, 3), np.float32)
+    photo[:] = (226, 226, 229)
+    case = (r >= 150) & (r < 190)
+    photo[case] = (170, 125, 95)
+    photo[np.hypot(yy - 250, xx - 260) < 30] += 6  # the reflection: too faint for any one pixel to tell
+    photo += np.random.default_rng(0).normal(0, 2.5, photo.shape)
+    photo = np.clip(cv2.GaussianBlur(photo, (0, 0), 0.8), 0, 255).astype(np.uint8)
+    alpha = cv2.GaussianBlur(case.astype(np.float32), (0, 0), 0.7)
+    packshot = np.where(alpha[..., None] > 0.5, photo, 255).astype(np.uint8)
+    return photo, alpha, packshot, r < 150
+
+
+def test_a_pale_part_lost_is_reported_as_the_share_the_seller_sees():
+    """A ghosted watch face: only its reflection gives it away, but the whole face shows background in the
+    image, about three fifths of the watch. The warning names that share, not only the reflection's few percent."""
+    from tools.verification import relay_check
+
+    photo, alpha, packshot, face = ghosted_watch()
+    frame = (0.0, 0.0, 600.0, 600.0)
+    evidence = relay(photo, alpha, packshot, frame, frame)
+    seen = face.sum() / (face.sum() + (alpha > 0.5).sum())
+    assert evidence.missing == 0.0 and 0.005 <= evidence.faint < 0.15  # the reflection alone
+    assert abs(evidence.lost_area - seen) < 0.05, (evidence.lost_area, seen)
+    check = relay_check(evidence.as_dict(), noun="watch")
+    assert check.passed and check.warning
+    assert f"within the watch's outline the image shows background over {evidence.lost_area:.0%}" in check.message
+    # the face on the photo, kept: nothing pale is missing, nothing is said of an outline
+    whole = np.maximum(alpha, face.astype(np.float32))
+    kept = relay(photo, whole, np.where(whole[..., None] > 0.5, photo, 255).astype(np.uint8), frame, frame)
+    assert not kept.faint and not kept.lost_area
+    assert "outline" not in relay_check(kept.as_dict(), noun="watch").message
+
+
 def test_an_image_that_shows_the_photos_backdrop_as_product_is_a_warning(ring_photo):
     """A cutout that kept a block of a light grey backdrop: on a white packshot that block shows."""
     from tools.verification import relay_check

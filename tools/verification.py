@@ -130,20 +130,26 @@ def relay_check(values: dict | None, limits: TrustLimits = TRUST_LIMITS, noun: s
         return None
     L = limits
     missing, added = values["missing"], values.get("added") or 0.0
+    faint = values.get("faint") or 0.0
     what = "a silver, white or grey part" if values.get("missing_grey", 0.0) >= 0.5 * missing else "part of it"
+    # the evidence is where the photo gives a lost part away; the seller sees all the background the image
+    # shows within the product's outline (a ghosted face: a rim of evidence, background over its whole extent)
+    seen = values.get("lost_area") or 0.0
+    outline = (f"; within the {noun}'s outline the image shows background over {seen:.0%} of its area"
+               if seen >= 2 * max(missing, faint) else "")
+    share = f"{missing:.1%}" if L.missing_fail > missing else f"{missing:.0%}"
     # "part of the product may be missing" is also what the app points at the cutout fix for
-    lost = (f"part of the product may be missing from this image: laid back over the photo, {missing:.0%} of the "
-            f"{noun}'s area shows background where the photo shows {what}")
+    lost = (f"part of the product may be missing from this image: laid back over the photo, {share} of the "
+            f"{noun}'s area shows background where the photo shows {what}{outline}")
     if missing >= L.missing_fail:
         return Check(name=RELAY_NAME, passed=False, value=missing, limit=L.missing_fail, message=lost)
     reasons = []
     if missing >= L.missing_warn:
-        reasons.append(lost.replace(f"{missing:.0%}", f"{missing:.1%}"))
-    faint = values.get("faint") or 0.0
-    if faint >= L.faint_warn:
-        reasons.append(f"part of the product may be missing from this image: laid back over the photo, {faint:.0%} "
-                       f"of the {noun}'s area shows background where the photo is paler or more tinted than its backdrop, "
-                       f"perhaps a pale part of the {noun}")
+        reasons.append(lost)
+    elif faint >= L.faint_warn:
+        reasons.append(f"part of the product may be missing from this image: laid back over the photo, {faint:.1%} "
+                       f"of the {noun}'s area shows background where the photo is paler or more tinted than its "
+                       f"backdrop, perhaps a pale part of the {noun}{outline}")
     if added >= L.added_warn:
         reasons.append(f"this image may show part of the photo's background as the {noun}: {added:.0%} of what it "
                        "shows as the product is the photo's plain backdrop")
