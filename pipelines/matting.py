@@ -164,15 +164,20 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
             neural_product &= ~remove_mask
         neural_product = _attached(neural_product, mask)
         mask |= neural_product
-    # grey faces framed by the product's edges (a polished band) join the product they touch
-    mask |= _attached(faces if remove_mask is None else faces & ~remove_mask, mask)
+    # grey faces framed by the product's edges (a polished band) join the product they touch, where the
+    # neural map, if it ran, does not see background there (a shadow hugging the product looks framed too)
+    joining = faces if remove_mask is None else faces & ~remove_mask
+    if saliency is not None:
+        joining = _seen_as_product(joining, saliency.probability)
+    joined = _attached(joining, mask)
+    mask |= joined
 
     # 6. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
     # Where the photo shows the plain backdrop the neural map has no say (it fills ring holes with
     # certainty); it only decides between a shadow and a grey / polished face of the backdrop's tone.
     mask, holes, in_small_hole, opened = _fill_holes(mask, plain, shaded | (darker & smooth), darker, smooth,
                                                      None if saliency is None else saliency.probability,
-                                                     lab[..., 0], grad > 3.0 * g_noise, faces)
+                                                     lab[..., 0], grad > 3.0 * g_noise, joined)
     if keep_mask is not None:
         mask |= keep_mask
     if remove_mask is not None:
@@ -590,6 +595,17 @@ def _cast_shadows(candidate: np.ndarray, broad: np.ndarray, fades: np.ndarray) -
     keep = fading >= SHADOW_FADE * np.maximum(total, 1)
     keep[0] = False
     return keep[labels] & broad
+
+
+def _seen_as_product(regions: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """The connected regions whose mean neural probability is above one half."""
+    count, labels = cv2.connectedComponents(regions.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return regions.astype(bool)
+    areas = np.maximum(np.bincount(labels.ravel(), minlength=count), 1)
+    seen = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=count) / areas > 0.5
+    seen[0] = False
+    return seen[labels]
 
 
 def _clean(mask: np.ndarray, strong: np.ndarray) -> np.ndarray:
