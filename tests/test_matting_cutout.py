@@ -363,3 +363,18 @@ def test_a_thin_band_the_neural_map_cannot_resolve_is_kept(realdata):
     alpha = _alpha(cut_out(photo))
     assert (alpha[band] > 0.5).mean() > 0.9
     assert alpha[330:390, 330:390].max() < 0.1  # the ring's opening stays open
+
+
+def test_a_belt_buckles_flat_steel_keeper_is_not_punched_through(realdata):
+    # belt 51257: the buckle's keeper shows a flat light-grey steel face (208-216) framed by darker
+    # edges; it was cut out as a slot the backdrop showed through
+    import cv2
+
+    photo = Image.open(realdata / "product_packshot" / "myntra_51257_belt.jpg").convert("RGB")
+    grey = np.asarray(photo.convert("L")).astype(np.float32)
+    flat = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1)) < 8
+    keeper = np.zeros(grey.shape, bool)
+    keeper[405:485, 335:358] = True
+    keeper &= (grey >= 200) & (grey <= 220) & flat
+    assert keeper.sum() > 300
+    assert (_alpha(cut_out(photo))[keeper] > 0.5).mean() > 0.9
