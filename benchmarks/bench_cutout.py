@@ -8,10 +8,12 @@ Sets (every product of ../shared/realdata with an exact alpha: cutouts/ and mask
 - real: the real photos of masks/ with their masks (ring masks are coarse hand-drawn outlines).
 Metrics per case: IoU (alpha > 127), hole recall (share of true-hole pixels left transparent), edge
 error (mean |alpha error| in a 5 px band around the true edge), halo (mean dE00 of the product's outer
-2 px composited on a dark backdrop against the true foreground), CPU ms per megapixel.
+2 px composited on a dark backdrop against the true foreground; "light" is its part where ours is the
+lighter, i.e. a rim of the old backdrop rather than an eroded edge), CPU ms per megapixel.
 Products are split in two halves by name (dev / held-out: limits were chosen on dev); both are reported.
 
-Run: .venv/bin/python -m benchmarks.bench_cutout [--quick] [--json]   (writes benchmarks/out/bench_cutout.json)
+Run: .venv/bin/python -m benchmarks.bench_cutout [--quick] [--sets studio,white_on_white,real] [--no-u2netp] [--json]
+     (writes benchmarks/out/bench_cutout.json)
 """
 
 from __future__ import annotations
@@ -181,32 +183,49 @@ def edge_error(pred: np.ndarray, truth: np.ndarray, band: int = 5) -> float:
 
 def halo(rgba: np.ndarray, fg_true: np.ndarray, truth: np.ndarray, dark=(20, 22, 28)) -> float:
     """Mean dE00 of the product's outer 2 px composited on a dark backdrop, ours against the truth."""
+    return halo_parts(rgba, fg_true, truth, dark)[0]
+
+
+def halo_parts(rgba: np.ndarray, fg_true: np.ndarray, truth: np.ndarray, dark=(20, 22, 28)) -> tuple[float, float]:
+    """(halo, its light part): the light part counts only the rim pixels where ours is lighter than the
+    truth on the dark backdrop (a rim of the light old background); the rest is an edge that came out
+    darker (eroded), e.g. where the true cutout carries a light fringe of its own."""
     import cv2
     from skimage.color import deltaE_ciede2000, rgb2lab
 
     solid = (truth > 0.5).astype(np.uint8)
     rim = solid.astype(bool) & ~cv2.erode(solid, np.ones((3, 3), np.uint8), iterations=2).astype(bool)
     if not rim.any():
-        return 0.0
+        return 0.0, 0.0
     backdrop = np.array(dark, np.float32) / 255.0
     a = rgba[..., 3][rim].astype(np.float32)[:, None] / 255.0
     ours = rgba[..., :3][rim].astype(np.float32) / 255.0 * a + backdrop * (1 - a)
     t = truth[rim][:, None]
     true = fg_true[rim].astype(np.float32) / 255.0 * t + backdrop * (1 - t)
-    return float(deltaE_ciede2000(rgb2lab(ours[None]), rgb2lab(true[None])).mean())
+    lab_ours, lab_true = rgb2lab(ours[None]), rgb2lab(true[None])
+    de = deltaE_ciede2000(lab_ours, lab_true)[0]
+    lighter = lab_ours[0, :, 0] > lab_true[0, :, 0]
+    return float(de.mean()), float(np.where(lighter, de, 0.0).mean())
 
 
-def _cases(realdata: Path, quick: bool):
+SETS = ("studio", "white_on_white", "real")
+
+
+def _cases(realdata: Path, quick: bool, sets=SETS):
     """(set, name, background, photo, true alpha, true foreground or None)."""
     products = ground_truth_cutouts(realdata)
     for i, (name, cutout) in enumerate(products):
         for j, kind in enumerate(STUDIO if not quick else ("white", "wood")):
-            photo, truth = composite(cutout, kind, seed=i * 10 + j, jpeg=92)
-            yield "studio", name, kind, photo, truth, true_foreground(cutout, truth.shape)
+            if "studio" in sets:
+                photo, truth = composite(cutout, kind, seed=i * 10 + j, jpeg=92)
+                yield "studio", name, kind, photo, truth, true_foreground(cutout, truth.shape)
         metal = metallic(cutout)
         for j, kind in enumerate(WHITE_ON_WHITE if not quick else ("white",)):
-            photo, truth = composite(metal, kind, seed=i * 10 + 5 + j, jpeg=92)
-            yield "white_on_white", name, kind, photo, truth, true_foreground(metal, truth.shape)
+            if "white_on_white" in sets:
+                photo, truth = composite(metal, kind, seed=i * 10 + 5 + j, jpeg=92)
+                yield "white_on_white", name, kind, photo, truth, true_foreground(metal, truth.shape)
+    if "real" not in sets:
+        return
     for mask_file in sorted((realdata / "masks").glob("*.mask.png"))[: 3 if quick else None]:
         stem = mask_file.name.removesuffix(".mask.png")
         photo_file = next((p for p in (realdata / "masks").glob(stem + ".*")
@@ -220,17 +239,18 @@ def _cases(realdata: Path, quick: bool):
 
 def _measure(pred_rgba: np.ndarray, truth: np.ndarray, fg_true) -> dict:
     pred = pred_rgba[..., 3].astype(np.float32) / 255.0
+    halo_all, halo_light = halo_parts(pred_rgba, fg_true, truth) if fg_true is not None else (None, None)
     return {"iou": iou(pred, truth), "hole_recall": hole_recall(pred, truth), "edge_error": edge_error(pred, truth),
-            "halo": halo(pred_rgba, fg_true, truth) if fg_true is not None else None}
+            "halo": halo_all, "halo_light": halo_light}
 
 
-def run(realdata: Path = REALDATA, quick: bool = False) -> list[dict]:
+def run(realdata: Path = REALDATA, quick: bool = False, sets=SETS, u2netp_alone: bool = True) -> list[dict]:
     from pipelines.matting import MattingError, cut_out
     from pipelines.segmentation import load_segmenter
 
     u2netp = load_segmenter()
     rows = []
-    for set_name, name, kind, photo, truth, fg_true in _cases(realdata, quick):
+    for set_name, name, kind, photo, truth, fg_true in _cases(realdata, quick, sets):
         mp = photo.width * photo.height / 1e6
         row = {"set": set_name, "case": name, "background": kind, "held_out": held_out(name)}
         # 1. our engine
@@ -245,6 +265,12 @@ def run(realdata: Path = REALDATA, quick: bool = False) -> list[dict]:
         row["cpu_ms_per_mp"] = 1000 * (time.process_time() - cpu) / mp
         row |= _measure(rgba, truth, fg_true)
         # 2. u2netp alone (its map as the alpha, the photo's own colours)
+        if not u2netp_alone:
+            row |= {"u2netp_cpu_s": None} | {f"u2netp_{k}": None for k in ("iou", "hole_recall", "edge_error", "halo",
+                                                                          "halo_light")}
+            rows.append(row)
+            print(_line(row), flush=True)
+            continue
         cpu = time.process_time()
         prob = u2netp.predict(np.asarray(photo)).probability
         row["u2netp_cpu_s"] = time.process_time() - cpu
@@ -262,8 +288,8 @@ def _fmt(value, spec: str) -> str:
 def _line(r: dict) -> str:
     return (f"{r['set']:<14} {r['case']:<28} {r['background']:<10} {'H' if r['held_out'] else 'D'} "
             f"{r['iou']:6.3f} {_fmt(r['hole_recall'], '6.2f'):>6} {r['edge_error']:6.3f} {_fmt(r['halo'], '5.1f'):>5} "
-            f"{r['cpu_ms_per_mp']:6.0f} {r['method']:<14} | u2netp {r['u2netp_iou']:6.3f} "
-            f"{_fmt(r['u2netp_hole_recall'], '6.2f'):>6} {r['u2netp_edge_error']:6.3f}")
+            f"{r['cpu_ms_per_mp']:6.0f} {r['method']:<14} | u2netp {_fmt(r['u2netp_iou'], '6.3f')} "
+            f"{_fmt(r['u2netp_hole_recall'], '6.2f'):>6} {_fmt(r['u2netp_edge_error'], '6.3f')}")
 
 
 def summary(rows: list[dict]) -> list[dict]:
@@ -281,7 +307,7 @@ def summary(rows: list[dict]) -> list[dict]:
         holes = [r["hole_recall"] for r in items if r["hole_recall"] is not None]
         out.append({"set": group, "half": half, "n": len(items), "iou": mean("iou"), "min_iou": min(r["iou"] for r in items),
                     "hole_recall": float(np.mean(holes)) if holes else None, "edge_error": mean("edge_error"),
-                    "halo": mean("halo"), "cpu_ms_per_mp": mean("cpu_ms_per_mp"), "u2netp_iou": mean("u2netp_iou"),
+                    "halo": mean("halo"), "halo_light": mean("halo_light"), "cpu_ms_per_mp": mean("cpu_ms_per_mp"), "u2netp_iou": mean("u2netp_iou"),
                     "u2netp_edge_error": mean("u2netp_edge_error"), "u2netp_hole_recall": mean("u2netp_hole_recall"),
                     "u2netp_cpu_s": mean("u2netp_cpu_s"),
                     "refused": sum(1 for r in items if r["method"] == "refused")})
@@ -292,21 +318,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_cutout")
     parser.add_argument("--quick", action="store_true", help="a subset: white and wood only, three real photos")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--sets", default=",".join(SETS),
+                        help=f"comma-separated sets to run (default: all of {','.join(SETS)})")
+    parser.add_argument("--no-u2netp", action="store_true", help="skip the u2netp-alone comparison (faster)")
     args = parser.parse_args(argv)
+    sets = tuple(x.strip() for x in args.sets.split(",") if x.strip())
+    if unknown := [x for x in sets if x not in SETS]:
+        parser.error(f"unknown set {unknown[0]!r}; choose from {', '.join(SETS)}")
     if not REALDATA.is_dir():
         print(f"skipped: {REALDATA} is absent")
         return 0
     print(f"{'set':<14} {'case':<28} {'background':<10} H    IoU  holes   edge  halo  ms/MP method         | "
           f"u2netp   IoU  holes   edge")
-    rows = run(quick=args.quick)
+    rows = run(quick=args.quick, sets=sets, u2netp_alone=not args.no_u2netp)
     table = summary(rows)
     print(f"\n{'set':<15} {'half':<9} {'n':>3} {'IoU':>6} {'min':>6} {'holes':>6} {'edge':>6} {'halo':>5} "
-          f"{'ms/MP':>6} | {'u2 IoU':>6} {'u2 edge':>7} {'u2 holes':>8} {'u2 s':>5} refused")
+          f"{'light':>5} {'ms/MP':>6} | {'u2 IoU':>6} {'u2 edge':>7} {'u2 holes':>8} {'u2 s':>5} refused")
     for s in table:
         print(f"{s['set']:<15} {s['half']:<9} {s['n']:3d} {s['iou']:6.3f} {s['min_iou']:6.3f} "
               f"{_fmt(s['hole_recall'], '6.2f'):>6} {s['edge_error']:6.3f} {_fmt(s['halo'], '5.1f'):>5} "
-              f"{s['cpu_ms_per_mp']:6.0f} | {s['u2netp_iou']:6.3f} {s['u2netp_edge_error']:7.3f} "
-              f"{_fmt(s['u2netp_hole_recall'], '8.2f'):>8} {s['u2netp_cpu_s']:5.2f} {s['refused']}")
+              f"{_fmt(s['halo_light'], '5.1f'):>5} {s['cpu_ms_per_mp']:6.0f} | {_fmt(s['u2netp_iou'], '6.3f')} {_fmt(s['u2netp_edge_error'], '7.3f')} "
+              f"{_fmt(s['u2netp_hole_recall'], '8.2f'):>8} {_fmt(s['u2netp_cpu_s'], '5.2f')} {s['refused']}")
     print("targets: " + ", ".join(f"{k} {v}" for k, v in TARGETS.items()) + "; edge error <= half of u2netp's")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench_cutout.json").write_text(json.dumps({"rows": rows, "summary": table}, indent=1))

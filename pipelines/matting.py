@@ -2,7 +2,8 @@
 
 Studio photos: the background is modelled from the image border (a smooth quadratic surface in CIE
 Lab, so white, grey and gradient sweeps all fit); pixels are separated by their perceptual distance to
-it, soft cast shadows (darker, same chroma, no edges) are kept out, GrabCut refines the boundary along
+it, soft cast shadows (darker, same chroma, no edges, running out into the backdrop) are kept out
+while grey faces framed by the product's own outlines stay in, GrabCut refines the boundary along
 real edges on a reduced copy. Where colour cannot tell product from background (polished metal, white
 enamel or pearls on white), the embedded neural saliency map (pipelines/segmentation.py) adds evidence
 inside the product, but never fills a region that is smooth and of the background's colour and
@@ -31,6 +32,7 @@ GRABCUT_MAX_PIXELS = 90_000  # GrabCut runs on a reduced copy of the product's s
 GRABCUT_ITERATIONS = 1  # the trimap from colour evidence is good; one pass settles the boundary
 TEXTURED = 1.3  # a product is textured where its brightest nearby pixel stands 30 % above its mean
 SHADOW_OPEN = 2  # a cast shadow is broader than 2 * SHADOW_OPEN + 1 px
+SHADOW_FADE = 0.15  # share of its outline along which a cast shadow runs out without an edge; a face has less
 MATTE_MAX_PIXELS = 160_000  # the alpha solve runs on tiles of the uncertain band, each at most this size
 YOUR_CUTOUT = "your cutout"
 LIGHT_BACKDROP_L = 75.0  # a backdrop lighter than this (L*) is white / light grey
@@ -123,11 +125,15 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     # smooth: no edge nearby (a cast shadow is a blurred copy of the product; metal and stones of the
     # background's tone still show edges everywhere)
     smooth = grad < np.maximum(3.0 * g_noise, 1.5 + 0.25 * -d_light)
-    shadow = _soft_shadows(darker & smooth)
-    strong = (dist > t_hi) & ~shadow
-    weak = (dist > t_lo) & ~shadow
+    plain = dist < t_lo
+    shaded = _soft_shadows(darker & smooth)  # broad: a cast shadow, or a grey face of the product
+    shadow = _cast_shadows(darker & smooth, shaded, smooth)  # the cast shadows among them
+    faces = shaded & ~shadow  # framed by edges all round: product, unless the hole step opens them
+    strong = (dist > t_hi) & ~shaded
+    weak = (dist > t_lo) & ~shaded
     if keep_mask is not None:
-        strong, weak, shadow = strong | keep_mask, weak | keep_mask, shadow & ~keep_mask
+        strong, weak = strong | keep_mask, weak | keep_mask
+        shaded, shadow, faces = shaded & ~keep_mask, shadow & ~keep_mask, faces & ~keep_mask
     if remove_mask is not None:
         strong, weak = strong & ~remove_mask, weak & ~remove_mask
     if strong.sum() < 30:
@@ -135,7 +141,6 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
 
     # 4. Neural evidence where colour cannot tell: an achromatic product (silver, steel, chrome, white
     #    enamel, pearls, white fabric) on a light backdrop (or when asked).
-    plain = dist < t_lo
     saliency = None
     if neural or (neural is None and _achromatic_on_light(lab, bg_lab, weak, strong)):
         saliency = _saliency(rgb, segmenter, required=bool(neural))
@@ -159,13 +164,20 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
             neural_product &= ~remove_mask
         neural_product = _attached(neural_product, mask)
         mask |= neural_product
+    # grey faces framed by the product's edges (a polished band) join the product they touch, where the
+    # neural map, if it ran, does not see background there (a shadow hugging the product looks framed too)
+    joining = faces if remove_mask is None else faces & ~remove_mask
+    if saliency is not None:
+        joining = _seen_as_product(joining, saliency.probability)
+    joined = _attached(joining, mask)
+    mask |= joined
 
     # 6. Holes: enclosed regions that look like the background stay open; enclosed product is filled.
     # Where the photo shows the plain backdrop the neural map has no say (it fills ring holes with
     # certainty); it only decides between a shadow and a grey / polished face of the backdrop's tone.
-    mask, holes, in_small_hole = _fill_holes(mask, plain, shadow | (darker & smooth), darker, smooth,
-                                             None if saliency is None else saliency.probability,
-                                             lab[..., 0], grad > 3.0 * g_noise)
+    mask, holes, in_small_hole, opened = _fill_holes(mask, plain, shaded | (darker & smooth), darker, smooth,
+                                                     None if saliency is None else saliency.probability,
+                                                     lab[..., 0], grad > 3.0 * g_noise, joined)
     if keep_mask is not None:
         mask |= keep_mask
     if remove_mask is not None:
@@ -175,7 +187,7 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     #    the product's colour nearby), then the alpha solve in the uncertain band (pymatting).
     delta = rgb.astype(np.float32) - bg_rgb
     offset = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
-    offset[shadow] = 0.0
+    offset[shadow | (opened & faces)] = 0.0  # cast shadows, and the shaded faces the hole step opened
     peak = reach = cv2.dilate(offset, np.ones((7, 7), np.uint8))
     interior = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=1).astype(np.float32)
     num = cv2.boxFilter(offset * interior, -1, (13, 13))
@@ -566,6 +578,36 @@ def _soft_shadows(candidate: np.ndarray) -> np.ndarray:
     return broad.astype(bool) & candidate
 
 
+def _cast_shadows(candidate: np.ndarray, broad: np.ndarray, fades: np.ndarray) -> np.ndarray:
+    """The broad darker regions (`broad`, the broad part of `candidate`) that fade into the backdrop:
+    along part of its outline a cast shadow's penumbra runs out without an edge (`fades`: the smooth
+    pixels), while a grey or polished face of the product (a ring's band, a white heel in shade) is
+    framed all round by the product's own outlines and edges. Measured around the whole darker region,
+    before its thin parts are trimmed."""
+    count, labels = cv2.connectedComponents(candidate.astype(np.uint8), connectivity=8)
+    if count <= 1 or not broad.any():
+        return broad
+    # the 2 px around every region, each pixel given to the neighbouring region (the largest label)
+    around = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8), iterations=2).astype(np.int32)
+    ring = (around > 0) & ~candidate
+    total = np.bincount(around[ring], minlength=count)
+    fading = np.bincount(around[ring & fades], minlength=count)
+    keep = fading >= SHADOW_FADE * np.maximum(total, 1)
+    keep[0] = False
+    return keep[labels] & broad
+
+
+def _seen_as_product(regions: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """The connected regions whose mean neural probability is above one half."""
+    count, labels = cv2.connectedComponents(regions.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return regions.astype(bool)
+    areas = np.maximum(np.bincount(labels.ravel(), minlength=count), 1)
+    seen = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=count) / areas > 0.5
+    seen[0] = False
+    return seen[labels]
+
+
 def _clean(mask: np.ndarray, strong: np.ndarray) -> np.ndarray:
     """Drop specks: keep components that hold strong evidence and are not single-pixel noise."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -643,7 +685,8 @@ def _shaded_like_a_shadow(labels: np.ndarray, count: int, areas: np.ndarray, lig
 
 def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: np.ndarray,
                 smooth: np.ndarray, prob: np.ndarray | None = None, lightness: np.ndarray | None = None,
-                edges: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+                edges: np.ndarray | None = None, faces: np.ndarray | None = None
+                ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Holes: enclosed regions of the background's colour (with the shadows cast into them) stay open,
     other enclosed gaps are product and are filled. A hole is smooth like the background: a gap of
     background tone among pavé stones or links is textured, and is product.
@@ -653,8 +696,10 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
     backdrop's tone: colour cannot tell them apart) is a hole when the neural map `prob`, where it
     ran, sees background there, or when it is shaded like a cast shadow: a smooth ramp of lightness
     (`lightness`, L*) spanning several dE without edges (`edges`); a flat face of one grey, or one
-    broken by reflections and edges, is product. Returns the mask, the number of holes and the opened pixels of
-    the small holes."""
+    broken by reflections and edges, is product. In a region that is mostly a face (`faces`: broad,
+    smooth, darker, and framed by edges all round instead of running out into the backdrop like a cast
+    shadow) only the face's own pixels are asked whether they are shaded like a shadow. Returns the mask, the number of holes, the opened pixels of
+    the small holes and all opened pixels."""
     solid = mask & ~grey  # shadows cast into a ring's hole are set aside while looking for holes
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~solid).astype(np.uint8), connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -671,9 +716,17 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
     else:
         neural_background = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=count) / areas < 0.5
         if lightness is not None and edges is not None:
-            neural_background |= _shaded_like_a_shadow(labels, count, areas, lightness, edges)
+            shaded = _shaded_like_a_shadow(labels, count, areas, lightness, edges)
+            if faces is not None:
+                # a region that is mostly a face: the face's own pixels say whether it is shaded like a
+                # shadow (the outlines and reflections around a flat polished band are no penumbra)
+                face_area = np.bincount(labels[faces], minlength=count)
+                face_shaded = _shaded_like_a_shadow(np.where(faces, labels, 0), count, np.maximum(face_area, 1),
+                                                    lightness, edges)
+                shaded = np.where(face_area / areas > 0.5, face_shaded, shaded)
+            neural_background |= shaded
     hole = enclosed & (shows_backdrop | ((like_share > 0.6) & neural_background)) & (smooth_share > 0.5) & (areas > 12)
     fill = enclosed & ~hole
     open_pixels = hole[labels] & (plain | (darker & smooth) | grey)
     small = hole & (areas < 0.005 * max(1, int(mask.sum())))
-    return (mask | fill[labels]) & ~open_pixels, int(hole.sum()), small[labels] & open_pixels
+    return (mask | fill[labels]) & ~open_pixels, int(hole.sum()), small[labels] & open_pixels, open_pixels

@@ -42,9 +42,13 @@ def limit_threads(threads: int) -> None:
 
 
 def onnx_session_options(ort):
-    """SessionOptions for onnxruntime that respect the thread budget (and keep its log quiet)."""
+    """SessionOptions for onnxruntime that respect the thread budget (and keep its log quiet). Its idle
+    threads sleep instead of spinning: on a machine whose few cores are shared, spinning burns CPU time
+    that the other workers (and the matting around the model) need."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     budget = thread_budget()
     if budget:
         options.intra_op_num_threads = budget

@@ -310,3 +310,71 @@ def test_a_silver_band_set_with_coloured_stones_is_kept_by_the_neural_evidence(r
     result = cut_out(photo)
     assert result.method == "matting+neural"
     assert result.coverage > 0.11  # colour alone keeps the stones and loses the band (0.085)
+
+
+def _band_photo() -> tuple[Image.Image, np.ndarray, np.ndarray, np.ndarray]:
+    """A polished ring band seen from above on white: a flat grey face (196) between two dark outlines,
+    its opening showing the backdrop, and the ring's soft shadow cast down-right onto the backdrop.
+    Returns (photo, face, opening, shadow-only pixels, the ring's disc)."""
+    size = 400
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = np.hypot(yy - 190, xx - 190)
+    ring = r < 130
+    grey = np.full((size, size), 252.0)
+    # the shadow: the ring's silhouette offset and blurred, darkening the backdrop by up to 30 %
+    import cv2
+
+    silhouette = ((r < 130) & (r > 92)).astype(np.float32)
+    cast = cv2.GaussianBlur(np.roll(np.roll(silhouette, 14, axis=0), 10, axis=1), (0, 0), 6)
+    grey *= 1 - 0.3 * cast
+    face = (r < 124) & (r > 98)
+    grey[ring & ~face & (r > 92)] = 90.0  # the outlines (3-6 px)
+    grey[face] = 196.0
+    grey += np.random.default_rng(1).normal(0, 1.0, grey.shape)
+    rgb = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    shadow_only = (cast > 0.3) & (r > 134)
+    return Image.fromarray(rgb, "RGB"), face, r < 86, shadow_only, ring
+
+
+def test_a_grey_band_framed_by_its_outlines_is_kept_while_its_cast_shadow_is_left_out():
+    # colour alone cannot tell the band's flat grey face from a shadow: both are darker than the backdrop,
+    # smooth and of its chroma. The shadow fades out into the backdrop; the face is framed by edges, and
+    # its outlines (edges, other tones) around it do not make it "shaded like a shadow". The map sees
+    # the ring's disc as product, opening included, as u2netp does.
+    photo, face, opening, shadow_only, ring = _band_photo()
+    alpha = _alpha(cut_out(photo, neural=True, segmenter=_FixedMap(ring.astype(np.float32))))
+    assert (alpha[face] > 0.5).mean() > 0.95
+    assert (alpha[opening] > 0.5).mean() < 0.02
+    assert (alpha[shadow_only] > 0.5).mean() < 0.1
+
+
+def test_a_thin_band_the_neural_map_cannot_resolve_is_kept(realdata):
+    # ring 59459: its band's flat grey faces (about 12 px wide) are framed by outlines; u2netp, at 320 px,
+    # cannot resolve them, and the old hole rule opened them as shadows: the band came out as outlines
+    import cv2
+
+    photo = Image.open(realdata / "jewelry_packshot" / "myntra_59459_ring.jpg").convert("RGB")
+    grey = np.asarray(photo.convert("L")).astype(np.float32)
+    flat = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1)) < 8
+    band = np.zeros(grey.shape, bool)
+    band[:, 380:] = True  # the right-hand side of the band
+    band &= (grey >= 186) & (grey <= 206) & flat
+    assert band.sum() > 1000
+    alpha = _alpha(cut_out(photo))
+    assert (alpha[band] > 0.5).mean() > 0.9
+    assert alpha[330:390, 330:390].max() < 0.1  # the ring's opening stays open
+
+
+def test_a_belt_buckles_flat_steel_keeper_is_not_punched_through(realdata):
+    # belt 51257: the buckle's keeper shows a flat light-grey steel face (208-216) framed by darker
+    # edges; it was cut out as a slot the backdrop showed through
+    import cv2
+
+    photo = Image.open(realdata / "product_packshot" / "myntra_51257_belt.jpg").convert("RGB")
+    grey = np.asarray(photo.convert("L")).astype(np.float32)
+    flat = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1)) < 8
+    keeper = np.zeros(grey.shape, bool)
+    keeper[405:485, 335:358] = True
+    keeper &= (grey >= 200) & (grey <= 220) & flat
+    assert keeper.sum() > 300
+    assert (_alpha(cut_out(photo))[keeper] > 0.5).mean() > 0.9

@@ -53,3 +53,13 @@ def test_the_local_executor_takes_the_budget_the_user_set(monkeypatch):
     assert LocalExecutor(1)._threads == 1
     monkeypatch.delenv("LISTING_STUDIO_THREADS")
     assert LocalExecutor(1)._threads == max(1, os.cpu_count() or 2)
+
+
+def test_onnx_threads_sleep_instead_of_spinning_when_idle():
+    import onnxruntime as ort
+
+    from pipelines.threads import onnx_session_options
+
+    options = onnx_session_options(ort)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
