@@ -350,3 +350,36 @@ def test_publish_on_a_full_disk_says_so_in_seller_words(workspace, monkeypatch, 
     said = history[-1]["content"]
     assert said.startswith("✗ The disk is full") and "nothing was lost" in said
     assert "/" not in said and "Error" not in said
+
+
+def test_two_handlers_writing_the_same_file_at_once_both_succeed(workspace, demo_photo):
+    """The queue runs two events at once: two copies of one image for the page, or two saves of one
+    conversation's transcript, must not move each other's half-written file away (each then fails)."""
+    import threading
+
+    from ui.app import AppContext
+
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home / "media")
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work(number: int) -> None:
+        start.wait()
+        try:
+            for size in (200, 300, 400):
+                ctx.media.joinpath(str(size)).mkdir(parents=True, exist_ok=True)
+                for stale in ctx.media.joinpath(str(size)).glob("*.jpg"):
+                    stale.unlink(missing_ok=True)  # every thread writes the copy again
+                assert Path(ctx.show(str(demo_photo), size)).is_file()
+            ctx.save_transcript("t-same", [{"role": "user", "content": f"message {number}"}])
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert ctx.transcript("t-same")[0]["content"].startswith("message ")
+    assert not list(ctx.media.rglob("*.part")) and not list((workspace.home / "conversations").glob("*.part"))

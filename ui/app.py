@@ -180,6 +180,12 @@ def _checkerboard(size: tuple[int, int], tile: int = 16):
     return Image.fromarray(np.where(tiles[..., None] == 1, 204, 245).astype(np.uint8).repeat(3, 2))
 
 
+def _partial(target: Path) -> Path:
+    """A temporary name beside `target` that no other handler uses: two events run at once (the queue runs
+    two), and a shared name lets one move the other's half-written file away."""
+    return target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
+
+
 # -- the app context: what every handler shares ---------------------------------------------------------
 
 
@@ -213,7 +219,7 @@ class AppContext:
                 rgba.thumbnail((size, size))
             flat = _checkerboard(rgba.size) if ground == "checker" else Image.new("RGB", rgba.size, (255, 255, 255))
             flat.paste(rgba, mask=rgba.getchannel("A"))
-            partial_file = target.with_suffix(".part")
+            partial_file = _partial(target)
             flat.save(partial_file, "JPEG", quality=quality)
             os.replace(partial_file, target)
         return str(target)
@@ -233,7 +239,7 @@ class AppContext:
         folder = self.ws.home / "conversations"
         folder.mkdir(exist_ok=True)
         target = folder / f"{thread_id}.json"
-        partial_file = target.with_suffix(".part")
+        partial_file = _partial(target)
         partial_file.write_text(json.dumps(history, ensure_ascii=False, default=str))
         os.replace(partial_file, target)
 
