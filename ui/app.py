@@ -78,6 +78,15 @@ CSS = """
 .ls-decide label { padding: 2px 6px !important; font-size: 0.8rem !important; flex: 1 1 0; justify-content: center;
                    min-width: 0; }
 .ls-decide label input { display: none; }
+/* "Change" with an empty box, or approving a flagged image without a reason: the card asks for the words */
+.ls-card:has(.ls-decide input[value=change]:checked) .ls-note textarea:placeholder-shown,
+.ls-card:has(.ls-fail):has(.ls-decide input[value=approve]:checked) .ls-note textarea:placeholder-shown {
+  outline: 2px solid #d97706; background: #fffbeb; }
+.ls-card:has(.ls-decide input[value=change]:checked):has(.ls-note textarea:placeholder-shown)::after {
+  content: "Say what to change in the box, e.g. “warmer”, “more space”."; font-size: 0.8rem; color: #92400e; }
+.ls-card:has(.ls-fail):has(.ls-decide input[value=approve]:checked):has(.ls-note textarea:placeholder-shown)::after {
+  content: "It differs from your photo: say in the box why you approve it."; font-size: 0.8rem; color: #92400e; }
+/* A card's text box opens only when it needs words: "Change", or approving an image that differs */
 .ls-plan-notes summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .ls-empty { color: var(--body-text-color-subdued); font-style: italic; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
@@ -86,7 +95,14 @@ CSS = """
 #brief textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 body, .gradio-container { overflow-x: clip; }
 @media (max-width: 640px) {
-  .gradio-container { padding: 4px 4px 72px 4px !important; }
+  /* On a phone the review follows the chat (the product panels go below it) and the approved page with
+     Publish comes before the cards, so no action sits below every card. */
+  #top-row { display: contents !important; }
+  #approved { order: 1; } #review { order: 2; } #cutout-box { order: 3; } #side { order: 4; }
+  #cutout-checker, #cutout-backdrop { height: 200px !important; }
+  #view-source, #view-image, #view-other { height: 260px !important; }
+  #view-source img, #view-image img, #view-other img { max-height: 200px !important; object-fit: contain; }
+  #cutout-strokes { height: 320px !important; }
   #decide-bar { position: fixed; left: 8px; bottom: 8px; width: calc(100vw - 16px); max-width: calc(100vw - 16px);
                 box-sizing: border-box; z-index: 20; background: transparent; pointer-events: none; }
   #decide-bar > *, #decide-bar button { min-width: 0 !important; width: 100% !important; box-sizing: border-box; }
@@ -96,9 +112,13 @@ body, .gradio-container { overflow-x: clip; }
   .ls-decide label { padding: 2px 2px !important; font-size: 0.72rem !important; }
   .ls-card .ls-thumb, .ls-card .ls-thumb img { height: 140px !important; max-height: 140px; }
   #chat { height: 380px !important; }
-  #cutout-box .image-container { max-height: 220px; }
 }
 """
+
+# Gradio scopes CSS to the page's content; the frame around it (its 32 px side padding) is styled here.
+HEAD = """<style>
+@media (max-width: 640px) { .gradio-container .main { padding: 6px 6px 72px 6px !important; } }
+</style>"""
 
 PAGE_JS = """
 () => {
@@ -121,6 +141,16 @@ SCROLL_TO_REVIEW = """
     if (Date.now() - started < 15000) setTimeout(tick, 100);
   };
   tick();
+  return [];
+}
+"""
+
+ASK_IN_VIEW = """
+() => {
+  // A card still asking for words (Change with an empty box) is brought into view: nothing was sent for it.
+  const card = document.querySelector('#review .ls-card:has(.ls-decide input[value=change]:checked)'
+                                      + ':has(.ls-note textarea:placeholder-shown)');
+  if (card) { card.scrollIntoView({block: 'center'}); card.querySelector('.ls-note textarea').focus(); }
   return [];
 }
 """
@@ -162,7 +192,8 @@ def validate_uploads(paths) -> tuple[list[str], list[str]]:
         try:
             loaded = load_image(path, name=name)
         except ListingError as error:
-            lines.append(f"✗ {safe(name)} cannot be used: {safe(error)}")
+            reason = str(error).removeprefix(f"{name}: ")  # the loader names the file too
+            lines.append(f"✗ {safe(name)} cannot be used: {safe(reason)}")
             continue
         good.append(str(path))
         if loaded.notes:
@@ -604,7 +635,7 @@ def on_view(ctx: AppContext, candidate_id: str, review, plan):
     if detail["before"]:
         other, other_label = detail["before"]["path"], f"Before your change “{as_text(detail['change'])}”"
     elif siblings:
-        other, other_label = siblings[0]["path"], f"Compare: {names.get(siblings[0]['id'], 'the other version')}"
+        other, other_label = siblings[0]["path"], "The other version, to compare"
     else:
         other, other_label = None, ""
     title = names.get(candidate_id, f"the {role_word(detail['role'])}")
@@ -812,8 +843,8 @@ def build_app(settings: Settings):
 
         gr.HTML("<div class='ls-header'><h1>Listing Studio</h1>"
                 "<p>Upload a product photo, say what you need, approve the images you like.</p></div>")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=300):
+        with gr.Row(equal_height=False, elem_id="top-row"):
+            with gr.Column(scale=3, min_width=300, elem_id="talk"):
                 chat = gr.Chatbot(label="Studio assistant", elem_id="chat", height=480, buttons=["copy"],
                                   feedback_options=None, placeholder="Say what you need, e.g. <i>gold ring with "
                                   "a sapphire, Amazon and Etsy, warm holiday mood</i>, and attach a photo of the "
@@ -824,7 +855,7 @@ def build_app(settings: Settings):
                 with gr.Row(visible=False, elem_id="which-product") as which_product:
                     new_product_btn = gr.Button("A new product", elem_id="new-product", size="sm")
                     same_product_btn = gr.Button("Another photo of this product", elem_id="same-product", size="sm")
-            with gr.Column(scale=2, min_width=280):
+            with gr.Column(scale=2, min_width=280, elem_id="side"):
                 with gr.Group():
                     sku_pick = gr.Dropdown(label="Product", choices=ctx.sku_choices(), value=NEW_SKU,
                                            elem_id="sku-pick", interactive=True)
@@ -879,7 +910,7 @@ def build_app(settings: Settings):
                 send_btn.click(partial(on_decide, ctx, ids), inputs=[chat, thread, review_state, plan_state, *choices,
                                                                      *notes],
                                outputs=turn_out, show_progress="minimal"
-                               ).then(on_close_view, outputs=[viewer])
+                               ).then(on_close_view, outputs=[viewer]).then(None, js=ASK_IN_VIEW)
 
             def _card(ctx, cand):
                 from tools.review import candidate_detail
@@ -894,7 +925,7 @@ def build_app(settings: Settings):
                     view = gr.Button("View large", size="sm", elem_id=f"view-{cid}", elem_classes=["ls-view"])
                     choice = gr.Radio(DECIDE, show_label=False, elem_id=f"decide-{cid}", elem_classes=["ls-decide"],
                                       container=False, key=f"decide-{cid}")
-                    note = gr.Textbox(show_label=False, placeholder="What to change (optional)", max_lines=2,
+                    note = gr.Textbox(show_label=False, placeholder="What to change?", max_lines=4,
                                       elem_id=f"note-{cid}", elem_classes=["ls-note"], container=False,
                                       key=f"note-{cid}")
                 view.click(partial(on_view, ctx, cid), inputs=[review_state, plan_state],
@@ -999,7 +1030,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, bloc
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=int(port), auth=credentials, prevent_thread_lock=True,
                 theme=theme(), css=CSS, footer_links=[], show_error=False, quiet=True, ssr_mode=False, pwa=False,
-                mcp_server=False, enable_monitoring=False, js=PAGE_JS)
+                mcp_server=False, enable_monitoring=False, js=PAGE_JS, head=HEAD)
     if block:
         print(f"Listing Studio is running on http://{host}:{port} (press Ctrl+C to stop)", file=sys.stderr)
         demo.block_thread()
