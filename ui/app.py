@@ -103,6 +103,7 @@ body, .gradio-container { overflow-x: clip; }
   #view-source, #view-image, #view-other { height: 260px !important; }
   #view-source img, #view-image img, #view-other img { max-height: 200px !important; object-fit: contain; }
   #cutout-strokes { height: 320px !important; }
+  #approved-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #decide-bar { position: fixed; left: 8px; bottom: 8px; width: calc(100vw - 16px); max-width: calc(100vw - 16px);
                 box-sizing: border-box; z-index: 20; background: transparent; pointer-events: none; }
   #decide-bar > *, #decide-bar button { min-width: 0 !important; width: 100% !important; box-sizing: border-box; }
@@ -400,6 +401,11 @@ def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=No
         *(approved_view(ctx, sku, channel or turn.channel, reviewing=bool(review)) if not busy
           else (gr.update(), gr.update(), gr.update(), gr.update(interactive=False))),  # no publish mid-turn
     )
+
+
+def channel_name(channel: str) -> str:
+    """A channel as sellers write it ("eBay", "Amazon")."""
+    return {"ebay": "eBay"}.get(channel, channel.capitalize())
 
 
 def plan_channel(plan: dict | None) -> str | None:
@@ -939,7 +945,8 @@ def build_app(settings: Settings):
 
         with gr.Column(visible=False, elem_id="approved") as approved_box:
             gr.Markdown("## Approved, as the page will show it")
-            channel_pick = gr.Dropdown(label="Channel", choices=[c.value for c in Channel], value="amazon",
+            channel_pick = gr.Dropdown(label="Channel", choices=[(channel_name(c.value), c.value) for c in Channel],
+                                       value="amazon",
                                        elem_id="channel-pick", min_width=160)
             approved_gallery = gr.Gallery(show_label=False, columns=5, height=260, elem_id="approved-gallery",
                                           allow_preview=False, object_fit="contain", format="jpeg", fit_columns=False,
