@@ -165,6 +165,8 @@ def test_seller_words_remove_command_lines_ids_and_paths():
     assert seller_words("the product was enlarged 1.27x beyond its source photo (Lanczos + mild sharpening); a "
                         "larger source photo gives a sharper zoom") == ("the product was enlarged 1.27x beyond its source "
                                                                        "photo; a larger source photo gives a sharper zoom")
+    assert seller_words("warmer: this did NOT change enough (background warmth (b*) +34 -> +38)") == (
+        "warmer: this did NOT change enough (background warmth +34 -> +38)")
 
 
 def test_user_text_is_shown_as_text():

@@ -22,7 +22,8 @@ _COMMAND = re.compile(r"\s*\(?(?:[:;,]\s*)?(?:(?:add|register|list|approve|rejec
                       r"images)?\s*)?(?:with\s+)?`listing-studio ([a-z]+)\s*([^`]*)`\)?")
 _CANDIDATE = re.compile(r"\bcand_[0-9a-f]{6,}\b")
 _PATH = re.compile(r"(?<![\w.:/])(?:~|/)(?:[\w.\-]+/)+([\w.\-]+)")
-_RESAMPLING = re.compile(r"\s*\((?:Lanczos|bicubic|bilinear|nearest)\b[^)]*\)", re.IGNORECASE)  # engine detail
+# engine and colour-science detail: "(Lanczos + mild sharpening)", "warmth (b*)"
+_RESAMPLING = re.compile(r"\s*\((?:(?:Lanczos|bicubic|bilinear|nearest)\b[^)]*|[Lab]\*)\)", re.IGNORECASE)
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
