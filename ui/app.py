@@ -89,6 +89,7 @@ CSS = """
 /* A card's text box opens only when it needs words: "Change", or approving an image that differs */
 .ls-plan-notes summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .ls-empty { color: var(--body-text-color-subdued); font-style: italic; }
+#approved-gallery .caption-label { white-space: normal; max-width: 100%; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
 #chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
 #sku-pick input, #channel-pick input { text-overflow: ellipsis; min-width: 0; }
