@@ -223,6 +223,19 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
     elif changed:
         refused.append(f"stopped after {runtime.context.max_revisions} rounds of changes; start a new request "
                        "to continue")
+
+    # 5. Images the seller did not decide on this round stay in the review: with the re-made shots when a
+    #    change renders, else as the review that stays open (a decision on some cards never drops the others)
+    decided = {d.candidate_id for d in (*approved, *rejected, *changed)}
+    waiting = [c for c in payload["candidates"] if c["id"] not in decided]
+    if update["to_produce"]:
+        update["carried"] = waiting
+    elif waiting:
+        parts = [f"Recorded: {len(approved)} approved, {len(rejected)} rejected"
+                 + (f", {len(changed)} to change" if changed else ""), *refused,
+                 f"{len(waiting)} image{' still waits' if len(waiting) == 1 else 's still wait'} for your review"]
+        reply_event(" ".join(part.rstrip(". ") + "." for part in parts))
+        update |= {"review": {**payload, "candidates": waiting}, "rereview": True}
     return update
 
 

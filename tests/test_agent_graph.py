@@ -111,6 +111,34 @@ def test_decisions_and_a_change_request_replan_that_shot(ws, photos):
     assert "Recorded" in events["reply"][-1]["text"]
 
 
+def test_images_not_decided_on_stay_in_the_review(ws, photos):
+    """Deciding on some cards never drops the others: they stay in the review, beside a changed shot's new
+    images or as the review that stays open, and the reply says how many still wait."""
+    agent = StudioAgent(ws)
+    _run(agent.send("t1", "silver ring for etsy, 1 variant each, no try-on", images=[photos["DEMO-RING"]], sku="RING-W"))
+    first = agent.pending_review("t1")["candidates"]
+    assert len(first) >= 3, [c["role"] for c in first]
+    scene = next(c for c in first if c["role"] == "lifestyle")
+    packshot = next(c for c in first if c["role"] == "packshot")
+    others = [c["id"] for c in first if c["id"] not in (scene["id"], packshot["id"])]
+
+    # 1. A change round: the re-made scene comes back with the images nobody decided on yet.
+    _run(agent.resume("t1", [{"candidate_id": scene["id"], "action": "change", "note": "warmer"},
+                             {"candidate_id": packshot["id"], "action": "reject", "note": ""}]))
+    second = agent.pending_review("t1")["candidates"]
+    assert [c["id"] for c in second if c["id"] in others] == others
+    assert any(c["role"] == "lifestyle" and c["id"] != scene["id"] for c in second)
+
+    # 2. A round of approvals only: what was not decided stays open, and the reply counts it.
+    new_scene = next(c for c in second if c["role"] == "lifestyle")
+    events = _run(agent.resume("t1", [{"candidate_id": new_scene["id"], "action": "reject", "note": ""}]))
+    left = agent.pending_review("t1")["candidates"]
+    assert [c["id"] for c in left] == [c["id"] for c in second if c["id"] != new_scene["id"]]
+    said = events["reply"][-1]["text"]
+    assert "Recorded: 0 approved, 1 rejected." in said and f"{len(left)} image" in said and "wait" in said, said
+    assert all(ws.catalog.latest_decision(cid) is None for cid in others)
+
+
 def test_a_question_during_review_is_answered_and_the_review_stays_open(ws, photos):
     agent = StudioAgent(ws)
     _run(agent.send("t1", f"gold ring for etsy, {SMALL}", images=[photos["DEMO-RING"]], sku="RING-Q"))

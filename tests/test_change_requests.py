@@ -129,8 +129,13 @@ def test_a_change_request_in_the_chat_reaches_the_renderer_and_is_measured(tmp_p
         # 2. "darker": the lifestyle is re-rendered and its backdrop measured against the previous one
         events = list(agent.send("t1", "make the lifestyle background darker"))
         replies = " ".join(e["text"] for e in events if e["type"] == "reply")
-        second = agent.pending_review("t1")["candidates"]
-        assert [c["role"] for c in second] == ["lifestyle"] * len([c for c in first if c["role"] == "lifestyle"])
+        waiting = agent.pending_review("t1")["candidates"]
+        second = [c for c in waiting if c["role"] == "lifestyle"]
+        assert len(second) == len([c for c in first if c["role"] == "lifestyle"]) and hero["id"] not in {
+            c["id"] for c in second}
+        # the main image nobody decided on yet stays in the review beside the re-made scene
+        assert [c["id"] for c in waiting if c["role"] != "lifestyle"] == [c["id"] for c in first
+                                                                          if c["role"] != "lifestyle"]
         before = ws.catalog.get_candidate(hero["id"])
         after = ws.catalog.get_candidate(second[0]["id"])
         lum_before = scene_metrics.backdrop_lab(Image.open(hero["path"]), _box(before.placement))[0]

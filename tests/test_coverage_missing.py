@@ -30,7 +30,7 @@ def test_planned_shots_without_an_approval_are_listed_with_their_reason(workspac
     assert [a["id"] for a in report["approved"]] == [packshot.id]
     assert report["approved"][0]["slot"] == "grid" and report["approved"][0]["channel"] == "amazon"
     reasons = {m["role"]: m["reason"] for m in report["missing"]}
-    assert reasons == {"detail": "every candidate was rejected", "lifestyle": "1 candidate(s) waiting for review"}
+    assert reasons == {"detail": "every image made for it was rejected", "lifestyle": "1 image waiting for review"}
     assert all(m["kind"] == "shot" and m["channel"] == "amazon" for m in report["missing"])
     assert not report["complete"]
 
@@ -80,7 +80,7 @@ def test_which_skus_have_no_try_on(workspace):
     assert result["role"] == "try_on"
     lacking = {r["sku"]: r["reason"] for r in result["skus"]}
     assert lacking == {"DEMO-BRACELET": "no try-on planned",
-                       "DEMO-EARRINGS": "1 candidate(s) waiting for review"}
+                       "DEMO-EARRINGS": "1 image waiting for review"}
     table = coverage_table(result)
     assert table.splitlines()[0] == "2 SKU(s) without an approved try_on image"
     assert "DEMO-RING" not in table and "DEMO-BRACELET" in table

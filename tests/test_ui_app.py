@@ -115,6 +115,7 @@ def test_validate_uploads_keeps_good_photos_and_names_the_bad_ones(tmp_path, dem
     assert "broken.jpg" in lines[0] and "truncated" in lines[0]
     assert "notes.png" in lines[1] and "not an image" in lines[1]
     assert "empty.webp" in lines[2] and "empty" in lines[2]
+    assert all(line.count(name) == 1 for line, name in zip(lines, ("broken.jpg", "notes.png", "empty.webp"))), lines
 
 
 def test_validate_uploads_reports_normalization_notes(tmp_path):
@@ -161,6 +162,11 @@ def test_seller_words_remove_command_lines_ids_and_paths():
     assert text == "left out an image: too small; wrote 2 files to google"
     assert seller_words("cand_abcdef12 failed", {"cand_abcdef12": "the main image"}) == "the main image failed"
     assert seller_words("21×24 mm, 1/2 of the frame, ΔE 0.3") == "21×24 mm, 1/2 of the frame, ΔE 0.3"
+    assert seller_words("the product was enlarged 1.27x beyond its source photo (Lanczos + mild sharpening); a "
+                        "larger source photo gives a sharper zoom") == ("the product was enlarged 1.27x beyond its source "
+                                                                       "photo; a larger source photo gives a sharper zoom")
+    assert seller_words("warmer: this did NOT change enough (background warmth (b*) +34 -> +38)") == (
+        "warmer: this did NOT change enough (background warmth +34 -> +38)")
 
 
 def test_user_text_is_shown_as_text():
@@ -183,7 +189,7 @@ def test_missing_panel_is_the_coverage_answer(workspace):
         Shot(role="packshot", slot=Slot.grid, channel="amazon", width=2000, height=2000)]))
     text = missing_panel(ctx, "RING-9")
     assert text == coverage_answer(workspace, "RING-9")
-    assert "lacks 1 image(s)" in text and "main image (search grid, amazon): planned, not rendered yet" in text
+    assert "lacks 1 image(s)" in text and "main image (search grid, Amazon): planned, not rendered yet" in text
     assert "Not in its plan: try-on, detail close-up, lifestyle scene" in text
 
 
@@ -194,6 +200,7 @@ def test_card_html_shows_verdict_reasons_and_warnings_escaped():
                      ["the product is enlarged 3.0x beyond your photo"])
     assert "ls-fail" in html and "differs from your photo" in html
     assert "&lt;b&gt;ΔE 14&lt;/b&gt;" in html and "ls-warning" in html and "enlarged 3.0x" in html
+    assert "<summary>⚠ Enlarged 3.0×</summary>" in html  # the short headline; the sentence opens under it
     assert "0.41" not in html and "cand_1" not in html
     assert "ls-pass" in card_html({"id": "c", "verdict": "pass", "score": 0.9, "reasons": []})
 
@@ -240,6 +247,13 @@ def test_group_by_shot_follows_the_plan_order():
                                               "3": "the detail close-up (gallery #3)"}
 
 
+def test_shot_titles_do_not_repeat_themselves():
+    from ui.views import shot_label
+
+    assert shot_label({"role": "campaign", "slot": "campaign"}) == "Campaign image"
+    assert shot_label({"role": "packshot", "slot": "grid", "channel": "amazon"}) == "Main image (Amazon, search grid)"
+
+
 def test_card_choices_become_agent_decisions():
     from ui.views import decisions_summary, review_decisions
 
@@ -248,8 +262,7 @@ def test_card_choices_become_agent_decisions():
                              {"id": "e", "verdict": "pass"}, {"id": "f", "verdict": "pass"}]}
     marks = {"a": {"action": "approve", "note": ""}, "b": {"action": "approve", "note": "the check is wrong here"},
              "c": {"action": "reject", "note": ""}, "d": {"action": "change", "note": "warmer background"},
-             "e": {"action": None, "note": "less shadow"}, "f": {"action": "change", "note": ""},
-             "old": {"action": "approve", "note": ""}}
+             "e": {"action": None, "note": "less shadow"}, "old": {"action": "approve", "note": ""}}
     decisions, problems = review_decisions(review, marks)
     assert problems == []
     assert decisions == [
@@ -258,13 +271,34 @@ def test_card_choices_become_agent_decisions():
         {"candidate_id": "c", "action": "reject", "note": ""},
         {"candidate_id": "d", "action": "change", "note": "warmer background"},
         {"candidate_id": "e", "action": "change", "note": "less shadow"},
-        {"candidate_id": "f", "action": "change", "note": "another variation"},
     ]
-    assert decisions_summary(decisions) == ("Decisions: 2 approved, 1 rejected, 3 to change — change: “warmer "
+    assert decisions_summary(decisions) == ("Decisions: 2 approved, 1 rejected, 2 to change — change: “warmer "
                                             "background” — change: “less shadow”")
     # Approving an image that differs from the photo needs the seller's reason, asked on that card.
     decisions, problems = review_decisions(review, {"b": {"action": "approve", "note": ""}})
     assert decisions == [] and len(problems) == 1 and "say in its box why" in problems[0]
+
+
+def test_a_change_without_words_is_asked_on_its_card_and_nothing_is_sent():
+    """"Change" with an empty box would re-make the image with nothing to change: the seller is asked what to
+    change on that card, no decision of the round is sent, and the examples offered are words the renderer
+    reads as changes."""
+    import re
+
+    from tools.looks import read_change
+    from ui.views import CHANGE_EXAMPLES, review_decisions
+
+    review = {"candidates": [{"id": "a", "verdict": "pass", "shot": "s1", "role": "packshot"},
+                             {"id": "f", "verdict": "pass", "shot": "s2", "role": "lifestyle"}]}
+    marks = {"a": {"action": "approve", "note": ""}, "f": {"action": "change", "note": "  "}}
+    decisions, problems = review_decisions(review, marks)
+    assert len(problems) == 1 and "Say what to change on the lifestyle" in problems[0], problems
+    assert "Nothing was sent" in problems[0]
+    examples = re.findall(r"“([^”]+)”", CHANGE_EXAMPLES)
+    assert len(examples) >= 2 and all(read_change(word).understood for word in examples), examples
+    # Once the seller says what, the same card is a change request with their words.
+    decisions, problems = review_decisions(review, {**marks, "f": {"action": "change", "note": examples[0]}})
+    assert problems == [] and decisions[-1] == {"candidate_id": "f", "action": "change", "note": examples[0]}
 
 
 def test_cutout_strokes_from_the_app_recut_the_photo(workspace, realdata):
@@ -350,3 +384,36 @@ def test_publish_on_a_full_disk_says_so_in_seller_words(workspace, monkeypatch, 
     said = history[-1]["content"]
     assert said.startswith("✗ The disk is full") and "nothing was lost" in said
     assert "/" not in said and "Error" not in said
+
+
+def test_two_handlers_writing_the_same_file_at_once_both_succeed(workspace, demo_photo):
+    """The queue runs two events at once: two copies of one image for the page, or two saves of one
+    conversation's transcript, must not move each other's half-written file away (each then fails)."""
+    import threading
+
+    from ui.app import AppContext
+
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home / "media")
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work(number: int) -> None:
+        start.wait()
+        try:
+            for size in (200, 300, 400):
+                ctx.media.joinpath(str(size)).mkdir(parents=True, exist_ok=True)
+                for stale in ctx.media.joinpath(str(size)).glob("*.jpg"):
+                    stale.unlink(missing_ok=True)  # every thread writes the copy again
+                assert Path(ctx.show(str(demo_photo), size)).is_file()
+            ctx.save_transcript("t-same", [{"role": "user", "content": f"message {number}"}])
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert ctx.transcript("t-same")[0]["content"].startswith("message ")
+    assert not list(ctx.media.rglob("*.part")) and not list((workspace.home / "conversations").glob("*.part"))

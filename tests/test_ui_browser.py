@@ -155,7 +155,7 @@ def test_shell_refuses_a_bad_upload_and_offers_a_demo_product(browser, served, t
     assert outside == []
 
 
-FORBIDDEN = ("listing-studio ", "cand_", "/tmp/", "/home/", "/root/", "exports/", "assets/", "Traceback")
+FORBIDDEN = ("listing-studio ", "cand_", "candidate(s)", "/tmp/", "/home/", "/root/", "exports/", "assets/", "Traceback")
 
 
 def visible_text(page) -> str:
@@ -193,8 +193,8 @@ def _wait_ready(page, before: int) -> None:
 
 
 def _wait_replaced(page, ids: list[str], before: int) -> None:
-    """Wait until every card of `ids` gave way to new ones and the turn finished: its last update, the one
-    that names a new card as ready, reached the page (the cards appear one update earlier)."""
+    """Wait until every card of `ids` left the review, new ones came, and the turn finished: its last update,
+    the one that names a card as ready, reached the page (the cards appear one update earlier)."""
     page.wait_for_function("ids => { const c = [...document.querySelectorAll('#review .ls-card')];"
                            " return c.length > 0 && c.every(x => !ids.includes(x.id.slice(5))); }", arg=ids)
     page.wait_for_function("() => { const t = document.querySelector('#ready-token textarea, #ready-token input');"
@@ -371,19 +371,37 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         page.click("#close-view")
 
         # 4. Approve the main image; ask for a change on another image with its own words; send.
-        changed = next(c for c in cards if c not in packshots and page.locator(f"#card-{c}.ls-role-packshot").count() == 0)
+        # the change goes to a scene (its set takes "warmer"), else to any image that is not the main one
+        scenes = [c for c in cards if page.locator(f"#card-{c}.ls-role-lifestyle").count()]
+        changed = (scenes or [c for c in cards if c not in packshots])[0]
+        untouched = next(c for c in cards if c not in (packshots[0], changed))
         # A flagged image is approved only with the seller's reason, typed on its card.
         _decide(page, packshots[0], "approve", "I checked it against my photo: the ring is whole" if flagged else "")
-        _decide(page, changed, "change", "warmer background")
+        # "Change" with no words: the card opens its box and asks; Send sends nothing until it is filled.
+        _decide(page, changed, "change")
+        assert page.locator(f"#note-{changed} textarea").is_visible()
+        asked = page.evaluate("id => getComputedStyle(document.getElementById('card-' + id), '::after').content",
+                              changed)
+        assert "Say what to change" in asked, asked
+        page.click("#send-decisions")
+        page.wait_for_selector("#chat >> text=Nothing was sent yet")
+        assert _card_ids(page) == cards
+        assert page.locator(f"#decide-{packshots[0]} input[value=approve]").is_checked()  # the choices stay
+        assert page.locator(f"#decide-{changed} input[value=change]").is_checked()
+        page.locator(f"#note-{changed} textarea").fill("warmer background")
+        page.locator(f"#note-{changed} textarea").press("Tab")
         shoot(page, "04-decided")
         before = _messages(page)
         page.click("#send-decisions")
         page.wait_for_selector("#chat >> text=change: “warmer background”")
-        _wait_replaced(page, cards, before)
+        _wait_replaced(page, [packshots[0], changed], before)
         second = _card_ids(page)
+        fresh = [c for c in second if c not in cards]
+        # the images not decided on stay in the review beside the changed shot's new ones
+        assert fresh and untouched in second and packshots[0] not in second, (cards, second)
 
         # 5. The change request shows before and after.
-        page.click(f"#view-{second[0]}")
+        page.click(f"#view-{fresh[0]}")
         page.wait_for_selector("#viewer #view-other img")
         assert "Before your change" in page.locator("#viewer").inner_text()
         assert "warmer background" in page.locator("#view-title").inner_text()
@@ -420,7 +438,7 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         assert str(ws.assets.path(photo.cutout_asset_id)) == fixed["cutout_path"]
         assert len(photo.previous_cutout_ids) == 1 and ws.assets.path(photo.previous_cutout_ids[0]).is_file()
         remade = _card_ids(page)
-        assert len(remade) == len(waiting)
+        assert remade and not set(remade) & set(waiting)  # every waiting image made again (each shot in full)
         assert {ws.catalog.get_candidate(c).source_asset_id for c in remade} == {photo.cutout_asset_id}
         ws.close()
         page.locator("#cutout-box").scroll_into_view_if_needed()
@@ -432,6 +450,13 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         assert page.locator("#publish-btn").is_enabled()
         assert_seller_words(page, "approved view")
         shoot(page, "06-approved")
+        # On a phone the approved page and Publish come before the cards still waiting for review.
+        page.set_viewport_size(NARROW)
+        page.wait_for_timeout(400)
+        publish_y = page.locator("#publish-btn").bounding_box()["y"]
+        assert publish_y < page.locator("#review .ls-card").first.bounding_box()["y"]
+        timings["narrow_height_approved_and_review_px"] = page.evaluate("() => document.documentElement.scrollHeight")
+        page.set_viewport_size(WIDE)
 
         # 7. A support question answered from the same coverage as the panel.
         _send(page, f"what's missing for {sku}?")

@@ -77,10 +77,10 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
             elif any(c.id in refused for c in candidates):
                 reason = "its approved image was withdrawn (talent consent); approve another or re-render"
             elif all(decisions.get(c.id) and decisions[c.id].action != "approve" for c in candidates):
-                reason = "every candidate was rejected"
+                reason = "every image made for it was rejected"
             else:
-                waiting = sum(1 for c in candidates if c.id not in decisions)
-                reason = f"{waiting or len(candidates)} candidate(s) waiting for review"
+                waiting = sum(1 for c in candidates if c.id not in decisions) or len(candidates)
+                reason = f"{waiting} image{'s' if waiting != 1 else ''} waiting for review"
             missing.append({"slot": shot.slot.value, "role": shot.role.value, "reason": reason, "kind": "shot",
                             "shot": shot.id, "channel": shot.channel.value if shot.channel else None})
         # Shots the plan could not make honestly with what is installed or uploaded.
@@ -211,7 +211,7 @@ def expected_roles(category: str) -> list[str]:
 
 def _gap_line(gap: dict) -> str:
     where = SLOT_WORDS.get(gap["slot"], gap["slot"])
-    channel = f", {gap['channel']}" if gap.get("channel") else ""
+    channel = f", {gap['channel'].capitalize()}" if gap.get("channel") else ""
     return f"{ROLE_WORDS.get(gap['role'], gap['role'])} ({where}{channel}): {gap['reason']}"
 
 

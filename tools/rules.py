@@ -220,7 +220,8 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
         {"fill": main_fill(category, spec), "background": "white", "shadow": False, "main": True,
          "min_long_side": max(1000, spec.min_long_side)})
     if category in JEWELRY and spec.main_no_model_jewelry:
-        notes.append(f"{primary.value} jewelry MAIN shows the product alone on white: no model, hand or mannequin")
+        notes.append(f"the {primary.value.capitalize()} main image shows the product alone on white: no model, hand or "
+                     "mannequin")
 
     # 3. Gallery 2: scale on the body (jewelry try-on), on-model for apparel, else a second scene
     kind = PLATE_KIND.get(category)

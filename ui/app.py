@@ -78,15 +78,33 @@ CSS = """
 .ls-decide label { padding: 2px 6px !important; font-size: 0.8rem !important; flex: 1 1 0; justify-content: center;
                    min-width: 0; }
 .ls-decide label input { display: none; }
+/* "Change" with an empty box, or approving a flagged image without a reason: the card asks for the words */
+.ls-card:has(.ls-decide input[value=change]:checked) .ls-note textarea:placeholder-shown,
+.ls-card:has(.ls-fail):has(.ls-decide input[value=approve]:checked) .ls-note textarea:placeholder-shown {
+  outline: 2px solid #d97706; background: #fffbeb; }
+.ls-card:has(.ls-decide input[value=change]:checked):has(.ls-note textarea:placeholder-shown)::after {
+  content: "Say what to change in the box, e.g. “warmer”, “more space”."; font-size: 0.8rem; color: #92400e; }
+.ls-card:has(.ls-fail):has(.ls-decide input[value=approve]:checked):has(.ls-note textarea:placeholder-shown)::after {
+  content: "It differs from your photo: say in the box why you approve it."; font-size: 0.8rem; color: #92400e; }
+/* A card's text box opens only when it needs words: "Change", or approving an image that differs */
 .ls-plan-notes summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .ls-empty { color: var(--body-text-color-subdued); font-style: italic; }
+#approved-gallery .caption-label { white-space: normal; max-width: 100%; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
 #chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
 #sku-pick input, #channel-pick input { text-overflow: ellipsis; min-width: 0; }
 #brief textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 body, .gradio-container { overflow-x: clip; }
 @media (max-width: 640px) {
-  .gradio-container { padding: 4px 4px 72px 4px !important; }
+  /* On a phone the review follows the chat (the product panels go below it) and the approved page with
+     Publish comes before the cards, so no action sits below every card. */
+  #top-row { display: contents !important; }
+  #approved { order: 1; } #review { order: 2; } #cutout-box { order: 3; } #side { order: 4; }
+  #cutout-checker, #cutout-backdrop { height: 200px !important; }
+  #view-source, #view-image, #view-other { height: 260px !important; }
+  #view-source img, #view-image img, #view-other img { max-height: 200px !important; object-fit: contain; }
+  #cutout-strokes { height: 320px !important; }
+  #approved-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #decide-bar { position: fixed; left: 8px; bottom: 8px; width: calc(100vw - 16px); max-width: calc(100vw - 16px);
                 box-sizing: border-box; z-index: 20; background: transparent; pointer-events: none; }
   #decide-bar > *, #decide-bar button { min-width: 0 !important; width: 100% !important; box-sizing: border-box; }
@@ -96,9 +114,13 @@ body, .gradio-container { overflow-x: clip; }
   .ls-decide label { padding: 2px 2px !important; font-size: 0.72rem !important; }
   .ls-card .ls-thumb, .ls-card .ls-thumb img { height: 140px !important; max-height: 140px; }
   #chat { height: 380px !important; }
-  #cutout-box .image-container { max-height: 220px; }
 }
 """
+
+# Gradio scopes CSS to the page's content; the frame around it (its 32 px side padding) is styled here.
+HEAD = """<style>
+@media (max-width: 640px) { .gradio-container .main { padding: 6px 6px 72px 6px !important; } }
+</style>"""
 
 PAGE_JS = """
 () => {
@@ -121,6 +143,16 @@ SCROLL_TO_REVIEW = """
     if (Date.now() - started < 15000) setTimeout(tick, 100);
   };
   tick();
+  return [];
+}
+"""
+
+ASK_IN_VIEW = """
+() => {
+  // A card still asking for words (Change with an empty box) is brought into view: nothing was sent for it.
+  const card = document.querySelector('#review .ls-card:has(.ls-decide input[value=change]:checked)'
+                                      + ':has(.ls-note textarea:placeholder-shown)');
+  if (card) { card.scrollIntoView({block: 'center'}); card.querySelector('.ls-note textarea').focus(); }
   return [];
 }
 """
@@ -162,7 +194,8 @@ def validate_uploads(paths) -> tuple[list[str], list[str]]:
         try:
             loaded = load_image(path, name=name)
         except ListingError as error:
-            lines.append(f"✗ {safe(name)} cannot be used: {safe(error)}")
+            reason = str(error).removeprefix(f"{name}: ")  # the loader names the file too
+            lines.append(f"✗ {safe(name)} cannot be used: {safe(reason)}")
             continue
         good.append(str(path))
         if loaded.notes:
@@ -178,6 +211,12 @@ def _checkerboard(size: tuple[int, int], tile: int = 16):
     yy, xx = np.mgrid[0:size[1], 0:size[0]]
     tiles = (((yy // tile) + (xx // tile)) % 2).astype(np.uint8)
     return Image.fromarray(np.where(tiles[..., None] == 1, 204, 245).astype(np.uint8).repeat(3, 2))
+
+
+def _partial(target: Path) -> Path:
+    """A temporary name beside `target` that no other handler uses: two events run at once (the queue runs
+    two), and a shared name lets one move the other's half-written file away."""
+    return target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
 
 
 # -- the app context: what every handler shares ---------------------------------------------------------
@@ -213,7 +252,7 @@ class AppContext:
                 rgba.thumbnail((size, size))
             flat = _checkerboard(rgba.size) if ground == "checker" else Image.new("RGB", rgba.size, (255, 255, 255))
             flat.paste(rgba, mask=rgba.getchannel("A"))
-            partial_file = target.with_suffix(".part")
+            partial_file = _partial(target)
             flat.save(partial_file, "JPEG", quality=quality)
             os.replace(partial_file, target)
         return str(target)
@@ -233,7 +272,7 @@ class AppContext:
         folder = self.ws.home / "conversations"
         folder.mkdir(exist_ok=True)
         target = folder / f"{thread_id}.json"
-        partial_file = target.with_suffix(".part")
+        partial_file = _partial(target)
         partial_file.write_text(json.dumps(history, ensure_ascii=False, default=str))
         os.replace(partial_file, target)
 
@@ -363,6 +402,11 @@ def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=No
         *(approved_view(ctx, sku, channel or turn.channel, reviewing=bool(review)) if not busy
           else (gr.update(), gr.update(), gr.update(), gr.update(interactive=False))),  # no publish mid-turn
     )
+
+
+def channel_name(channel: str) -> str:
+    """A channel as sellers write it ("eBay", "Amazon")."""
+    return {"ebay": "eBay"}.get(channel, channel.capitalize())
 
 
 def plan_channel(plan: dict | None) -> str | None:
@@ -598,7 +642,7 @@ def on_view(ctx: AppContext, candidate_id: str, review, plan):
     if detail["before"]:
         other, other_label = detail["before"]["path"], f"Before your change “{as_text(detail['change'])}”"
     elif siblings:
-        other, other_label = siblings[0]["path"], f"Compare: {names.get(siblings[0]['id'], 'the other version')}"
+        other, other_label = siblings[0]["path"], "The other version, to compare"
     else:
         other, other_label = None, ""
     title = names.get(candidate_id, f"the {role_word(detail['role'])}")
@@ -806,8 +850,8 @@ def build_app(settings: Settings):
 
         gr.HTML("<div class='ls-header'><h1>Listing Studio</h1>"
                 "<p>Upload a product photo, say what you need, approve the images you like.</p></div>")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=300):
+        with gr.Row(equal_height=False, elem_id="top-row"):
+            with gr.Column(scale=3, min_width=300, elem_id="talk"):
                 chat = gr.Chatbot(label="Studio assistant", elem_id="chat", height=480, buttons=["copy"],
                                   feedback_options=None, placeholder="Say what you need, e.g. <i>gold ring with "
                                   "a sapphire, Amazon and Etsy, warm holiday mood</i>, and attach a photo of the "
@@ -818,7 +862,7 @@ def build_app(settings: Settings):
                 with gr.Row(visible=False, elem_id="which-product") as which_product:
                     new_product_btn = gr.Button("A new product", elem_id="new-product", size="sm")
                     same_product_btn = gr.Button("Another photo of this product", elem_id="same-product", size="sm")
-            with gr.Column(scale=2, min_width=280):
+            with gr.Column(scale=2, min_width=280, elem_id="side"):
                 with gr.Group():
                     sku_pick = gr.Dropdown(label="Product", choices=ctx.sku_choices(), value=NEW_SKU,
                                            elem_id="sku-pick", interactive=True)
@@ -873,7 +917,7 @@ def build_app(settings: Settings):
                 send_btn.click(partial(on_decide, ctx, ids), inputs=[chat, thread, review_state, plan_state, *choices,
                                                                      *notes],
                                outputs=turn_out, show_progress="minimal"
-                               ).then(on_close_view, outputs=[viewer])
+                               ).then(on_close_view, outputs=[viewer]).then(None, js=ASK_IN_VIEW)
 
             def _card(ctx, cand):
                 from tools.review import candidate_detail
@@ -888,7 +932,7 @@ def build_app(settings: Settings):
                     view = gr.Button("View large", size="sm", elem_id=f"view-{cid}", elem_classes=["ls-view"])
                     choice = gr.Radio(DECIDE, show_label=False, elem_id=f"decide-{cid}", elem_classes=["ls-decide"],
                                       container=False, key=f"decide-{cid}")
-                    note = gr.Textbox(show_label=False, placeholder="What to change (optional)", max_lines=2,
+                    note = gr.Textbox(show_label=False, placeholder="What to change?", max_lines=4,
                                       elem_id=f"note-{cid}", elem_classes=["ls-note"], container=False,
                                       key=f"note-{cid}")
                 view.click(partial(on_view, ctx, cid), inputs=[review_state, plan_state],
@@ -902,7 +946,8 @@ def build_app(settings: Settings):
 
         with gr.Column(visible=False, elem_id="approved") as approved_box:
             gr.Markdown("## Approved, as the page will show it")
-            channel_pick = gr.Dropdown(label="Channel", choices=[c.value for c in Channel], value="amazon",
+            channel_pick = gr.Dropdown(label="Channel", choices=[(channel_name(c.value), c.value) for c in Channel],
+                                       value="amazon",
                                        elem_id="channel-pick", min_width=160)
             approved_gallery = gr.Gallery(show_label=False, columns=5, height=260, elem_id="approved-gallery",
                                           allow_preview=False, object_fit="contain", format="jpeg", fit_columns=False,
@@ -993,7 +1038,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, bloc
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=int(port), auth=credentials, prevent_thread_lock=True,
                 theme=theme(), css=CSS, footer_links=[], show_error=False, quiet=True, ssr_mode=False, pwa=False,
-                mcp_server=False, enable_monitoring=False, js=PAGE_JS)
+                mcp_server=False, enable_monitoring=False, js=PAGE_JS, head=HEAD)
     if block:
         print(f"Listing Studio is running on http://{host}:{port} (press Ctrl+C to stop)", file=sys.stderr)
         demo.block_thread()

@@ -15,12 +15,15 @@ from tools.coverage import ROLE_WORDS, SLOT_WORDS
 
 STATUS = {"running": "pending", "done": "done", "failed": "done"}
 SLOT_ORDER = ("grid", "hero", "gallery_2", "gallery_3", "campaign")
+CHANGE_EXAMPLES = "“warmer”, “more space”, “softer shadow”"  # words tools.looks reads as changes
 PLATE_PARTS = {"hand": "a hand", "neck": "a neckline", "ear": "an ear", "wrist": "a wrist", "scene": "a scene"}
 
 _COMMAND = re.compile(r"\s*\(?(?:[:;,]\s*)?(?:(?:add|register|list|approve|reject)\s+(?:one|them|candidates|those "
                       r"images)?\s*)?(?:with\s+)?`listing-studio ([a-z]+)\s*([^`]*)`\)?")
 _CANDIDATE = re.compile(r"\bcand_[0-9a-f]{6,}\b")
 _PATH = re.compile(r"(?<![\w.:/])(?:~|/)(?:[\w.\-]+/)+([\w.\-]+)")
+# engine and colour-science detail: "(Lanczos + mild sharpening)", "warmth (b*)"
+_RESAMPLING = re.compile(r"\s*\((?:(?:Lanczos|bicubic|bilinear|nearest)\b[^)]*|[Lab]\*)\)", re.IGNORECASE)
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
@@ -41,12 +44,12 @@ def seller_words(text: str, names: dict[str, str] | None = None) -> str:
     """Text from the agent or a tool as a seller should read it.
 
     Command lines become what to do in the app, candidate ids become the image's name (`names`: id -> "the
-    main image") or "an image", and server paths become the file's name.
+    main image") or "an image", server paths become the file's name, and the engine's resampling method goes.
     """
     text = _COMMAND.sub(lambda m: _app_advice(m.group(1), m.group(2)), str(text))
     for cid, name in (names or {}).items():
         text = text.replace(cid, name)
-    text = _CANDIDATE.sub("an image", text)
+    text = _CANDIDATE.sub("an image", _RESAMPLING.sub("", text))
     return _PATH.sub(lambda m: m.group(1), text)
 
 
@@ -68,6 +71,7 @@ def shot_label(shot: dict) -> str:
     """"Main image (Amazon, search grid)"."""
     word = role_word(shot.get("role", "")).capitalize()
     where = SLOT_WORDS.get(shot.get("slot") or "", shot.get("slot") or "")
+    where = "" if where.lower() in word.lower() else where  # "Campaign image", not "Campaign image (campaign)"
     channel = (shot.get("channel") or "").capitalize()
     detail = ", ".join(p for p in (channel, where) if p)
     return f"{word} ({detail})" if detail else word
@@ -114,10 +118,14 @@ def note_headline(text: str) -> str:
     return head[:1].upper() + head[1:] if head else text
 
 
+_ENLARGED = re.compile(r"enlarg\w*\s+(?:by\s+)?(\d+(?:\.\d+)?)\s*[x×]", re.IGNORECASE)
+
+
 def card_notes(reasons: list[str], warnings: list[str]) -> list[tuple[str, str, str]]:
     """(kind, headline, full text) for a card: the check's reasons, then warnings, one per concern.
 
-    Two warnings about the same enlargement (the engine's and the check's) are one concern on a card."""
+    Two warnings about the same enlargement (the engine's and the check's) are one concern on a card, and
+    its headline is just the factor ("Enlarged 1.3×"): the sentence opens under it."""
     notes, seen = [], set()
     for kind, texts in (("reason", reasons), ("warning", warnings)):
         for text in texts or []:
@@ -125,7 +133,9 @@ def card_notes(reasons: list[str], warnings: list[str]) -> list[tuple[str, str, 
             if key in seen:
                 continue
             seen.add(key)
-            notes.append((kind, note_headline(text), str(text)))
+            factor = _ENLARGED.search(str(text))
+            headline = f"Enlarged {float(factor.group(1)):.1f}×" if factor else note_headline(text)
+            notes.append((kind, headline, str(text)))
     return notes
 
 
@@ -182,8 +192,9 @@ def candidate_names(payload: dict | None, plan: dict | None) -> dict[str, str]:
 def review_decisions(review: dict, marks: dict) -> tuple[list[dict], list[str]]:
     """Card marks {id: {"action", "note"}} -> (StudioAgent.resume decisions, problems to fix first).
 
-    A note typed without a choice asks for a change; "change" without a note asks for another variation;
-    approving a flagged image needs a note saying why (a person overriding the check).
+    A note typed without a choice asks for a change. "Change" without words is asked back on that card and
+    nothing is sent: re-making the image unchanged would only pretend to act on it. Approving a flagged image
+    needs a note saying why (a person overriding the check).
     """
     by_id = {c["id"]: c for c in review.get("candidates", [])}
     names = candidate_names(review, None)
@@ -199,8 +210,10 @@ def review_decisions(review: dict, marks: dict) -> tuple[list[dict], list[str]]:
             problems.append(f"{names.get(cid, 'an image').capitalize()} differs from your photo: say in its box why "
                             "you approve it anyway.")
             continue
-        if action == "change":
-            note = note or "another variation"
+        if action == "change" and not note:
+            problems.append(f"Say what to change on {names.get(cid, 'an image')}, in the box on its card (for example "
+                            f"{CHANGE_EXAMPLES}), then press Send decisions again. Nothing was sent yet.")
+            continue
         decisions.append({"candidate_id": cid, "action": action, "note": note})
     return decisions, problems
 
@@ -209,7 +222,7 @@ def decisions_summary(decisions: list[dict]) -> str:
     words = {"approve": "approved", "reject": "rejected", "change": "to change"}
     counts = [(words[a], sum(1 for d in decisions if d["action"] == a)) for a in words]
     text = ", ".join(f"{n} {w}" for w, n in counts if n)
-    notes = [d["note"] for d in decisions if d["action"] == "change" and d["note"] != "another variation"]
+    notes = [d["note"] for d in decisions if d["action"] == "change"]
     return f"Decisions: {text}" + "".join(f" — change: “{note}”" for note in dict.fromkeys(notes))
 
 
