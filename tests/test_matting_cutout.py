@@ -349,8 +349,8 @@ def test_a_grey_band_framed_by_its_outlines_is_kept_while_its_cast_shadow_is_lef
 
 
 def test_a_thin_band_the_neural_map_cannot_resolve_is_kept(realdata):
-    # ring 59459: its band's flat grey faces (about 12 px wide) are framed by outlines; u2netp, at 320 px,
-    # cannot resolve them, and the old hole rule opened them as shadows: the band came out as outlines
+    # ring 59459: its band's flat grey faces (about 12 px wide) are framed by outlines; the old hole rule
+    # opened them as shadows although the neural map sees product there: the band came out as outlines
     import cv2
 
     photo = Image.open(realdata / "jewelry_packshot" / "myntra_59459_ring.jpg").convert("RGB")
