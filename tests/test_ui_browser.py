@@ -303,6 +303,9 @@ def paint(page, spots, photo_size: tuple[int, int], *, colour: int) -> None:
         page.mouse.up()
 
 
+# Intermittent: about one run in five on a loaded two-core machine, the turn after a re-cut never marks a card
+# as ready within the wait (no server error logged). Run again once; a second failure fails the suite.
+@pytest.mark.flaky(reruns=1)
 @pytest.mark.slow
 def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
     import json
