@@ -109,26 +109,36 @@ def run_case(name: str, photo: Image.Image, truth: np.ndarray, home: Path) -> di
         ws.close()
 
 
+def _taken_in(ws, name: str, photo: Image.Image, home: Path):
+    """The photo taken in as `gallery` takes it (tools.prepare.ingest_product): (sku, photos, cutout alpha,
+    cutout confidence), or the refusal as a case result."""
+    from tools.errors import ListingError
+    from tools.prepare import ingest_product
+
+    path = home / f"{name}.jpg"
+    photo.save(path, quality=92)
+    sku = name.replace("_", "-")[:60]
+    try:
+        _, photos = ingest_product(ws, sku, [path], category=category_of(name))
+    except ListingError as exc:
+        return {"refused": str(exc)[:80], "iou": None, "candidates": 0, "passed": 0, "approved": 0, "gated": 0}
+    alpha = np.asarray(ws.assets.open(photos[0].cutout_asset_id).getchannel("A"), np.float32) / 255.0
+    return sku, photos, alpha, ws.catalog.cutout_confidence(sku, photos[0].cutout_asset_id)
+
+
 def gate_case(name: str, photo: Image.Image, truth: np.ndarray, home: Path) -> dict:
     """Only the gate: the photo taken in as `gallery` takes it (tools.prepare.ingest_product: cutout and its
     confidence against the photo), no rendering. An approved candidate needs a verified cutout, so a bad
     cutout graded verified is what could reach an approved image."""
-    from tools.errors import ListingError
-    from tools.prepare import ingest_product
     from tools.settings import Settings
     from tools.workspace import Workspace
 
-    path = home / f"{name}.jpg"
-    photo.save(path, quality=92)
     ws = Workspace.open(Settings.from_env({}, home=home / "home"))
-    sku = name.replace("_", "-")[:60]
     try:
-        try:
-            _, photos = ingest_product(ws, sku, [path], category=category_of(name))
-        except ListingError as exc:
-            return {"refused": str(exc)[:80], "iou": None, "candidates": 0, "passed": 0, "approved": 0, "gated": 0}
-        alpha = np.asarray(ws.assets.open(photos[0].cutout_asset_id).getchannel("A"), np.float32) / 255.0
-        confidence = ws.catalog.cutout_confidence(sku, photos[0].cutout_asset_id)
+        taken = _taken_in(ws, name, photo, home)
+        if isinstance(taken, dict):
+            return taken
+        _, _, alpha, confidence = taken
         free = confidence.level == "verified"
         return {"iou": iou(alpha, truth), "level": confidence.level, "missing": confidence.values.get("missing"),
                 "neural": confidence.values.get("neural_missing"), "candidates": 1, "passed": int(free),
@@ -164,25 +174,18 @@ def main_case(name: str, photo: Image.Image, truth: np.ndarray, home: Path) -> d
     """The photo taken in as `gallery` takes it, then only its Amazon MAIN packshot rendered and checked (the
     image a broken cutout does most harm in): 'approved' when it passes with nothing a person must see, as
     --auto-approve would approve it. The candidate's own check against the photo runs here; not in --gate-only."""
-    from tools.errors import ListingError
     from tools.models import Channel, GalleryPlan, Role, Shot, Slot
-    from tools.prepare import ingest_product
     from tools.production import produce_shot
     from tools.settings import Settings
     from tools.verification import RELAY_NAME, person_needed
     from tools.workspace import Workspace
 
-    path = home / f"{name}.jpg"
-    photo.save(path, quality=92)
     ws = Workspace.open(Settings.from_env({}, home=home / "home"))
-    sku = name.replace("_", "-")[:60]
     try:
-        try:
-            _, photos = ingest_product(ws, sku, [path], category=category_of(name))
-        except ListingError as exc:
-            return {"refused": str(exc)[:80], "iou": None, "candidates": 0, "passed": 0, "approved": 0, "gated": 0}
-        alpha = np.asarray(ws.assets.open(photos[0].cutout_asset_id).getchannel("A"), np.float32) / 255.0
-        confidence = ws.catalog.cutout_confidence(sku, photos[0].cutout_asset_id)
+        taken = _taken_in(ws, name, photo, home)
+        if isinstance(taken, dict):
+            return taken
+        sku, _, alpha, confidence = taken
         shot = Shot(role=Role.packshot, slot=Slot.grid, channel=Channel.amazon, width=1600, height=1600, count=1)
         ws.catalog.save_plan(GalleryPlan(sku=sku, shots=[shot]))
         produced = produce_shot(ws, sku, shot, max_rerenders=0)
