@@ -455,6 +455,20 @@ def _photo_evidence(rgb: np.ndarray, alpha: np.ndarray) -> dict:
     return m
 
 
+def _as_mixed(colours: np.ndarray, alpha: np.ndarray, warped: np.ndarray, cover: np.ndarray) -> np.ndarray:
+    """ΔE between the candidate (in the photo's frame) and the product's colours mixed by the cutout's alpha with
+    the candidate's own backdrop behind it (filled in from the candidate's pixels around the product)."""
+    h, w = alpha.shape
+    if colours.shape[:2] != (h, w):
+        colours = cv2.resize(colours, (w, h), interpolation=cv2.INTER_AREA)
+    under = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8))
+    behind = cv2.inpaint(warped, under, 3, cv2.INPAINT_TELEA)
+    a = alpha[..., None]
+    expected = np.clip(a * colours + (1.0 - a) * behind, 0, 255).astype(np.uint8)
+    soft = [cv2.GaussianBlur(_lab(x), (0, 0), RELAY_BLUR) for x in (warped, expected)]
+    return np.where(cover, np.linalg.norm(soft[0] - soft[1], axis=-1), np.inf)
+
+
 def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, candidate: Image.Image | np.ndarray,
           box: tuple[float, float, float, float], source_box: tuple[float, float, float, float],
           maps: dict | None = None, seam_px: float | None = None) -> RelayEvidence:
@@ -476,6 +490,8 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     else:
         alpha = np.asarray(cutout, np.float32)
     cand = np.asarray(candidate.convert("RGB")) if isinstance(candidate, Image.Image) else np.asarray(candidate, np.uint8)
+    # the product's own colours as the cutout carries them (estimated foreground at the edges); the photo's otherwise
+    colours = np.asarray(cutout.convert("RGB")) if isinstance(cutout, Image.Image) else rgb
     if alpha.shape != rgb.shape[:2]:
         raise ValueError(f"the cutout is {alpha.shape[1]}x{alpha.shape[0]}, the photo {rgb.shape[1]}x{rgb.shape[0]}: "
                          "a cutout must have the photo's shape")
@@ -527,8 +543,11 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     if float((core_d < max(10.0, 4.0 * m["noise"])).mean()) < RELAY_FAITHFUL:
         return RelayEvidence(None, None, 0, None, None, reproduced_share, tolerance,
                              "the candidate shows the product with other colours than the photo (re-rendered)")
-    shows_photo = cover & (distance < tolerance)
-    shows_own = cover & (distance >= tolerance)
+    # a pixel the cutout keeps in part (a thin chain, an edge) shows the product mixed with the candidate's own
+    # backdrop, not with the photo's: it shows the product when it matches that mix
+    mixed = _as_mixed(colours, a, warped, cover)
+    shows_photo = cover & ((distance < tolerance) | ((a >= 0.5) & (mixed < tolerance)))
+    shows_own = cover & ~shows_photo
 
     # 6. Missing: the photo shows product, the candidate its own background. The outline's mixed pixels
     #    (a soft edge, a pixel of misregistration, the band an engine blended into its scene: `seam_px`, photo
