@@ -404,12 +404,12 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
     if source.mode != "RGBA":
         raise BadInput(f"source must be a cutout with transparency (RGBA), got mode {source.mode!r}")
     noun = _noun(product)
+    # the band along the outline the engine blended into its scene, in cutout (photo) px
+    seam = placement.seam_px / placement.scale if placement and placement.seam_px and placement.scale else None
     try:
         src = vision.prepare_source(source, angle=placement.angle if placement else 0.0,
                                     crop=placement.crop if placement else None,
-                                    hidden_below=_hidden_below(role, product, placement),
-                                    seam_px=placement.seam_px / placement.scale if placement and placement.seam_px
-                                    and placement.scale else None)
+                                    hidden_below=_hidden_below(role, product, placement), seam_px=seam)
     except ValueError as exc:
         raise BadInput(f"source cutout: {exc}") from None
     array = vision.to_rgb_array(candidate)
@@ -427,7 +427,6 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
                                  recorded_upscale=placement.upscale if placement else None, limits=limits,
                                  noun=noun, channel=channel)
         if photo is not None and role != Role.try_on and not (placement and placement.angle):
-            seam = placement.seam_px / placement.scale if placement and placement.seam_px and placement.scale else None
             relayed = relay_check(_relay_values(photo, source, array, fid.location.box, src, seam), noun=noun)
             checks += [relayed] if relayed is not None else []
         stats = vision.frame_stats(array, src, fid.location.box)
