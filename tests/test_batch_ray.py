@@ -216,6 +216,23 @@ def test_a_killed_ray_driver_resumes_without_redoing_or_losing_a_shot(local_ray,
     ws.close()
 
 
+def test_workers_that_cannot_import_the_project_are_reported_before_any_unit_runs(local_ray, tmp_path, monkeypatch):
+    import tools.batch_ray
+    from tools.errors import EngineUnavailable
+
+    # A worker machine without the project (or with another version of it) fails to import a module: the
+    # run says so before it stores anything, instead of failing every unit one by one.
+    monkeypatch.setattr(tools.batch_ray, "WORKER_MODULES", (*tools.batch_ray.WORKER_MODULES, "listing_studio_absent"))
+    csv_path = write_catalog(tmp_path / "in", skus=("DEMO-RING",))
+    ws = quick_workspace(tmp_path / "home")
+    with pytest.raises(EngineUnavailable, match=r"the Ray workers cannot run Listing Studio \(ModuleNotFoundError: "
+                                                r"No module named 'listing_studio_absent'\); .*pip install"):
+        run_batch(ws, csv_path, read_brief=read_brief, executor="ray")
+    assert not ws.catalog.has_product("DEMO-RING")
+    assert ray.is_initialized()  # the module's instance it joined is left running
+    ws.close()
+
+
 def test_diffusion_shots_run_in_an_actor_that_loaded_the_pipeline_when_it_started(local_ray, tmp_path):
     from tiny_diffusers import tiny_model
 

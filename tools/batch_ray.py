@@ -4,8 +4,10 @@ Row preparation and studio shots run as Ray tasks (one CPU each). Diffusion shot
 actors that each load the diffusion pipeline once, when they start, with `num_gpus` from
 `--gpus-per-worker` (default 1 when the cluster has GPUs), so a cluster of GPU machines renders in
 parallel without reloading weights. Shared inputs (plates, a SKU's photos and cut-outs) go into
-Ray's object store once and every unit of that SKU reads them from there. A task or actor whose
-worker dies is retried by Ray (`MAX_RETRIES`), then reported failed with its reason.
+Ray's object store once and every unit of that SKU reads them from there. Before the first unit, one
+task per worker slot imports the project, so start-up is paid once and a machine without the project
+says so before any unit fails. A task or actor whose worker dies is retried by Ray (`MAX_RETRIES`),
+then reported failed with its reason.
 
 This module imports Ray at its top: tools.batch imports it only when the ray executor is chosen.
 """
@@ -22,9 +24,11 @@ from ray import exceptions as ray_errors
 
 from pipelines.threads import limit_threads
 from tools.batch_local import MAX_RETRIES, Outcome, Task, died_reason, failure_reason
-from tools.batch_units import worker_settings
-from tools.errors import BadInput
+from tools.batch_units import WORKER_MODULES, worker_settings
+from tools.errors import BadInput, EngineUnavailable
 from tools.settings import Settings
+
+WARM_UP_SECONDS = 120  # the longest the executor waits for its workers to start before the first unit
 
 # Failures of the machinery rather than of the unit: the worker process or its node went away.
 DIED = (ray_errors.WorkerCrashedError, ray_errors.RayActorError, ray_errors.NodeDiedError,
@@ -43,6 +47,17 @@ def run_unit(fn, *args):
     output = fn(*args)
     output.info["node"] = ray.get_runtime_context().get_node_id()
     return output
+
+
+@ray.remote(num_cpus=1, max_retries=0)
+def warm_up(modules: tuple[str, ...]) -> str:
+    """Import, in one worker process, what every unit runs."""
+    import importlib
+
+    _threads()
+    for name in modules:
+        importlib.import_module(name)
+    return ray.get_runtime_context().get_node_id()
 
 
 @ray.remote(max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES)
@@ -121,6 +136,7 @@ class RayExecutor:
         self.diffusion_workers = int(self.gpus // self.gpus_per_worker) if self.gpus_per_worker else self.slots
         self._settings = worker_settings(settings)
         self._window = 2 * self.slots  # units in flight: enough that no worker waits for the driver
+        self._warm_up()
 
     # -- the executor contract (tools.batch_local.Executor) ----------------------------------------------
 
@@ -189,6 +205,23 @@ class RayExecutor:
         self._idle.clear()
         if self._connected_here and ray.is_initialized():
             ray.shutdown()
+
+    def _warm_up(self) -> None:
+        """Start the workers and import the project in them before the first unit, so that their start-up
+        is paid here, once, in parallel, rather than inside the first units; and so that a cluster whose
+        machines lack the project says so now. A busy cluster is not waited for beyond WARM_UP_SECONDS."""
+        refs = [warm_up.remote(WORKER_MODULES) for _ in range(min(self.slots, max(1, self.cpus)))]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=WARM_UP_SECONDS)
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except ray_errors.RayError as error:
+                cause = getattr(error, "cause", None)
+                reason = failure_reason(cause) if cause is not None else str(error).strip().splitlines()[0]
+                self.close()
+                raise EngineUnavailable(
+                    f"the Ray workers cannot run Listing Studio ({reason}); every machine of the cluster needs the "
+                    'same version installed with its Ray extra: pip install "listing-studio[ray]"') from None
 
     # -- the diffusion pool ---------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ from tools.settings import Settings
 from tools.workspace import Workspace
 
 _ASSET_ID = re.compile(r"\b[0-9a-f]{64}\b")
+# What a worker imports to run any unit (the units import them lazily; an executor may load them up front).
+WORKER_MODULES = ("tools.prepare", "tools.production", "pipelines.matting", "pipelines.segmentation",
+                  "pipelines.studio", "pipelines.vision", "pipelines.cutout_check")
 
 
 @dataclass
