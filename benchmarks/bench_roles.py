@@ -8,7 +8,8 @@ product's outline stands out from the minimal set, scene_metrics.outline_contras
 16:9 / 1.91:1, two candidates per shot (mean perceptual distance, see pipelines/scene_metrics.
 image_distance; target >= DISTINCT), change requests on the lifestyle measured
 against the previous render ("darker" lowers L* by >= 15, ...), and the time of one SKU's 5 shots x 2
-candidates with the vision check (target <= 5 s). Writes benchmarks/out/roles_sheet.png.
+candidates with the vision check (target <= 5 s), produced as the product does (tools.production.
+produce_shots: the shots at once on this machine's cores). Writes benchmarks/out/roles_sheet.png.
 
 Run: nice -n 10 .venv/bin/python -m benchmarks.bench_roles [--limit N]
 """
@@ -120,6 +121,7 @@ def run(limit: int | None = None, names: list[str] | None = None) -> tuple[list[
     from tools.errors import ListingError
     from tools.models import Brief, Category, Role
     from tools.prepare import ingest_product
+    from tools.production import produce_shots
     from tools.render import render_shot
     from tools.settings import Settings
     from tools.workspace import Workspace
@@ -148,8 +150,11 @@ def run(limit: int | None = None, names: list[str] | None = None) -> tuple[list[
                         shot(Role.campaign, 1200, 628, aspect="1.91:1")]
                 if min(size) >= DETAIL_MIN_PHOTO:
                     five[1:2] = [shot(Role.detail, 1600, 1600)]
-                results = {s.options.get("aspect") or s.role.value: rendered(s) for s in five}
+                produced = produce_shots(ws, sku, five)  # several at once, as the app's graph runs them
                 row["sku_seconds"] = round(time.perf_counter() - started, 2)
+                results = {s.options.get("aspect") or s.role.value:
+                           [(c, ws.assets.open(c.asset_id).convert("RGB"), cr) for c, cr in pairs]
+                           for s, pairs in zip(five, produced, strict=True)}
                 verdicts = [cr.verdict for per in results.values() for _, _, cr in per]
 
                 # 2. Close-up: fill and enlargement (planned only for photos >= DETAIL_MIN_PHOTO)

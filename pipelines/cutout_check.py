@@ -20,6 +20,7 @@ sentences live in tools/verification.py. No SKUs, files or catalog here.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
@@ -435,6 +436,7 @@ def _registered(warped: np.ndarray, cover: np.ndarray, photo: np.ndarray, alpha:
 
 
 _PHOTO_EVIDENCE: OrderedDict[bytes, dict] = OrderedDict()  # the last few photos' evidence, by content
+_PHOTO_EVIDENCE_LOCK = threading.Lock()  # the candidates of several shots are checked at once
 
 
 def _photo_evidence(rgb: np.ndarray, alpha: np.ndarray) -> dict:
@@ -444,15 +446,16 @@ def _photo_evidence(rgb: np.ndarray, alpha: np.ndarray) -> dict:
     key.update(np.ascontiguousarray(rgb).tobytes())
     key.update(np.ascontiguousarray(alpha, np.float32).tobytes())
     digest = key.digest()
-    if digest in _PHOTO_EVIDENCE:
-        _PHOTO_EVIDENCE.move_to_end(digest)
-        return _PHOTO_EVIDENCE[digest]
-    m = evidence_maps(rgb, alpha, None, RELAY_PX)
-    m["lab"] = _lab(m["rgb"])
-    _PHOTO_EVIDENCE[digest] = m
-    while len(_PHOTO_EVIDENCE) > 4:
-        _PHOTO_EVIDENCE.popitem(last=False)
-    return m
+    with _PHOTO_EVIDENCE_LOCK:  # computed once: a second thread asking for the same photo waits for it
+        if digest in _PHOTO_EVIDENCE:
+            _PHOTO_EVIDENCE.move_to_end(digest)
+            return _PHOTO_EVIDENCE[digest]
+        m = evidence_maps(rgb, alpha, None, RELAY_PX)
+        m["lab"] = _lab(m["rgb"])
+        _PHOTO_EVIDENCE[digest] = m
+        while len(_PHOTO_EVIDENCE) > 4:
+            _PHOTO_EVIDENCE.popitem(last=False)
+        return m
 
 
 def _as_mixed(colours: np.ndarray, alpha: np.ndarray, warped: np.ndarray, cover: np.ndarray) -> np.ndarray:

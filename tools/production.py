@@ -7,8 +7,11 @@ No rendering or checking of its own: tools.render and tools.critique do that.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from pipelines.threads import thread_budget
 from tools.errors import BadInput
 from tools.models import (
     Brief,
@@ -60,6 +63,21 @@ def produce_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = No
     return kept
 
 
+def produce_shots(ws: Workspace, sku: str, shots: list[Shot], *, engine: str | None = None,
+                  max_rerenders: int | None = None, progress: Progress = None) -> list[list[tuple[Candidate, Critique]]]:
+    """`produce_shot` for each shot, several at once: one shot per core, as the chat app's graph runs a
+    plan's shots; one after another where the process was given one thread (a batch worker). The results
+    come in the order of `shots`; an error is raised once every shot started has finished."""
+    workers = min(len(shots), thread_budget() or os.cpu_count() or 1)
+    if workers <= 1:
+        return [produce_shot(ws, sku, shot, engine=engine, max_rerenders=max_rerenders, progress=progress)
+                for shot in shots]
+    with ThreadPoolExecutor(workers, thread_name_prefix="shot") as pool:
+        running = [pool.submit(produce_shot, ws, sku, shot, engine=engine, max_rerenders=max_rerenders,
+                               progress=progress) for shot in shots]
+    return [future.result() for future in running]
+
+
 def plan_with_plates(ws: Workspace, product: Product, brief: Brief, channels=(), engine: str | None = None
                      ) -> GalleryPlan:
     """The gallery plan knowing the registered plates and the diffusion model (tools.plan.plan_with_plates:
@@ -94,8 +112,9 @@ def build_gallery(ws: Workspace, *, images, sku: str, category: str | None = Non
 
     # 3. Produce every shot
     rows = []
-    for shot in plan.shots:
-        for candidate, critique in produce_shot(ws, sku, shot, engine=engine, progress=progress):
+    for shot, produced in zip(plan.shots, produce_shots(ws, sku, plan.shots, engine=engine, progress=progress),
+                              strict=True):
+        for candidate, critique in produced:
             if auto_approve and critique.verdict == "pass" and not person_needed(critique):
                 ws.catalog.add_decision(Decision(candidate_id=candidate.id, action="approve", by="auto",
                                                  note="passed the vision check"))
