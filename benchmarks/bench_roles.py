@@ -1,7 +1,7 @@
 """Role benchmark on every ../shared/realdata packshot: close-ups, scenes per mood, formats, candidates and
 change requests, measured on the images, with the vision check run on every candidate.
 
-Per photo: a close-up (when the photo allows one: fill = share of the frame that is picture, target >= 0.9;
+Per photo: a close-up (when the photo allows one: fill = share of the frame that shows the photo, target >= 0.9;
 enlargement <= 2x), lifestyle scenes in four moods (backdrop L*: dark < 35, bright > 80; contact shadow
 present: under the foot of a standing product, along the whole outline of a flat lay; "edge": how the
 product's outline stands out from the minimal set, scene_metrics.outline_contrast, dE), campaign 9:16 /
@@ -160,7 +160,10 @@ def run(limit: int | None = None, names: list[str] | None = None) -> tuple[list[
                 # 2. Close-up: fill and enlargement (planned only for photos >= DETAIL_MIN_PHOTO)
                 if "detail" in results:
                     c, image, _ = results["detail"][0]
-                    row["closeup_fill"] = round(sm.frame_fill(image), 3)
+                    # the frame's share that is photo (the crop it records, re-read from the pixels); a close-up
+                    # made from the cutout alone: the share that is not blank padding
+                    row["closeup_fill"] = round(sm.photo_share(image, Image.open(photo), tuple(c.params["crop"]))
+                                                if c.params.get("from_photo") else sm.frame_fill(image), 3)
                     row["closeup_up"] = round(c.placement.upscale, 2)
                 else:
                     row["closeup"] = f"not planned: {size[0]}x{size[1]} < {DETAIL_MIN_PHOTO} px short side"

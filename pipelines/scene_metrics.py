@@ -122,6 +122,15 @@ def frame_fill(image: Image.Image, tolerance: int = 3) -> float:
     return float(max(0, h - top - bottom) * max(0, w - left - right)) / float(h * w)
 
 
+def photo_share(image: Image.Image, photo: Image.Image, crop: tuple[int, int, int, int], tolerance: float = 6.0) -> float:
+    """Share of the frame that shows the photo: pixels within `tolerance` ΔE (CIE76, lightly blurred) of the
+    photo's `crop` (x0, y0, x1, y1) resampled to the frame. A close-up cut from the photo is about 1.0, its
+    plain backdrop included; a crop on a blank canvas or a re-drawn region is not."""
+    shown = photo.convert("RGB").crop(crop).resize(image.size, Image.LANCZOS)
+    soft = [cv2.GaussianBlur(_lab(x), (0, 0), 1.5) for x in (image, shown)]
+    return float((np.linalg.norm(soft[0] - soft[1], axis=-1) < tolerance).mean())
+
+
 def near_duplicates(images: list[Image.Image], limit: float = NEAR_DUPLICATE) -> list[tuple[int, int, float]]:
     """Pairs (i, j, distance) of images closer than `limit`: the same picture to a person."""
     pairs = []

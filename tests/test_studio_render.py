@@ -121,6 +121,33 @@ def test_a_close_up_of_a_plain_white_product_shows_its_printed_neck_not_its_wide
     assert other != first.placed.crop
 
 
+def test_a_close_up_is_photo_to_its_edges_even_where_the_photo_itself_is_plain_white():
+    from pipelines.scene_metrics import frame_fill, photo_share
+
+    lamp = _spot_lamp()
+    photo = Image.new("RGB", lamp.size, (255, 255, 255))
+    photo.paste(lamp, (0, 0), lamp)
+    result = studio.detail(lamp, 1600, 1600, photo=photo)
+    # The photo's own white beside the narrow neck is part of the picture, not padding
+    assert frame_fill(result.image) < 0.95 <= photo_share(result.image, photo, result.placed.crop)
+
+    # What the measure exists to catch, on a necklace photographed on a grey studio floor: the same crop
+    # centred small on a blank canvas, and a region drawn over
+    cutout = demo_cutout("DEMO-NECKLACE", 1200)
+    photo = Image.new("RGB", cutout.size, (232, 231, 229))
+    photo.paste(cutout.convert("RGB"), (0, 0), cutout.getchannel("A"))
+    result = studio.detail(cutout, 1600, 1600, photo=photo)
+    crop = result.placed.crop
+    assert photo_share(result.image, photo, crop) >= 0.98
+    small = photo.crop(crop)
+    canvas = Image.new("RGB", result.image.size, (250, 249, 247))
+    canvas.paste(small, ((canvas.width - small.width) // 2, (canvas.height - small.height) // 2))
+    assert photo_share(canvas, photo, crop) < 0.5
+    drawn = result.image.copy()
+    drawn.paste((90, 40, 40), (0, 0, drawn.width // 2, drawn.height))
+    assert photo_share(drawn, photo, crop) < 0.55
+
+
 def test_detail_of_a_small_source_stays_within_2x_fills_its_frame_and_says_so():
     from pipelines.scene_metrics import frame_fill
 
