@@ -297,18 +297,31 @@ class RelayEvidence:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def _shifted_distance(a: np.ndarray, b: np.ndarray, shift: int) -> np.ndarray:
-    """Per pixel, the smallest ΔE between `a` and `b` moved by up to `shift` px either way (a resampled
-    image is off by a pixel); `b` is edge-padded, so its shifted copies are views, not copies."""
-    h, w = a.shape[:2]
+def _shifted_distance(a: np.ndarray, b: np.ndarray, shift: int, within: tuple[slice, slice] | None = None) -> np.ndarray:
+    """Per pixel (of the box `within`, else of the whole image), the smallest ΔE between `a` and `b` moved by
+    up to `shift` px either way (a resampled image is off by a pixel); `b` is edge-padded, so its shifted
+    copies are views, not copies."""
+    rows, cols = within or (slice(0, a.shape[0]), slice(0, a.shape[1]))
+    y0, x0 = rows.start, cols.start
+    h, w = rows.stop - y0, cols.stop - x0
+    a = a[rows, cols]
     padded = cv2.copyMakeBorder(b, shift, shift, shift, shift, cv2.BORDER_REPLICATE)
     best = None
     for dy in range(-shift, shift + 1):
         for dx in range(-shift, shift + 1):
-            diff = a - padded[shift - dy:shift - dy + h, shift - dx:shift - dx + w]
+            diff = a - padded[y0 + shift - dy:y0 + shift - dy + h, x0 + shift - dx:x0 + shift - dx + w]
             d2 = np.einsum("ijk,ijk->ij", diff, diff)
             best = d2 if best is None else np.minimum(best, d2, out=best)
     return np.sqrt(best)
+
+
+def _around(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The box of `mask`'s pixels grown by `margin` px (within the image); the whole image when it has none."""
+    h, w = mask.shape
+    if not mask.any():
+        return slice(0, h), slice(0, w)
+    x, y, bw, bh = cv2.boundingRect(mask.astype(np.uint8))
+    return slice(max(0, y - margin), min(h, y + bh + margin)), slice(max(0, x - margin), min(w, x + bw + margin))
 
 
 def _opened(mask: np.ndarray) -> np.ndarray:
@@ -458,18 +471,44 @@ def _photo_evidence(rgb: np.ndarray, alpha: np.ndarray) -> dict:
         return m
 
 
-def _as_mixed(colours: np.ndarray, alpha: np.ndarray, warped: np.ndarray, cover: np.ndarray) -> np.ndarray:
+def _filled_in(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`image` (H x W x 3 float) with the `hole` pixels filled from the pixels around them (pull-push over an
+    image pyramid: each hole pixel takes the mean of the nearest known pixels, at the finest scale that has
+    some). Only the hole's rim needs to be close: deeper inside, the product covers what is behind."""
+    known = (~hole).astype(np.float32)
+    if known.all() or not known.any():
+        return image
+    return _pull_push(image * known[..., None], known)
+
+
+def _pull_push(weighted: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    h, w = weight.shape
+    here = weighted / np.maximum(weight, 1e-6)[..., None]
+    if weight.min() >= 1e-3 or min(h, w) < 4:
+        return here
+    coarse = _pull_push(cv2.pyrDown(weighted), cv2.pyrDown(weight))
+    up = cv2.pyrUp(coarse, dstsize=(w, h))
+    trust = np.clip(weight * 4.0, 0.0, 1.0)[..., None]  # a quarter of a pixel's neighbourhood known is enough
+    return trust * here + (1.0 - trust) * up
+
+
+def _as_mixed(colours: np.ndarray, alpha: np.ndarray, warped: np.ndarray, cover: np.ndarray,
+              within: tuple[slice, slice]) -> np.ndarray:
     """ΔE between the candidate (in the photo's frame) and the product's colours mixed by the cutout's alpha with
-    the candidate's own backdrop behind it (filled in from the candidate's pixels around the product)."""
+    the candidate's own backdrop behind it (filled in from the candidate's pixels around the product); measured
+    in the box `within` (which holds every pixel the cutout keeps), infinite elsewhere."""
     h, w = alpha.shape
     if colours.shape[:2] != (h, w):
         colours = cv2.resize(colours, (w, h), interpolation=cv2.INTER_AREA)
-    under = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8))
-    behind = cv2.inpaint(warped, under, 3, cv2.INPAINT_TELEA)
+    out = np.full((h, w), np.inf, np.float32)
+    colours, alpha, warped, cover = colours[within], alpha[within], warped[within], cover[within]
+    under = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    behind = _filled_in(warped.astype(np.float32), under & cover)
     a = alpha[..., None]
     expected = np.clip(a * colours + (1.0 - a) * behind, 0, 255).astype(np.uint8)
     soft = [cv2.GaussianBlur(_lab(x), (0, 0), RELAY_BLUR) for x in (warped, expected)]
-    return np.where(cover, np.linalg.norm(soft[0] - soft[1], axis=-1), np.inf)
+    out[within] = np.where(cover, np.linalg.norm(soft[0] - soft[1], axis=-1), np.inf)
+    return out
 
 
 def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, candidate: Image.Image | np.ndarray,
@@ -536,7 +575,13 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
         lab_c[..., ch] = slope * lab_c[..., ch] + offset
     # compared a little blurred: two resamplings of fine texture (pavé, chain links) differ pixel by pixel
     soft_c, soft_p = (cv2.GaussianBlur(x, (0, 0), RELAY_BLUR) for x in (lab_c, lab_p))
-    distance = _shifted_distance(soft_c, soft_p, RELAY_SHIFT)
+    # a pixel of misregistration matters along the product and its edges: around what the photo shows as
+    # product or the cutout keeps, the distance allows for it; on the backdrop beyond, the plain one does
+    window = 2 * max(3, round(RELAY_WINDOW * max(h, w) * factor) // 2) + 1
+    edge = max(RELAY_EDGE, int(np.ceil((seam_px or 0.0) * factor)) + 1)
+    near_product = _around((a > 0.02) | m["product"], window + 2 * edge + 8)
+    distance = np.linalg.norm(soft_c - soft_p, axis=-1)
+    distance[near_product] = _shifted_distance(soft_c, soft_p, RELAY_SHIFT, near_product)
 
     # 4. How faithfully the candidate shows the product sets the tolerance (and whether to measure at all).
     core_d = distance[shown]
@@ -548,7 +593,7 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
                              "the candidate shows the product with other colours than the photo (re-rendered)")
     # a pixel the cutout keeps in part (a thin chain, an edge) shows the product mixed with the candidate's own
     # backdrop, not with the photo's: it shows the product when it matches that mix
-    mixed = _as_mixed(colours, a, warped, cover)
+    mixed = _as_mixed(colours, a, warped, cover, near_product)
     shows_photo = cover & ((distance < tolerance) | ((a >= 0.5) & (mixed < tolerance)))
     shows_own = cover & ~shows_photo
 
@@ -560,7 +605,6 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     kept_px = int(kept.sum())
     min_px = max(4, int(MIN_REGION * max(kept_px, 1)))
     body, _ = _components(kept, min_px)
-    edge = max(RELAY_EDGE, int(np.ceil((seam_px or 0.0) * factor)) + 1)
     band = np.ones((2 * edge + 1,) * 2, np.uint8)
     near = cv2.dilate(body.astype(np.uint8), band).astype(bool)
     lost = _opened(product & shows_own)
@@ -568,7 +612,6 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     missing |= lost & near & cv2.dilate(missing.astype(np.uint8), band).astype(bool)
     missing_px = int(missing.sum())
     # a region as light as the backdrop: told apart by its mean over many pixels, not pixel by pixel
-    window = 2 * max(3, round(RELAY_WINDOW * max(h, w) * factor) // 2) + 1
     quiet = shows_own & ~cv2.dilate((kept | product).astype(np.uint8), band).astype(bool)
     faint, _ = _components(_opened(faint_background(m["diff"], quiet, m["border"] & ~product, window) & ~missing),
                            min_px)
