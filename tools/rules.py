@@ -93,6 +93,7 @@ CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
 # whose rules forbid upscaled images.
 ENLARGE_FREE = 2.0
 ENLARGE_LIMIT = 3.0
+ENLARGE_NOTICE = 1.01  # beyond this a product counts as enlarged (the engines warn from here on, pipelines/)
 NO_UPSCALE_CHANNELS = frozenset({Channel.google})  # Google Merchant Center: "do not upscale images"
 
 
@@ -108,7 +109,9 @@ def enlargement_note(factor: float, channel: Channel | None) -> tuple[str, str]:
     free, limit = enlarge_limits(channel)
     where = f" for {channel.value}" if channel else ""
     if factor <= free + 1e-6:
-        return "ok", f"enlarged {factor:.2f}x beyond the source photo (within the {free:g}x allowed{where})"
+        if factor <= ENLARGE_NOTICE:
+            return "ok", "not enlarged beyond the source photo"
+        return "ok", f"enlarged {factor:.2f}x beyond the source photo, within the {free:g}x allowed{where}"
     if factor <= limit + 1e-6:
         return "warn", (f"enlarged {factor:.1f}x beyond the source photo to reach the channel's minimum size; it may "
                         "look soft when zoomed: a larger photo would be sharper")
