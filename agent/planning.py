@@ -92,6 +92,9 @@ def edit_plan(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         result = apply_edit(current, edit)
     except ListingError as exc:
         return {"answer": str(exc)}
+    if not (result.to_render or result.dropped or result.added or result.replaced):
+        # nothing to change (a main image asked to be warmer): say why, and keep the plan as it is
+        return {"answer": " ".join(n[:1].upper() + n[1:] for n in result.notes) or "Nothing changed in the plan."}
     changed = ws.catalog.save_plan(result.plan)
     dumped = changed.model_dump(mode="json")
     plan_event(dumped)

@@ -228,27 +228,56 @@ def changed_shot(shot, note: str, mood: str, previous_candidate_id: str, previou
     return fresh, request
 
 
+def role_words(role: str) -> str:
+    """A role as the seller reads it: "main image", "lifestyle scene" (tools.coverage.ROLE_WORDS)."""
+    from tools.coverage import ROLE_WORDS
+
+    return ROLE_WORDS.get(role, role.replace("_", " "))
+
+
+def _asked(changes: list[str], mood: str = "", other: str = "") -> str:
+    """What a change request asked, in words: "warmer, more space" / "warmer in a holiday mood"."""
+    said = ", ".join([c.replace("_", " ") for c in changes] + ([other] if other else []))
+    return " ".join(x for x in (said, f"in a {mood} mood" if mood else "") if x) or "different"
+
+
+def unchangeable(role: str, changes: list[str], mood: str = "", other: str = "") -> str:
+    """Why a change of the look (`changes`, tools.looks names; `other`: a named parameter in words, e.g.
+    "on another surface") or a mood cannot alter a shot of this role, in the seller's words; "" when it can,
+    or when nothing was asked. A main image or a close-up shows the product as its photo does, framed by the
+    channel's rules: no look or mood alters it, so it is not made again. A try-on takes a mood (a diffusion
+    model reads it) but no look."""
+    if role in SCENE_ROLES or not (changes or other or mood) or (role == "try_on" and mood):
+        return ""
+    return (f"The {role_words(role)} can't be made {_asked(changes, mood, other)}: it shows your product as your "
+            "photo does, so I left it as it was. Only the lifestyle and campaign scenes take changes like that.")
+
+
 def verify_shot_change(ws, shot, candidates) -> tuple[list[list[dict]], str]:
     """For a shot re-planned by `changed_shot`: measure every new candidate against the candidate it
-    replaces; returns the per-candidate results and the reply the seller reads."""
+    replaces; returns the per-candidate results and the reply the seller reads (never "changed" when the new
+    images are the same as the old ones)."""
     info = shot.options.get("change") or {}
     request = ChangeRequest(list(info.get("changes") or []), str(info.get("text") or ""))
-    role = shot.role.value
-    if request.understood and role not in SCENE_ROLES:
-        asked = ", ".join(c.replace("_", " ") for c in request.changes)
-        return [], (f"The {role}: I can't make it {asked} yet (only lifestyle and campaign scenes take these "
-                    "changes); the new images are a fresh take.")
-    if not request.understood:
-        return [], f"The {role}: re-rendered in the new mood."
+    role, label = shot.role.value, role_words(shot.role.value)
     named = ws.catalog.get_candidate(info["from"])
     # each new candidate is compared with the previous candidate in its place (the same set and light),
     # else with the candidate the request was made on
     earlier: dict = {}
     for c in ws.catalog.candidates(named.sku, info.get("from_shot") or named.shot_id):
         earlier.setdefault(c.params.get("index"), c)
+    befores = [earlier.get(candidate.params.get("index"), named) for candidate in candidates]
+    if candidates and all(b.asset_id == c.asset_id for b, c in zip(befores, candidates, strict=True)):
+        # assets are named by their content: the same id is the same picture
+        return [], (f"The {label} came out exactly as before: it did not change with \"{request.text[:80]}\". "
+                    "Approve or reject it as it is.")
+    if request.understood and role not in SCENE_ROLES:
+        return [], (f"The {label} can't be made {_asked(request.changes)} (only the lifestyle and campaign scenes take "
+                    f"changes like that); it was made again in its new mood.")
+    if not request.understood:
+        return [], f"The {label} was made again in its new mood."
     results = []
-    for candidate in candidates:
-        before = earlier.get(candidate.params.get("index"), named)
+    for before, candidate in zip(befores, candidates, strict=True):
         results.append(verify_change(ws.assets.open(before.asset_id).convert("RGB"), _box(before.placement),
                                      ws.assets.open(candidate.asset_id).convert("RGB"), _box(candidate.placement),
                                      request.changes))
