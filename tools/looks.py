@@ -172,27 +172,30 @@ def _same_frame(before: Image.Image, before_box, after: Image.Image, after_box) 
             and all(abs(float(p) - float(q)) <= 2 for p, q in zip(before_box, after_box, strict=True)))
 
 
-def change_reply(role: str, request: ChangeRequest, results: list[list[dict]]) -> str:
-    """What the seller reads after a change round of one shot: what was asked, what was measured, and
-    plainly when the change did not happen (or was not understood)."""
+def change_reply(role: str, request: ChangeRequest, results: list[list[dict]], label: str = "") -> str:
+    """What the seller reads after a change round of one shot, as plain sentences about the shot (`label`, else
+    the role in words): what was asked, what was measured, and plainly when the change did not happen (or was
+    not understood). "The lifestyle scene is warmer now (background warmth +4 -> +12)." """
+    label = label or role_words(role)
     if not request.understood:
-        return (f"I re-rendered the {role}, but I did not find a change I can make in \"{request.text[:80]}\"; "
+        return (f"I made the {label} again, but I did not find a change I can make in \"{request.text[:80]}\"; "
                 f"I can make it {change_vocabulary()}.")
-    lines = []
+    table = vocabulary().get("change", {})
+    sentences = []
     for name in request.changes:
         rows = [r for per in results for r in per if r["change"] == name]
         words = name.replace("_", " ")
         if not rows:
-            lines.append(f"{words}: not measured")
+            sentences.append(f"I could not measure whether the {label} {table[name]['done']}.")
         elif name == "no_reflection" and all(r["before"] < 0.2 for r in rows):
-            lines.append("no reflection: there was none to remove")
+            sentences.append(f"The {label} had no reflection to remove.")
         elif all(r["ok"] for r in rows):
-            lines.append(f"{words}: done ({rows[0]['says']})")
+            sentences.append(f"The {label} {table[name]['done']} ({rows[0]['says']}).")
         else:
             bad = next(r for r in rows if not r["ok"])
-            lines.append(f"{words}: this did NOT change enough ({bad['says']}); the new image is not what you "
-                         "asked for yet")
-    return f"The {role}: " + "; ".join(lines) + "."
+            sentences.append(f"The {label} did NOT change enough for \"{words}\" ({bad['says']}): the new image is "
+                             "not what you asked for yet.")
+    return " ".join(sentences)
 
 
 # -- change requests on a plan's shot, and their measured result ---------------------------------------------
@@ -260,6 +263,8 @@ def verify_shot_change(ws, shot, candidates) -> tuple[list[list[dict]], str]:
     info = shot.options.get("change") or {}
     request = ChangeRequest(list(info.get("changes") or []), str(info.get("text") or ""))
     role, label = shot.role.value, role_words(shot.role.value)
+    if shot.options.get("aspect") and role == "campaign":
+        label = f"{shot.options['aspect']} {label}"  # "the 9:16 campaign image"
     named = ws.catalog.get_candidate(info["from"])
     # each new candidate is compared with the previous candidate in its place (the same set and light),
     # else with the candidate the request was made on
@@ -281,7 +286,7 @@ def verify_shot_change(ws, shot, candidates) -> tuple[list[list[dict]], str]:
         results.append(verify_change(ws.assets.open(before.asset_id).convert("RGB"), _box(before.placement),
                                      ws.assets.open(candidate.asset_id).convert("RGB"), _box(candidate.placement),
                                      request.changes))
-    return results, change_reply(role, request, results)
+    return results, change_reply(role, request, results, label)
 
 
 def _box(placement):
