@@ -153,7 +153,8 @@ def test_seller_words_remove_command_lines_ids_and_paths():
     plate = ("no try-on: no registered hand plate with consent for amazon; register one with `listing-studio plate "
              "add IMAGE --kind hand --mask MASK --talent ID --consent-channels amazon`")
     assert seller_words(plate) == ("no try-on: no registered hand plate with consent for amazon: a try-on needs a "
-                                   "consented model photo of a hand, which the studio does not have yet")
+                                   "model photo of a hand with the model's consent; this app cannot add model photos "
+                                   "yet: the person who set up Listing Studio can add one")
     refused = ("RING-1 has no approved images yet: approve candidates with `listing-studio review RING-1 --approve "
                "ID` first")
     assert "listing-studio" not in seller_words(refused) and "approve images in the review" in seller_words(refused)
@@ -191,6 +192,28 @@ def test_missing_panel_is_the_coverage_answer(workspace):
     assert text == coverage_answer(workspace, "RING-9")
     assert "lacks 1 image(s)" in text and "main image (search grid, Amazon): planned, not rendered yet" in text
     assert "Not in its plan: try-on, detail close-up, lifestyle scene" in text
+
+
+def test_the_try_on_notice_says_honestly_who_can_add_a_model_photo(workspace):
+    """The app has no way to add a model photo (it needs the spot marked and the model's consent recorded):
+    the notice does not send the seller to a step the app lacks, and names no command, id or path."""
+    from tools.models import Brief, Category, Channel, Product
+    from tools.plan import plan_with_plates
+    from ui.app import AppContext, missing_panel
+    from ui.views import plan_markdown, seller_words
+
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home)
+    product = workspace.catalog.upsert_product(Product(sku="RING-T", category=Category.ring, title="ring"))
+    plan = workspace.catalog.save_plan(plan_with_plates(workspace, product, Brief(channels=[Channel.ebay]),
+                                                        [Channel.ebay]))
+    (gap,) = [g for g in plan.not_planned if g.role.value == "try_on"]
+    shown = missing_panel(ctx, "RING-T")
+    assert gap.reason in shown and seller_words(gap.reason) == gap.reason
+    assert gap.reason == ("a try-on needs a photo of a hand with the ring finger in view, plain background, from a "
+                          "model who agreed to its use on eBay; this app cannot add model photos yet: the person who "
+                          "set up Listing Studio can add one with the model's consent, and the try-on is then planned")
+    for text in (shown, plan_markdown(plan.model_dump(mode="json"))):
+        assert "listing-studio" not in text and "plate" not in text and "as a model photo" not in text
 
 
 def test_card_html_shows_verdict_reasons_and_warnings_escaped():

@@ -152,14 +152,26 @@ def _plate_usable(plate: Plate, kind: str) -> bool:
     return plate.kind == kind
 
 
+# Who adds a model photo: the chat app has no way to yet (a model photo needs the spot the jewelry sits on marked,
+# and the model's consent recorded: `listing-studio plate add`, README "A short tour of the command line").
+ADDS_MODEL_PHOTOS = "the person who set up Listing Studio"
+
+
+def channel_words(channel: Channel) -> str:
+    """A channel as sellers write it: "Amazon", "eBay"."""
+    return {"ebay": "eBay"}.get(channel.value, channel.value.capitalize())
+
+
 def try_on_request(kind: str, channel: Channel, plates_of_kind: int) -> str:
-    """What the seller should add so that a try-on can be made, in plain words."""
-    photo = TRY_ON_PHOTO[kind]
+    """What the seller should get added so that a try-on can be made, in plain words, saying honestly who can
+    add it (not the chat app)."""
+    photo, where = TRY_ON_PHOTO[kind], channel_words(channel)
     if plates_of_kind:
-        return (f"a try-on needs {photo} whose model agreed to its use on {channel.value}; none of your "
-                f"{kind} photos has that consent yet")
-    return (f"a try-on needs {photo}, plain background, from a model who agreed to its use on {channel.value}; "
-            "add one as a model photo and the try-on is planned")
+        return (f"a try-on needs {photo} whose model agreed to its use on {where}; none of your {kind} photos has "
+                f"that consent yet: {ADDS_MODEL_PHOTOS} can record it, and the try-on is then planned")
+    return (f"a try-on needs {photo}, plain background, from a model who agreed to its use on {where}; this app "
+            f"cannot add model photos yet: {ADDS_MODEL_PHOTOS} can add one with the model's consent, and the "
+            "try-on is then planned")
 
 
 def closeup_refusal(photo_size: tuple[int, int] | None) -> str:
