@@ -188,13 +188,19 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
             return {"decisions": None, "rereview": True}
         reply_event(said)
 
-    # 2b. A change a main image or a close-up cannot take (tools.looks.unchangeable) is not re-rendered into the
-    #     same picture: said plainly, and the image stays in the review with its other choices
-    from tools.looks import unchangeable
+    # 2b. A change that would give the same picture again (a main image or a close-up takes no look; a set
+    #     already at the limit of the change: tools.looks.change_refusal) is not re-rendered: said plainly, and
+    #     the image stays in the review with its other choices
+    from tools.looks import change_refusal
 
-    cannot = {d.candidate_id: said for d in decisions if d.action == "change" and d.note != REMAKE
-              and d.candidate_id in by_id and (said := unchangeable(by_id[d.candidate_id]["role"], read_change(d.note).changes,
-                                                                    _mood_words(d.note)))}
+    shots = {s["id"]: Shot.model_validate(s) for s in (state.get("plan") or {}).get("shots", [])}
+    cannot = {}
+    for d in decisions:
+        shot = shots.get(by_id[d.candidate_id]["shot"]) if d.candidate_id in by_id else None
+        if d.action == "change" and d.note != REMAKE and shot is not None:
+            said = change_refusal(shot, d.note, _mood_words(d.note), ws.catalog.get_candidate(d.candidate_id).params)
+            if said:
+                cannot[d.candidate_id] = said
     if cannot:
         decisions = [d for d in decisions if d.candidate_id not in cannot or d.action != "change"]
         said = " ".join(dict.fromkeys(cannot.values())) + (" It stays in the review: approve or reject it as it is."

@@ -154,8 +154,8 @@ def test_a_change_a_main_image_cannot_take_is_said_and_not_made_again(ws, photos
     # 1. Only the main image: nothing is made again, nothing is recorded, the same review stays open.
     events = _run(agent.resume("t1", [{"candidate_id": packshot["id"], "action": "change", "note": "warmer"}]))
     said = " ".join(e["text"] for e in events["reply"])
-    assert said == ("The main image can't be made warmer: it shows your product as your photo does, so I left it as "
-                    "it was. Only the lifestyle and campaign scenes take changes like that. It stays in the review: "
+    assert said == ("The main image can't take \"warmer\": it shows your product as your photo does, so I left it "
+                    "as it was. Only the lifestyle and campaign scenes take changes like that. It stays in the review: "
                     "approve or reject it as it is.")
     assert "progress" not in events  # nothing was rendered
     assert agent.pending_review("t1")["candidates"] == first
@@ -166,7 +166,7 @@ def test_a_change_a_main_image_cannot_take_is_said_and_not_made_again(ws, photos
     events = _run(agent.resume("t1", [{"candidate_id": packshot["id"], "action": "change", "note": "a holiday mood"},
                                       {"candidate_id": scene["id"], "action": "change", "note": "warmer"}]))
     said = " ".join(e["text"] for e in events["reply"])
-    assert "The main image can't be made in a holiday mood" in said and "fresh" not in said
+    assert "The main image can't take a holiday mood: " in said and "fresh" not in said
     second = agent.pending_review("t1")["candidates"]
     assert packshot in second and scene["id"] not in {c["id"] for c in second}
     assert any(c["role"] == "lifestyle" for c in second)
@@ -189,7 +189,7 @@ def test_a_change_a_main_image_cannot_take_is_said_and_not_made_again(ws, photos
     version = ws.catalog.latest_plan("RING-F").version
     events = _run(agent.send("t1", "make the main image warmer"))
     said = events["reply"][-1]["text"]
-    assert said.startswith("The main image can't be made warmer: ") and "fresh" not in said, said
+    assert said.startswith("The main image can't take \"warmer\": ") and "fresh" not in said, said
     assert ws.catalog.latest_plan("RING-F").version == version and agent.pending_review("t1") is None
 
 

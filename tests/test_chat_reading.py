@@ -253,7 +253,7 @@ def test_a_look_change_in_a_plan_edit_changes_the_look_it_renders():
     assert new.options["look"]["surfaces"] == ["stone"]
     # a close-up takes no look: said, and it is not made again into the same picture
     result = apply_edit(plan, parse_plan_edit("make the close up lighter", plan))
-    assert result.notes == ["The detail close-up can't be made lighter: it shows your product as your photo does, "
+    assert result.notes == ["The detail close-up can't take \"lighter\": it shows your product as your photo does, "
                             "so I left it as it was. Only the lifestyle and campaign scenes take changes like that."]
     assert not result.to_render and result.plan.shots == plan.shots
 
