@@ -152,9 +152,9 @@ def _plate_usable(plate: Plate, kind: str) -> bool:
     return plate.kind == kind
 
 
-# Who adds a model photo: the chat app has no way to yet (a model photo needs the spot the jewelry sits on marked,
-# and the model's consent recorded: `listing-studio plate add`, README "A short tour of the command line").
-ADDS_MODEL_PHOTOS = "the person who set up Listing Studio"
+# Where a seller adds a model photo (the spot the jewelry sits on painted, the model's consent ticked): the app's
+# panel of that name (ui/app.py); `listing-studio plate add` does the same from the command line.
+ADD_MODEL_PHOTO = "add one in the app under \"Model photos for try-ons\""
 
 
 def channel_words(channel: Channel) -> str:
@@ -163,15 +163,13 @@ def channel_words(channel: Channel) -> str:
 
 
 def try_on_request(kind: str, channel: Channel, plates_of_kind: int) -> str:
-    """What the seller should get added so that a try-on can be made, in plain words, saying honestly who can
-    add it (not the chat app)."""
+    """What the seller should add so that a try-on can be made, and where in the app, in plain words."""
     photo, where = TRY_ON_PHOTO[kind], channel_words(channel)
     if plates_of_kind:
         return (f"a try-on needs {photo} whose model agreed to its use on {where}; none of your {kind} photos has "
-                f"that consent yet: {ADDS_MODEL_PHOTOS} can record it, and the try-on is then planned")
-    return (f"a try-on needs {photo}, plain background, from a model who agreed to its use on {where}; this app "
-            f"cannot add model photos yet: {ADDS_MODEL_PHOTOS} can add one with the model's consent, and the "
-            "try-on is then planned")
+                f"that consent yet: {ADD_MODEL_PHOTO} with {where} ticked, then say \"add a try-on\"")
+    return (f"a try-on needs {photo}, plain background, from a model who agreed to its use on {where}: "
+            f"{ADD_MODEL_PHOTO}, then say \"add a try-on\"")
 
 
 def closeup_refusal(photo_size: tuple[int, int] | None) -> str:
