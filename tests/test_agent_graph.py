@@ -423,3 +423,21 @@ def test_photo_notices():
     assert "tiny.jpg is small (500x640)" in notices[0] and "hard to separate" in notices[1]
     fine = small.model_copy(update={"width": 2000, "height": 2000, "notes": ["cutout: white background, confidence 0.97"]})
     assert photo_notices([fine]) == []
+
+
+def test_add_a_try_on_after_a_model_photo_is_stored(ws, photos, real_hand_plate):
+    """What the try-on notice tells the seller works: once a model photo with consent is stored, "add a try-on"
+    plans and makes one; a ring without its size gets the reason in the seller's words."""
+    from tools.plates import register_plate
+
+    agent = StudioAgent(ws)
+    _run(agent.send("t1", "silver ring for etsy, 1 variant each, no lifestyle, no campaign", images=[photos["DEMO-RING"]],
+                    sku="RING-TO"))
+    assert "try_on" in [g.role.value for g in ws.catalog.latest_plan("RING-TO").not_planned]
+    _run(agent.send("t1", "approve all"))
+    plate, mask = real_hand_plate
+    register_plate(ws, plate, kind="hand", mask=mask, talent_name="Ana", consent_channels=["etsy"])
+    events = _run(agent.send("t1", "add a try-on"))
+    said = events["reply"][-1]["text"]
+    assert "try_on" in [s.role.value for s in ws.catalog.latest_plan("RING-TO").shots]
+    assert "The try-on could not be made: " in said and "real width in mm" in said and "try_on" not in said, said
