@@ -107,7 +107,7 @@ def enlarge_limits(channel: Channel | None) -> tuple[float, float]:
 def enlargement_note(factor: float, channel: Channel | None) -> tuple[str, str]:
     """("ok" | "warn" | "refuse", the seller's sentence) for a product enlarged `factor` times its photo."""
     free, limit = enlarge_limits(channel)
-    where = f" for {channel.value}" if channel else ""
+    where = f" for {channel_words(channel)}" if channel else ""
     if factor <= free + 1e-6:
         if factor <= ENLARGE_NOTICE:
             return "ok", "not enlarged beyond the source photo"
