@@ -12,7 +12,7 @@ import re
 from langgraph.runtime import Runtime
 
 from agent.context import StudioContext
-from agent.events import plan_event, progress
+from agent.events import plan_event, progress, reply_event
 from agent.offline.intents import campaign_additions, parse_plan_edit
 from agent.state import StudioState
 from tools.errors import ListingError
@@ -92,6 +92,9 @@ def edit_plan(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         result = apply_edit(current, edit)
     except ListingError as exc:
         return {"answer": str(exc)}
+    if not (result.to_render or result.dropped or result.added or result.replaced):
+        # nothing to change (a main image asked to be warmer): say why, and keep the plan as it is
+        return {"answer": " ".join(n[:1].upper() + n[1:] for n in result.notes) or "Nothing changed in the plan."}
     changed = ws.catalog.save_plan(result.plan)
     dumped = changed.model_dump(mode="json")
     plan_event(dumped)
@@ -107,26 +110,33 @@ def change_scenes(ws, current: GalleryPlan, text: str, mood: str) -> dict | None
     candidate, which production then measures the re-render against. None when the words ask no change
     of the look or no scene was rendered yet."""
     from agent.offline.reader import find_roles
-    from tools.looks import SCENE_ROLES, changed_shot, read_change
+    from tools.looks import SCENE_ROLES, change_refusal, changed_shot, read_change
 
     if not read_change(text).understood:
         return None
     named = set(find_roles(text.lower())[0])
-    shots, to_render = [], []
+    shots, to_render, refused = [], [], []
     for shot in current.shots:
         latest = ws.catalog.candidates(current.sku, shot.id) if shot.role.value in SCENE_ROLES else []
         fresh = None
         if latest and (not named or shot.role in named):
-            fresh, _ = changed_shot(shot, text, mood, latest[0].id, latest[0].params)
+            # a set already at the limit of the change would render the same picture: said, not re-rendered
+            refusal = change_refusal(shot, text, mood, latest[0].params)
+            if refusal:
+                refused.append(refusal)
+            else:
+                fresh, _ = changed_shot(shot, text, mood, latest[0].id, latest[0].params)
         shots.append(fresh or shot)
         if fresh is not None:
             to_render.append(fresh.id)
     if not to_render:
-        return None
+        return {"answer": " ".join(dict.fromkeys(refused))} if refused else None
     progress("Changing the plan", "running")
     changed = ws.catalog.save_plan(current.model_copy(update={"shots": shots}))
     dumped = changed.model_dump(mode="json")
     plan_event(dumped)
     progress("Changing the plan", "done", f"plan v{changed.version}: re-rendering {len(to_render)} scene(s) "
              "with your change")
+    if refused:  # said now, beside the scenes that do change
+        reply_event(" ".join(dict.fromkeys(refused)))
     return {"plan": dumped, "to_produce": to_render, "results": {"__reset__": True}, "revisions": 0}

@@ -188,6 +188,28 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
             return {"decisions": None, "rereview": True}
         reply_event(said)
 
+    # 2b. A change that would give the same picture again (a main image or a close-up takes no look; a set
+    #     already at the limit of the change: tools.looks.change_refusal) is not re-rendered: said plainly, and
+    #     the image stays in the review with its other choices
+    from tools.looks import change_refusal
+
+    shots = {s["id"]: Shot.model_validate(s) for s in (state.get("plan") or {}).get("shots", [])}
+    cannot = {}
+    for d in decisions:
+        shot = shots.get(by_id[d.candidate_id]["shot"]) if d.candidate_id in by_id else None
+        if d.action == "change" and d.note != REMAKE and shot is not None:
+            said = change_refusal(shot, d.note, _mood_words(d.note), ws.catalog.get_candidate(d.candidate_id).params)
+            if said:
+                cannot[d.candidate_id] = said
+    if cannot:
+        decisions = [d for d in decisions if d.candidate_id not in cannot or d.action != "change"]
+        said = " ".join(dict.fromkeys(cannot.values())) + (" It stays in the review: approve or reject it as it is."
+                                                            if len(cannot) == 1 else
+                                                            " They stay in the review: approve or reject them as they are.")
+        reply_event(said)
+        if not decisions:
+            return {"decisions": None, "rereview": True}
+
     # 3. Record each one (the review tool refuses approving what failed the check without a reason)
     approved, rejected, changed, refused = [], [], [], []
     for d in decisions:
@@ -211,7 +233,7 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
         plan = GalleryPlan.model_validate(state["plan"])
         plan, to_render, _ = replan_from_changes(
             plan, changed, {cid: c["shot"] for cid, c in by_id.items()},
-            read_mood=lambda note: ", ".join(x for x in find_mood(note[:300]) if x),
+            read_mood=_mood_words,
             previous_params={d.candidate_id: ws.catalog.get_candidate(d.candidate_id).params for d in changed})
         remade = [by_id[d.candidate_id]["shot"] for d in changed if d.note == REMAKE]
         to_render += [shot for shot in dict.fromkeys(remade) if shot not in to_render]
@@ -237,6 +259,11 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
         reply_event(" ".join(part.rstrip(". ") + "." for part in parts))
         update |= {"review": {**payload, "candidates": waiting}, "rereview": True}
     return update
+
+
+def _mood_words(note: str) -> str:
+    """The mood a change request names ("warm holiday light" -> "warm, holiday"), else ""."""
+    return ", ".join(x for x in find_mood(note[:300]) if x)
 
 
 def _plan_edit_during_review(state: StudioState, runtime: Runtime[StudioContext], text: str) -> dict | None:

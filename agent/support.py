@@ -14,6 +14,7 @@ from agent.offline.intents import parse_question
 from agent.offline.reader import find_channels
 from agent.state import StudioState
 from tools.errors import ListingError
+from tools.looks import role_words
 from tools.models import Brief, Channel
 
 
@@ -118,7 +119,7 @@ def reply(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         n = len(review.get("candidates", []))
         parts.append(f"Rendered {n} candidate(s) for {state['sku']}.")
     for failure in (state.get("review") or {}).get("failures", []):
-        parts.append(f"The {failure['role']} shot failed: {failure['error']}")
+        parts.append(f"The {role_words(failure['role'])} could not be made: {failure['error']}")
     notices = state.get("notices") or []
     if notices:
         parts.append("Note: " + "; ".join(notices))

@@ -139,6 +139,60 @@ def test_images_not_decided_on_stay_in_the_review(ws, photos):
     assert all(ws.catalog.latest_decision(cid) is None for cid in others)
 
 
+def test_a_change_a_main_image_cannot_take_is_said_and_not_made_again(ws, photos):
+    """"Warmer" on the main image would render the same picture again: it is not re-rendered, the reply says
+    plainly that this image can't take that change, and it stays in the review with its other choices; a
+    scene changed in the same round is re-made beside it."""
+    agent = StudioAgent(ws)
+    _run(agent.send("t1", "silver ring for etsy, 1 variant each, no campaign, no try-on", images=[photos["DEMO-RING"]],
+                    sku="RING-F"))
+    first = agent.pending_review("t1")["candidates"]
+    packshot = next(c for c in first if c["role"] == "packshot")
+    scene = next(c for c in first if c["role"] == "lifestyle")
+    version = ws.catalog.latest_plan("RING-F").version
+
+    # 1. Only the main image: nothing is made again, nothing is recorded, the same review stays open.
+    events = _run(agent.resume("t1", [{"candidate_id": packshot["id"], "action": "change", "note": "warmer"}]))
+    said = " ".join(e["text"] for e in events["reply"])
+    assert said == ("The main image can't take \"warmer\": it shows your product as your photo does, so I left it "
+                    "as it was. Only the lifestyle and campaign scenes take changes like that. It stays in the review: "
+                    "approve or reject it as it is.")
+    assert "progress" not in events  # nothing was rendered
+    assert agent.pending_review("t1")["candidates"] == first
+    assert ws.catalog.latest_plan("RING-F").version == version
+    assert ws.catalog.latest_decision(packshot["id"]) is None
+
+    # 2. With a scene change in the same round: the scene is re-made, the main image waits beside it unchanged.
+    events = _run(agent.resume("t1", [{"candidate_id": packshot["id"], "action": "change", "note": "a holiday mood"},
+                                      {"candidate_id": scene["id"], "action": "change", "note": "warmer"}]))
+    said = " ".join(e["text"] for e in events["reply"])
+    assert "The main image can't take a holiday mood: " in said and "fresh" not in said
+    second = agent.pending_review("t1")["candidates"]
+    assert packshot in second and scene["id"] not in {c["id"] for c in second}
+    assert any(c["role"] == "lifestyle" for c in second)
+    assert ws.catalog.latest_decision(packshot["id"]) is None
+    assert [s.id for s in ws.catalog.latest_plan("RING-F").shots if s.role.value == "packshot"] == [packshot["shot"]]
+
+    # 3. Were such a main image made again, the reply would say it came out the same, never a "fresh take".
+    from tools.looks import changed_shot, verify_shot_change
+    from tools.production import produce_shot
+
+    shot = ws.catalog.get_shot(packshot["shot"])
+    fresh, _ = changed_shot(shot, "warmer", "", packshot["id"])
+    remade = [candidate for candidate, _ in produce_shot(ws, "RING-F", fresh, max_rerenders=0)]
+    assert remade[0].asset_id == ws.catalog.get_candidate(packshot["id"]).asset_id  # the same picture
+    assert verify_shot_change(ws, fresh, remade) == ([], "The main image came out exactly as before: it did not "
+                                                         "change with \"warmer\". Approve or reject it as it is.")
+
+    # 4. The same words in the chat after the review: said, and the plan stays as it is.
+    _run(agent.send("t1", "approve all"))
+    version = ws.catalog.latest_plan("RING-F").version
+    events = _run(agent.send("t1", "make the main image warmer"))
+    said = events["reply"][-1]["text"]
+    assert said.startswith("The main image can't take \"warmer\": ") and "fresh" not in said, said
+    assert ws.catalog.latest_plan("RING-F").version == version and agent.pending_review("t1") is None
+
+
 def test_a_question_during_review_is_answered_and_the_review_stays_open(ws, photos):
     agent = StudioAgent(ws)
     _run(agent.send("t1", f"gold ring for etsy, {SMALL}", images=[photos["DEMO-RING"]], sku="RING-Q"))
@@ -163,9 +217,13 @@ def test_questions_to_the_user_are_bounded(ws, photos):
 def test_change_rounds_are_bounded(ws, photos):
     agent = StudioAgent(ws)
     agent.context.max_revisions = 1
-    _run(agent.send("t1", f"ring for ebay, {SMALL}, no detail", images=[photos["DEMO-RING"]], sku="RING-3"))
-    for _ in range(2):
+    _run(agent.send("t1", "ring for ebay, 1 variant each, no campaign, no try-on, no detail", images=[photos["DEMO-RING"]],
+                    sku="RING-3"))
+    _run(agent.resume("t1", [{"candidate_id": c["id"], "action": "approve", "note": ""}
+                             for c in agent.pending_review("t1")["candidates"] if c["role"] != "lifestyle"]))
+    for _ in range(2):  # the scene takes "warmer" (a main image would not be made again at all)
         candidate = agent.pending_review("t1")["candidates"][0]
+        assert candidate["role"] == "lifestyle"
         events = _run(agent.resume("t1", [{"candidate_id": candidate["id"], "action": "change", "note": "warmer"}]))
     assert agent.pending_review("t1") is None
     assert "stopped after 1 rounds" in events["reply"][-1]["text"]
@@ -365,3 +423,21 @@ def test_photo_notices():
     assert "tiny.jpg is small (500x640)" in notices[0] and "hard to separate" in notices[1]
     fine = small.model_copy(update={"width": 2000, "height": 2000, "notes": ["cutout: white background, confidence 0.97"]})
     assert photo_notices([fine]) == []
+
+
+def test_add_a_try_on_after_a_model_photo_is_stored(ws, photos, real_hand_plate):
+    """What the try-on notice tells the seller works: once a model photo with consent is stored, "add a try-on"
+    plans and makes one; a ring without its size gets the reason in the seller's words."""
+    from tools.plates import register_plate
+
+    agent = StudioAgent(ws)
+    _run(agent.send("t1", "silver ring for etsy, 1 variant each, no lifestyle, no campaign", images=[photos["DEMO-RING"]],
+                    sku="RING-TO"))
+    assert "try_on" in [g.role.value for g in ws.catalog.latest_plan("RING-TO").not_planned]
+    _run(agent.send("t1", "approve all"))
+    plate, mask = real_hand_plate
+    register_plate(ws, plate, kind="hand", mask=mask, talent_name="Ana", consent_channels=["etsy"])
+    events = _run(agent.send("t1", "add a try-on"))
+    said = events["reply"][-1]["text"]
+    assert "try_on" in [s.role.value for s in ws.catalog.latest_plan("RING-TO").shots]
+    assert "The try-on could not be made: " in said and "real width in mm" in said and "try_on" not in said, said

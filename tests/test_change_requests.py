@@ -37,7 +37,7 @@ def test_every_table_uses_only_known_parameters_and_metrics():
     for name, table in [("default", vocab["default"]), *vocab["mood"].items()]:
         assert set(table) - {"words"} <= set(looks.PARAMETERS), name
     for name, change in vocab["change"].items():
-        assert set(change) <= {"words", "set", "add", "measure", "expect"}, name
+        assert set(change) <= {"words", "done", "set", "add", "measure", "expect"} and change["done"], name
         assert set(change.get("set", {})) | set(change.get("add", {})) <= set(looks.PARAMETERS), name
         assert change["measure"] in looks.METRICS and change["expect"] != 0, name
 
@@ -91,9 +91,41 @@ def test_a_change_that_did_not_happen_is_said_plainly():
     image, box = _render(base)
     results = [looks.verify_change(image, box, image, box, ["darker"])]
     reply = looks.change_reply("lifestyle", looks.read_change("darker please"), results)
-    assert "did NOT change" in reply and "darker" in reply
+    assert reply.startswith('The lifestyle scene did NOT change enough for "darker" (background lightness')
+    assert reply.endswith("): the new image is not what you asked for yet.")
     unclear = looks.change_reply("lifestyle", looks.read_change("make it pop"), [])
-    assert "did not find a change" in unclear and "darker" in unclear
+    assert unclear.startswith("I made the lifestyle scene again, but I did not find a change I can make in")
+    assert "darker" in unclear
+
+
+def test_a_change_reply_reads_as_sentences_about_the_shot():
+    """No internal role name as a heading ("The lifestyle: ..."): the shot in the seller's words, a sentence
+    per change, what was measured in brackets."""
+    row = {"change": "warmer", "before": 4.0, "after": 12.0, "ok": True, "says": "background warmth +4 -> +12"}
+    reply = looks.change_reply("lifestyle", looks.read_change("warmer"), [[row]])
+    assert reply == "The lifestyle scene is warmer now (background warmth +4 -> +12)."
+    space = {"change": "more_space", "before": 0.5, "after": 0.48, "ok": False, "says": "product 50% -> 48% of the frame"}
+    reply = looks.change_reply("campaign", looks.read_change("warmer, more space"), [[row, space]],
+                               label="9:16 campaign image")
+    assert reply == ("The 9:16 campaign image is warmer now (background warmth +4 -> +12). The 9:16 campaign image "
+                     'did NOT change enough for "more space" (product 50% -> 48% of the frame): the new image is not '
+                     "what you asked for yet.")
+
+
+def test_a_change_already_at_its_limit_is_known_before_rendering():
+    """"Warmer" adds 0.6 warmth up to the limit of 1: on a set rendered at 1 it cannot move the picture (a
+    re-render would be the same), at 0.7 it is held back; each is rendered and measured to show it."""
+    warm = _plain("warm")
+    once = looks.apply_changes(warm, ["warmer"])
+    assert once["warmth"] == 1.0 and looks.limited(warm, ["warmer"]) == ["warmer"]
+    assert looks.at_limit(warm, ["warmer"]) == []  # warmth 0.7 -> 1 (and the palette as written): it moves
+    assert looks.at_limit(once, ["warmer", "darker"]) == ["warmer"]  # darker still moves the set
+    before, before_box = _render(once)
+    after, after_box = _render(looks.apply_changes(once, ["warmer"]))
+    [result] = looks.verify_change(before, before_box, after, after_box, ["warmer"])
+    assert not result["ok"] and result["delta"] == 0  # the same picture: why it is not rendered again
+    held = looks.change_reply("lifestyle", looks.read_change("warmer"), [[result]], held=["warmer"])
+    assert held.endswith("its set reached the limit of that change, so this is as far as it goes.")
 
 
 def test_candidates_of_one_shot_differ_visibly():
@@ -141,7 +173,7 @@ def test_a_change_request_in_the_chat_reaches_the_renderer_and_is_measured(tmp_p
         lum_before = scene_metrics.backdrop_lab(Image.open(hero["path"]), _box(before.placement))[0]
         lum_after = scene_metrics.backdrop_lab(Image.open(second[0]["path"]), _box(after.placement))[0]
         assert lum_after <= lum_before - 15
-        assert "darker: done" in replies and f"{lum_before:.0f} -> {lum_after:.0f}" in replies
+        assert "The lifestyle scene is darker now (" in replies and f"{lum_before:.0f} -> {lum_after:.0f}" in replies
         assert second[0]["change"][0]["ok"] and second[0]["verdict"] == "pass"
 
         # 3. After the review, a change request re-plans the scene from its latest render and measures it
@@ -150,8 +182,45 @@ def test_a_change_request_in_the_chat_reaches_the_renderer_and_is_measured(tmp_p
         events = list(agent.send("t1", "make the lifestyle lighter"))
         replies = " ".join(e["text"] for e in events if e["type"] == "reply")
         third = agent.pending_review("t1")["candidates"]
-        assert [c["role"] for c in third] == ["lifestyle"] and "lighter: done" in replies
+        assert [c["role"] for c in third] == ["lifestyle"] and "The lifestyle scene is lighter now (" in replies
         assert third[0]["change"][0]["delta"] >= 15
+    finally:
+        ws.close()
+
+
+def test_warmer_again_and_again_warms_until_it_cannot_and_then_says_so(tmp_path):
+    """Each "warmer" starts from what the previous image was rendered with: the scene warms measurably while
+    the set can go further, and once it is at the limit the reply says so and nothing is made again."""
+    from agent.runner import StudioAgent
+    from tools.demo import demo_photo_bytes
+    from tools.settings import Settings
+    from tools.workspace import Workspace
+
+    photo = tmp_path / "ring.jpg"
+    photo.write_bytes(demo_photo_bytes("DEMO-RING", size=500))
+    ws = Workspace.open(Settings.from_env({}, home=tmp_path / "home", max_rerenders=0))
+    try:
+        agent = StudioAgent(ws)
+        list(agent.send("t1", "silver ring for etsy, 1 variant each, no detail, no campaign, no try-on",
+                        images=[photo], sku="RING-WW"))
+        scene = next(c for c in agent.pending_review("t1")["candidates"] if c["role"] == "lifestyle")
+        warmth = [ws.catalog.get_candidate(scene["id"]).params["warmth"]]
+        for _ in range(4):
+            events = list(agent.resume("t1", [{"candidate_id": scene["id"], "action": "change", "note": "warmer"}]))
+            said = " ".join(e["text"] for e in events if e["type"] == "reply")
+            new = next(c for c in agent.pending_review("t1")["candidates"] if c["role"] == "lifestyle")
+            if new["id"] == scene["id"]:  # not made again: the reply says it cannot go further
+                assert said.startswith('The lifestyle scene can\'t go further with "warmer": its set is already '
+                                       "at the limit"), said
+                assert ws.catalog.latest_decision(scene["id"]) is None
+                break
+            assert new["change"][0]["ok"], new["change"]  # measurably warmer than the image it replaces
+            assert said.startswith("The lifestyle scene is warmer now (background warmth "), said
+            scene = new
+            warmth.append(ws.catalog.get_candidate(scene["id"]).params["warmth"])
+        else:
+            raise AssertionError(f"warmer never reached its limit: {warmth}")
+        assert warmth[-1] == 1.0 and warmth == sorted(warmth) and len(warmth) >= 2
     finally:
         ws.close()
 

@@ -251,8 +251,11 @@ def test_a_look_change_in_a_plan_edit_changes_the_look_it_renders():
     result = apply_edit(plan, edit)
     (new,) = [s for s in result.plan.shots if s.id in result.to_render]
     assert new.options["look"]["surfaces"] == ["stone"]
+    # a close-up takes no look: said, and it is not made again into the same picture
     result = apply_edit(plan, parse_plan_edit("make the close up lighter", plan))
-    assert any("cannot be made lighter" in n for n in result.notes)  # said, not silently the same
+    assert result.notes == ["The detail close-up can't take \"lighter\": it shows your product as your photo does, "
+                            "so I left it as it was. Only the lifestyle and campaign scenes take changes like that."]
+    assert not result.to_render and result.plan.shots == plan.shots
 
 
 def test_only_in_an_edit_keeps_just_the_formats_the_plan_has():

@@ -52,7 +52,7 @@ def test_without_a_plate_the_plan_says_which_photo_enables_a_try_on(category, ki
     assert Role.try_on not in [s.role for s in plan.shots]
     (gap,) = plan.not_planned
     assert gap.role is Role.try_on and gap.slot is Slot.gallery_2 and gap.needs == f"plate:{kind}"
-    assert f"a photo of {photo}" in gap.reason and "etsy" in gap.reason
+    assert f"a photo of {photo}" in gap.reason and "on Etsy" in gap.reason  # the channel as sellers write it
     # the seller's words: no command line, flag or id
     assert any(gap.reason in n for n in plan.notes)
     assert not any(word in n for n in plan.notes for word in ("listing-studio", "--", "plate add"))
@@ -62,7 +62,7 @@ def test_try_on_is_skipped_when_the_only_plate_lacks_consent():
     plan = plan_gallery(_product(Category.ring), Brief(), [Channel.amazon], plates=[_plate()],
                         consents={"hand-1": "consent of talent t1 covers etsy, not amazon"})
     assert Role.try_on not in [s.role for s in plan.shots]
-    assert "agreed to its use on amazon" in plan.not_planned[0].reason
+    assert "agreed to its use on Amazon" in plan.not_planned[0].reason
 
 
 def test_an_asked_try_on_without_a_usable_plate_is_not_planned_twice():

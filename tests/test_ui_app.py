@@ -153,7 +153,8 @@ def test_seller_words_remove_command_lines_ids_and_paths():
     plate = ("no try-on: no registered hand plate with consent for amazon; register one with `listing-studio plate "
              "add IMAGE --kind hand --mask MASK --talent ID --consent-channels amazon`")
     assert seller_words(plate) == ("no try-on: no registered hand plate with consent for amazon: a try-on needs a "
-                                   "consented model photo of a hand, which the studio does not have yet")
+                                   "model photo of a hand with the model's consent: add one in the app under "
+                                   "\"Model photos for try-ons\"")
     refused = ("RING-1 has no approved images yet: approve candidates with `listing-studio review RING-1 --approve "
                "ID` first")
     assert "listing-studio" not in seller_words(refused) and "approve images in the review" in seller_words(refused)
@@ -191,6 +192,74 @@ def test_missing_panel_is_the_coverage_answer(workspace):
     assert text == coverage_answer(workspace, "RING-9")
     assert "lacks 1 image(s)" in text and "main image (search grid, Amazon): planned, not rendered yet" in text
     assert "Not in its plan: try-on, detail close-up, lifestyle scene" in text
+
+
+def test_the_try_on_notice_says_where_in_the_app_to_add_a_model_photo(workspace):
+    """The try-on gap names the app's own step (the "Model photos for try-ons" panel, then "add a try-on" in
+    the chat), and no command, id or path."""
+    from tools.models import Brief, Category, Channel, Product
+    from tools.plan import plan_with_plates
+    from ui.app import AppContext, missing_panel
+    from ui.views import plan_markdown, seller_words
+
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home)
+    product = workspace.catalog.upsert_product(Product(sku="RING-T", category=Category.ring, title="ring"))
+    plan = workspace.catalog.save_plan(plan_with_plates(workspace, product, Brief(channels=[Channel.ebay]),
+                                                        [Channel.ebay]))
+    (gap,) = [g for g in plan.not_planned if g.role.value == "try_on"]
+    shown = missing_panel(ctx, "RING-T")
+    assert gap.reason in shown and seller_words(gap.reason) == gap.reason
+    assert gap.reason == ("a try-on needs a photo of a hand with the ring finger in view, plain background, from a "
+                          "model who agreed to its use on eBay: add one in the app under \"Model photos for try-ons\", "
+                          "then say \"add a try-on\"")
+    for text in (shown, plan_markdown(plan.model_dump(mode="json"))):
+        assert "listing-studio" not in text and "plate" not in text and "as a model photo" not in text
+
+
+def _editor(photo_path, mask_path=None) -> dict:
+    """What the app's model-photo editor sends: the uploaded photo and one painted layer (the spot)."""
+    import numpy as np
+    from PIL import Image
+
+    photo = np.asarray(Image.open(photo_path).convert("RGBA"))
+    layer = np.zeros_like(photo)
+    if mask_path is not None:
+        layer[np.asarray(Image.open(mask_path).convert("L")) > 127] = (37, 99, 235, 255)
+    return {"background": photo, "layers": [layer], "composite": photo}
+
+
+def test_a_model_photo_added_in_the_app_makes_the_try_on_plannable(workspace, real_hand_plate):
+    """The panel's handler stores the photo with the painted spot as its anchor and the model's consent for the
+    ticked channels; the next plan of a ring includes the try-on. Missing parts are asked for, nothing stored."""
+    from tools.models import Brief, Category, Channel, Product
+    from tools.plan import plan_with_plates
+    from ui.app import AppContext, on_add_model_photo
+
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home)
+    plate, mask = real_hand_plate
+    # 1. Asked back: nothing painted, no consent ticked, no photo.
+    assert on_add_model_photo(ctx, _editor(plate), "hand", "Ana", ["etsy"], None)[0].startswith(
+        "✗ Paint over the spot where the jewelry sits")
+    assert on_add_model_photo(ctx, _editor(plate, mask), "hand", "Ana", [], None)[0].startswith("✗ Tick where")
+    assert on_add_model_photo(ctx, None, "hand", "Ana", ["etsy"], None)[0] == "✗ Upload the model's photo first."
+    blank = _editor(mask, mask)  # painted on the editor's empty canvas, no photo uploaded
+    blank["background"] = blank["background"] * 0 + 255
+    assert on_add_model_photo(ctx, blank, "hand", "Ana", ["etsy"], None)[0] == "✗ Upload the model's photo first."
+    assert workspace.catalog.plates() == []
+    # 2. Stored: the spot is the anchor, the consent covers what was ticked.
+    note, editor = on_add_model_photo(ctx, _editor(plate, mask), "hand", "Ana", ["etsy"], None)
+    assert note.startswith("✓ Added the photo of a hand (Ana, agreed for Etsy).") and editor["value"] is None
+    (stored,) = workspace.catalog.plates("hand")
+    talent = workspace.catalog.get_talent(stored.talent_id)
+    assert talent.name == "Ana" and [c.value for c in talent.consent.channels] == ["etsy"]
+    assert stored.anchor.kind == "ring" and stored.anchor.span_px > 5
+    # 3. A ring's plan for Etsy now has its try-on; for Amazon (no consent) it does not.
+    product = workspace.catalog.upsert_product(Product(sku="RING-P", category=Category.ring, title="ring"))
+    etsy = plan_with_plates(workspace, product, Brief(channels=[Channel.etsy]), [Channel.etsy])
+    assert "try_on" in [s.role.value for s in etsy.shots]
+    amazon = plan_with_plates(workspace, product, Brief(channels=[Channel.amazon]), [Channel.amazon])
+    assert "try_on" not in [s.role.value for s in amazon.shots]
+    assert any("none of your hand photos has that consent yet" in g.reason for g in amazon.not_planned)
 
 
 def test_card_html_shows_verdict_reasons_and_warnings_escaped():

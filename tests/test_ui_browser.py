@@ -374,9 +374,10 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         page.click("#close-view")
 
         # 4. Approve the main image; ask for a change on another image with its own words; send.
-        # the change goes to a scene (its set takes "warmer"), else to any image that is not the main one
+        # the change goes to a scene: its set takes "warmer" (a main image or close-up is not made again for it)
         scenes = [c for c in cards if page.locator(f"#card-{c}.ls-role-lifestyle").count()]
-        changed = (scenes or [c for c in cards if c not in packshots])[0]
+        assert scenes, "the ring's gallery was expected to plan a lifestyle scene"
+        changed = scenes[0]
         untouched = next(c for c in cards if c not in (packshots[0], changed))
         # A flagged image is approved only with the seller's reason, typed on its card.
         _decide(page, packshots[0], "approve", "I checked it against my photo: the ring is whole" if flagged else "")

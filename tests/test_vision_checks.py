@@ -365,6 +365,30 @@ def test_one_enlargement_policy_warns_up_to_3x_and_fails_beyond(settings):
     assert check.message.startswith("warning: the product was enlarged")
 
 
+def test_a_mild_enlargement_is_named_as_one_never_as_not_enlarged(settings, ring):
+    """The check's pass sentence agrees with the engine's warning on the card: "enlarged 1.27x … within the
+    2x allowed", and "not enlarged" only at 1x."""
+    from tools.rules import ENLARGE_NOTICE
+
+    def upscale(factor, recorded=None):
+        side = round(factor * max(ring.size) / 0.85)  # place() fills 85 % of the frame
+        image, placement = place(ring, frame=(side, side))
+        placement = placement.model_copy(update={"upscale": recorded or max(1.0, placement.scale)})
+        return next(c for c in run(settings, ring, image, placement).checks if c.name == "upscale")
+
+    # 1. Enlarged about 1.27x, as the engine records it (and warns on the card).
+    check = upscale(1.27)
+    assert 1.2 < check.value < 1.35 and check.passed and not check.warning
+    assert "not enlarged" not in check.message and f"enlarged {check.value:.2f}x" in check.message
+    assert check.message.endswith("within the 2x allowed")
+    # 2. The engine reports an enlargement the measurement does not see: the check does not deny it.
+    check = upscale(1.0, recorded=1.2)
+    assert check.value == pytest.approx(1.2) and "enlarged 1.20x" in check.message
+    # 3. At the source's own size it is "not enlarged".
+    check = upscale(1.0)
+    assert check.value <= ENLARGE_NOTICE and check.message == "the product is not enlarged beyond the source photo"
+
+
 def test_noisy_candidate_fails_noise(settings, ring):
     image, placement = place(ring)
     rng = np.random.default_rng(0)

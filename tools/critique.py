@@ -203,11 +203,12 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
     # photo reaching a channel's minimum), beyond that a failure; never for channels that forbid upscaling.
     from tools.rules import enlarge_limits, enlargement_note
 
-    verdict, sentence = enlargement_note(fid.scale, channel)
-    checks.append(_check("upscale", fid.scale, enlarge_limits(channel)[1], verdict != "refuse",
-                         (f"warning: the {noun} was {sentence}" if verdict == "warn" else
-                          f"the {noun} is {sentence}" if verdict == "refuse" else
-                          f"the {noun} is not enlarged beyond its source ({fid.scale:.2f}x)")))
+    # The measured size, unless the engine reports a larger enlargement: the check never calls "not enlarged"
+    # what the engine's own warning on the card says it enlarged.
+    factor = max(fid.scale, recorded_upscale or 1.0)
+    verdict, sentence = enlargement_note(factor, channel)
+    checks.append(_check("upscale", factor, enlarge_limits(channel)[1], verdict != "refuse",
+                         f"warning: the {noun} was {sentence}" if verdict == "warn" else f"the {noun} is {sentence}"))
     checks[-1].warning = verdict == "warn"
     ok = fid.clipping <= L.clipping
     checks.append(_check("clipping", fid.clipping, L.clipping, ok,

@@ -117,6 +117,26 @@ def apply_changes(look: dict, changes: list[str]) -> dict:
     return out
 
 
+def at_limit(look: dict, changes: list[str]) -> list[str]:
+    """The changes that cannot move `look` any further: applied alone, they leave every parameter as it was
+    (a warmth already at its limit of 1, a reflection already off). A re-render would be the same picture."""
+    return [name for name in changes
+            if all(apply_changes(look, [name]).get(k) == look.get(k) for k in _touched(name))]
+
+
+def limited(look: dict, changes: list[str]) -> list[str]:
+    """The changes that a parameter's limit (LIMITS) holds back: they move the look less than they ask."""
+    table = vocabulary().get("change", {})
+    return [name for name in changes
+            if any(abs(float(apply_changes(look, [name]).get(k) or 0) - float(look.get(k) or 0)) < abs(float(d)) - 1e-9
+                   for k, d in table[name].get("add", {}).items())]
+
+
+def _touched(name: str) -> set[str]:
+    change = vocabulary()["change"][name]
+    return {k for k in (*change.get("set", {}), *change.get("add", {})) if k in PARAMETERS}
+
+
 def change_vocabulary() -> str:
     """The change requests the renderer understands, for replies ("darker, lighter, warmer, ...")."""
     return ", ".join(n.replace("_", " ") for n in vocabulary().get("change", {}))
@@ -172,27 +192,33 @@ def _same_frame(before: Image.Image, before_box, after: Image.Image, after_box) 
             and all(abs(float(p) - float(q)) <= 2 for p, q in zip(before_box, after_box, strict=True)))
 
 
-def change_reply(role: str, request: ChangeRequest, results: list[list[dict]]) -> str:
-    """What the seller reads after a change round of one shot: what was asked, what was measured, and
-    plainly when the change did not happen (or was not understood)."""
+def change_reply(role: str, request: ChangeRequest, results: list[list[dict]], label: str = "",
+                 held: list[str] = ()) -> str:
+    """What the seller reads after a change round of one shot, as plain sentences about the shot (`label`, else
+    the role in words): what was asked, what was measured, and plainly when the change did not happen (or was
+    not understood, or `held` back by a parameter's limit). "The lifestyle scene is warmer now (background
+    warmth +4 -> +12)." """
+    label = label or role_words(role)
     if not request.understood:
-        return (f"I re-rendered the {role}, but I did not find a change I can make in \"{request.text[:80]}\"; "
+        return (f"I made the {label} again, but I did not find a change I can make in \"{request.text[:80]}\"; "
                 f"I can make it {change_vocabulary()}.")
-    lines = []
+    table = vocabulary().get("change", {})
+    sentences = []
     for name in request.changes:
         rows = [r for per in results for r in per if r["change"] == name]
         words = name.replace("_", " ")
         if not rows:
-            lines.append(f"{words}: not measured")
+            sentences.append(f"I could not measure whether the {label} {table[name]['done']}.")
         elif name == "no_reflection" and all(r["before"] < 0.2 for r in rows):
-            lines.append("no reflection: there was none to remove")
+            sentences.append(f"The {label} had no reflection to remove.")
         elif all(r["ok"] for r in rows):
-            lines.append(f"{words}: done ({rows[0]['says']})")
+            sentences.append(f"The {label} {table[name]['done']} ({rows[0]['says']}).")
         else:
             bad = next(r for r in rows if not r["ok"])
-            lines.append(f"{words}: this did NOT change enough ({bad['says']}); the new image is not what you "
-                         "asked for yet")
-    return f"The {role}: " + "; ".join(lines) + "."
+            sentences.append(f"The {label} did NOT change enough for \"{words}\" ({bad['says']}): " + (
+                "its set reached the limit of that change, so this is as far as it goes." if name in held else
+                "the new image is not what you asked for yet."))
+    return " ".join(sentences)
 
 
 # -- change requests on a plan's shot, and their measured result ---------------------------------------------
@@ -213,46 +239,105 @@ def changed_shot(shot, note: str, mood: str, previous_candidate_id: str, previou
     options = dict(shot.options)
     if mood:  # a new mood starts from that mood's look; earlier changes of the set are dropped
         options.pop("look", None)
+    held = []
     if request.understood and shot.role.value in SCENE_ROLES:
-        base = look_for(mood or shot.mood, options.get("brand_colors", ()), options)
-        if not mood:
-            base |= {k: v for k, v in (previous_params or {}).items() if k in PARAMETERS and k != "palette"}
-        base.pop("mood", None)
-        base.pop("auto_lightness", None)
+        base = previous_look(shot, mood, previous_params)
+        held = [] if mood else limited(base, request.changes)
         options["look"] = apply_changes(base, request.changes)
     options["change"] = {"from": previous_candidate_id, "from_shot": shot.id, "changes": request.changes,
-                         "text": note[:300]}
+                         "text": note[:300], "limited": held}
     fresh = Shot(role=shot.role, slot=shot.slot, channel=shot.channel, width=shot.width, height=shot.height,
                  scene=f"{shot.scene}; change: {note[:300]}".strip("; "), mood=mood or shot.mood, count=shot.count,
                  options=options)
     return fresh, request
 
 
+def role_words(role: str) -> str:
+    """A role as the seller reads it: "main image", "lifestyle scene" (tools.coverage.ROLE_WORDS)."""
+    from tools.coverage import ROLE_WORDS
+
+    return ROLE_WORDS.get(role, role.replace("_", " "))
+
+
+def _asked(changes: list[str], mood: str = "", other: str = "") -> str:
+    """What a change request asked, in words: '"warmer"', '"warmer" or a holiday mood'."""
+    said = [f'"{c.replace("_", " ")}"' for c in changes] + ([other] if other else [])
+    said += [f"a {mood} mood"] if mood else []
+    return " or ".join(said) or "that change"
+
+
+def unchangeable(role: str, changes: list[str], mood: str = "", other: str = "") -> str:
+    """Why a change of the look (`changes`, tools.looks names; `other`: a named parameter in words, e.g.
+    "another surface") or a mood cannot alter a shot of this role, in the seller's words; "" when it can,
+    or when nothing was asked. A main image or a close-up shows the product as its photo does, framed by the
+    channel's rules: no look or mood alters it, so it is not made again. A try-on takes a mood (a diffusion
+    model reads it) but no look."""
+    if role in SCENE_ROLES or not (changes or other or mood) or (role == "try_on" and mood):
+        return ""
+    return (f"The {role_words(role)} can't take {_asked(changes, mood, other)}: it shows your product as your "
+            "photo does, so I left it as it was. Only the lifestyle and campaign scenes take changes like that.")
+
+
+def previous_look(shot, mood: str = "", previous_params: dict | None = None) -> dict:
+    """The look a change request starts from: what the previous candidate was rendered with (its recorded
+    params, over the shot's own look), unless a new mood starts that mood's look."""
+    options = dict(shot.options)
+    if mood:  # a new mood starts from that mood's look; earlier changes of the set are dropped
+        options.pop("look", None)
+    base = look_for(mood or shot.mood, options.get("brand_colors", ()), options)
+    if not mood:
+        base |= {k: v for k, v in (previous_params or {}).items() if k in PARAMETERS and k != "palette"}
+    base.pop("mood", None)
+    base.pop("auto_lightness", None)
+    return base
+
+
+def change_refusal(shot, note: str, mood: str = "", previous_params: dict | None = None) -> str:
+    """Why a change request would give the same picture again, in the seller's words ("" when it changes the
+    picture): a role that takes no look (unchangeable), or a set already as far as every asked change goes
+    (at_limit, from what the previous candidate was rendered with)."""
+    request = read_change(note)
+    role = shot.role.value
+    cannot = unchangeable(role, request.changes, mood)
+    if cannot or mood or role not in SCENE_ROLES or not request.understood:
+        return cannot
+    if at_limit(previous_look(shot, "", previous_params), request.changes) != request.changes:
+        return ""
+    return (f"The {role_words(role)} can't go further with {_asked(request.changes)}: its set is already at the "
+            "limit of that change, so I left it as it was.")
+
+
 def verify_shot_change(ws, shot, candidates) -> tuple[list[list[dict]], str]:
     """For a shot re-planned by `changed_shot`: measure every new candidate against the candidate it
-    replaces; returns the per-candidate results and the reply the seller reads."""
+    replaces; returns the per-candidate results and the reply the seller reads (never "changed" when the new
+    images are the same as the old ones)."""
     info = shot.options.get("change") or {}
     request = ChangeRequest(list(info.get("changes") or []), str(info.get("text") or ""))
-    role = shot.role.value
-    if request.understood and role not in SCENE_ROLES:
-        asked = ", ".join(c.replace("_", " ") for c in request.changes)
-        return [], (f"The {role}: I can't make it {asked} yet (only lifestyle and campaign scenes take these "
-                    "changes); the new images are a fresh take.")
-    if not request.understood:
-        return [], f"The {role}: re-rendered in the new mood."
+    role, label = shot.role.value, role_words(shot.role.value)
+    if shot.options.get("aspect") and role == "campaign":
+        label = f"{shot.options['aspect']} {label}"  # "the 9:16 campaign image"
     named = ws.catalog.get_candidate(info["from"])
     # each new candidate is compared with the previous candidate in its place (the same set and light),
     # else with the candidate the request was made on
     earlier: dict = {}
     for c in ws.catalog.candidates(named.sku, info.get("from_shot") or named.shot_id):
         earlier.setdefault(c.params.get("index"), c)
+    befores = [earlier.get(candidate.params.get("index"), named) for candidate in candidates]
+    if candidates and all(b.asset_id == c.asset_id for b, c in zip(befores, candidates, strict=True)):
+        # assets are named by their content: the same id is the same picture
+        return [], (f"The {label} came out exactly as before: it did not change with \"{request.text[:80]}\". "
+                    "Approve or reject it as it is.")
+    if request.understood and role not in SCENE_ROLES:
+        return [], (f"The {label} can't take {_asked(request.changes)} (only the lifestyle and campaign scenes take "
+                    "changes like that); it was made again in its new mood.")
+    if not request.understood:
+        return [], f"The {label} was made again in its new mood."
     results = []
-    for candidate in candidates:
-        before = earlier.get(candidate.params.get("index"), named)
+    for before, candidate in zip(befores, candidates, strict=True):
         results.append(verify_change(ws.assets.open(before.asset_id).convert("RGB"), _box(before.placement),
                                      ws.assets.open(candidate.asset_id).convert("RGB"), _box(candidate.placement),
                                      request.changes))
-    return results, change_reply(role, request, results)
+    return results, change_reply(role, request, results, label, info.get("limited") or [])
 
 
 def _box(placement):

@@ -161,10 +161,7 @@ def _changed_look(shot: Shot, edit: PlanEdit, result: EditResult) -> dict:
     options = dict(shot.options)
     if not (edit.changes or edit.look):
         return options
-    if shot.role not in LOOK_ROLES:
-        asked = ", ".join(c.replace("_", " ") for c in edit.changes) or "another surface"
-        result.notes.append(f"the {shot_label(shot)} cannot be made {asked} (only lifestyle and campaign scenes "
-                            "take these changes); it renders again as a fresh take")
+    if shot.role not in LOOK_ROLES:  # a try-on's new mood (apply_edit keeps the others as they are)
         return options
     from tools.looks import apply_changes, look_for
 
@@ -176,6 +173,26 @@ def _changed_look(shot: Shot, edit: PlanEdit, result: EditResult) -> dict:
     options["look"] = apply_changes(base, edit.changes) | edit.look
     options.pop("change", None)  # nothing rendered to measure against: the look itself carries the request
     return options
+
+
+def _unchangeable(shot: Shot, edit: PlanEdit) -> str:
+    """Why a re-style cannot alter this shot (tools.looks.unchangeable), "" when it can or when it only asks
+    for another number of candidates."""
+    from tools.looks import at_limit, look_for, role_words, unchangeable
+
+    if edit.count and edit.count != shot.count:
+        return ""
+    surfaces = edit.look.get("surfaces") or []
+    other = f"another surface ({', '.join(surfaces)})" if surfaces else "another look" if edit.look else ""
+    cannot = unchangeable(shot.role.value, edit.changes, edit.mood, other)
+    if cannot or edit.mood or edit.look or not edit.changes or shot.role not in LOOK_ROLES:
+        return cannot
+    base = look_for(shot.mood, shot.options.get("brand_colors", ()), shot.options)
+    if at_limit(base, edit.changes) != edit.changes:
+        return ""
+    asked = " or ".join(f'"{c.replace("_", " ")}"' for c in edit.changes)
+    return (f"The {role_words(shot.role.value)} can't go further with {asked}: its set is already at the limit of "
+            "that change, so I left it as it was.")
 
 
 def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = None) -> EditResult:
@@ -214,7 +231,11 @@ def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = No
         targets = [ShotRef(role=r) for r in LOOK_ROLES]
     restyled = []
     for shot in shots:
-        if any(ref.matches(shot) for ref in targets):
+        cannot = _unchangeable(shot, edit) if any(ref.matches(shot) for ref in targets) else ""
+        if cannot:  # the same picture would come back: said, and the shot stays as it is
+            result.notes.append(cannot)
+            restyled.append(shot)
+        elif any(ref.matches(shot) for ref in targets):
             fresh = shot.model_copy(update={"id": new_id("shot"), "mood": edit.mood or shot.mood,
                                             "count": edit.count or shot.count,
                                             "options": _changed_look(shot, edit, result)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tools.errors import BadInput, Refused
 from tools.models import Candidate, Critique, Decision, check_sku
+from tools.rules import ENLARGE_NOTICE
 from tools.verification import person_needed
 from tools.workspace import Workspace
 
@@ -133,7 +134,7 @@ def candidate_detail(ws: Workspace, candidate_id: str) -> dict:
     checks = critique.checks if critique else []
     warnings += [c.message for c in checks if c.passed and c.warning and c.message not in warnings]
     upscale = candidate.placement.upscale if candidate.placement else 1.0
-    if upscale > 1.05 and not any("enlarg" in w for w in warnings):
+    if upscale > ENLARGE_NOTICE and not any("enlarg" in w for w in warnings):
         warnings.append(f"the product is enlarged {upscale:.1f}x beyond your photo, so it may look soft; "
                         "a larger photo gives a sharper image")
 

@@ -93,6 +93,7 @@ CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
 # whose rules forbid upscaled images.
 ENLARGE_FREE = 2.0
 ENLARGE_LIMIT = 3.0
+ENLARGE_NOTICE = 1.01  # beyond this a product counts as enlarged (the engines warn from here on, pipelines/)
 NO_UPSCALE_CHANNELS = frozenset({Channel.google})  # Google Merchant Center: "do not upscale images"
 
 
@@ -106,9 +107,11 @@ def enlarge_limits(channel: Channel | None) -> tuple[float, float]:
 def enlargement_note(factor: float, channel: Channel | None) -> tuple[str, str]:
     """("ok" | "warn" | "refuse", the seller's sentence) for a product enlarged `factor` times its photo."""
     free, limit = enlarge_limits(channel)
-    where = f" for {channel.value}" if channel else ""
+    where = f" for {channel_words(channel)}" if channel else ""
     if factor <= free + 1e-6:
-        return "ok", f"enlarged {factor:.2f}x beyond the source photo (within the {free:g}x allowed{where})"
+        if factor <= ENLARGE_NOTICE:
+            return "ok", "not enlarged beyond the source photo"
+        return "ok", f"enlarged {factor:.2f}x beyond the source photo, within the {free:g}x allowed{where}"
     if factor <= limit + 1e-6:
         return "warn", (f"enlarged {factor:.1f}x beyond the source photo to reach the channel's minimum size; it may "
                         "look soft when zoomed: a larger photo would be sharper")
@@ -149,14 +152,24 @@ def _plate_usable(plate: Plate, kind: str) -> bool:
     return plate.kind == kind
 
 
+# Where a seller adds a model photo (the spot the jewelry sits on painted, the model's consent ticked): the app's
+# panel of that name (ui/app.py); `listing-studio plate add` does the same from the command line.
+ADD_MODEL_PHOTO = "add one in the app under \"Model photos for try-ons\""
+
+
+def channel_words(channel: Channel) -> str:
+    """A channel as sellers write it: "Amazon", "eBay"."""
+    return {"ebay": "eBay"}.get(channel.value, channel.value.capitalize())
+
+
 def try_on_request(kind: str, channel: Channel, plates_of_kind: int) -> str:
-    """What the seller should add so that a try-on can be made, in plain words."""
-    photo = TRY_ON_PHOTO[kind]
+    """What the seller should add so that a try-on can be made, and where in the app, in plain words."""
+    photo, where = TRY_ON_PHOTO[kind], channel_words(channel)
     if plates_of_kind:
-        return (f"a try-on needs {photo} whose model agreed to its use on {channel.value}; none of your "
-                f"{kind} photos has that consent yet")
-    return (f"a try-on needs {photo}, plain background, from a model who agreed to its use on {channel.value}; "
-            "add one as a model photo and the try-on is planned")
+        return (f"a try-on needs {photo} whose model agreed to its use on {where}; none of your {kind} photos has "
+                f"that consent yet: {ADD_MODEL_PHOTO} with {where} ticked, then say \"add a try-on\"")
+    return (f"a try-on needs {photo}, plain background, from a model who agreed to its use on {where}: "
+            f"{ADD_MODEL_PHOTO}, then say \"add a try-on\"")
 
 
 def closeup_refusal(photo_size: tuple[int, int] | None) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from tools.errors import BadInput, ListingError, OutOfSpace, Refused, storage_problem
 from tools.settings import Settings
 from ui.views import (
+    PLATE_PARTS,
     approved_caption,
     approved_markdown,
     as_text,
@@ -752,6 +753,77 @@ def on_recut(ctx: AppContext, choice, editor_value, history, thread_id, review, 
     yield (*turn_outputs(ctx, turn), *view)
 
 
+MODEL_KINDS = [("A hand (rings)", "hand"), ("A neckline (necklaces)", "neck"), ("An ear (earrings)", "ear"),
+               ("A wrist (bracelets, watches)", "wrist")]
+
+
+def painted_photo(editor_value):
+    """The model-photo editor -> (photo, spot): the uploaded photo (PIL RGB) and where it was painted (PIL L,
+    white, at the photo's size); (None, None) without a photo, (photo, None) when nothing was painted."""
+    import numpy as np
+    from PIL import Image
+
+    background = (editor_value or {}).get("background")
+    if background is None:
+        return None, None
+    photo = Image.fromarray(np.asarray(background).astype(np.uint8)).convert("RGB")
+    if np.ptp(np.asarray(photo)) == 0:  # the blank canvas of an editor painted on without an upload
+        return None, None
+    painted = None
+    for layer in (editor_value or {}).get("layers") or []:
+        if layer is None or np.asarray(layer).ndim != 3 or np.asarray(layer).shape[2] < 4:
+            continue
+        alpha = np.asarray(layer)[..., 3] > 32
+        painted = alpha if painted is None else painted | alpha
+    if painted is None or not painted.any():
+        return photo, None
+    spot = Image.fromarray(painted.astype(np.uint8) * 255, "L").resize(photo.size, Image.NEAREST)
+    return photo, spot
+
+
+def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choice):
+    """Store a model's photo for try-ons (tools.plates.register_plate): the painted spot is where the jewelry
+    sits, and the model's consent is recorded for the channels ticked. Returns the note and the editor
+    (cleared once stored)."""
+    import hashlib
+    import io
+
+    import gradio as gr
+
+    from tools.plates import register_plate
+    from tools.review import product_cutout
+
+    # 1. Check what the seller gave, and say what is missing.
+    photo, spot = painted_photo(editor_value)
+    part = PLATE_PARTS.get(kind, "") if kind in dict(MODEL_KINDS).values() else ""
+    problem = ("Upload the model's photo first." if photo is None else
+               "Choose what the photo shows." if not part else
+               "Paint over the spot where the jewelry sits (on a hand: across the ring finger)." if spot is None else
+               "Write the model's name." if not (name or "").strip() else
+               "Tick where the model agreed in writing that the photo may be used." if not channels else "")
+    if problem:
+        return f"✗ {problem}", gr.update()
+
+    # 2. Store it (the photo is checked for text and watermarks; the spot gives the anchor).
+    data, mask = io.BytesIO(), io.BytesIO()
+    photo.save(data, "PNG")
+    spot.save(mask, "PNG")
+    plate_id = f"{kind}-{hashlib.sha256(data.getvalue()).hexdigest()[:12]}"
+    try:
+        register_plate(ctx.ws, data.getvalue(), kind=kind, mask=mask.getvalue(), plate_id=plate_id,
+                       talent_name=name.strip()[:80], consent_channels=list(channels))
+    except ListingError as error:
+        return f"✗ {safe(error)}", gr.update()
+
+    # 3. What the seller can do next.
+    where = ", ".join(channel_name(c) for c in channels)
+    cutout = product_cutout(ctx.ws, choice if choice and choice != NEW_SKU else None)
+    nxt = (f"Say \"add a try-on\" in the chat to make one for **{safe(cutout['sku'])}**." if cutout else
+           "The next gallery of a piece worn there includes a try-on.")
+    return (f"✓ Added the photo of {part} ({safe(name.strip()[:80])}, agreed for {where}). {nxt}",
+            gr.update(value=None))
+
+
 def on_close_view():
     import gradio as gr
 
@@ -975,6 +1047,24 @@ def build_app(settings: Settings):
                                      image_mode="RGBA", buttons=[])
             recut_btn = gr.Button("Re-cut", elem_id="recut-btn")
 
+        with gr.Accordion("Model photos for try-ons", open=False, elem_id="model-photos"):
+            gr.Markdown("A try-on shows your jewelry worn, at its real size. Upload a photo of a hand, a neckline, "
+                        "an ear or a wrist (plain background, no text or watermark), paint over the spot where the "
+                        "piece sits, and say who the model is and where they agreed in writing that it may be used.")
+            model_photo = gr.ImageEditor(label="The model's photo: paint where the jewelry sits", type="numpy",
+                                         elem_id="model-photo", sources=["upload"], transforms=[], layers=False,
+                                         brush=gr.Brush(colors=["#2563eb"], default_color="#2563eb",
+                                                        color_mode="fixed", default_size=24),
+                                         eraser=gr.Eraser(default_size=24), height=420, format="png",
+                                         image_mode="RGBA", buttons=[])
+            with gr.Row():
+                model_kind = gr.Radio(MODEL_KINDS, value="hand", label="The photo shows", elem_id="model-kind")
+                model_name = gr.Textbox(label="The model's name", elem_id="model-name", max_lines=1)
+            model_consent = gr.CheckboxGroup([(channel_name(c.value), c.value) for c in Channel],
+                                             label="The model agreed in writing to its use on", elem_id="model-consent")
+            add_model_btn = gr.Button("Add model photo", elem_id="add-model-photo")
+            model_note = gr.Markdown(elem_id="model-note")
+
         # 3. Wiring: module-level handlers bound to the context.
         approved_in = [sku_pick, new_sku, channel_pick]
         approved_out = [approved_box, approved_gallery, approved_md, publish_btn]
@@ -1004,6 +1094,9 @@ def build_app(settings: Settings):
         recut_btn.click(partial(on_recut, ctx), inputs=[sku_pick, strokes, chat, thread, review_state, plan_state],
                         outputs=[*turn_out, *cutout_out], show_progress="minimal")
         channel_pick.input(partial(on_approved, ctx), inputs=approved_in, outputs=approved_out)
+        add_model_btn.click(partial(on_add_model_photo, ctx),
+                            inputs=[model_photo, model_kind, model_name, model_consent, sku_pick],
+                            outputs=[model_note, model_photo])
         publish_btn.click(partial(on_publish, ctx),
                           inputs=[thread, chat, sku_pick, new_sku, channel_pick, plan_state, review_state],
                           outputs=[*turn_out, download])

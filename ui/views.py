@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 
 from tools.coverage import ROLE_WORDS, SLOT_WORDS
+from tools.rules import ADD_MODEL_PHOTO
 
 STATUS = {"running": "pending", "done": "done", "failed": "done"}
 SLOT_ORDER = ("grid", "hero", "gallery_2", "gallery_3", "campaign")
@@ -32,7 +33,7 @@ def _app_advice(command: str, args: str) -> str:
     kind = re.search(r"--kind\s+(\w+)", args)
     if command == "plate":
         part = PLATE_PARTS.get(kind.group(1), "a model") if kind else "a model"
-        return f": a try-on needs a consented model photo of {part}, which the studio does not have yet"
+        return f": a try-on needs a model photo of {part} with the model's consent: {ADD_MODEL_PHOTO}"
     if command == "review":
         return ": approve images in the review first"
     if command == "gallery":
