@@ -110,7 +110,7 @@ def register_scene_plate(ws: Workspace, image, *, surface=None, plate_id: str | 
     """Store the seller's photographed set (a marble slab, a shelf, a linen table) for lifestyle and
     campaign shots. `surface`: a mask whose white pixels are where a product may stand (default: the
     lower third of the photo). `mm_per_px`: the set's scale where the product stands, for true scale.
-    The app's upload calls this too (image and surface as paths or bytes)."""
+    `image` and `surface` are paths or bytes (`listing-studio plate add --kind scene`)."""
     from pipelines.scene_plates import standing_point
     from pipelines.studio import StudioError
 
