@@ -7,7 +7,8 @@ while grey faces framed by the product's own outlines stay in, GrabCut refines t
 real edges on a reduced copy. Where colour cannot tell product from background (polished metal, white
 enamel or pearls on white), the embedded neural saliency map (pipelines/segmentation.py) adds evidence
 inside the product, but never fills a region that is smooth and of the background's colour and
-enclosed by the product (a ring's hole stays open). The alpha is then solved in the uncertain band
+enclosed by the product (a ring's hole stays open). Faint specks beside a thin edge (the JPEG echo of a
+gold chain) are dropped. The alpha is then solved in the uncertain band
 with pymatting's closed-form matting, and the foreground colour is estimated there
 (`estimate_foreground_ml`), so the cutout carries no rim of the old background.
 
@@ -184,7 +185,7 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     offset = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
     # specks beside a thin edge that are only a faint tint of the backdrop are the photo's compression
     # echoing the edge, not product (they showed as white dots along a gold chain on a dark scene)
-    echoes = _echoes(mask, offset, None if saliency is None else saliency.probability)
+    echoes = compression_echoes(mask, offset, None if saliency is None else saliency.probability)
     mask &= ~echoes
     if keep_mask is not None:
         mask |= keep_mask
@@ -416,10 +417,12 @@ def _fills_frame(rgb, start, why: str) -> CutoutResult:
                    [f"{why}: kept whole as a detail photo"], "matting", rgb.astype(np.float32) / 255.0)
 
 
-def _echoes(mask: np.ndarray, offset: np.ndarray, prob: np.ndarray | None) -> np.ndarray:
-    """Small detached parts of the mask within ECHO_REACH px of the product whose strongest difference
-    from the backdrop is below ECHO_SHARE of the product's beside them: the ringing and colour bleed
-    that JPEG leaves around a thin, contrasted edge. Parts the neural map sees as product stay."""
+def compression_echoes(mask: np.ndarray, offset: np.ndarray, prob: np.ndarray | None = None,
+                       reach: int = ECHO_REACH) -> np.ndarray:
+    """Small detached parts of `mask` within `reach` px of the product whose strongest difference from
+    the backdrop (`offset`) is below ECHO_SHARE of the product's beside them: the ringing and colour
+    bleed that JPEG leaves around a thin, contrasted edge. Parts the neural map `prob` sees as product
+    stay. Also used by the check against the photo (pipelines/cutout_check.py), so both agree."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if count <= 2:
         return np.zeros_like(mask, dtype=bool)
@@ -427,7 +430,7 @@ def _echoes(mask: np.ndarray, offset: np.ndarray, prob: np.ndarray | None) -> np
     small = areas < 0.02 * areas[1:].max()
     small[0] = False
     body = mask & ~small[labels]
-    size = 2 * ECHO_REACH + 1
+    size = 2 * reach + 1
     beside = cv2.dilate(np.where(body, offset, 0.0).astype(np.float32), np.ones((size, size), np.uint8))
     own = np.zeros(count, np.float32)
     near = np.zeros(count, np.float32)
