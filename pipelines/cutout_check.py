@@ -8,6 +8,7 @@ independently of how the cutout was made:
 - pixels the cutout made transparent that do not behave like that background: a colour or a lightness
   the border never shows, or texture (edges, speculars) the smooth border never has. A darker, smooth
   region of the background's own chroma is a cast shadow, unless the neural product map says product;
+  a faint detached tint beside a thin edge is the JPEG echo of that edge (the same rule as the matting's);
 - pixels the cutout kept that are the background itself (the border's colour and smoothness, touching
   the transparent outside or enclosed like a hole);
 - the embedded neural product map (u2netp, see `product_map`) against the cutout's alpha;
@@ -27,6 +28,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 from PIL import Image
+
+from pipelines.matting import ECHO_REACH, compression_echoes
 
 WORK_PX = 512  # photo longest side for the analysis
 EDGE_PX = 4  # transparent pixels this close to kept ones are the cutout's own edge, not evidence
@@ -190,6 +193,10 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
     # a cast shadow: darker (but not less than half as light), the background's chroma, no edges
     shadow = darker & ~coloured & smooth & (lab[..., 0] > 0.5 * bg[..., 0])
     strong = coloured | lighter | ((textured | sparkle) & (darker | (d_chroma > 0.5 * t) | (np.abs(d_light) > 0.5 * t)))
+    # a faint tint beside a thin, contrasted edge (a gold chain) is the JPEG echo of that edge, not product
+    reach = max(2, round(ECHO_REACH * a.shape[0] / alpha.shape[0]))
+    echo = compression_echoes(strong, np.hypot(d_light, d_chroma), neural, reach=reach)
+    strong &= ~echo
     # texture closes over the product's smooth faces between its edges (a polished band)
     closed = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
     product = closed & ~(shadow & ~strong)
@@ -198,7 +205,7 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
         product |= _unbounded_shadow_removed(shadow & (neural > 0.9), smooth & ~coloured, plain)
     return {"rgb": rgb, "alpha": a, "transparent": transparent, "kept": kept, "product": product, "plain": plain,
             "shadow": shadow, "chroma": np.hypot(lab[..., 1], lab[..., 2]), "noise": noise, "inliers": inliers,
-            "neural": neural, "diff": diff, "border": border}
+            "neural": neural, "diff": diff, "border": border, "echo": echo}
 
 
 def verify_cutout(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, *,
@@ -612,7 +619,8 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     missing |= lost & near & cv2.dilate(missing.astype(np.uint8), band).astype(bool)
     missing_px = int(missing.sum())
     # a region as light as the backdrop: told apart by its mean over many pixels, not pixel by pixel
-    quiet = shows_own & ~cv2.dilate((kept | product).astype(np.uint8), band).astype(bool)
+    # (nor is the faint tint that JPEG leaves beside a thin edge, its echo: no product lies there)
+    quiet = shows_own & ~cv2.dilate((kept | product | m["echo"]).astype(np.uint8), band).astype(bool)
     faint, _ = _components(_opened(faint_background(m["diff"], quiet, m["border"] & ~product, window) & ~missing),
                            min_px)
     total = max(kept_px + missing_px, 1)

@@ -7,7 +7,8 @@ while grey faces framed by the product's own outlines stay in, GrabCut refines t
 real edges on a reduced copy. Where colour cannot tell product from background (polished metal, white
 enamel or pearls on white), the embedded neural saliency map (pipelines/segmentation.py) adds evidence
 inside the product, but never fills a region that is smooth and of the background's colour and
-enclosed by the product (a ring's hole stays open). The alpha is then solved in the uncertain band
+enclosed by the product (a ring's hole stays open). Faint specks beside a thin edge (the JPEG echo of a
+gold chain) are dropped. The alpha is then solved in the uncertain band
 with pymatting's closed-form matting, and the foreground colour is estimated there
 (`estimate_foreground_ml`), so the cutout carries no rim of the old background.
 
@@ -42,6 +43,8 @@ TEXTURED_BACKDROP = 2.5  # border noise (dE) above which the backdrop is a textu
 SAME_COLOURS = 0.92
 SHADOW_RAMP = 4.0  # dE: the lightness spread of a cast shadow's ramp across a hole (a flat face spreads less)
 SHADOW_EDGES = 0.3  # share of edge pixels below which a darker region is shaded, not structured
+ECHO_REACH = 8  # px: how far from an edge a photo's compression echoes it (one JPEG block)
+ECHO_SHARE = 0.25  # a detached speck this much fainter than the product beside it is an echo of its edge
 HOLE_BACKDROP = 0.5  # an enclosed region more than half of which shows the plain backdrop is a hole  # colour-histogram overlap above which a neural "product" is just its surroundings
 
 
@@ -178,6 +181,12 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     mask, holes, in_small_hole, opened = _fill_holes(mask, plain, shaded | (darker & smooth), darker, smooth,
                                                      None if saliency is None else saliency.probability,
                                                      lab[..., 0], grad > 3.0 * g_noise, joined)
+    delta = rgb.astype(np.float32) - bg_rgb
+    offset = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
+    # specks beside a thin edge that are only a faint tint of the backdrop are the photo's compression
+    # echoing the edge, not product (they showed as white dots along a gold chain on a dark scene)
+    echoes = compression_echoes(mask, offset, None if saliency is None else saliency.probability)
+    mask &= ~echoes
     if keep_mask is not None:
         mask |= keep_mask
     if remove_mask is not None:
@@ -185,8 +194,6 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
 
     # 7. A first soft alpha from linear mixing (the pixel's distance from the background relative to
     #    the product's colour nearby), then the alpha solve in the uncertain band (pymatting).
-    delta = rgb.astype(np.float32) - bg_rgb
-    offset = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
     offset[shadow | (opened & faces)] = 0.0  # cast shadows, and the shaded faces the hole step opened
     peak = reach = cv2.dilate(offset, np.ones((7, 7), np.uint8))
     interior = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=1).astype(np.float32)
@@ -194,7 +201,7 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     den = cv2.boxFilter(interior, -1, (13, 13))
     reach = np.where(den > 0.05, num / np.maximum(den, 1e-3), reach)
     soft = np.clip(offset / np.maximum(reach, 12.0), 0.0, 1.0)
-    soft[plain] = 0.0
+    soft[plain | (echoes & ~mask)] = 0.0
     cast = in_small_hole & darker & smooth  # a shadow cast into a small gap is no thin product edge
     soft[cast] = np.minimum(soft[cast], 0.45)
     textured = mask & (peak > TEXTURED * reach)
@@ -408,6 +415,33 @@ def _fills_frame(rgb, start, why: str) -> CutoutResult:
     rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
     return _result(Image.fromarray(rgba, "RGBA"), alpha, "fills_frame", 0.5, 0, start,
                    [f"{why}: kept whole as a detail photo"], "matting", rgb.astype(np.float32) / 255.0)
+
+
+def compression_echoes(mask: np.ndarray, offset: np.ndarray, prob: np.ndarray | None = None,
+                       reach: int = ECHO_REACH) -> np.ndarray:
+    """Small detached parts of `mask` within `reach` px of the product whose strongest difference from
+    the backdrop (`offset`) is below ECHO_SHARE of the product's beside them: the ringing and colour
+    bleed that JPEG leaves around a thin, contrasted edge. Parts the neural map `prob` sees as product
+    stay. Also used by the check against the photo (pipelines/cutout_check.py), so both agree."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return np.zeros_like(mask, dtype=bool)
+    areas = stats[:, cv2.CC_STAT_AREA]
+    small = areas < 0.02 * areas[1:].max()
+    small[0] = False
+    body = mask & ~small[labels]
+    size = 2 * reach + 1
+    beside = cv2.dilate(np.where(body, offset, 0.0).astype(np.float32), np.ones((size, size), np.uint8))
+    own = np.zeros(count, np.float32)
+    near = np.zeros(count, np.float32)
+    np.maximum.at(own, labels[mask], offset[mask])
+    np.maximum.at(near, labels[mask], beside[mask])
+    echo = small & (near > 0) & (own < ECHO_SHARE * near)
+    if prob is not None:
+        seen = np.bincount(labels[mask], weights=prob[mask] > 0.5, minlength=count) / np.maximum(areas, 1)
+        echo &= seen < 0.5
+    echo[0] = False
+    return echo[labels]
 
 
 def _largest_components(mask: np.ndarray) -> np.ndarray:

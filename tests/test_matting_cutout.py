@@ -378,3 +378,32 @@ def test_a_belt_buckles_flat_steel_keeper_is_not_punched_through(realdata):
     keeper &= (grey >= 200) & (grey <= 220) & flat
     assert keeper.sum() > 300
     assert (_alpha(cut_out(photo))[keeper] > 0.5).mean() > 0.9
+
+
+def test_a_gold_chain_on_a_dark_scene_shows_no_light_specks_beside_it(realdata):
+    # pendant 46026: a thin gold chain on white, saved as JPEG; the compression leaves faint yellowish
+    # specks a few pixels beside the chain. They were kept as opaque product, and on a dark lifestyle or
+    # campaign set they showed as white dots along the chain. The necklace is one piece, so every
+    # visible blob apart from it is such a speck.
+    import cv2
+
+    photo = Image.open(realdata / "jewelry_packshot" / "myntra_46026_pendant.jpg").convert("RGB")
+    rgba = np.asarray(cut_out(photo).rgba).astype(np.float32) / 255.0
+    alpha = rgba[..., 3:]
+    dark = np.array([20, 20, 24], np.float32) / 255.0
+    composite = rgba[..., :3] * alpha + dark * (1.0 - alpha)
+    lightness = cv2.cvtColor(composite, cv2.COLOR_RGB2Lab)[..., 0]
+    # the chain's own colour: the photo where it is clearly gold (yellow, darker than the backdrop)
+    lab = cv2.cvtColor(np.asarray(photo).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    gold = (lab[..., 2] > 25) & (lab[..., 0] < 90)
+    assert gold.sum() > 2000
+    chain_l = float(np.median(lab[..., 0][gold]))
+    backdrop_l = float(cv2.cvtColor(dark.reshape(1, 1, 3), cv2.COLOR_RGB2Lab)[0, 0, 0])
+    # visible: a quarter of the way from the dark backdrop to the chain's lightness, or more
+    visible = lightness > backdrop_l + 0.25 * (chain_l - backdrop_l)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(visible.astype(np.uint8), connectivity=8)
+    areas = np.sort(stats[1:, cv2.CC_STAT_AREA])[::-1]
+    specks = areas[1:]  # everything apart from the necklace
+    assert len(specks) <= 5 and specks.sum() <= 10, f"{len(specks)} specks, {specks.sum()} px"
+    # and the chain itself is kept: the clearly gold pixels of the photo stay opaque
+    assert (alpha[..., 0][gold] > 0.5).mean() > 0.97
