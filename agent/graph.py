@@ -36,9 +36,11 @@ def route_after_intake(state: StudioState) -> Literal["ask", "plan", "reply"]:
     return "plan"
 
 
-def _sends(state: StudioState) -> list[Send]:
+def _sends(state: StudioState, remade: list[str] | None = None) -> list[Send]:
     shots = {s["id"]: s for s in (state.get("plan") or {}).get("shots", [])}
-    return [Send("produce", {"sku": state["sku"], "shot": shots[i]}) for i in state.get("to_produce") or [] if i in shots]
+    again = set(remade or ())
+    return [Send("produce", {"sku": state["sku"], "shot": shots[i], **({"remake": True} if i in again else {})})
+            for i in state.get("to_produce") or [] if i in shots]
 
 
 def route_after_plan(state: StudioState) -> list[Send] | Literal["reply"]:
@@ -57,7 +59,7 @@ def route_after_decisions(state: StudioState) -> list[Send] | Literal["review", 
     decided nothing keeps the review open."""
     if state.get("rereview"):
         return "review"
-    return _sends(state) or "reply"
+    return _sends(state, state.get("remade")) or "reply"
 
 
 def build_graph() -> StateGraph:

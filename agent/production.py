@@ -54,7 +54,9 @@ def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
         progress(title, "failed", f"{title}: {exc}")
         return {"results": {shot.id: [{"shot": shot.id, "role": shot.role.value, "error": str(exc)}]}}
     summaries = [candidate_summary(ws, candidate, critique) for candidate, critique in pairs]
-    if shot.options.get("change"):  # a change request: measure the re-render against the candidate it replaces
+    # a change request: measure the re-render against the candidate it replaces (a shot made again unchanged from
+    # a corrected cutout had its change answered when it was first made)
+    if shot.options.get("change") and not task.get("remake"):
         from tools.looks import verify_shot_change
 
         measured, said = verify_shot_change(ws, shot, [candidate for candidate, _ in pairs])
@@ -228,7 +230,7 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
     update: dict = {"decisions": {"approved": [d.candidate_id for d in approved],
                                   "rejected": [d.candidate_id for d in rejected],
                                   "changed": [d.candidate_id for d in changed], "refused": refused},
-                    "to_produce": []}
+                    "to_produce": [], "remade": []}
     if changed and state.get("revisions", 0) < runtime.context.max_revisions:
         plan = GalleryPlan.model_validate(state["plan"])
         plan, to_render, _ = replan_from_changes(
@@ -237,6 +239,7 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
             previous_params={d.candidate_id: ws.catalog.get_candidate(d.candidate_id).params for d in changed})
         remade = [by_id[d.candidate_id]["shot"] for d in changed if d.note == REMAKE]
         to_render += [shot for shot in dict.fromkeys(remade) if shot not in to_render]
+        update["remade"] = [shot for shot in dict.fromkeys(remade) if shot in to_render]
         plan = ws.catalog.save_plan(plan)
         emit({"type": "plan", "plan": plan.model_dump(mode="json")})
         progress("Changing the plan", "done", f"re-planned {len(to_render)} shot(s) from your notes")

@@ -7,7 +7,7 @@ One `StudioState` per conversation thread, persisted by the SQLite checkpointer 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated, NotRequired, TypedDict
 
 
 def merge_results(old: dict | None, new: dict | None) -> dict:
@@ -44,6 +44,7 @@ class StudioState(TypedDict, total=False):
     # plan and production
     plan: dict | None                 # GalleryPlan.model_dump(mode="json")
     to_produce: list[str]             # shot ids to render in this round
+    remade: list[str]                 # ... of which shots made again unchanged, from a corrected cutout
     results: Annotated[dict, merge_results]  # shot id -> [candidate summary]
     revisions: int                    # change-request rounds in this review (bounded)
     review: dict | None               # the last review payload shown
@@ -59,3 +60,4 @@ class ShotTask(TypedDict):
 
     sku: str
     shot: dict                        # Shot.model_dump(mode="json")
+    remake: NotRequired[bool]         # made again unchanged (a corrected cutout): a change it carries was answered

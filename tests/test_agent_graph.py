@@ -229,6 +229,26 @@ def test_change_rounds_are_bounded(ws, photos):
     assert "stopped after 1 rounds" in events["reply"][-1]["text"]
 
 
+def test_a_scene_made_again_from_a_corrected_cutout_does_not_answer_its_old_change_again(ws, photos):
+    from agent.production import REMAKE
+
+    agent = StudioAgent(ws)
+    _run(agent.send("t1", "ring for ebay, 1 variant each, no campaign, no try-on, no detail", images=[photos["DEMO-RING"]],
+                    sku="RING-7"))
+    _run(agent.resume("t1", [{"candidate_id": c["id"], "action": "approve", "note": ""}
+                             for c in agent.pending_review("t1")["candidates"] if c["role"] != "lifestyle"]))
+    [scene] = agent.pending_review("t1")["candidates"]
+    changed = _run(agent.resume("t1", [{"candidate_id": scene["id"], "action": "change", "note": "warmer"}]))
+    assert any("warmer" in r["text"] for r in changed["reply"])
+    # The app's re-cut: the images waiting are made again, unchanged, from the corrected cutout
+    [waiting] = agent.pending_review("t1")["candidates"]
+    remade = _run(agent.resume("t1", [{"candidate_id": waiting["id"], "action": "change", "note": REMAKE}]))
+    [again] = agent.pending_review("t1")["candidates"]
+    assert again["id"] != waiting["id"] and again["shot"] == waiting["shot"]
+    assert not again.get("change") and not again.get("change_reply")
+    assert not any("warmer" in r["text"] for r in remade["reply"]), remade["reply"]
+
+
 def test_plan_edit_by_chat_renders_only_the_new_shots(ws, photos):
     agent = StudioAgent(ws)
     _run(agent.send("t1", "ring for etsy, 1 variant each, no campaign, no try-on", images=[photos["DEMO-RING"]],
