@@ -1039,7 +1039,7 @@ def build_app(settings: Settings):
                                            height=320, format="jpeg", buttons=["fullscreen"], min_width=140)
             gr.Markdown("Something missing or left over? Paint **green** over parts of the product that were cut "
                         "away and **red** over background that was kept, then press **Re-cut**.")
-            strokes = gr.ImageEditor(label="Your photo: paint keep (green) and remove (red)", type="numpy",
+            strokes = gr.ImageEditor(label="Your photo", type="numpy",
                                      elem_id="cutout-strokes", sources=[], transforms=[], layers=False,
                                      brush=gr.Brush(colors=["#16a34a", "#dc2626"], default_color="#16a34a",
                                                     color_mode="fixed", default_size=24),
@@ -1051,7 +1051,7 @@ def build_app(settings: Settings):
             gr.Markdown("A try-on shows your jewelry worn, at its real size. Upload a photo of a hand, a neckline, "
                         "an ear or a wrist (plain background, no text or watermark), paint over the spot where the "
                         "piece sits, and say who the model is and where they agreed in writing that it may be used.")
-            model_photo = gr.ImageEditor(label="The model's photo: paint where the jewelry sits", type="numpy",
+            model_photo = gr.ImageEditor(label="The model's photo", type="numpy",
                                          elem_id="model-photo", sources=["upload"], transforms=[], layers=False,
                                          brush=gr.Brush(colors=["#2563eb"], default_color="#2563eb",
                                                         color_mode="fixed", default_size=24),
