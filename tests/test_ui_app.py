@@ -465,6 +465,7 @@ def test_two_handlers_writing_the_same_file_at_once_both_succeed(workspace, demo
     ctx = AppContext(ws=workspace, agent=None, media=workspace.home / "media")
     start = threading.Barrier(8)
     errors: list[BaseException] = []
+    shown: dict[int, list[str]] = {n: [] for n in range(8)}
 
     def work(number: int) -> None:
         start.wait()
@@ -473,7 +474,8 @@ def test_two_handlers_writing_the_same_file_at_once_both_succeed(workspace, demo
                 ctx.media.joinpath(str(size)).mkdir(parents=True, exist_ok=True)
                 for stale in ctx.media.joinpath(str(size)).glob("*.jpg"):
                     stale.unlink(missing_ok=True)  # every thread writes the copy again
-                assert Path(ctx.show(str(demo_photo), size)).is_file()
+                # (another thread may remove this copy right after it is written: only a failed write counts)
+                shown[number].append(ctx.show(str(demo_photo), size))
             ctx.save_transcript("t-same", [{"role": "user", "content": f"message {number}"}])
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
@@ -484,5 +486,7 @@ def test_two_handlers_writing_the_same_file_at_once_both_succeed(workspace, demo
     for thread in threads:
         thread.join()
     assert errors == []
+    assert all(len(paths) == 3 and all(paths) for paths in shown.values())
+    assert all(Path(ctx.show(str(demo_photo), size)).is_file() for size in (200, 300, 400))
     assert ctx.transcript("t-same")[0]["content"].startswith("message ")
     assert not list(ctx.media.rglob("*.part")) and not list((workspace.home / "conversations").glob("*.part"))
