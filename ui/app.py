@@ -748,9 +748,14 @@ def on_recut(ctx: AppContext, choice, editor_value, history, thread_id, review, 
                  for c in pending]
     turn.review = None
     yield (*turn_outputs(ctx, turn, busy=True), *view)
+    # The corrected cutout is on the page already: the progress updates leave its images (the editor's photo
+    # among them, heavy to send and to redraw) as they are.
+    import gradio as gr
+
+    same = tuple(gr.update() for _ in view)
     for _ in apply_events(ctx, _lazy(lambda: ctx.agent.resume(turn.thread_id, decisions)), turn):
-        yield (*turn_outputs(ctx, turn, busy=True), *view)
-    yield (*turn_outputs(ctx, turn), *view)
+        yield (*turn_outputs(ctx, turn, busy=True), *same)
+    yield (*turn_outputs(ctx, turn), *same)
 
 
 MODEL_KINDS = [("A hand (rings)", "hand"), ("A neckline (necklaces)", "neck"), ("An ear (earrings)", "ear"),
