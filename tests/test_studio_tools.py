@@ -164,6 +164,43 @@ def test_produce_shot_critiques_and_rerenders_within_the_bound(workspace):
     assert detail.count <= len(rendered) <= 2 * detail.count
 
 
+def test_produce_shots_runs_a_plans_shots_at_once_and_answers_in_plan_order(workspace, monkeypatch):
+    import threading
+
+    import tools.production
+    from pipelines.threads import BUDGET_VAR
+    from tools.errors import ListingError
+    from tools.production import produce_shots
+    from tools.rules import plan_gallery
+
+    product, _ = _ring(workspace)
+    plan = workspace.catalog.save_plan(plan_gallery(product, Brief(), [Channel.amazon], plates=[], consents={}))
+    shots = [s.model_copy(update={"count": 1}) for s in plan.shots]
+    threads = set()
+    produce_shot = tools.production.produce_shot
+
+    def watched(ws, sku, shot, **kwargs):
+        threads.add(threading.current_thread().name)
+        return produce_shot(ws, sku, shot, **kwargs)
+
+    monkeypatch.setattr(tools.production, "produce_shot", watched)
+    monkeypatch.setattr(tools.production.os, "cpu_count", lambda: 2)
+    monkeypatch.delenv(BUDGET_VAR, raising=False)
+    produced = produce_shots(workspace, "RING-1", shots, max_rerenders=0)
+    assert [[c.shot_id for c, _ in pairs] for pairs in produced] == [[s.id] for s in shots]
+    assert len(threads) == 2 and all(name.startswith("shot") for name in threads)
+    # A process given one thread (a batch worker) makes them one after another, here
+    threads.clear()
+    monkeypatch.setenv(BUDGET_VAR, "1")
+    produce_shots(workspace, "RING-1", shots[:2], max_rerenders=0)
+    assert threads == {threading.current_thread().name}
+    # A shot that cannot be made fails the call with its reason
+    monkeypatch.delenv(BUDGET_VAR)
+    broken = shots[0].model_copy(update={"role": Role.try_on})  # no model photo: it cannot be made
+    with pytest.raises(ListingError):
+        produce_shots(workspace, "RING-1", [broken, *shots[1:2]], max_rerenders=0)
+
+
 def test_build_gallery_returns_the_contract_json(workspace, demo_photo):
     from tools.production import build_gallery
 
