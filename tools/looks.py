@@ -301,9 +301,15 @@ def change_refusal(shot, note: str, mood: str = "", previous_params: dict | None
     cannot = unchangeable(role, request.changes, mood)
     if cannot or mood or role not in SCENE_ROLES or not request.understood:
         return cannot
-    if at_limit(previous_look(shot, "", previous_params), request.changes) != request.changes:
+    return limit_refusal(role, previous_look(shot, "", previous_params), request.changes)
+
+
+def limit_refusal(role: str, look: dict, changes: list[str]) -> str:
+    """When every asked change is already at its limit on `look` (at_limit: a re-render would be the same
+    picture), the seller's sentence saying so; "" when one of them still moves the look."""
+    if not changes or at_limit(look, changes) != changes:
         return ""
-    return (f"The {role_words(role)} can't go further with {_asked(request.changes)}: its set is already at the "
+    return (f"The {role_words(role)} can't go further with {_asked(changes)}: its set is already at the "
             "limit of that change, so I left it as it was.")
 
 

@@ -178,7 +178,7 @@ def _changed_look(shot: Shot, edit: PlanEdit, result: EditResult) -> dict:
 def _unchangeable(shot: Shot, edit: PlanEdit) -> str:
     """Why a re-style cannot alter this shot (tools.looks.unchangeable), "" when it can or when it only asks
     for another number of candidates."""
-    from tools.looks import at_limit, look_for, role_words, unchangeable
+    from tools.looks import limit_refusal, previous_look, unchangeable
 
     if edit.count and edit.count != shot.count:
         return ""
@@ -187,12 +187,7 @@ def _unchangeable(shot: Shot, edit: PlanEdit) -> str:
     cannot = unchangeable(shot.role.value, edit.changes, edit.mood, other)
     if cannot or edit.mood or edit.look or not edit.changes or shot.role not in LOOK_ROLES:
         return cannot
-    base = look_for(shot.mood, shot.options.get("brand_colors", ()), shot.options)
-    if at_limit(base, edit.changes) != edit.changes:
-        return ""
-    asked = " or ".join(f'"{c.replace("_", " ")}"' for c in edit.changes)
-    return (f"The {role_words(shot.role.value)} can't go further with {asked}: its set is already at the limit of "
-            "that change, so I left it as it was.")
+    return limit_refusal(shot.role.value, previous_look(shot), edit.changes)
 
 
 def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = None) -> EditResult:
