@@ -5,6 +5,7 @@ render, and a change request typed during a review re-rendered through the graph
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 
 import pytest
 from PIL import Image
@@ -137,18 +138,7 @@ def test_candidates_of_one_shot_differ_visibly():
 
 
 def test_a_change_request_in_the_chat_reaches_the_renderer_and_is_measured(tmp_path):
-    from agent.runner import StudioAgent
-    from tools.demo import demo_photo_bytes
-    from tools.settings import Settings
-    from tools.workspace import Workspace
-
-    photo = tmp_path / "ring.jpg"
-    photo.write_bytes(demo_photo_bytes("DEMO-RING", size=500))
-    ws = Workspace.open(Settings.from_env({}, home=tmp_path / "home", max_rerenders=0))
-    try:
-        agent = StudioAgent(ws)
-        list(agent.send("t1", "silver ring for etsy, 1 variant each, no detail, no campaign, no try-on",
-                        images=[photo], sku="RING-CH"))
+    with _ring_in_review(tmp_path, "RING-CH") as (ws, agent):
         first = agent.pending_review("t1")["candidates"]
         hero = [c for c in first if c["role"] == "lifestyle"][0]
 
@@ -184,25 +174,12 @@ def test_a_change_request_in_the_chat_reaches_the_renderer_and_is_measured(tmp_p
         third = agent.pending_review("t1")["candidates"]
         assert [c["role"] for c in third] == ["lifestyle"] and "The lifestyle scene is lighter now (" in replies
         assert third[0]["change"][0]["delta"] >= 15
-    finally:
-        ws.close()
 
 
 def test_warmer_again_and_again_warms_until_it_cannot_and_then_says_so(tmp_path):
     """Each "warmer" starts from what the previous image was rendered with: the scene warms measurably while
     the set can go further, and once it is at the limit the reply says so and nothing is made again."""
-    from agent.runner import StudioAgent
-    from tools.demo import demo_photo_bytes
-    from tools.settings import Settings
-    from tools.workspace import Workspace
-
-    photo = tmp_path / "ring.jpg"
-    photo.write_bytes(demo_photo_bytes("DEMO-RING", size=500))
-    ws = Workspace.open(Settings.from_env({}, home=tmp_path / "home", max_rerenders=0))
-    try:
-        agent = StudioAgent(ws)
-        list(agent.send("t1", "silver ring for etsy, 1 variant each, no detail, no campaign, no try-on",
-                        images=[photo], sku="RING-WW"))
+    with _ring_in_review(tmp_path, "RING-WW") as (ws, agent):
         scene = next(c for c in agent.pending_review("t1")["candidates"] if c["role"] == "lifestyle")
         warmth = [ws.catalog.get_candidate(scene["id"]).params["warmth"]]
         for _ in range(4):
@@ -221,6 +198,24 @@ def test_warmer_again_and_again_warms_until_it_cannot_and_then_says_so(tmp_path)
         else:
             raise AssertionError(f"warmer never reached its limit: {warmth}")
         assert warmth[-1] == 1.0 and warmth == sorted(warmth) and len(warmth) >= 2
+
+
+@contextmanager
+def _ring_in_review(tmp_path, sku: str):
+    """(workspace, agent) with a ring's main image and lifestyle scene waiting for review in thread "t1"."""
+    from agent.runner import StudioAgent
+    from tools.demo import demo_photo_bytes
+    from tools.settings import Settings
+    from tools.workspace import Workspace
+
+    photo = tmp_path / "ring.jpg"
+    photo.write_bytes(demo_photo_bytes("DEMO-RING", size=500))
+    ws = Workspace.open(Settings.from_env({}, home=tmp_path / "home", max_rerenders=0))
+    try:
+        agent = StudioAgent(ws)
+        list(agent.send("t1", "silver ring for etsy, 1 variant each, no detail, no campaign, no try-on",
+                        images=[photo], sku=sku))
+        yield ws, agent
     finally:
         ws.close()
 
