@@ -272,6 +272,7 @@ def verify_cutout(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndar
 
 
 RELAY_PX = 1536  # longest side of the relay's analysis: the photo's own resolution, so thin parts count
+RELAY_MIN_PIECE = 256  # analysis px the smallest piece that counts (MIN_REGION of the product) needs, at most
 RELAY_EDGE = 3  # px (at analysis size) along the outline of the product a candidate shows, where edges mix
 RELAY_MAX_TOLERANCE = 15.0  # ΔE: a candidate pixel further than this from the photo's does not show it
 RELAY_WINDOW = 0.012  # side of the window (share of the photo's longest side) a faint region is averaged over
@@ -459,10 +460,23 @@ _PHOTO_EVIDENCE: OrderedDict[bytes, dict] = OrderedDict()  # the last few photos
 _PHOTO_EVIDENCE_LOCK = threading.Lock()  # the candidates of several shots are checked at once
 
 
-def _photo_evidence(rgb: np.ndarray, alpha: np.ndarray) -> dict:
-    """evidence_maps at RELAY_PX (no neural map) plus the photo's Lab: the same for every candidate made from
+def relay_factor(alpha: np.ndarray) -> float:
+    """Analysis px per photo px for the relay: the photo's own resolution up to RELAY_PX, and no finer than
+    the smallest piece that counts needs. A missing piece counts from MIN_REGION of the product's area; on a
+    product that fills half the frame that is a thousand photo px, which RELAY_MIN_PIECE analysis px resolve
+    as well, at a fraction of the cost (a thin chain's pieces count from a few pixels: it keeps full size)."""
+    h, w = alpha.shape
+    factor = min(1.0, RELAY_PX / max(h, w))
+    smallest = MIN_REGION * float((alpha >= 0.5).sum()) * factor * factor
+    if smallest > RELAY_MIN_PIECE:
+        factor *= float(np.sqrt(RELAY_MIN_PIECE / smallest))
+    return factor
+
+
+def _photo_evidence(rgb: np.ndarray, alpha: np.ndarray, work_px: int = RELAY_PX) -> dict:
+    """evidence_maps at `work_px` (no neural map) plus the photo's Lab: the same for every candidate made from
     one photo and cutout, so it is computed once per process for the last few of them."""
-    key = hashlib.blake2b(np.asarray(rgb.shape).tobytes(), digest_size=16)
+    key = hashlib.blake2b(np.asarray(rgb.shape + (work_px,)).tobytes(), digest_size=16)
     key.update(np.ascontiguousarray(rgb).tobytes())
     key.update(np.ascontiguousarray(alpha, np.float32).tobytes())
     digest = key.digest()
@@ -470,7 +484,7 @@ def _photo_evidence(rgb: np.ndarray, alpha: np.ndarray) -> dict:
         if digest in _PHOTO_EVIDENCE:
             _PHOTO_EVIDENCE.move_to_end(digest)
             return _PHOTO_EVIDENCE[digest]
-        m = evidence_maps(rgb, alpha, None, RELAY_PX)
+        m = evidence_maps(rgb, alpha, None, work_px)
         m["lab"] = _lab(m["rgb"])
         _PHOTO_EVIDENCE[digest] = m
         while len(_PHOTO_EVIDENCE) > 4:
@@ -550,8 +564,9 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
     # 1. Both images in the photo's frame at analysis size; the photo's own evidence (no neural map: the
     #    cutout's check already asked it).
     h, w = alpha.shape
-    factor = min(1.0, RELAY_PX / max(h, w))
-    m = _photo_evidence(rgb, alpha)
+    work_px = min(max(h, w), max(64, round(max(h, w) * relay_factor(alpha))))
+    factor = work_px / max(h, w)  # exactly the scale evidence_maps reduces the photo by
+    m = _photo_evidence(rgb, alpha, work_px)
     a, lab_p = m["alpha"], m["lab"]
     warped, cover = candidate_in_photo(cand, box, source_box, (w, h), factor)
     warped, cover = _registered(warped, cover, m["rgb"], a)

@@ -350,3 +350,31 @@ def test_catalog_migrates_forward_and_records_the_cutout_of_old_candidates(tmp_p
     assert [c.id for c in catalog.candidates_from_cutout("b" * 64)] == [old.id]
     assert catalog.cutout_confidence("OLD", "b" * 64) is None
     catalog.close()
+
+
+def test_a_product_filling_the_frame_is_compared_coarser_and_a_small_lost_piece_still_counts():
+    """The relay looks at a big product no finer than its smallest counted piece needs (a bulb filling half a
+    1200 px photo: about half the photo's resolution), and a piece a third of a percent of its area, painted
+    over with the backdrop in the image, is still reported; the whole product shows nothing missing."""
+    import cv2
+
+    from pipelines.cutout_check import MIN_REGION, relay_factor
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:1000, :1200]
+    body = ((yy - 500) / 420.0) ** 2 + ((xx - 600) / 330.0) ** 2 < 1.0
+    photo = np.empty((1000, 1200, 3), np.float32)
+    photo[:] = (246, 246, 244)
+    shade = 150 + 60 * np.sin(xx / 23.0) * np.cos(yy / 31.0)  # a lit, ribbed glass and metal surface
+    photo[body] = np.stack([shade, shade * 0.95, shade * 0.85], axis=-1)[body]
+    photo = np.clip(photo + rng.normal(0, 1.5, photo.shape), 0, 255).astype(np.uint8)
+    alpha = cv2.GaussianBlur(body.astype(np.float32), (0, 0), 0.8)
+    assert relay_factor(alpha) < 0.6  # the smallest counted piece, MIN_REGION of ~430k px, is ~860 photo px
+    frame = (0.0, 0.0, 1200.0, 1000.0)
+    packshot = np.where(alpha[..., None] > 0.5, photo, 255).astype(np.uint8)
+    assert relay(photo, alpha, packshot, frame, frame).missing == 0.0
+    lost = packshot.copy()
+    lost[480:520, 580:620] = 255  # 1600 px: about 0.4 % of the product, twice the smallest piece that counts
+    assert 1600 > 2 * MIN_REGION * body.sum() * 0.9
+    evidence = relay(photo, alpha, lost, frame, frame)
+    assert evidence.missing >= 0.003 and evidence.missing_pieces == 1, evidence
