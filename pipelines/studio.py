@@ -253,14 +253,13 @@ def detail_window(item_size: tuple[int, int], photo_size: tuple[int, int], aspec
 
 def detail(cutout: Image.Image, width: int, height: int, *, photo: Image.Image | None = None, variant: int = 0,
            max_upscale: float = 2.0, background: tuple[int, int, int] = (250, 249, 247),
-           min_long: int = 1000, reach_upscale: float | None = None) -> StudioImage:
+           min_long: int = 1000) -> StudioImage:
     """A full-bleed close-up: a rectangle of the photo (`photo`, the cutout's own source; else the cutout on
     `background`) around the product's most informative region (stones, clasp, engraving, weave, print),
     cropped at the photo's resolution and enlarged at most `max_upscale` times. The output is sized from
     the crop: the shot's size when the crop allows it, smaller otherwise (never a small crop on a blank
-    canvas). `reach_upscale` (> max_upscale): how far it may be enlarged to reach `min_long`, the
-    channel's minimum (the small-photo policy, tools/rules.py). `variant` picks the next-best region; the
-    crop is recorded for the vision check."""
+    canvas); `min_long` (the channel's minimum) is reached only when that holds. `variant` picks the
+    next-best region; the crop is recorded for the vision check."""
     # 1. Check inputs
     if max_upscale < 1 or max_upscale > 4:
         raise StudioError(f"max_upscale must be within 1..4, got {max_upscale}")
@@ -287,8 +286,6 @@ def detail(cutout: Image.Image, width: int, height: int, *, photo: Image.Image |
 
     # 3. The output from the crop: as large as the shot asks, enlarged at most max_upscale times
     scale = min(max(width, height) / max(cw, ch), max_upscale)
-    if reach_upscale and max(cw, ch) * scale < min(min_long, max(width, height)):
-        scale = min(min(min_long, max(width, height)) / max(cw, ch), max(reach_upscale, max_upscale))
     size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
     crop = picture.crop(box).convert("RGBA")
     image = resample(crop, size).convert("RGB")
@@ -297,14 +294,11 @@ def detail(cutout: Image.Image, width: int, height: int, *, photo: Image.Image |
     alpha = cutout.getchannel("A").crop(box)
     tight = alpha.point(lambda a: 255 if a > 12 else 0).getbbox() or (0, 0, cw, ch)
     warnings = []
-    if scale > max_upscale + 0.01:
-        warnings.append(f"the close-up is enlarged {scale:.2f}x from the source photo to reach the channel's "
-                        f"minimum size; it may look soft when zoomed: a larger photo would be sharper")
-    elif scale > 1.01:
+    if scale > 1.01:
         warnings.append(f"the close-up is enlarged {scale:.2f}x from the source photo (at most {max_upscale:g}x)")
     if max(size) < min(min_long, max(width, height)) - 1:
         warnings.append(f"the close-up is {size[0]}x{size[1]} px: the photo allows no more within "
-                        f"{max(reach_upscale or 0, max_upscale):g}x (a larger photo gives a larger close-up)")
+                        f"{max_upscale:g}x (a larger photo gives a larger close-up)")
     placed = Placed(tight[0] * scale, tight[1] * scale, (tight[2] - tight[0]) * scale,
                     (tight[3] - tight[1]) * scale, scale=scale, upscale=max(1.0, scale), crop=box)
     return StudioImage(image, placed, warnings, {"crop": list(box), "variant": variant, "full_bleed": True,

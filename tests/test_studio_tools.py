@@ -123,6 +123,20 @@ def test_render_packshot_candidates_are_stored_recorded_and_honest(workspace):
     assert candidates[0].placement.width != candidates[1].placement.width  # two framings
 
 
+def test_an_amazon_close_up_is_enlarged_at_most_2x_even_below_the_channels_minimum(workspace):
+    """A close-up shows detail: from a 600 px photo its crop is enlarged at most 2x, smaller than Amazon's
+    1000 px, and says so (publish fits it to the channel under the one small-photo policy)."""
+    from tools.models import Role, Shot, Slot
+    from tools.render import render_shot
+
+    _ring(workspace)
+    shot = Shot(role=Role.detail, slot=Slot.gallery_3, channel=Channel.amazon, width=1600, height=1600, count=1)
+    candidate = render_shot(workspace, "RING-1", shot)[0]
+    image = workspace.assets.open(candidate.asset_id)
+    assert candidate.placement.upscale <= 2.0 + 1e-6 and max(image.size) < 1000
+    assert any("no more within 2x" in w for w in candidate.warnings), candidate.warnings
+
+
 def test_render_try_on_needs_a_consented_plate_and_records_it(workspace, tmp_path):
     from tools.plates import register_plate
     from tools.render import render_shot

@@ -44,9 +44,11 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
                                                min_long=min(min_long, max(shot.width, shot.height))))
         if shot.role is Role.detail:
             spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
-            free, limit = enlarge_limits(shot.channel)  # the one small-photo policy: beyond 2x only to reach the minimum
+            # a close-up shows detail: never enlarged beyond the free limit (2x), even to reach the channel's
+            # minimum; fitting it to a channel is publish's, under the one small-photo policy
+            free, _ = enlarge_limits(shot.channel)
             return from_studio(studio.detail(cutout, shot.width, shot.height, photo=source_photo(ws, product.sku, cutout),
-                                             variant=index, max_upscale=free, reach_upscale=limit,
+                                             variant=index, max_upscale=free,
                                              min_long=max(1000, spec.min_long_side if spec else 1000)))
         if shot.role is Role.try_on:
             return studio_try_on(ws, product, shot, cutout, index)
