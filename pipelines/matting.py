@@ -180,7 +180,9 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     # certainty); it only decides between a shadow and a grey / polished face of the backdrop's tone.
     mask, holes, in_small_hole, opened = _fill_holes(mask, plain, shaded | (darker & smooth), darker, smooth,
                                                      None if saliency is None else saliency.probability,
-                                                     lab[..., 0], grad > 3.0 * g_noise, joined)
+                                                     lab[..., 0], grad > 3.0 * g_noise, joined,
+                                                     backdrop_tone=d_light > -2.0 * t_lo,
+                                                     cast=(shadow, d_light))
     delta = rgb.astype(np.float32) - bg_rgb
     offset = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
     # specks beside a thin edge that are only a faint tint of the backdrop are the photo's compression
@@ -719,7 +721,8 @@ def _shaded_like_a_shadow(labels: np.ndarray, count: int, areas: np.ndarray, lig
 
 def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: np.ndarray,
                 smooth: np.ndarray, prob: np.ndarray | None = None, lightness: np.ndarray | None = None,
-                edges: np.ndarray | None = None, faces: np.ndarray | None = None
+                edges: np.ndarray | None = None, faces: np.ndarray | None = None,
+                backdrop_tone: np.ndarray | None = None, cast: tuple[np.ndarray, np.ndarray] | None = None
                 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Holes: enclosed regions of the background's colour (with the shadows cast into them) stay open,
     other enclosed gaps are product and are filled. A hole is smooth like the background: a gap of
@@ -732,8 +735,14 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
     (`lightness`, L*) spanning several dE without edges (`edges`); a flat face of one grey, or one
     broken by reflections and edges, is product. In a region that is mostly a face (`faces`: broad,
     smooth, darker, and framed by edges all round instead of running out into the backdrop like a cast
-    shadow) only the face's own pixels are asked whether they are shaded like a shadow. Returns the mask, the number of holes, the opened pixels of
-    the small holes and all opened pixels."""
+    shadow) only the face's own pixels are asked whether they are shaded like a shadow. A ramp counts as a
+    shadow's only where it fades out to the backdrop's tone (`backdrop_tone`: pixels within twice the noise
+    threshold of the backdrop's lightness; the plain pixels when not given) on at least 1 % of the region,
+    or where at least half of it has the tone of the shadows the product casts outside its outline (`cast`:
+    the cast-shadow mask and the lightness offset from the backdrop; no darker than the darkest 5 % of
+    those shadows) where the neural map is not certain of it (mean below 0.9): a gap between two rings can
+    lie wholly in shadow, while a grey cap or a heel the map is sure of is product.
+    Returns the mask, the number of holes, the opened pixels of the small holes and all opened pixels."""
     solid = mask & ~grey  # shadows cast into a ring's hole are set aside while looking for holes
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~solid).astype(np.uint8), connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -748,7 +757,8 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
     if prob is None:
         neural_background = np.ones(count, bool)
     else:
-        neural_background = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=count) / areas < 0.5
+        mean_prob = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=count) / areas
+        neural_background = mean_prob < 0.5
         if lightness is not None and edges is not None:
             shaded = _shaded_like_a_shadow(labels, count, areas, lightness, edges)
             if faces is not None:
@@ -758,7 +768,16 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
                 face_shaded = _shaded_like_a_shadow(np.where(faces, labels, 0), count, np.maximum(face_area, 1),
                                                     lightness, edges)
                 shaded = np.where(face_area / areas > 0.5, face_shaded, shaded)
-            neural_background |= shaded
+            # a shadow cast into a hole fades out to the backdrop's tone there; a region that nowhere comes
+            # near it (a tinted lens with a gradient across it) is not shaded like a shadow, whatever its ramp
+            toned = plain if backdrop_tone is None else backdrop_tone
+            runs_out = np.bincount(labels[toned], minlength=count) >= np.maximum(3, 0.01 * areas)
+            outside = cast[0] & np.isin(labels, border) if cast is not None else None
+            if outside is not None and outside.sum() >= 50:  # or it has the tone of the shadows cast outside
+                toned = cast[1] >= float(np.percentile(cast[1][outside], 5))
+                shadow_toned = np.bincount(labels[toned], minlength=count) >= 0.5 * areas
+                runs_out |= shadow_toned & (mean_prob < 0.9)
+            neural_background |= shaded & runs_out
     hole = enclosed & (shows_backdrop | ((like_share > 0.6) & neural_background)) & (smooth_share > 0.5) & (areas > 12)
     fill = enclosed & ~hole
     open_pixels = hole[labels] & (plain | (darker & smooth) | grey)

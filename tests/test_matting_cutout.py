@@ -303,6 +303,36 @@ def test_a_shadow_ramp_cast_into_a_hole_stays_open_though_the_neural_map_fills_i
     assert (alpha[opening] > 0.5).mean() < 0.1
 
 
+def test_a_tinted_lens_shaded_across_its_width_is_kept_where_the_neural_map_sees_product():
+    # a grey lens in its frame, lighter towards one side (200 down to 150) but nowhere the backdrop's white:
+    # shaded like a ramp, yet no cast shadow, which would run out into the backdrop inside the opening
+    ramp = np.repeat(np.interp(np.arange(420), [135, 285], [200.0, 150.0])[:, None], 420, axis=1)
+    photo, lens, outline = _ring_photo(ramp)
+    alpha = _alpha(cut_out(photo, neural=True, segmenter=_FixedMap(outline.astype(np.float32))))
+    assert (alpha[lens] > 0.5).mean() > 0.95
+    # where the map sees background there too, the opening stays open
+    frame_only = outline & ~lens
+    alpha = _alpha(cut_out(photo, neural=True, segmenter=_FixedMap(frame_only.astype(np.float32))))
+    assert (alpha[lens] > 0.5).mean() < 0.05
+
+
+def test_real_sunglasses_keep_both_lenses_whole(realdata):
+    """Aviators on white: the right lens is lighter towards its outer side; it was cut in half as a shadow."""
+    photo = Image.open(realdata / "product_packshot" / "myntra_21346_sunglasses.jpg").convert("RGB")
+    lightness = np.asarray(photo.convert("L"), np.float32)
+    dark = lightness < 170  # lenses, frame and temple tips: nothing on this white sweep is a shadow that dark
+    alpha = _alpha(cut_out(photo))
+    assert (alpha[dark] > 0.5).mean() > 0.97, (alpha[dark] > 0.5).mean()
+
+
+def test_a_grey_cap_band_in_the_tone_of_the_bottles_shadow_is_kept(realdata):
+    """A vitamin bottle's grey cap band, enclosed by the label and the cap, is as dark as the shadow the bottle
+    casts; the neural map is sure it is product, so it is not opened as a shadow seen through a gap."""
+    photo = Image.open(realdata / "product_packshot" / "abo_vitamin_bottle.jpg").convert("RGB")
+    band = _alpha(cut_out(photo))[852:864, 320:700]  # the band between the label and the cap's rim
+    assert (band > 0.5).mean() > 0.98, (band > 0.5).mean()
+
+
 def test_a_silver_band_set_with_coloured_stones_is_kept_by_the_neural_evidence(realdata):
     # most of this ring's area is blue stones, yet its band is polished silver on white: the neural
     # map is asked because a large share of the product is achromatic, not only when most of it is
