@@ -3,13 +3,15 @@ change requests, measured on the images, with the vision check run on every cand
 
 Per photo: a close-up (when the photo allows one: fill = share of the frame that shows the photo, target >= 0.9;
 enlargement <= 2x), lifestyle scenes in four moods (backdrop L*: dark < 35, bright > 80; contact shadow
-present: under the foot of a standing product, along the whole outline of a flat lay; "edge": how the
+present: the set right under the foot of a standing product, or right around a flat lay's outline, is darker
+than the same set rendered empty by scene_metrics.CONTACT_SHADOW_MIN of its L*; "edge": how the
 product's outline stands out from the minimal set, scene_metrics.outline_contrast, dE), campaign 9:16 /
 16:9 / 1.91:1, two candidates per shot (mean perceptual distance, see pipelines/scene_metrics.
 image_distance; target >= DISTINCT), change requests on the lifestyle measured
 against the previous render ("darker" lowers L* by >= 15, ...), and the time of one SKU's 5 shots x 2
 candidates with the vision check (target <= 5 s), produced as the product does (tools.production.
-produce_shots: the shots at once on this machine's cores). Writes benchmarks/out/roles_sheet.png.
+produce_shots: the shots at once on this machine's cores). Writes benchmarks/out/roles_sheet.png and
+benchmarks/out/roles_contact.png (the crops under the foot, each beside the same set rendered empty).
 
 Run: nice -n 10 .venv/bin/python -m benchmarks.bench_roles [--limit N]
 """
@@ -31,23 +33,53 @@ from benchmarks.contact_sheet import REALDATA, category_of
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 THUMB = 200
+FOOT = (260, 130)  # px of the crop under the foot, at full resolution (the scene, then its empty set)
+FEET = OUT / "roles_contact.png"
 DISTINCT = 0.25  # mean image_distance between the candidates of one shot, at least
 MOODS = {"dark": "luxury, moody", "bright": "bright summer", "holiday": "christmas", "minimal": "minimal"}
 CHANGES = ("darker", "lighter", "warmer", "more_space", "bigger", "softer_shadow", "no_reflection", "another_backdrop")
 
 
-def contact_shadow_present(image: Image.Image, box) -> bool:
-    """The surface right under the product's foot is darker (>= 3 L*) than the same rows beside it."""
-    from pipelines.scene_metrics import _lab
+def placed_mask(size: tuple[int, int], cutout: Image.Image, box) -> np.ndarray:
+    """Where the product is visible in a frame of `size` (alpha > 8), resampled into its placement `box` the way
+    the renderer resampled it (pipelines.studio.resample), so the measured band starts right at its edge."""
+    from pipelines.studio import resample, trim
 
-    lab = _lab(image)[..., 0]
-    h, w = lab.shape
+    w, h = size
     x, y, bw, bh = (int(round(v)) for v in box)
-    y0, y1 = min(h - 1, y + bh - max(1, bh // 100)), min(h, y + bh + max(2, bh // 30))
-    under = lab[y0:y1, x + bw // 5:x + bw - bw // 5]
-    side = np.concatenate([lab[y0:y1, max(0, x - bw // 2):max(0, x - bw // 5)].ravel(),
-                           lab[y0:y1, min(w, x + bw + bw // 5):min(w, x + bw + bw // 2)].ravel()])
-    return bool(under.size and side.size and np.median(side) - np.median(under) >= 3.0)
+    alpha = np.asarray(resample(trim(cutout)[0], (max(1, bw), max(1, bh))).getchannel("A")) > 8
+    mask = np.zeros((h, w), bool)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
+    mask[y0:y1, x0:x1] = alpha[y0 - y:y1 - y, x0 - x:x1 - x]
+    return mask
+
+
+def contact_shadow(ws, candidate, words: str, stored: Image.Image) -> tuple[float, bool, Image.Image]:
+    """(darkening, present, crop) of a lifestyle candidate's contact shadow, against its own set rendered empty:
+    the scene is made again with the same look, seed and pose with `keep_set` (it must match the stored
+    JPEG), and scene_metrics.contact_darkening compares the two at the pixels right under the product's
+    foot (lying flat: right around its outline). The set's texture is in both and cancels out. `crop`: the
+    frame and the empty set side by side around the product's lowest points, at full resolution."""
+    from pipelines import scene_metrics as sm
+    from pipelines import studio
+    from tools.looks import look_for
+
+    cutout = ws.assets.open(candidate.source_asset_id)
+    pose = candidate.params.get("pose", "standing")
+    again = studio.backdrop(cutout, stored.width, stored.height, look=look_for(words, (), {}), seed=candidate.seed,
+                            index=int(candidate.params.get("index", 0)), pose=pose, keep_set=True)
+    drift = float(np.abs(np.asarray(again.image, np.int16) - np.asarray(stored, np.int16)).mean())
+    if drift > 1.5:  # the stored JPEG (q95) differs by about 0.9 level; another seed of the same look by 3 and more
+        raise RuntimeError(f"the scene could not be made again for the contact-shadow measure (mean difference {drift:.1f})")
+    mask = placed_mask(stored.size, cutout, _box(candidate.placement))
+    darkening = sm.contact_darkening(stored, again.set_image, mask, pose)
+    ys, xs = np.nonzero(sm.contact_band(mask, "standing"))
+    cx, cy = int(xs.mean()), int(ys.min())
+    box = (cx - FOOT[0] // 2, cy - FOOT[1] // 2, cx + FOOT[0] // 2, cy + FOOT[1] // 2)
+    crop = Image.new("RGB", (2 * FOOT[0] + 4, FOOT[1]), (30, 30, 30))
+    crop.paste(stored.crop(box), (0, 0))
+    crop.paste(again.set_image.crop(box), (FOOT[0] + 4, 0))
+    return darkening, darkening >= sm.CONTACT_SHADOW_MIN[pose], crop
 
 
 def product_mask(image: Image.Image, cutout: Image.Image, box, threshold: int = 127) -> np.ndarray:
@@ -64,27 +96,11 @@ def product_mask(image: Image.Image, cutout: Image.Image, box, threshold: int = 
     return mask
 
 
-def outline_shadow_present(image: Image.Image, cutout: Image.Image, box) -> bool:
-    """A flat lay seen from above sits on the surface: in a thin band right around its outline the surface
-    is darker than in a band a little further out (medians), by 3 L*, or by 10 % of the surface's L* on a
-    dark set (a shadow darkens in proportion, so on a set of L* 17 it is a smaller step). `cutout` is the
-    source cutout, laid into the placement `box` to find the outline."""
-    import cv2
-
-    from pipelines.scene_metrics import _lab
-
-    lab = _lab(image)[..., 0]
-    mask = product_mask(image, cutout, box, 10).astype(np.uint8)
-    r = max(2, int(0.012 * max(box[2], box[3])))
-
-    def grown(k: int) -> np.ndarray:
-        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) > 0
-
-    near, far = grown(r) & ~grown(2), grown(6 * r) & ~grown(4 * r)
-    if not (near.any() and far.any()):
-        return False
-    surface = float(np.median(lab[far]))
-    return bool(surface - np.median(lab[near]) >= min(3.0, 0.1 * surface))
+def _labelled(image: Image.Image, label: str) -> Image.Image:
+    tile = Image.new("RGB", (image.width, image.height + 14), (90, 90, 90))
+    tile.paste(image, (0, 0))
+    ImageDraw.Draw(tile).text((3, image.height), label, fill=(255, 255, 255))
+    return tile
 
 
 def _tile(image: Image.Image, label: str) -> Image.Image:
@@ -128,7 +144,7 @@ def run(limit: int | None = None, names: list[str] | None = None) -> tuple[list[
 
     photos = sorted((REALDATA / "jewelry_packshot").glob("*.jpg")) + sorted((REALDATA / "product_packshot").glob("*.jpg"))
     photos = [p for p in photos if not names or any(n in p.name for n in names)][:limit]
-    rows, sheet = [], []
+    rows, sheet, feet = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.open(Settings.from_env({}, home=Path(tmp) / "home", max_rerenders=0))
         for i, photo in enumerate(photos):
@@ -178,10 +194,11 @@ def run(limit: int | None = None, names: list[str] | None = None) -> tuple[list[
                     source = ws.assets.open(first.source_asset_id)
                     row[f"edge_{name}"] = round(sm.outline_contrast(
                         per[0][1], product_mask(per[0][1], source, _box(first.placement))), 1)
-                    if first.params.get("pose") == "flat":
-                        shadows.append(outline_shadow_present(per[0][1], source, _box(first.placement)))
-                    else:
-                        shadows.append(contact_shadow_present(per[0][1], _box(first.placement)))
+                    darkening, present, crop = contact_shadow(ws, first, words, per[0][1])
+                    row[f"contact_{name}"] = round(darkening, 3)
+                    feet.append(_labelled(crop, f"{photo.stem[:22]} {name} {first.params.get('surface')} "
+                                                f"{darkening:.2f} {'ok' if present else 'NONE'}"))
+                    shadows.append(present)
                     distances.append(sm.image_distance(per[0][1], per[1][1]))
                     tiles.append(_tile(per[0][1], f"{name} L*{row[f'L_{name}']:.0f} {per[0][2].verdict}"))
                 for key in ("9:16", "16:9", "1.91:1"):
@@ -222,6 +239,13 @@ def run(limit: int | None = None, names: list[str] | None = None) -> tuple[list[
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "roles_sheet.png"
     canvas.save(path)
+    if feet:  # the crops under the foot: a row per photo, a column per mood
+        fw, fh = feet[0].size
+        cols = len(MOODS)
+        under = Image.new("RGB", (cols * (fw + 6), -(-len(feet) // cols) * (fh + 6)), (60, 60, 60))
+        for k, crop in enumerate(feet):
+            under.paste(crop, ((k % cols) * (fw + 6), (k // cols) * (fh + 6)))
+        under.save(FEET)
     return rows, path
 
 
@@ -249,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         values = [r[f"chg_{name}"] for r in ok]
         print(f"change {name:<17} median measured change {statistics.median(values):+.3f} (min {min(values):+.3f}, "
               f"max {max(values):+.3f})")
+    for r in ok:
+        print(f"contact shadow {r['photo']:<30} " + "  ".join(f"{name} {r[f'contact_{name}']:.2f}" for name in MOODS)
+              + " (share of the set's L* taken under the foot / around a flat lay)")
     fills = [r["closeup_fill"] for r in ok if "closeup_fill" in r]
     checks = {
         "close-up fill >= 0.9": all(f >= 0.9 for f in fills),
@@ -265,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, passed in checks.items():
         print(f"{'ok  ' if passed else 'MISS'} {name}")
     print(f"sheet: {path}")
+    print(f"crops under the foot (scene | the same set empty): {FEET}")
     return 0 if all(checks.values()) and len(ok) == len(rows) else 1
 
 

@@ -1,7 +1,7 @@
 """Measurements of rendered scenes, for change requests and candidate variety: backdrop lightness (CIELAB
 L*) and warmth (b*) outside the product, the product's share of the frame, how crisp its shadow is, how
-much of it is mirrored below it, how its outline stands out from the set, and a perceptual distance between
-two images.
+much of it is mirrored below it, how its outline stands out from the set, whether it has a contact shadow
+(against the same set rendered empty), and a perceptual distance between two images.
 
 The distance (`image_distance`, 0 same .. about 1 unrelated) needs no downloaded weights: the mean of
 (1 - SSIM) of the lightness at 128 px (scikit-image), the Bhattacharyya distance of 8x8x8 Lab colour
@@ -185,3 +185,58 @@ def outline_contrast(image: Image.Image, mask: np.ndarray) -> float:
     if not (inner.any() and outer.any()):
         return 0.0
     return float(np.linalg.norm(np.median(lab[inner], axis=0) - np.median(lab[outer], axis=0)))
+
+
+# How much of the set's L* a contact shadow takes right against the product, at least (see contact_darkening).
+# Standing, the shadow under the foot is a dark, tight line: 15 % is 13 L* on a white sweep (L* 90) and 3 L* on
+# a dark set (L* 20), a step seen at a glance on either. Lying flat, seen from above, it is a soft halo hugging
+# the outline: 6 % (5 L* on a white set).
+CONTACT_SHADOW_MIN = {"standing": 0.15, "flat": 0.06}
+
+
+def contact_band(mask: np.ndarray, pose: str = "standing") -> np.ndarray:
+    """The set's pixels right against the product where it rests on the surface, as a bool map of the frame
+    (`mask`: where the product is visible, alpha > 8). Standing: the few rows right under its lowest points
+    (the columns whose lowest product pixel lies within 2 % of its height of the lowest of all), from the
+    cutout's own outline, so a narrow foot or one lens of a pair of glasses is measured where it is. Lying
+    flat: a thin ring right around its whole outline."""
+    m = mask.astype(bool)
+    ys, xs = np.nonzero(m)
+    band = np.zeros(m.shape, bool)
+    if not len(ys):
+        return band
+    size = max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1
+    if pose == "flat":
+        r = max(2, round(0.012 * size))
+
+        def grown(k: int) -> np.ndarray:
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+            return cv2.dilate(m.astype(np.uint8), kernel) > 0
+
+        return grown(r) & ~grown(2)
+    h = m.shape[0]
+    height = int(ys.max() - ys.min()) + 1
+    reach, depth = max(2, round(0.02 * height)), max(3, round(0.02 * height))
+    lowest = np.where(m.any(axis=0), h - 1 - np.argmax(m[::-1], axis=0), -1)  # per column; -1: no product
+    foot = lowest >= int(ys.max()) - reach
+    rows = np.arange(h)[:, None]
+    band = foot[None, :] & (rows > lowest[None, :]) & (rows <= lowest[None, :] + depth)
+    return band & ~m
+
+
+def contact_darkening(image: Image.Image, empty: Image.Image, mask: np.ndarray, pose: str = "standing") -> float:
+    """How much the product's contact shadow darkens the set: over `contact_band`, the median of the
+    pixel-by-pixel L* drop from `empty` (the same set rendered without the product, its shadows and
+    reflection) to `image`, as a share of the empty set's median L* there (a shadow darkens in proportion,
+    so on a set of L* 20 it is a smaller step than on one of L* 90). The set's own texture (wood grain, a
+    marble vein) is in both images and cancels out. 0 when there is no band."""
+    band = contact_band(mask, pose)
+    if not band.any():
+        return 0.0
+    lit, shaded = _lab(empty)[..., 0][band], _lab(image)[..., 0][band]
+    return float(np.median(lit - shaded)) / max(float(np.median(lit)), 5.0)
+
+
+def contact_shadow_present(image: Image.Image, empty: Image.Image, mask: np.ndarray, pose: str = "standing") -> bool:
+    """Whether the product visibly rests on the set: `contact_darkening` of at least CONTACT_SHADOW_MIN."""
+    return contact_darkening(image, empty, mask, pose) >= CONTACT_SHADOW_MIN[pose]

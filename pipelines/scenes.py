@@ -59,6 +59,8 @@ class Scene:
     scale: float
     params: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    set_image: Image.Image | None = None  # with keep_set: the same set without the product, its shadows and
+    # reflection, pixel for pixel (what the product's presence changed is the difference)
 
 
 class SceneError(ValueError):
@@ -531,8 +533,10 @@ def _grain(image: np.ndarray, seed: int) -> np.ndarray:
 
 def render(item: Image.Image, width: int, height: int, look: Look, *, index: int = 0, seed: int = 0,
            pose: str = "standing", max_upscale: float = 1.95, safe_margin: float = 0.08,
-           resample=None) -> Scene:
-    """The product (a trimmed RGBA cutout) in a scene made for `look`, at width x height."""
+           resample=None, keep_set: bool = False) -> Scene:
+    """The product (a trimmed RGBA cutout) in a scene made for `look`, at width x height. With `keep_set`,
+    the result also holds the empty set (`Scene.set_image`): the same pixels before the shadows, the
+    reflection and the product went in."""
     # 1. Check inputs
     if pose not in ("standing", "flat"):
         raise SceneError(f"pose must be standing or flat, got {pose!r}")
@@ -581,17 +585,21 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
     frame_small = (ww, wh)
     dark = _cast_shadow(small_alpha, frame_small, round(x / f), round((base - ph) / f), round(base / f), look,
                         light_x_full / f, pose)
+    contact = None
     if pose == "standing":
-        dark = np.maximum(dark, _contact(small_alpha, frame_small, round(x / f), round(base / f),
-                                         0.6 if look.key == "hard" else 0.45))
+        contact = _contact(small_alpha, frame_small, round(x / f), round(base / f), 0.6 if look.key == "hard" else 0.45)
+        dark = np.maximum(dark, contact)
     else:
         dark = np.maximum(dark, _outline_contact(small_alpha, frame_small, round(x / f), round((base - ph) / f),
                                                  look, light_x_full / f))
-    rgb *= 1 - dark[..., None]
+    empty = None
+    if keep_set:
+        empty = Image.fromarray(_grain(cv2.resize(np.clip(rgb, 0, 255).astype(np.uint8), (width, height),
+                                                  interpolation=cv2.INTER_LINEAR), seed), "RGB")
 
     # 5. Full size: enlarge the set, add fine grain, a reflection on glossy surfaces, then the product
-    full = cv2.resize(np.clip(rgb, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
-    full = _grain(full, seed)
+    full = _grain(cv2.resize(np.clip(rgb * (1 - dark[..., None]), 0, 255).astype(np.uint8), (width, height),
+                             interpolation=cv2.INTER_LINEAR), seed)
     reflection = look.reflection and pose == "standing" and (surface in GLOSSY or riser)
     y = int(base - ph)
     if reflection:
@@ -602,7 +610,10 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
             fade = fade * flipped[:rows, :cols, 3] / 255.0
             fade = cv2.GaussianBlur(fade, (0, 0), 1.0 + 0.004 * ph)[..., None]
             region = full[base:base + rows, x:x + cols].astype(np.float32)
-            blended = region * (1 - fade) + flipped[:rows, :cols, :3] * fade
+            # what is mirrored right at the foot is the product's underside, in its own contact shadow: the
+            # reflection is darkened like the surface there, so the contact still reads as a dark line
+            occluded = cv2.resize(contact, (width, height), interpolation=cv2.INTER_LINEAR)[base:base + rows, x:x + cols]
+            blended = region * (1 - fade) + flipped[:rows, :cols, :3] * (1 - occluded[..., None]) * fade
             full[base:base + rows, x:x + cols] = np.clip(blended, 0, 255).astype(np.uint8)
     image = Image.fromarray(full, "RGB")
     image.paste(placed_item.convert("RGB"), (x, y), placed_item.getchannel("A"))
@@ -617,5 +628,5 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
               "variant": look.variant, "contrast": look.contrast, "edge_contrast": look.edge_contrast,
               "palette": list(look.palette), "light": "left" if light_left else "right", "copy_space": copy,
               "pose": pose, "index": index}
-    return Scene(image, (x, y, pw, ph), scale, params, warnings)
+    return Scene(image, (x, y, pw, ph), scale, params, warnings, empty)
 

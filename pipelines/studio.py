@@ -52,6 +52,7 @@ class StudioImage:
     placed: Placed
     warnings: list[str] = field(default_factory=list)
     params: dict = field(default_factory=dict)
+    set_image: Image.Image | None = None  # a scene's empty set, when asked for (scenes.render's keep_set)
 
 
 # -- product handling ----------------------------------------------------------------------------------
@@ -319,12 +320,12 @@ def parse_color(value: str) -> tuple[int, int, int] | None:
 def backdrop(cutout: Image.Image, width: int, height: int, *, look: dict | None = None, mood: str = "",
              surface_kind: str | None = None, brand_colors: list[str] | tuple = (), seed: int = 0,
              fill: float | None = None, reflection: bool | None = None, safe_margin: float = 0.08,
-             index: int = 0, max_upscale: float = 1.95, pose: str = "standing") -> StudioImage:
+             index: int = 0, max_upscale: float = 1.95, pose: str = "standing", keep_set: bool = False) -> StudioImage:
     """The product on a grounded studio scene (pipelines/scenes.py): a surface in perspective, one key light
     with contact and cast shadow, reflection on glossy surfaces, depth of field. `look` holds the render
     parameters (tools/looks.py makes it from the mood and change requests); `surface_kind`, `fill`,
     `reflection` and `brand_colors` override it. `index` is the candidate's place: another palette entry,
-    surface, light side and camera height."""
+    surface, light side and camera height. `keep_set` also returns the empty set (`set_image`)."""
     # 1. Check inputs
     if not 0.0 <= safe_margin <= 0.3:
         raise StudioError(f"safe_margin must be within 0..0.3, got {safe_margin}")
@@ -350,13 +351,13 @@ def backdrop(cutout: Image.Image, width: int, height: int, *, look: dict | None 
     # 2. Render the scene
     try:
         scene = scenes.render(item, width, height, scenes.Look.from_dict(values), index=index, seed=seed, pose=pose,
-                              max_upscale=max_upscale, safe_margin=safe_margin, resample=resample)
+                              max_upscale=max_upscale, safe_margin=safe_margin, resample=resample, keep_set=keep_set)
     except scenes.SceneError as exc:
         raise StudioError(str(exc)) from None
     x, y, w, h = scene.box
     placed = Placed(x, y, w, h, scale=scene.scale, upscale=max(1.0, scene.scale))
     params = scene.params | {"mood": values.get("mood", mood or ""), "safe_margin": safe_margin}
-    return StudioImage(scene.image, placed, scene.warnings, params)
+    return StudioImage(scene.image, placed, scene.warnings, params, scene.set_image)
 
 
 def campaign(cutout: Image.Image, aspect: str, *, look: dict | None = None, mood: str = "", brand_colors=(),
