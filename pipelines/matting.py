@@ -45,6 +45,8 @@ SHADOW_RAMP = 4.0  # dE: the lightness spread of a cast shadow's ramp across a h
 SHADOW_EDGES = 0.3  # share of edge pixels below which a darker region is shaded, not structured
 ECHO_REACH = 8  # px: how far from an edge a photo's compression echoes it (one JPEG block)
 ECHO_SHARE = 0.25  # a detached speck this much fainter than the product beside it is an echo of its edge
+PINHOLE_SHARE = 0.0002  # an enclosed gap smaller than this share of the product, not opened as a hole, is product
+HOLE_FRAMED = 0.1  # share of a hole's outline that must be edges (the product's rim around it)
 HOLE_BACKDROP = 0.5  # an enclosed region more than half of which shows the plain backdrop is a hole  # colour-histogram overlap above which a neural "product" is just its surroundings
 
 
@@ -183,6 +185,7 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
                                                      lab[..., 0], grad > 3.0 * g_noise, joined,
                                                      backdrop_tone=d_light > -2.0 * t_lo,
                                                      cast=(shadow, d_light))
+    mask |= _pinholes(mask, opened, grad > 3.0 * g_noise)
     delta = rgb.astype(np.float32) - bg_rgb
     offset = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
     # specks beside a thin edge that are only a faint tint of the backdrop are the photo's compression
@@ -706,6 +709,36 @@ def _grabcut(rgb, mask, strong, weak, shadow, plain) -> np.ndarray:
     return out
 
 
+def _framed(labels: np.ndarray, count: int, candidates: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per region: some of the 2 px around it (at least HOLE_FRAMED) are edges. A gap of the backdrop's tone
+    with no edge anywhere around it is the product's own surface (a white bulb's highlight), not a hole."""
+    framed = np.ones(count, bool)
+    for label in np.nonzero(candidates)[0]:  # few: enclosed gaps only
+        ys, xs = np.nonzero(labels == label)
+        y0, y1, x0, x1 = max(0, ys.min() - 2), ys.max() + 3, max(0, xs.min() - 2), xs.max() + 3
+        region = labels[y0:y1, x0:x1] == label
+        around = cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~region
+        framed[label] = edges[y0:y1, x0:x1][around].mean() >= HOLE_FRAMED
+    return framed
+
+
+def _pinholes(mask: np.ndarray, opened: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Gaps the mask encloses that the hole step did not open, where a white product's surface is exactly
+    the backdrop's white (the hole step sets the product's shaded parts aside, so such a gap is not
+    enclosed there): tiny ones (below PINHOLE_SHARE of the product's area) and those with no edge around
+    them (see `_framed`) are product."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
+    if count <= 2:
+        return np.zeros_like(mask)
+    gap = np.ones(count, bool)
+    gap[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = False
+    gap[np.unique(labels[opened])] = False
+    gap[0] = False
+    tiny = stats[:, cv2.CC_STAT_AREA] <= max(4, PINHOLE_SHARE * int(mask.sum()))
+    fill = gap & (tiny | ~_framed(labels, count, gap & ~tiny, edges))
+    return fill[labels]
+
+
 def _shaded_like_a_shadow(labels: np.ndarray, count: int, areas: np.ndarray, lightness: np.ndarray,
                           edges: np.ndarray) -> np.ndarray:
     """Per region: its lightness varies like a cast shadow's penumbra (standard deviation above
@@ -779,6 +812,8 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
                 runs_out |= shadow_toned & (mean_prob < 0.9)
             neural_background |= shaded & runs_out
     hole = enclosed & (shows_backdrop | ((like_share > 0.6) & neural_background)) & (smooth_share > 0.5) & (areas > 12)
+    if edges is not None:  # a hole shows the backdrop through the product, framed by its edges somewhere
+        hole &= _framed(labels, count, hole, edges)
     fill = enclosed & ~hole
     open_pixels = hole[labels] & (plain | (darker & smooth) | grey)
     small = hole & (areas < 0.005 * max(1, int(mask.sum())))
