@@ -46,6 +46,7 @@ SHADOW_EDGES = 0.3  # share of edge pixels below which a darker region is shaded
 ECHO_REACH = 8  # px: how far from an edge a photo's compression echoes it (one JPEG block)
 ECHO_SHARE = 0.25  # a detached speck this much fainter than the product beside it is an echo of its edge
 PINHOLE_SHARE = 0.0002  # an enclosed gap smaller than this share of the product, not opened as a hole, is product
+NEURAL_SURE = 0.9  # mean neural probability from which the map is sure a region is product
 HOLE_FRAMED = 0.1  # share of a hole's outline that must be edges (the product's rim around it)
 HOLE_BACKDROP = 0.5  # an enclosed region more than half of which shows the plain backdrop is a hole  # colour-histogram overlap above which a neural "product" is just its surroundings
 
@@ -183,8 +184,7 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     mask, holes, in_small_hole, opened = _fill_holes(mask, plain, shaded | (darker & smooth), darker, smooth,
                                                      None if saliency is None else saliency.probability,
                                                      lab[..., 0], grad > 3.0 * g_noise, joined,
-                                                     backdrop_tone=d_light > -2.0 * t_lo,
-                                                     cast=(shadow, d_light))
+                                                     backdrop_tone=d_light > -2.0 * t_lo)
     mask |= _pinholes(mask, opened, grad > 3.0 * g_noise)
     delta = rgb.astype(np.float32) - bg_rgb
     offset = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
@@ -755,8 +755,7 @@ def _shaded_like_a_shadow(labels: np.ndarray, count: int, areas: np.ndarray, lig
 def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: np.ndarray,
                 smooth: np.ndarray, prob: np.ndarray | None = None, lightness: np.ndarray | None = None,
                 edges: np.ndarray | None = None, faces: np.ndarray | None = None,
-                backdrop_tone: np.ndarray | None = None, cast: tuple[np.ndarray, np.ndarray] | None = None
-                ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+                backdrop_tone: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Holes: enclosed regions of the background's colour (with the shadows cast into them) stay open,
     other enclosed gaps are product and are filled. A hole is smooth like the background: a gap of
     background tone among pavé stones or links is textured, and is product.
@@ -768,13 +767,12 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
     (`lightness`, L*) spanning several dE without edges (`edges`); a flat face of one grey, or one
     broken by reflections and edges, is product. In a region that is mostly a face (`faces`: broad,
     smooth, darker, and framed by edges all round instead of running out into the backdrop like a cast
-    shadow) only the face's own pixels are asked whether they are shaded like a shadow. A ramp counts as a
-    shadow's only where it fades out to the backdrop's tone (`backdrop_tone`: pixels within twice the noise
-    threshold of the backdrop's lightness; the plain pixels when not given) on at least 1 % of the region,
-    or where at least half of it has the tone of the shadows the product casts outside its outline (`cast`:
-    the cast-shadow mask and the lightness offset from the backdrop; no darker than the darkest 5 % of
-    those shadows) where the neural map is not certain of it (mean below 0.9): a gap between two rings can
-    lie wholly in shadow, while a grey cap or a heel the map is sure of is product.
+    shadow) only the face's own pixels are asked whether they are shaded like a shadow. Where the neural
+    map is sure of a region (mean NEURAL_SURE or more), its ramp counts as a shadow's only if it fades out to
+    the backdrop's tone (`backdrop_tone`: pixels within twice the noise threshold of the backdrop's
+    lightness; the plain pixels when not given) on at least 1 % of the region: a tinted lens, a grey cap
+    band or a heel in shade never does, while a gap between two rings lying wholly in shadow is where the
+    map hesitates.
     Returns the mask, the number of holes, the opened pixels of the small holes and all opened pixels."""
     solid = mask & ~grey  # shadows cast into a ring's hole are set aside while looking for holes
     count, labels, stats, _ = cv2.connectedComponentsWithStats((~solid).astype(np.uint8), connectivity=4)
@@ -801,16 +799,11 @@ def _fill_holes(mask: np.ndarray, plain: np.ndarray, grey: np.ndarray, darker: n
                 face_shaded = _shaded_like_a_shadow(np.where(faces, labels, 0), count, np.maximum(face_area, 1),
                                                     lightness, edges)
                 shaded = np.where(face_area / areas > 0.5, face_shaded, shaded)
-            # a shadow cast into a hole fades out to the backdrop's tone there; a region that nowhere comes
-            # near it (a tinted lens with a gradient across it) is not shaded like a shadow, whatever its ramp
+            # a shadow cast into a hole fades out to the backdrop's tone there; a region the map is sure of
+            # that nowhere comes near it (a tinted lens with a gradient across it) is no shadow, whatever its ramp
             toned = plain if backdrop_tone is None else backdrop_tone
             runs_out = np.bincount(labels[toned], minlength=count) >= np.maximum(3, 0.01 * areas)
-            outside = cast[0] & np.isin(labels, border) if cast is not None else None
-            if outside is not None and outside.sum() >= 50:  # or it has the tone of the shadows cast outside
-                toned = cast[1] >= float(np.percentile(cast[1][outside], 5))
-                shadow_toned = np.bincount(labels[toned], minlength=count) >= 0.5 * areas
-                runs_out |= shadow_toned & (mean_prob < 0.9)
-            neural_background |= shaded & runs_out
+            neural_background |= shaded & (runs_out | (mean_prob < NEURAL_SURE))
     hole = enclosed & (shows_backdrop | ((like_share > 0.6) & neural_background)) & (smooth_share > 0.5) & (areas > 12)
     if edges is not None:  # a hole shows the backdrop through the product, framed by its edges somewhere
         hole &= _framed(labels, count, hole, edges)
