@@ -22,6 +22,7 @@ from PIL import Image
 SURFACES = ("sweep", "stone", "wood", "linen", "paper", "plaster")
 GLOSSY = frozenset({"sweep", "stone"})
 WORK_LONG = 720  # the set is built at this long side, then enlarged (it is out of focus or fine-grained)
+RISER_SHARE = 0.30  # a podium is this share of the product's height
 
 
 @dataclass
@@ -552,6 +553,10 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
     asked_fill = look.fill
     look = Look(**{f.name: getattr(look, f.name) for f in fields(Look)})  # layout records the fill it reached
     scale, x, base, copy = layout(width, height, item.size, look, index, pose, max_upscale, safe_margin)
+    if riser:  # the product and its podium (RISER_SHARE of its height) fit in the frame together
+        fit = height * (1.0 - safe_margin) / (item.height * (1.0 + RISER_SHARE))
+        if scale > fit:
+            x, scale = round(x + item.width * (scale - fit) / 2), fit
     pw, ph = max(1, round(item.width * scale)), max(1, round(item.height * scale))
     placed_item = resample(item, (pw, ph)) if resample else item.resize((pw, ph), Image.LANCZOS)
     light_left = (look.variant + index) % 2 == 0
@@ -560,7 +565,7 @@ def render(item: Image.Image, width: int, height: int, look: Look, *, index: int
     # 3. The set at a reduced size: wall + floor in Lab, depth of field, riser, lights
     f = max(1.0, max(width, height) / WORK_LONG)
     ww, wh = max(8, round(width / f)), max(8, round(height / f))
-    riser_h = ph * 0.30 if riser else 0.0
+    riser_h = ph * RISER_SHARE if riser else 0.0
     riser_rx = max(pw * 0.75, 0.12 * width) if riser else 0.0
     floor_y = base + riser_h + (riser_rx * 0.2 if riser else 0.0) * 0.5
     if riser:  # the product stands on the podium; the podium stands on the floor

@@ -115,3 +115,19 @@ def test_a_flat_lay_has_a_contact_shadow_around_its_outline_and_a_pasted_one_has
     mask = _mask(result, cutout)
     assert sm.contact_shadow_present(result.image, result.set_image, mask, "flat")
     assert not sm.contact_shadow_present(_pasted(result, cutout), result.set_image, mask, "flat")
+
+
+@pytest.mark.parametrize("aspect", ["16:9", "1.91:1"])
+def test_a_tall_product_on_a_podium_in_a_wide_frame_stays_whole_inside_it(aspect):
+    """A tall product raised on a podium in a wide, short frame: it is made smaller so that it and the podium
+    fit with the frame's margin (its top was cut off by the frame)."""
+    from tools.looks import look_for
+
+    tall = Image.new("RGBA", (300, 420), (0, 0, 0, 0))
+    ImageDraw.Draw(tall).rectangle((10, 10, 290, 410), fill=(240, 240, 236, 255))
+    for index in range(4):  # every other variant stands on a podium
+        result = studio.campaign(tall, aspect, look=look_for("", (), {}), index=index, long_side=1200)
+        p = result.placed
+        assert p.y >= 0.02 * result.image.height and p.y + p.height <= result.image.height, (index, p)
+        if result.params.get("riser"):
+            assert p.y + p.height * 1.3 <= result.image.height + 1, (index, p)
