@@ -7,8 +7,10 @@ while grey faces framed by the product's own outlines stay in, GrabCut refines t
 real edges on a reduced copy. Where colour cannot tell product from background (polished metal, white
 enamel or pearls on white), the embedded neural saliency map (pipelines/segmentation.py) adds evidence
 inside the product, but never fills a region that is smooth and of the background's colour and
-enclosed by the product (a ring's hole stays open). Faint specks beside a thin edge (the JPEG echo of a
-gold chain) are dropped. The alpha is then solved in the uncertain band
+enclosed by the product (a ring's hole stays open). A shaded opening is a hole only where its shade fades
+out to the backdrop's tone or the neural map is unsure (a tinted lens stays whole), and a hole is framed by
+the product's edges (a white bulb's highlight of the backdrop's white is no pinhole). Faint specks beside a
+thin edge (the JPEG echo of a gold chain) are dropped. The alpha is then solved in the uncertain band
 with pymatting's closed-form matting, and the foreground colour is estimated there
 (`estimate_foreground_ml`), so the cutout carries no rim of the old background.
 
