@@ -436,8 +436,12 @@ def test_amazon_main_image_rules(settings, ring):
     critique = run(settings, ring, image, placement, channel="amazon")
     assert failed(critique) == {"product_share"}
     assert "85%" in critique.reasons[0]
-    image, placement = place(ring, frame=(800, 800))
-    assert "pixels" in failed(run(settings, ring, image, placement, channel="amazon"))
+    # below Amazon's 1000 px: publishing enlarges it, within the one small-photo policy (a warning), or not
+    image, placement = place(ring, frame=(800, 800), share=0.88)
+    pixels = next(c for c in run(settings, ring, image, placement, channel="amazon").checks if c.name == "pixels")
+    assert pixels.passed and pixels.warning and "publishing enlarges it to 1000 px" in pixels.message
+    enlarged = placement.model_copy(update={"upscale": 2.6})  # 2.6x already, then 1.25x more: beyond 3x
+    assert "pixels" in failed(run(settings, ring, image, enlarged, channel="amazon"))
     image, placement = place(ring, share=0.88)
     assert run(settings, ring, image, placement, channel="amazon", fmt="WEBP").verdict == "fail"
     assert run(settings, ring, image, placement, channel="amazon", fmt="JPEG").verdict == "pass"

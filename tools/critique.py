@@ -233,8 +233,11 @@ def rerender_checks(rr: vision.Rerender, *, limits: Limits = LIMITS, noun: str =
 
 
 def frame_checks(stats: vision.FrameStats, *, role: Role, channel: Channel | None, main: bool, fmt: str | None,
-                 expected_size: tuple[int, int] | None = None, limits: Limits = LIMITS, noun: str = "product") -> list[Check]:
-    """Channel compliance and whole-image quality."""
+                 expected_size: tuple[int, int] | None = None, limits: Limits = LIMITS, noun: str = "product",
+                 enlarged: float = 1.0) -> list[Check]:
+    """Channel compliance and whole-image quality. `enlarged`: how far the product is already enlarged beyond
+    its photo; an image below the channel's minimum that publishing may enlarge to it under the one
+    small-photo policy (tools.rules.enlargement_note) is a warning, not a failure."""
     L = limits
     checks = []
     # 1. Quality of the whole frame.
@@ -259,6 +262,16 @@ def frame_checks(stats: vision.FrameStats, *, role: Role, channel: Channel | Non
     checks.append(_check("pixels", longest, rules.min_px if longest < rules.min_px else rules.max_px, ok,
                          f"{name} needs {rules.min_px}-{rules.max_px} px on the longest side; this image has {longest}"
                          if not ok else f"{longest} px fits {name}'s size limits"))
+    if longest < rules.min_px:  # publishing may enlarge it to the minimum, within the one small-photo policy
+        from tools.rules import enlargement_note
+
+        verdict_, sentence = enlargement_note(enlarged * rules.min_px / longest, channel)
+        if verdict_ != "refuse":
+            checks[-1] = _check("pixels", longest, rules.min_px, True,
+                                f"warning: this image has {longest} px on the longest side, below the {rules.min_px} px "
+                                f"{name} needs: publishing enlarges it to {rules.min_px} px, and the {noun} is then "
+                                f"{sentence}")
+            checks[-1].warning = True
     if fmt:
         ok = fmt.upper() in rules.formats
         checks.append(Check(name="format", passed=ok, value=fmt.upper(), limit=",".join(rules.formats),
@@ -434,7 +447,7 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
 
     # 3. Channel compliance and frame quality; 4. the vision model, when configured.
     checks += frame_checks(stats, role=role, channel=channel, main=main, fmt=fmt, expected_size=expected_size,
-                           limits=limits, noun=noun)
+                           limits=limits, noun=noun, enlarged=placement.upscale if placement else 1.0)
     review = vlm_check(settings, source, candidate, role, product.category.value if product else None)
     if review is not None:
         checks.append(review)
