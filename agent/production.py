@@ -293,10 +293,10 @@ def _plan_edit_during_review(state: StudioState, runtime: Runtime[StudioContext]
     left = [c for c in payload["candidates"] if c["shot"] not in planned]
     words = f"Changed the plan: {result.summary()}."
     if waiting:
-        words += f" The {len(waiting)} candidate(s) waiting for your review stay in it."
+        words += f" The {len(waiting)} image{'s' if len(waiting) != 1 else ''} waiting for your review stay in it."
     if left:
-        words += (f" {len(left)} candidate(s) of the removed shot(s) left the review (they stay in the catalog, "
-                  "not approved).")
+        words += (f" {len(left)} image{'s' if len(left) != 1 else ''} of what was removed left the review (kept in "
+                  "the catalog, not approved).")
     progress("Changing the plan", "done", words)
     reply_event(words)
     if not result.to_render:
