@@ -346,8 +346,9 @@ def paint(page, spots, photo_size: tuple[int, int], *, colour: int | None, edito
 # as ready within the wait (no server error logged). Run again once; a second failure fails the suite.
 @pytest.mark.flaky(reruns=1)
 @pytest.mark.slow
-def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
+def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
     import json
+    import logging
     import time
     import urllib.error
     import urllib.request
@@ -364,7 +365,9 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
     necklace = realdata / "jewelry_packshot" / "myntra_48345_necklace.jpg"
     served = Served(tmp_path / "home", max_rerenders=0).start()
     outside: list[str] = []
+    caplog.set_level(logging.DEBUG, logger="listing_studio.ui")
     context, page = _page(browser, served, outside)
+    traffic = Traffic(page)
     page.set_default_timeout(120_000)
     timings: dict[str, float] = {}
     try:
@@ -583,6 +586,11 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata):
         assert_seller_words(page, "narrow")
         page.screenshot(path=str(ARTIFACTS / "10-narrow-review.png"))
         page.set_viewport_size(WIDE)
+    except Exception:
+        print(page_state(page, traffic))
+        print("\n".join(f"{r.relativeCreated / 1000:8.1f}s {r.threadName[:16]} {r.getMessage()[:400]}"
+                        for r in caplog.records[-60:]))
+        raise
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         timings["load_average_1_5_15"] = [round(x, 1) for x in os.getloadavg()]

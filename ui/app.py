@@ -387,6 +387,8 @@ def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=No
         ctx.save_transcript(turn.thread_id, turn.history)
     review = turn.review if turn.review and turn.review.get("candidates") else None
     token = review["candidates"][0]["id"] if review and not busy else ""
+    log.debug("page update: busy=%s token=%s review=%s", busy, token or "-",
+              [c["id"] for c in review["candidates"]] if review else [])
     return (
         turn.thread_id,
         turn.history,
@@ -974,6 +976,7 @@ def build_app(settings: Settings):
 
             @gr.render(inputs=[review_state, plan_state])
             def candidates(review, plan):
+                log.debug("review cards drawn: %s", [c["id"] for c in (review or {}).get("candidates", [])])
                 groups = group_by_shot(review, plan)
                 if not groups:
                     return
