@@ -206,19 +206,26 @@ def _wait_replaced(page, ids: list[str], before: int) -> None:
 
 
 class Traffic:
-    """The page's requests to the app and their answers, kept to explain a wait that timed out."""
+    """The page's queue traffic (events joining, the event stream opening and closing) and console errors,
+    kept to explain a wait that timed out: an event that joined while the stream was closing and got no new
+    stream shows as a join with no `queue/data` after the stream's abort."""
 
     def __init__(self, page):
         import time
 
         self.start, self.clock, self.lines = time.monotonic(), time.monotonic, []
-        page.on("request", lambda r: self._log(f"→ {r.method} {r.url.split('/', 3)[-1][:90]}"))
-        page.on("response", lambda r: self._log(f"← {r.status} {r.url.split('/', 3)[-1][:90]}"))
-        page.on("requestfailed", lambda r: self._log(f"✗ {r.url.split('/', 3)[-1][:90]} {r.failure}"))
-        page.on("console", lambda m: self._log(f"console {m.type}: {m.text[:200]}"))
+        page.on("request", lambda r: self._log(f"→ {r.method} {self._path(r.url)}", r.url))
+        page.on("response", lambda r: self._log(f"← {r.status} {self._path(r.url)}", r.url))
+        page.on("requestfailed", lambda r: self._log(f"✗ {self._path(r.url)} {r.failure}", r.url))
+        page.on("console", lambda m: m.type in ("error", "warning") and self._log(f"console {m.type}: {m.text[:200]}"))
 
-    def _log(self, line: str) -> None:
-        self.lines.append(f"{self.clock() - self.start:7.1f}s {line}")
+    @staticmethod
+    def _path(url: str) -> str:
+        return url.split("/", 3)[-1][:90]
+
+    def _log(self, line: str, url: str = "queue/") -> None:
+        if "queue/" in url:
+            self.lines.append(f"{self.clock() - self.start:7.1f}s {line}")
 
 
 def page_state(page, traffic: Traffic | None = None) -> str:
