@@ -262,8 +262,9 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
     if update["to_produce"]:
         update["carried"] = waiting
     elif waiting:
-        parts = [f"Recorded: {len(approved)} approved, {len(rejected)} rejected"
-                 + (f", {len(changed)} to change" if changed else ""), *refused,
+        recorded = (f"Recorded: {len(approved)} approved, {len(rejected)} rejected"
+                    + (f", {len(changed)} to change" if changed else "")) if decided else ""
+        parts = [*([recorded] if recorded else []), *refused,
                  f"{len(waiting)} image{' still waits' if len(waiting) == 1 else 's still wait'} for your review"]
         reply_event(" ".join(part.rstrip(". ") + "." for part in parts))
         update |= {"review": {**payload, "candidates": waiting}, "rereview": True}
