@@ -72,7 +72,7 @@ def intake(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
     sku = brief.sku or state.get("sku")
     if sku is None and state.get("images"):
         sku = _new_sku(ws, brief)
-        notices.append(f"no SKU given; using {sku}")
+        notices.append(f"no product code given; using {sku}")
     if sku is not None:
         check_sku(sku)
         brief = brief.model_copy(update={"sku": sku})

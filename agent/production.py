@@ -212,8 +212,17 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
         if not decisions:
             return {"decisions": None, "rereview": True}
 
+    # 2c. Past the bound on change rounds a change is not recorded: the image stays in the review as it is
+    #     (recorded, it would leave the review with nothing made for it)
+    refused = []
+    rounds = runtime.context.max_revisions
+    if any(d.action == "change" for d in decisions) and state.get("revisions", 0) >= rounds:
+        refused.append(f"I stopped after {rounds} round{'s' if rounds != 1 else ''} of changes in this review, so "
+                       "nothing was changed: approve or reject the images as they are, or start a new request")
+        decisions = [d for d in decisions if d.action != "change"]
+
     # 3. Record each one (the review tool refuses approving what failed the check without a reason)
-    approved, rejected, changed, refused = [], [], [], []
+    approved, rejected, changed = [], [], []
     for d in decisions:
         if d.candidate_id not in by_id:
             refused.append(f"{d.candidate_id}: not a candidate of this review")
@@ -231,7 +240,7 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
                                   "rejected": [d.candidate_id for d in rejected],
                                   "changed": [d.candidate_id for d in changed], "refused": refused},
                     "to_produce": [], "remade": []}
-    if changed and state.get("revisions", 0) < runtime.context.max_revisions:
+    if changed:
         plan = GalleryPlan.model_validate(state["plan"])
         plan, to_render, _ = replan_from_changes(
             plan, changed, {cid: c["shot"] for cid, c in by_id.items()},
@@ -245,9 +254,6 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
         progress("Changing the plan", "done", f"re-planned {len(to_render)} shot(s) from your notes")
         update |= {"plan": plan.model_dump(mode="json"), "to_produce": to_render,
                    "results": {"__reset__": True}, "revisions": state.get("revisions", 0) + 1}
-    elif changed:
-        refused.append(f"stopped after {runtime.context.max_revisions} rounds of changes; start a new request "
-                       "to continue")
 
     # 5. Images the seller did not decide on this round stay in the review: with the re-made shots when a
     #    change renders, else as the review that stays open (a decision on some cards never drops the others)
@@ -256,8 +262,9 @@ def apply_decisions(state: StudioState, runtime: Runtime[StudioContext]) -> dict
     if update["to_produce"]:
         update["carried"] = waiting
     elif waiting:
-        parts = [f"Recorded: {len(approved)} approved, {len(rejected)} rejected"
-                 + (f", {len(changed)} to change" if changed else ""), *refused,
+        recorded = (f"Recorded: {len(approved)} approved, {len(rejected)} rejected"
+                    + (f", {len(changed)} to change" if changed else "")) if decided else ""
+        parts = [*([recorded] if recorded else []), *refused,
                  f"{len(waiting)} image{' still waits' if len(waiting) == 1 else 's still wait'} for your review"]
         reply_event(" ".join(part.rstrip(". ") + "." for part in parts))
         update |= {"review": {**payload, "candidates": waiting}, "rereview": True}
@@ -293,10 +300,10 @@ def _plan_edit_during_review(state: StudioState, runtime: Runtime[StudioContext]
     left = [c for c in payload["candidates"] if c["shot"] not in planned]
     words = f"Changed the plan: {result.summary()}."
     if waiting:
-        words += f" The {len(waiting)} candidate(s) waiting for your review stay in it."
+        words += f" The {len(waiting)} image{'s' if len(waiting) != 1 else ''} waiting for your review stay in it."
     if left:
-        words += (f" {len(left)} candidate(s) of the removed shot(s) left the review (they stay in the catalog, "
-                  "not approved).")
+        words += (f" {len(left)} image{'s' if len(left) != 1 else ''} of what was removed left the review (kept in "
+                  "the catalog, not approved).")
     progress("Changing the plan", "done", words)
     reply_event(words)
     if not result.to_render:

@@ -225,8 +225,10 @@ def test_change_rounds_are_bounded(ws, photos):
         candidate = agent.pending_review("t1")["candidates"][0]
         assert candidate["role"] == "lifestyle"
         events = _run(agent.resume("t1", [{"candidate_id": candidate["id"], "action": "change", "note": "warmer"}]))
-    assert agent.pending_review("t1") is None
-    assert "stopped after 1 rounds" in events["reply"][-1]["text"]
+    # past the bound the change is said and not recorded: the image stays in the review to approve or reject
+    assert "stopped after 1 round of changes" in events["reply"][-1]["text"]
+    assert [c["id"] for c in agent.pending_review("t1")["candidates"]] == [candidate["id"]]
+    assert ws.catalog.decisions("RING-3").get(candidate["id"]) is None
 
 
 def test_a_scene_made_again_from_a_corrected_cutout_does_not_answer_its_old_change_again(ws, photos):

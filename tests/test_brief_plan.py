@@ -83,7 +83,18 @@ def test_plan_edit_drops_and_adds_only_what_it_names(workspace):
     assert [s.id for s in added] == result.to_render and len(added) == 1
     assert all(s.role is Role.campaign and (s.width, s.height) == (1080, 1920) and s.mood == "winter" and s.count == 2
                for s in added)
-    assert result.dropped == ["lifestyle"] and "9:16 campaign (2 candidates)" in result.summary()
+    assert result.dropped == ["lifestyle"] and "9:16 campaign (2 versions)" in result.summary()
+
+
+def test_adding_a_shot_the_plan_could_not_make_takes_its_slot_and_leaves_the_missing_list(workspace):
+    """"add a try-on" once a model photo exists: the try-on goes where the plan had it (gallery 2, the plan's
+    channel), and the advice that it could not be made goes with it (no try-on both made and missing)."""
+    _, plan = _plan(workspace, "silver ring for amazon")
+    (gap,) = [g for g in plan.not_planned if g.role is Role.try_on]
+    result = apply_edit(plan, parse_plan_edit("add a try-on", plan))
+    (added,) = [s for s in result.plan.shots if s.id in result.to_render]
+    assert added.role is Role.try_on and added.slot is gap.slot is Slot.gallery_2 and added.channel is Channel.amazon
+    assert [g.role for g in result.plan.not_planned] == [g.role for g in plan.not_planned if g is not gap]
 
 
 def test_plan_edit_mood_only_rerenders_the_scenes(workspace):

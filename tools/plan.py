@@ -241,7 +241,9 @@ def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = No
             restyled.append(shot)
     shots = restyled
 
-    # 4. Add the new shots
+    # 4. Add the new shots; one the plan could not make before ("add a try-on" once a model photo is stored)
+    #    takes the slot and channel it was planned for, and leaves the list of what could not be made
+    gaps = list(plan.not_planned)
     for add in edit.add:
         count = add.count or default
         mood = add.mood or edit.mood
@@ -249,24 +251,29 @@ def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = No
             shot = campaign_shot(add.aspect or "1:1", mood, count)
         else:
             template = next((s for s in plan.shots if s.role is add.role), None)
+            gap = next((g for g in gaps if g.role is add.role), None) if template is None else None
+            if gap is not None:
+                gaps.remove(gap)
             if add.aspect:
                 width, height = size_for_aspect(add.aspect)
             elif template is not None:
                 width, height = template.width, template.height
             else:
                 width, height = SQUARE_SIDE, SQUARE_SIDE
-            shot = Shot(role=add.role, slot=template.slot if template else Slot.gallery_3,
-                        channel=template.channel if template else (plan.channels[0] if plan.channels else None),
+            slot = template.slot if template else gap.slot if gap else Slot.gallery_3
+            channel = template.channel if template else gap.channel if gap and gap.channel else (
+                plan.channels[0] if plan.channels else None)
+            shot = Shot(role=add.role, slot=slot, channel=channel,
                         width=width, height=height, scene=template.scene if template else f"{add.role.value} as asked",
                         mood=mood, count=count,
                         # a new shot has nothing to verify against: the template's change record stays behind
                         options={k: v for k, v in template.options.items() if k != "change"} if template else {})
         shots.append(shot)
         result.to_render.append(shot.id)
-        result.added.append(f"{shot_label(shot)} ({count} candidate{'s' if count != 1 else ''})")
+        result.added.append(f"{shot_label(shot)} ({count} version{'s' if count != 1 else ''})")
     if not shots:
         raise BadInput("that would leave the plan empty; keep at least one shot")
-    result.plan = plan.model_copy(update={"shots": shots})
+    result.plan = plan.model_copy(update={"shots": shots, "not_planned": gaps})
     return result
 
 

@@ -78,7 +78,7 @@ def studio_try_on(ws, product: Product, shot: Shot, cutout: Image.Image, index: 
     """The product composited on a registered plate whose talent consents to the shot's channel, at true
     scale, at the plate's anchor, occluded along the body's outline."""
     from pipelines import studio
-    from tools.plates import body_mask, usable_plate
+    from tools.plates import TYPICAL_SPAN_MM, body_mask, usable_plate
 
     # 1. A plate whose talent consents to the shot's channel
     kind = shot.options.get("plate_kind") or PLATE_KIND.get(product.category)
@@ -99,7 +99,8 @@ def studio_try_on(ws, product: Product, shot: Shot, cutout: Image.Image, index: 
     rendered = from_studio(result, plate_id=plate.id, talent_id=plate.talent_id)
     rendered.warnings = warnings + rendered.warnings + _band_check(product, rendered.params)
     if "assumed" in plate.description:
-        rendered.warnings.append(f"plate {plate.id} scale assumes a typical body size ({plate.description})")
+        rendered.warnings.append(f"the size on the {plate.kind} assumes a typical {TYPICAL_SPAN_MM[plate.kind]:g} mm "
+                                 "across the spot marked on the model's photo (the photo has no measured scale)")
     return rendered
 
 

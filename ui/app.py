@@ -101,6 +101,7 @@ body, .gradio-container { overflow-x: clip; }
      Publish comes before the cards, so no action sits below every card. */
   #top-row { display: contents !important; }
   #approved { order: 1; } #review { order: 2; } #cutout-box { order: 3; } #side { order: 4; }
+  #model-photos { order: 5; }  /* right below "What's missing", whose try-on advice points to it */
   #cutout-checker, #cutout-backdrop { height: 200px !important; }
   #view-source, #view-image, #view-other { height: 260px !important; }
   #view-source img, #view-image img, #view-other img { max-height: 200px !important; object-fit: contain; }
@@ -386,6 +387,8 @@ def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=No
         ctx.save_transcript(turn.thread_id, turn.history)
     review = turn.review if turn.review and turn.review.get("candidates") else None
     token = review["candidates"][0]["id"] if review and not busy else ""
+    log.debug("page update: busy=%s token=%s review=%s", busy, token or "-",
+              [c["id"] for c in review["candidates"]] if review else [])
     return (
         turn.thread_id,
         turn.history,
@@ -818,7 +821,8 @@ def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choi
         register_plate(ctx.ws, data.getvalue(), kind=kind, mask=mask.getvalue(), plate_id=plate_id,
                        talent_name=name.strip()[:80], consent_channels=list(channels))
     except ListingError as error:
-        return f"✗ {safe(error)}", gr.update()
+        reason = safe(error)
+        return f"✗ {reason[:1].upper()}{reason[1:]}", gr.update()
 
     # 3. What the seller can do next.
     where = ", ".join(channel_name(c) for c in channels)
@@ -972,6 +976,7 @@ def build_app(settings: Settings):
 
             @gr.render(inputs=[review_state, plan_state])
             def candidates(review, plan):
+                log.debug("review cards drawn: %s", [c["id"] for c in (review or {}).get("candidates", [])])
                 groups = group_by_shot(review, plan)
                 if not groups:
                     return
@@ -1063,7 +1068,8 @@ def build_app(settings: Settings):
                                          eraser=gr.Eraser(default_size=24), height=420, format="png",
                                          image_mode="RGBA", buttons=[])
             with gr.Row():
-                model_kind = gr.Radio(MODEL_KINDS, value="hand", label="The photo shows", elem_id="model-kind")
+                model_kind = gr.Radio(MODEL_KINDS, value="hand", label="The photo shows", elem_id="model-kind",
+                                      min_width=320)  # on a phone the name goes below, not squeezed beside it
                 model_name = gr.Textbox(label="The model's name", elem_id="model-name", max_lines=1)
             model_consent = gr.CheckboxGroup([(channel_name(c.value), c.value) for c in Channel],
                                              label="The model agreed in writing to its use on", elem_id="model-consent")
