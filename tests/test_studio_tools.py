@@ -244,3 +244,20 @@ def test_cli_cutout_and_plate(tmp_path, demo_photo, capsys):
     assert listed["plates"][0]["talent_id"] == "ana"
     assert main(["--home", home, "plate", "add", str(plate_path), "--kind", "hand"]) == 2
     assert "--mask" in capsys.readouterr().err
+
+
+def test_a_model_or_scene_photo_no_channel_could_use_is_refused_and_nothing_is_stored(workspace, tmp_path):
+    from tools.errors import BadInput
+    from tools.plates import plate_min_side, register_plate
+
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (10, 10), (220, 180, 160)).save(tiny)
+    Image.new("L", (10, 10), 255).save(tmp_path / "tiny.mask.png")
+    # eBay takes 500 px, and an image may be enlarged at most 3x: 167 px is the least any channel could use
+    assert plate_min_side() == 167
+    with pytest.raises(BadInput, match=r"the hand photo is 10x10 px: no channel could take an image made on it "
+                                       r"\(at least 167 px"):
+        register_plate(workspace, tiny, kind="hand", mask=tmp_path / "tiny.mask.png", plate_id="tiny")
+    with pytest.raises(BadInput, match="the scene photo is 10x10 px"):
+        register_plate(workspace, tiny, kind="scene", plate_id="tiny-set")
+    assert workspace.catalog.plates() == []

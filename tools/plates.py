@@ -7,6 +7,7 @@ channel, so it cannot be used until the consent is recorded. No rendering here.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import date
@@ -61,6 +62,7 @@ def register_plate(ws: Workspace, image, *, kind: str, mask=None, plate_id: str 
     # 2. Load the plate (refused when it carries text or a watermark) and its mask; derive the anchor
     #    and the calibration
     loaded = load_image(image if not isinstance(image, os.PathLike) else str(image))
+    _check_plate_size(loaded.image, f"{kind} photo")
     marks_checked = check_marks(loaded.image)
     mask_loaded = load_image(mask if not isinstance(mask, os.PathLike) else str(mask))
     mask_image = mask_loaded.image.convert("L")
@@ -95,6 +97,21 @@ def register_plate(ws: Workspace, image, *, kind: str, mask=None, plate_id: str 
     return catalog.add_plate(plate)
 
 
+def plate_min_side() -> int:
+    """The long side below which no channel could take an image made on a plate: a plate is the image's
+    whole background, enlarged to the channel's minimum at most as far as the small-photo policy allows."""
+    from tools.rules import CHANNEL_SPECS, enlarge_limits
+
+    return min(math.ceil(spec.min_long_side / enlarge_limits(channel)[1]) for channel, spec in CHANNEL_SPECS.items())
+
+
+def _check_plate_size(image: Image.Image, what: str) -> None:
+    need = plate_min_side()
+    if max(image.size) < need:
+        raise BadInput(f"the {what} is {image.width}x{image.height} px: no channel could take an image made on it "
+                       f"(at least {need} px on its long side; a photo of 1000 px or more looks best)")
+
+
 def _checked_plate_id(image, plate_id: str | None, mm_per_px: float | None, *, default: str) -> str:
     """Check the scale and the plate id every plate kind shares; without an id, the file's name is used."""
     if mm_per_px is not None and not 0.005 <= float(mm_per_px) <= 20:
@@ -119,6 +136,7 @@ def register_scene_plate(ws: Workspace, image, *, surface=None, plate_id: str | 
 
     # 2. The photo (refused when it carries text or a watermark) and where products stand on it
     loaded = load_image(image if not isinstance(image, os.PathLike) else str(image))
+    _check_plate_size(loaded.image, "scene photo")
     marks_checked = check_marks(loaded.image)
     width, height = loaded.image.size
     if surface is not None:
