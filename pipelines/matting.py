@@ -135,7 +135,8 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     smooth = grad < np.maximum(3.0 * g_noise, 1.5 + 0.25 * -d_light)
     plain = dist < t_lo
     shaded = _soft_shadows(darker & smooth)  # broad: a cast shadow, or a grey face of the product
-    shadow = _cast_shadows(darker & smooth, shaded, smooth)  # the cast shadows among them
+    shadow = _with_rim(_cast_shadows(darker & smooth, shaded, smooth), darker & smooth)  # the cast shadows
+    shaded |= shadow
     faces = shaded & ~shadow  # framed by edges all round: product, unless the hole step opens them
     strong = (dist > t_hi) & ~shaded
     weak = (dist > t_lo) & ~shaded
@@ -617,6 +618,16 @@ def _soft_shadows(candidate: np.ndarray) -> np.ndarray:
     broad = cv2.dilate(cv2.erode(candidate.astype(np.uint8), kernel, iterations=SHADOW_OPEN), kernel,
                        iterations=SHADOW_OPEN)
     return broad.astype(bool) & candidate
+
+
+def _with_rim(shadow: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """A cast shadow with the speckled rim its opening trimmed (photo noise around the backdrop's tone),
+    grown back within `candidate` by as far as the opening reaches: kept, the rim shows as grey flecks."""
+    kernel = np.ones((3, 3), np.uint8)
+    grown, inside = shadow.astype(np.uint8), candidate.astype(np.uint8)
+    for _ in range(SHADOW_OPEN):
+        grown = cv2.dilate(grown, kernel) & inside
+    return grown.astype(bool)
 
 
 def _cast_shadows(candidate: np.ndarray, broad: np.ndarray, fades: np.ndarray) -> np.ndarray:
