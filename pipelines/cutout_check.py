@@ -277,6 +277,7 @@ RELAY_EDGE = 3  # px (at analysis size) along the outline of the product a candi
 RELAY_MAX_TOLERANCE = 15.0  # ΔE: a candidate pixel further than this from the photo's does not show it
 RELAY_WINDOW = 0.012  # side of the window (share of the photo's longest side) a faint region is averaged over
 RELAY_BLUR = 1.0  # px (sigma at analysis size) of blur both images get before they are compared
+ECC_FINE_STEPS = 15  # iterations of the alignment's last fit at the comparison's size
 ECC_MARGIN = 8  # px (at WORK_PX) around the product's box that the sub-pixel alignment looks at
 RELAY_SHIFT = 1  # px of misregistration (at analysis size) a resampled candidate may show against the photo
 RELAY_FAITHFUL = 0.8  # below this share of the kept product reproduced, the engine changed the product's look
@@ -450,10 +451,37 @@ def _registered(warped: np.ndarray, cover: np.ndarray, photo: np.ndarray, alpha:
     if np.abs(matrix[:, :2] - np.eye(2)).max() > 0.05 or np.abs(matrix[:, 2]).max() > 0.02 * max(size):
         return warped, cover  # a jump, not a refinement
     matrix[:, 2] /= g
+    if g < 1.0:
+        matrix = _refined(matrix, photo, warped, (alpha >= 0.5) & cover)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     aligned = cv2.warpAffine(warped, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
     moved = cv2.warpAffine(cover.astype(np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
     return aligned, moved.astype(bool)
+
+
+def _refined(matrix: np.ndarray, photo: np.ndarray, warped: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """The alignment found on the reduced copy, settled at the comparison's own size: a pixel there is
+    1 / g pixels here, and an edge compared pixel by pixel needs better than that. A few steps of the
+    same fit from where it stands; the reduced copy's answer when it does not converge or moves away."""
+    h, w = kept.shape
+    mask = cv2.dilate(kept.astype(np.uint8), np.ones((5, 5), np.uint8))
+    x, y, bw, bh = cv2.boundingRect(mask)
+    x0, y0 = max(0, x - ECC_MARGIN), max(0, y - ECC_MARGIN)
+    crop = (slice(y0, min(h, y + bh + ECC_MARGIN)), slice(x0, min(w, x + bw + ECC_MARGIN)))
+    grey = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)[crop].astype(np.float32) for im in (photo, warped)]
+    origin = np.array([x0, y0], np.float32)
+    start = matrix.copy()  # in the crop's frame: x' = A (x + o) + t - o
+    start[:, 2] += start[:, :2] @ origin - origin
+    try:
+        _, fine = cv2.findTransformECC(grey[0], grey[1], start, cv2.MOTION_AFFINE,
+                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, ECC_FINE_STEPS, 1e-6),
+                                       mask[crop], 1)
+    except cv2.error:
+        return matrix
+    fine[:, 2] += origin - fine[:, :2] @ origin
+    if np.abs(fine - matrix).max() > 0.01 * max(h, w) or np.abs(fine[:, :2] - matrix[:, :2]).max() > 0.01:
+        return matrix
+    return fine
 
 
 _PHOTO_EVIDENCE: OrderedDict[bytes, dict] = OrderedDict()  # the last few photos' evidence, by content
