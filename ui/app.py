@@ -1105,9 +1105,11 @@ def build_app(settings: Settings):
         recut_btn.click(partial(on_recut, ctx), inputs=[sku_pick, strokes, chat, thread, review_state, plan_state],
                         outputs=[*turn_out, *cutout_out], show_progress="minimal")
         channel_pick.input(partial(on_approved, ctx), inputs=approved_in, outputs=approved_out)
+        # the editor is an output only to be cleared once stored: its loading overlay stayed over it after a
+        # refusal (no change to show) and blocked the next upload, so progress shows on the note instead
         add_model_btn.click(partial(on_add_model_photo, ctx),
                             inputs=[model_photo, model_kind, model_name, model_consent, sku_pick],
-                            outputs=[model_note, model_photo])
+                            outputs=[model_note, model_photo], show_progress_on=[model_note])
         publish_btn.click(partial(on_publish, ctx),
                           inputs=[thread, chat, sku_pick, new_sku, channel_pick, plan_state, review_state],
                           outputs=[*turn_out, download])
