@@ -190,8 +190,10 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
     lighter = d_light > t
     darker = d_light < -t
     smooth = ~cv2.dilate((textured | sparkle).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    # a cast shadow: darker (but not less than half as light), the background's chroma, no edges
-    shadow = darker & ~coloured & smooth & (lab[..., 0] > 0.5 * bg[..., 0])
+    # a cast shadow: darker (but not less than half as light), the background's chroma, no edges; from where
+    # the backdrop stops being plain, so a penumbra's faint end is shadow too, not neither
+    faint = max(2.5, 2.5 * noise)
+    shadow = (d_light < -faint) & ~coloured & smooth & (lab[..., 0] > 0.5 * bg[..., 0])
     strong = coloured | lighter | ((textured | sparkle) & (darker | (d_chroma > 0.5 * t) | (np.abs(d_light) > 0.5 * t)))
     # a faint tint beside a thin, contrasted edge (a gold chain) is the JPEG echo of that edge, not product
     reach = max(2, round(ECHO_REACH * a.shape[0] / alpha.shape[0]))
@@ -200,7 +202,7 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
     # texture closes over the product's smooth faces between its edges (a polished band)
     closed = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
     product = closed & ~(shadow & ~strong)
-    plain = (np.hypot(d_light, d_chroma) < max(2.5, 2.5 * noise)) & smooth
+    plain = (np.hypot(d_light, d_chroma) < faint) & smooth
     if neural is not None:
         product |= _unbounded_shadow_removed(shadow & (neural > 0.9), smooth & ~coloured, plain)
     return {"rgb": rgb, "alpha": a, "transparent": transparent, "kept": kept, "product": product, "plain": plain,

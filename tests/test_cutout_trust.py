@@ -403,3 +403,18 @@ def test_an_engines_soft_edge_on_another_backdrop_is_not_a_lost_part():
     lower[int(ys.max() - 0.15 * (ys.max() - ys.min())):] = (221, 216, 208)  # the band's lowest part gone
     assert relay(photo, cutout, lower, frame, frame).missing > 0.02
 
+
+
+def test_a_penumbras_faint_end_counts_as_shadow_not_as_product_the_cutout_lacks():
+    """The neural map fills a ring's hole; there the check counts what the cutout lacks except the plain
+    backdrop and shadows. A penumbra's faint end, darker than plain but lighter than the shadow threshold, was
+    neither, and the small demo ring's right cutout read 3 % "the product finder sees more" (uncertain)."""
+    import io
+
+    from pipelines.matting import cut_out
+    from tools.demo import demo_photo_bytes
+
+    photo = Image.open(io.BytesIO(demo_photo_bytes("DEMO-RING", 260))).convert("RGB")
+    evidence = verify_cutout(photo, cut_out(photo).rgba, neural=True)
+    assert evidence.neural_missing < 0.015
+    assert grade(evidence.as_dict()) == ("verified", [])
