@@ -317,10 +317,14 @@ def parse_color(value: str) -> tuple[int, int, int] | None:
     return scenes.hex_rgb(value)
 
 
+SCENE_MAX_UPSCALE = 1.95  # a scene enlarges the product at most this far beyond its photo (within the free 2x)
+
+
 def backdrop(cutout: Image.Image, width: int, height: int, *, look: dict | None = None, mood: str = "",
              surface_kind: str | None = None, brand_colors: list[str] | tuple = (), seed: int = 0,
              fill: float | None = None, reflection: bool | None = None, safe_margin: float = 0.08,
-             index: int = 0, max_upscale: float = 1.95, pose: str = "standing", keep_set: bool = False) -> StudioImage:
+             index: int = 0, max_upscale: float = SCENE_MAX_UPSCALE, pose: str = "standing",
+             keep_set: bool = False) -> StudioImage:
     """The product on a grounded studio scene (pipelines/scenes.py): a surface in perspective, one key light
     with contact and cast shadow, reflection on glossy surfaces, depth of field. `look` holds the render
     parameters (tools/looks.py makes it from the mood and change requests); `surface_kind`, `fill`,

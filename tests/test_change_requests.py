@@ -111,6 +111,11 @@ def test_a_change_reply_reads_as_sentences_about_the_shot():
     assert reply == ("The 9:16 campaign image is warmer now (background warmth +4 -> +12). The 9:16 campaign image "
                      'did NOT change enough for "more space" (product 50% -> 48% of the frame): the new image is not '
                      "what you asked for yet.")
+    bigger = {"change": "bigger", "before": 0.5, "after": 0.5, "ok": False, "says": "product 50% -> 50% of the frame"}
+    reply = looks.change_reply("lifestyle", looks.read_change("bigger"), [[bigger]],
+                               reasons={"bigger": "the photo is too small to show the product larger."})
+    assert reply == ('The lifestyle scene did NOT change enough for "bigger" (product 50% -> 50% of the frame): the '
+                     "photo is too small to show the product larger.")
 
 
 def test_a_change_already_at_its_limit_is_known_before_rendering():
@@ -222,3 +227,15 @@ def _ring_in_review(tmp_path, sku: str):
 
 def _box(placement):
     return placement.x, placement.y, placement.width, placement.height
+
+
+def test_bigger_on_a_small_photo_says_the_photo_is_the_limit(tmp_path):
+    """A scene already enlarges a small photo's product as far as a scene does: "bigger" is made again, comes
+    out the same, and the reply says the photo's size is why."""
+    with _ring_in_review(tmp_path, "RING-BIG") as (ws, agent):
+        scene = next(c for c in agent.pending_review("t1")["candidates"] if c["role"] == "lifestyle")
+        assert ws.catalog.get_candidate(scene["id"]).placement.upscale >= 0.98 * studio.SCENE_MAX_UPSCALE
+        events = list(agent.resume("t1", [{"candidate_id": scene["id"], "action": "change", "note": "bigger"}]))
+        said = " ".join(e["text"] for e in events if e["type"] == "reply")
+        assert ('did not change with "bigger". The photo is too small to show the product larger (it is already '
+                "enlarged 1.95x, the most a scene does); a larger photo allows more.") in said, said

@@ -193,11 +193,11 @@ def _same_frame(before: Image.Image, before_box, after: Image.Image, after_box) 
 
 
 def change_reply(role: str, request: ChangeRequest, results: list[list[dict]], label: str = "",
-                 held: list[str] = ()) -> str:
+                 held: list[str] = (), reasons: dict[str, str] | None = None) -> str:
     """What the seller reads after a change round of one shot, as plain sentences about the shot (`label`, else
     the role in words): what was asked, what was measured, and plainly when the change did not happen (or was
-    not understood, or `held` back by a parameter's limit). "The lifestyle scene is warmer now (background
-    warmth +4 -> +12)." """
+    not understood, or `held` back by a parameter's limit, or by what `reasons` says for a change). "The
+    lifestyle scene is warmer now (background warmth +4 -> +12)." """
     label = label or role_words(role)
     if not request.understood:
         return (f"I made the {label} again, but I did not find a change I can make in \"{request.text[:80]}\"; "
@@ -216,8 +216,9 @@ def change_reply(role: str, request: ChangeRequest, results: list[list[dict]], l
         else:
             bad = next(r for r in rows if not r["ok"])
             sentences.append(f"The {label} did NOT change enough for \"{words}\" ({bad['says']}): " + (
-                "its set reached the limit of that change, so this is as far as it goes." if name in held else
-                "the new image is not what you asked for yet."))
+                (reasons or {}).get(name) or
+                ("its set reached the limit of that change, so this is as far as it goes." if name in held else
+                 "the new image is not what you asked for yet.")))
     return " ".join(sentences)
 
 
@@ -329,10 +330,12 @@ def verify_shot_change(ws, shot, candidates) -> tuple[list[list[dict]], str]:
     for c in ws.catalog.candidates(named.sku, info.get("from_shot") or named.shot_id):
         earlier.setdefault(c.params.get("index"), c)
     befores = [earlier.get(candidate.params.get("index"), named) for candidate in candidates]
+    why = {"bigger": held} if "bigger" in request.changes and (held := _size_held(candidates)) else {}
     if candidates and all(b.asset_id == c.asset_id for b, c in zip(befores, candidates, strict=True)):
         # assets are named by their content: the same id is the same picture
-        return [], (f"The {label} came out exactly as before: it did not change with \"{request.text[:80]}\". "
-                    "Approve or reject it as it is.")
+        because = f" {why['bigger'][:1].upper()}{why['bigger'][1:]}" if why else ""
+        return [], (f"The {label} came out exactly as before: it did not change with \"{request.text[:80]}\"."
+                    f"{because} Approve or reject it as it is.")
     if request.understood and role not in SCENE_ROLES:
         return [], (f"The {label} can't take {_asked(request.changes)} (only the lifestyle and campaign scenes take "
                     "changes like that); it was made again in its new mood.")
@@ -343,7 +346,22 @@ def verify_shot_change(ws, shot, candidates) -> tuple[list[list[dict]], str]:
         results.append(verify_change(ws.assets.open(before.asset_id).convert("RGB"), _box(before.placement),
                                      ws.assets.open(candidate.asset_id).convert("RGB"), _box(candidate.placement),
                                      request.changes))
-    return results, change_reply(role, request, results, label, info.get("limited") or [])
+    return results, change_reply(role, request, results, label, info.get("limited") or [], why)
+
+
+def _size_held(candidates) -> str:
+    """Why a scene could not show the product larger ("" when it could): the render records the fill it was
+    asked for and the fill it gave, which is smaller when the photo allows no more enlargement, or when the
+    product already reaches the frame's margins."""
+    from pipelines.studio import SCENE_MAX_UPSCALE
+
+    held = [c for c in candidates if float(c.params.get("fill") or 0) < 0.98 * float(c.params.get("asked_fill") or 0)]
+    if not held:
+        return ""
+    if max(c.placement.upscale if c.placement else 1.0 for c in held) >= 0.98 * SCENE_MAX_UPSCALE:
+        return (f"the photo is too small to show the product larger (it is already enlarged "
+                f"{SCENE_MAX_UPSCALE:g}x, the most a scene does); a larger photo allows more.")
+    return "the product already reaches the frame's margins, so this is as large as it goes in this format."
 
 
 def _box(placement):
