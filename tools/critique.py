@@ -232,6 +232,27 @@ def rerender_checks(rr: vision.Rerender, *, limits: Limits = LIMITS, noun: str =
     return checks
 
 
+def _pixels_check(longest: int, rules: ChannelRules, channel: Channel, enlarged: float, noun: str) -> Check:
+    """The channel's pixel limits. Below its minimum, publishing may enlarge the image to it under the one
+    small-photo policy (tools.rules.enlargement_note): a warning then, a failure beyond the policy."""
+    from tools.rules import enlargement_note
+
+    name = channel.value.capitalize()
+    if rules.min_px <= longest <= rules.max_px:
+        return _check("pixels", longest, rules.max_px, True, f"{longest} px fits {name}'s size limits")
+    refused = f"{name} needs {rules.min_px}-{rules.max_px} px on the longest side; this image has {longest}"
+    if longest > rules.max_px:
+        return _check("pixels", longest, rules.max_px, False, refused)
+    verdict, sentence = enlargement_note(enlarged * rules.min_px / longest, channel)
+    if verdict == "refuse":
+        return _check("pixels", longest, rules.min_px, False, refused)
+    check = _check("pixels", longest, rules.min_px, True,
+                   f"warning: this image has {longest} px on the longest side, below the {rules.min_px} px {name} "
+                   f"needs: publishing enlarges it to {rules.min_px} px, and the {noun} is then {sentence}")
+    check.warning = True
+    return check
+
+
 def frame_checks(stats: vision.FrameStats, *, role: Role, channel: Channel | None, main: bool, fmt: str | None,
                  expected_size: tuple[int, int] | None = None, limits: Limits = LIMITS, noun: str = "product",
                  enlarged: float = 1.0) -> list[Check]:
@@ -257,21 +278,7 @@ def frame_checks(stats: vision.FrameStats, *, role: Role, channel: Channel | Non
     rules = channel_rules(channel)
     name = channel.value.capitalize()
     # 2. Pixel limits and format of the channel (the aspect was checked against the plan above).
-    longest = max(stats.width, stats.height)
-    ok = rules.min_px <= longest <= rules.max_px
-    checks.append(_check("pixels", longest, rules.min_px if longest < rules.min_px else rules.max_px, ok,
-                         f"{name} needs {rules.min_px}-{rules.max_px} px on the longest side; this image has {longest}"
-                         if not ok else f"{longest} px fits {name}'s size limits"))
-    if longest < rules.min_px:  # publishing may enlarge it to the minimum, within the one small-photo policy
-        from tools.rules import enlargement_note
-
-        verdict_, sentence = enlargement_note(enlarged * rules.min_px / longest, channel)
-        if verdict_ != "refuse":
-            checks[-1] = _check("pixels", longest, rules.min_px, True,
-                                f"warning: this image has {longest} px on the longest side, below the {rules.min_px} px "
-                                f"{name} needs: publishing enlarges it to {rules.min_px} px, and the {noun} is then "
-                                f"{sentence}")
-            checks[-1].warning = True
+    checks.append(_pixels_check(max(stats.width, stats.height), rules, channel, enlarged, noun))
     if fmt:
         ok = fmt.upper() in rules.formats
         checks.append(Check(name="format", passed=ok, value=fmt.upper(), limit=",".join(rules.formats),
