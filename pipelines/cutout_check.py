@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipelines.matting import ECHO_REACH, compression_echoes
+from pipelines.matting import ECHO_REACH, chroma_fringe, compression_echoes
 
 WORK_PX = 512  # photo longest side for the analysis
 EDGE_PX = 4  # transparent pixels this close to kept ones are the cutout's own edge, not evidence
@@ -198,6 +198,7 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
     # a faint tint beside a thin, contrasted edge (a gold chain) is the JPEG echo of that edge, not product
     reach = max(2, round(ECHO_REACH * a.shape[0] / alpha.shape[0]))
     echo = compression_echoes(strong, np.hypot(d_light, d_chroma), neural, reach=reach)
+    echo |= chroma_fringe(d_light, d_chroma, t, reach) & ~lighter
     strong &= ~echo
     # texture closes over the product's smooth faces between its edges (a polished band)
     closed = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)

@@ -452,6 +452,15 @@ def compression_echoes(mask: np.ndarray, offset: np.ndarray, prob: np.ndarray | 
     return echo[labels]
 
 
+def chroma_fringe(d_light: np.ndarray, d_chroma: np.ndarray, threshold: float, reach: int = ECHO_REACH) -> np.ndarray:
+    """Pixels that differ from the backdrop in colour only, far fainter than an edge within `reach` px: JPEG
+    keeps colour at half the resolution of lightness and rings around a contrasted edge, so a tint of the
+    backdrop's own lightness beside a gold chain is that ringing, attached to the edge or not."""
+    offset = np.hypot(d_light, d_chroma).astype(np.float32)
+    beside = cv2.dilate(offset, np.ones((2 * reach + 1,) * 2, np.uint8))
+    return (d_chroma > threshold) & (np.abs(d_light) <= threshold) & (offset < ECHO_SHARE * beside)
+
+
 def _largest_components(mask: np.ndarray) -> np.ndarray:
     """Components of at least 2 % of the largest one (a product may be in parts; specks are dropped)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
