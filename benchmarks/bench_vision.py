@@ -387,6 +387,20 @@ def _changes(before: Image.Image, after: Image.Image) -> float:
 ALTER_VARIANTS = ("packshot", "backdrop", "campaign", "packshot_jpeg", "resized", "try_on")
 
 
+def _wearable(cutout, skipped: dict[str, int]) -> bool:
+    """Whether the try-on engine puts this ring on the hand plate; a ring it refuses (photographed from the side)
+    has no try-on case, counted as skipped."""
+    from pipelines.studio import StudioError
+
+    try:
+        studio_render(cutout, "try_on", 0)
+    except StudioError:
+        skipped["try-on refused by the engine (ring seen from the side)"] = skipped.get(
+            "try-on refused by the engine (ring seen from the side)", 0) + 1
+        return False
+    return True
+
+
 def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dict]:
     """Clean candidates from the studio renderers with their placement records, a separate group of clean
     images made elsewhere (no placement record), and altered candidates rendered by the same renderers
@@ -396,7 +410,7 @@ def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dic
     skipped: dict[str, int] = {}
     for index, product in enumerate(products):
         cut = product.cutout
-        ring = product.kind == "ring"  # the product's try-on is for rings (the hand plate)
+        ring = product.kind == "ring" and _wearable(cut, skipped)  # the try-on is for rings (the hand plate)
         records: dict[str, object] = {}
 
         def studio_case(label, variant, image_cutout, product=product, cut=cut, records=records, width_mm=RING_MM,

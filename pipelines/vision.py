@@ -24,6 +24,8 @@ from PIL import Image
 ANALYSIS_PX = 224  # product longest side when measuring fidelity
 ANALYSIS_MAX_PX = 512  # ... raised up to this for thin products, so their strokes stay ~2.5 px wide
 SEARCH_PX = 112  # frame longest side for the coarse location search
+SEARCH_STROKE_BUSY = 1.5  # px a thin product's stroke keeps in the location search, on a busy background
+SEARCH_STROKE_PLAIN = 2.5  # ... and in the fine fit on a plain one (see _search_px)
 REFINE_PX = 112  # product longest side for the fine location search
 REFINE_SHORT_PX = 48  # ... and at least this on its shortest side (within 2x REFINE_PX on the longest)
 FRAME_PX = 512  # frame longest side for background / frame measurements
@@ -419,13 +421,17 @@ def _local_background(region: np.ndarray, bg: np.ndarray | None) -> np.ndarray |
     return local.astype(np.float32) if near.mean() >= 0.8 else None
 
 
-def _search_px(source: Source, base: int, bg: np.ndarray | None) -> float:
-    """Product size to search at: larger for thin products (chains) on busy backgrounds, so their
-    strokes stay at least ~1.5 px wide (a plain background's rim keeps them findable anyway)."""
-    if bg is not None:
+def _search_px(source: Source, base: int, bg: np.ndarray | None, *, fine: bool = False) -> float:
+    """Product size to search at: larger for thin products (chains) on busy backgrounds, so their strokes
+    stay at least ~1.5 px wide. On a plain background the template's rim of backdrop keeps a chain findable
+    in the search around a first guess, but not in the fine fit (`fine`), whose errors are compared between
+    close places: a set's light falloff and the chain's own cast shadow outweigh a chain under a pixel wide
+    and the best fit lands beside it, so there its strokes keep ~2.5 px."""
+    if bg is not None and not fine:
         return base
     stroke_at_base = source.stroke * base / max(source.rgba.shape[:2])
-    return float(np.clip(base * 1.5 / max(stroke_at_base, 1e-3), base, 2.5 * base))
+    target = SEARCH_STROKE_PLAIN if bg is not None else SEARCH_STROKE_BUSY
+    return float(np.clip(base * target / max(stroke_at_base, 1e-3), base, 2.5 * base))
 
 
 def _analysis_px(source: Source) -> float:
@@ -527,7 +533,7 @@ def _refine(candidate: np.ndarray, source: Source, coarse: Box, bg: np.ndarray |
     `close`: the guess is an engine's record, most likely right: small steps from the start, repeated
     while they improve the fit (a 10 % stretch still gets there), instead of coarse steps first."""
     longest, shortest = max(coarse.w, coarse.h, 1.0), max(min(coarse.w, coarse.h), 1.0)
-    f = _search_px(source, REFINE_PX, bg) / longest
+    f = _search_px(source, REFINE_PX, bg, fine=True) / longest
     # an elongated product (a bracelet 6x longer than high) keeps its short side measurable, so a
     # stretch across it is still several pixels
     f = min(1.0, max(f, min(REFINE_SHORT_PX / shortest, 2 * REFINE_PX / longest)))

@@ -543,3 +543,20 @@ def test_try_on_ring_band_behind_the_finger_is_not_a_defect(settings, ring):
     b[stone_mask(ring), :3] = (200, 30, 40)
     recolored, placement = place(Image.fromarray(b, "RGBA"), share=0.5, bg=(232, 190, 170), recorded=ring)
     assert run(settings, ring, recolored, placement, role="try_on").verdict == "fail"
+
+
+def test_a_thin_chain_on_a_lit_set_is_found_where_the_engine_put_it(workspace, realdata):
+    """A real thin gold chain (a 540x720 catalog JPEG) on the minimal set, whose light falls off across the
+    frame and under which the chain casts a shadow: the check finds the chain where the engine put it, so
+    every check of both candidates passes (it searched too coarsely and compared a place 88 px beside it)."""
+    from tools.critique import critique_candidate
+    from tools.models import Brief, Role, Shot, Slot
+    from tools.prepare import ingest_product
+    from tools.render import render_shot
+
+    photo = realdata / "jewelry_packshot" / "myntra_46026_pendant.jpg"
+    ingest_product(workspace, "CHAIN-1", [photo], category=Category.necklace, brief=Brief())
+    shot = Shot(role=Role.lifestyle, slot=Slot.hero, width=1600, height=1600, mood="minimal", count=2)
+    for candidate in render_shot(workspace, "CHAIN-1", shot):
+        critique = critique_candidate(workspace, candidate)
+        assert critique.verdict == "pass", critique.reasons
