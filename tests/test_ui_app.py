@@ -115,7 +115,7 @@ def test_validate_uploads_keeps_good_photos_and_names_the_bad_ones(tmp_path, dem
     assert "broken.jpg" in lines[0] and "truncated" in lines[0]
     assert "notes.png" in lines[1] and "not an image" in lines[1]
     assert "empty.webp" in lines[2] and "empty" in lines[2]
-    assert all(line.count(name) == 1 for line, name in zip(lines, ("broken.jpg", "notes.png", "empty.webp"))), lines
+    assert all(line.count(name) == 1 for line, name in zip(lines, ("broken.jpg", "notes.png", "empty.webp"), strict=False)), lines
 
 
 def test_validate_uploads_reports_normalization_notes(tmp_path):
