@@ -44,6 +44,8 @@ class Placed:
     mm_per_px: float | None = None
     hidden_below: float | None = None  # share of the product's height (before turning) below which it passes
     # behind the body where the body covers it (a ring's lower band behind the finger); None: nothing hidden
+    hidden_turn: float = 0.0  # degrees (counter-clockwise) the product was first turned by, in whose frame
+    # hidden_below is measured (a three-quarter ring turned so its opening lies below its face); in `angle`
 
 
 @dataclass
@@ -450,6 +452,8 @@ RING_HOLE_MIN = 0.05  # a see-through hole this large (share of the ring's area)
 
 
 OPENING_SIDE_ASPECT = 0.5  # cos 60 degrees: a round opening this much narrower than tall is seen from the side
+EDGE_MARGIN_PX = 3  # px of margin around a ring turned onto a finger, for its resampled edge
+SEE_THROUGH = 13  # alpha (0-255) below which a pixel of a ring's opening shows what is behind it
 LOOP_SOLIDITY = 0.7  # below this share of its convex hull, a ring photo shows its band's loop (not its face)
 
 
@@ -504,18 +508,47 @@ def band_height_px(item: Image.Image, ends: float = 0.06) -> float:
 def behind_the_finger(item: Image.Image) -> np.ndarray | None:
     """The part of a ring that passes behind the finger (boolean, item pixels): in every column, the band
     below the lower rim of the opening the finger passes through (beside the opening: below the rim's
-    end), never above the opening's centre row. None when the photo shows no opening."""
+    end), never above the opening's centre row. None when the photo shows no opening.
+
+    The rim is the opening's lowest see-through pixel: the band's soft inner edge below it (partly
+    transparent, so inside the opening's outline) passes behind the finger with the band, not dotted over it."""
     hole = _ring_hole(item)
     if hole is None:
         return None
     h, w = hole.shape
     rows = np.arange(h)[:, None]
     centre = int(np.nonzero(hole)[0].mean())
+    clear = hole & (np.asarray(item.getchannel("A")) < SEE_THROUGH)
+    hole = clear if clear.any() else hole
     cols = np.nonzero(hole.any(axis=0))[0]
     lowest = np.full(w, -1)
     lowest[cols] = h - 1 - np.argmax(hole[::-1, cols], axis=0)  # the lowest hole pixel of each column
     rim = np.interp(np.arange(w), cols, lowest[cols])  # beside the opening: the rim's end, held
-    return rows > np.maximum(rim, centre)[None, :]
+    # from a pixel above the rim: see-through there, and it keeps a turn's resampling of the edge hidden too
+    return rows > np.maximum(rim - 1, centre)[None, :]
+
+
+LOOP_TURN_MIN = 0.08  # share of the ring's size its opening must lie off its centre for its direction to count
+LOOP_TURN_MIN_DEG = 10.0  # degrees: a ring turned less than this from upright is left as photographed
+
+
+def loop_turn(item: Image.Image) -> float:
+    """Degrees (counter-clockwise) that turn a ring photographed at three quarters so its opening lies below
+    its face, as it sits on a finger seen from above: the face on the finger, the opening around it. 0 when
+    the photo shows no opening, or one centred on the ring (seen along its axis: no direction to turn to)."""
+    hole = _ring_hole(item)
+    if hole is None:
+        return 0.0
+    solid = np.asarray(item.getchannel("A")) > 127
+    sy, sx = (float(v.mean()) for v in np.nonzero(solid))
+    hy, hx = (float(v.mean()) for v in np.nonzero(hole))
+    dx, dy = hx - sx, hy - sy
+    if math.hypot(dx, dy) < LOOP_TURN_MIN * max(solid.shape):
+        return 0.0
+    # the opening's direction from the ring's centre (y up), turned to point straight down (-90 degrees); a
+    # ring already about upright stays as photographed (a small turn changes nothing but resamples it)
+    turn = (-90.0 - math.degrees(math.atan2(-dy, dx)) + 180.0) % 360.0 - 180.0
+    return float(turn) if abs(turn) >= LOOP_TURN_MIN_DEG else 0.0
 
 
 def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAnchor, *, product_width_mm: float,
@@ -529,6 +562,11 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     if product_width_mm <= 0 or mm_per_px <= 0:
         raise StudioError(f"product_width_mm and mm_per_px must be positive, got {product_width_mm}, {mm_per_px}")
     item, _ = trim(cutout)
+    turn = 0.0
+    if kind == "ring" and ring_view(item) == "loop":  # the opening below the face, as on a finger
+        turn = loop_turn(item)
+        if turn:
+            item, _ = trim(item.rotate(turn, resample=Image.BICUBIC, expand=True))
     plate = plate.convert("RGB")
     if size is not None:  # the scene (not the product) is cropped and scaled to the shot's size
         plate, anchor, mm_per_px, body_mask = frame_plate(plate, anchor, mm_per_px, size, body_mask)
@@ -549,8 +587,17 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     hole = ring_hole_center(item) if kind == "ring" and behind and body_mask is not None else None
     behind_rows = None
     if hole is not None:  # the band below the opening's lower rim passes behind the finger (before rotation)
-        behind_rows = np.asarray(Image.fromarray(behind_the_finger(item).astype(np.uint8) * 255).resize(
-            (sw, sh), Image.NEAREST)) > 127
+        # at the size it is drawn, so its rim is the drawn band's; from the photo's size when the drawn band is
+        # too thin to close the opening
+        behind_rows = behind_the_finger(scaled)
+        if behind_rows is None:
+            behind_rows = np.asarray(Image.fromarray(behind_the_finger(item).astype(np.uint8) * 255).resize(
+                (sw, sh), Image.NEAREST)) > 127
+        # a margin around both, the hidden part reaching into it: the turn blurs the band's outer edge a pixel
+        # beyond the item's box, and that edge must hide with the band (not dot the finger)
+        pad = EDGE_MARGIN_PX
+        arr = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)))
+        behind_rows = np.pad(behind_rows, pad, mode="edge")
     rotated = Image.fromarray(arr, "RGBA").rotate(anchor.angle, resample=Image.BICUBIC, expand=True)
     rot = np.asarray(rotated).copy()
     # 3. Position: the ring's band (its lower part) sits on the anchor centre
@@ -595,14 +642,14 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     image = Image.fromarray(full, "RGB")
     yy, xx = np.nonzero(alpha > 0.5)
     placed = Placed(float(xx.min() + c0), float(yy.min() + r0), float(xx.max() - xx.min() + 1),
-                    float(yy.max() - yy.min() + 1), angle=anchor.angle, scale=scale, upscale=max(1.0, scale),
-                    mm_per_px=mm_per_px, hidden_below=hole)
+                    float(yy.max() - yy.min() + 1), angle=anchor.angle + turn, scale=scale, upscale=max(1.0, scale),
+                    mm_per_px=mm_per_px, hidden_below=hole, hidden_turn=turn)
     warnings = []
     if scale > 1.01:
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach true scale")
     view = ring_view(item) if kind == "ring" else None
     band_px = band_height_px(item) * scale if view == "top" else None
     params = {"product_width_mm": product_width_mm, "mm_per_px": mm_per_px, "target_width_px": round(target_w, 1),
-              "ring_view": view, "band_width_mm_on_plate": round(band_px * mm_per_px, 2) if band_px else None,
+              "ring_view": view, "ring_turn": round(turn, 1), "band_width_mm_on_plate": round(band_px * mm_per_px, 2) if band_px else None,
               "anchor": {"center": list(anchor.center), "angle": anchor.angle, "span_px": anchor.span_px}}
     return StudioImage(image, placed, warnings, params)

@@ -191,12 +191,13 @@ class FrameStats:
 
 
 def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] | None = None,
-                   hidden_below: float | None = None, seam_px: float | None = None) -> Source:
+                   hidden_below: float | None = None, hidden_turn: float = 0.0, seam_px: float | None = None) -> Source:
     """Tight-crop an RGBA cutout (optionally a source crop box for detail shots, rotated by `angle`).
 
     `hidden_below`: a share of the product's height (before rotation) below which it is expected to be
     hidden in the candidate (a ring's lower band behind the finger on try-on); those parts are left out
-    of the fidelity measurements, not of the location.
+    of the fidelity measurements, not of the location. `hidden_turn`: the part of `angle` the product was
+    turned by first, in whose frame that share is measured (a three-quarter ring turned opening-down).
     `seam_px`: the width, in cutout px, of a band inside the outline that the engine blended into a
     generated scene; the product is expected there with a weight rising from 0 at the outline to 1 at
     that depth, as the engine blended it.
@@ -211,6 +212,9 @@ def prepare_source(cutout: Image.Image, *, angle: float = 0.0, crop: list[int] |
         ox, oy = x0, y0
     visible = None
     if hidden_below is not None:
+        if hidden_turn:
+            image = image.rotate(hidden_turn, resample=Image.BICUBIC, expand=True)
+            angle -= hidden_turn
         box = image.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
         if box is not None:
             image = image.crop(box)

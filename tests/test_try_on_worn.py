@@ -142,3 +142,30 @@ def test_a_plate_with_a_watermark_or_overlaid_text_is_refused_with_the_reason(wo
     assert workspace.catalog.plates() == []  # nothing stored
     plate = register_plate(workspace, plate_path, kind="hand", mask=mask_path, consent_channels=["etsy"])
     assert "not checked" not in plate.description
+
+
+def test_a_three_quarter_ring_is_turned_face_up_onto_the_finger_and_the_check_passes_it(realdata, real_hand_plate):
+    """The real ring 49056 is photographed at three quarters with its face on the left and its opening beside
+    it. On the finger it is turned so its face sits on top of the finger, centred on it, and its opening lies
+    below, around the finger (the band behind the finger hidden). The check, told of the turn, passes it."""
+    from pipelines.matting import cut_out
+    from tools.critique import critique_images
+    from tools.rendering import to_placement
+    from tools.settings import Settings
+
+    plate, anchor, body, mm_per_px = _plate(real_hand_plate)
+    ring = cut_out(Image.open(realdata / "jewelry_packshot" / "myntra_49056_ring.jpg")).rgba
+    result = studio.composite_try_on(plate, ring, anchor, product_width_mm=20.5, mm_per_px=mm_per_px,
+                                     body_mask=body, shadow=0)
+    placed = result.placed
+    assert result.params["ring_view"] == "loop" and abs(result.params["ring_turn"]) >= 45
+    assert placed.angle == pytest.approx(anchor.angle + placed.hidden_turn)
+    # the green stone: centred on the finger, in the upper part of the ring (the opening below it)
+    arr = np.asarray(result.image).astype(int)
+    stone = (arr[..., 1] - np.maximum(arr[..., 0], arr[..., 2]) > 40) & studio.changed_pixels(result.image, plate)
+    ys, xs = np.nonzero(stone)
+    assert abs(xs.mean() - anchor.center[0]) < 0.15 * anchor.span_px
+    assert (ys.mean() - placed.y) / placed.height < 0.4
+    critique = critique_images(Settings.from_env({}), ring, result.image, role="try_on",
+                               placement=to_placement(placed))
+    assert critique.verdict == "pass", critique.reasons

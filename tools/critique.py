@@ -430,7 +430,8 @@ def critique_images(settings: Settings, source: Image.Image, candidate: Image.Im
     try:
         src = vision.prepare_source(source, angle=placement.angle if placement else 0.0,
                                     crop=placement.crop if placement else None,
-                                    hidden_below=_hidden_below(role, product, placement), seam_px=seam)
+                                    hidden_below=_hidden_below(role, product, placement),
+                                    hidden_turn=placement.hidden_turn if placement else 0.0, seam_px=seam)
     except ValueError as exc:
         raise BadInput(f"source cutout: {exc}") from None
     array = vision.to_rgb_array(candidate)

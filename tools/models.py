@@ -319,6 +319,8 @@ class Placement(Model):
     mm_per_px: float | None = None
     hidden_below: float | None = Field(default=None, description="try-on: share of the product's height (before "
                                        "turning) below which the body may hide it; None: nothing hidden")
+    hidden_turn: float = Field(default=0.0, description="try-on: degrees (counter-clockwise, part of `angle`) the "
+                               "product was first turned by; hidden_below is measured in that turned frame")
     seam_px: float | None = Field(default=None, description="width of the band inside the product's outline that the "
                                   "engine blended into a generated scene (candidate px); None: every pixel is the source's")
 
