@@ -51,7 +51,8 @@ def main(out: str = "try_on_sheet.png") -> int:
         measured_band = result.params["band_width_mm_on_plate"]
         across = p.width * p.mm_per_px
         verdict = ("band within 10 %" if measured_band and abs(measured_band - band) <= 0.1 * band
-                   else "band differs: warned" if measured_band else "loop view")
+                   else "band differs: warned" if measured_band
+                   else f"loop view, turned {result.params.get('ring_turn') or 0:+.0f} deg: face on the finger")
         print(f"{Path(name).name:<34} {result.params['ring_view']:<6} {fit.across_mm:>10.2f} {across:>9.2f} "
               f"{band:>11.1f} {measured_band or 0:>14.2f}  {verdict}")
         zoom = result.image.crop((int(p.x) - 90, int(p.y) - 90, int(p.x + p.width) + 90, int(p.y + p.height) + 90))

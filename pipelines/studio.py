@@ -583,7 +583,7 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     if kind == "ring" and ring_view(item) == "side":
         raise StudioError("the ring is photographed from the side, so it cannot sit on a finger convincingly: "
                           "add a photo taken from above (its face toward the camera) or at three-quarters "
-                          "(the stone on top, the band's opening in view)")
+                          "(the band's opening in view)")
     hole = ring_hole_center(item) if kind == "ring" and behind and body_mask is not None else None
     behind_rows = None
     if hole is not None:  # the band below the opening's lower rim passes behind the finger (before rotation)
