@@ -528,26 +528,32 @@ def behind_the_finger(item: Image.Image) -> np.ndarray | None:
     return rows > np.maximum(rim - 1, centre)[None, :]
 
 
-LOOP_TURN_MIN = 0.08  # share of the ring's size its opening must lie off its centre for its direction to count
+LOOP_TURN_MIN = 0.08  # share of the ring's size its opening must lie off its centre for that side to count
 LOOP_TURN_MIN_DEG = 10.0  # degrees: a ring turned less than this from upright is left as photographed
 
 
 def loop_turn(item: Image.Image) -> float:
-    """Degrees (counter-clockwise) that turn a ring photographed at three quarters so its opening lies below
-    its face, as it sits on a finger seen from above: the face on the finger, the opening around it. 0 when
-    the photo shows no opening, or one centred on the ring (seen along its axis: no direction to turn to)."""
+    """Degrees (counter-clockwise) that turn a ring photographed at three quarters as it sits on a finger seen
+    from above: its opening across the finger (the opening's long axis level: the band wraps around the
+    finger) and, when the face lies beside the opening across that axis, the opening below the face. 0 when
+    the photo shows no opening, or when the ring already sits so within LOOP_TURN_MIN_DEG."""
     hole = _ring_hole(item)
     if hole is None:
         return 0.0
+    moments = cv2.moments(hole.astype(np.uint8), binaryImage=True)
+    # the opening's long axis (image y down, so the angle's sign is flipped to count counter-clockwise)
+    axis = -0.5 * math.degrees(math.atan2(2 * moments["mu11"], moments["mu20"] - moments["mu02"]))
     solid = np.asarray(item.getchannel("A")) > 127
     sy, sx = (float(v.mean()) for v in np.nonzero(solid))
     hy, hx = (float(v.mean()) for v in np.nonzero(hole))
-    dx, dy = hx - sx, hy - sy
-    if math.hypot(dx, dy) < LOOP_TURN_MIN * max(solid.shape):
-        return 0.0
-    # the opening's direction from the ring's centre (y up), turned to point straight down (-90 degrees); a
-    # ring already about upright stays as photographed (a small turn changes nothing but resamples it)
-    turn = (-90.0 - math.degrees(math.atan2(-dy, dx)) + 180.0) % 360.0 - 180.0
+    level = -axis  # the smaller of the two turns that lay the long axis level
+    t = math.radians(level)
+    # where the opening lies from the ring's centre after that turn (y down)
+    below = -math.sin(t) * (hx - sx) + math.cos(t) * (hy - sy)
+    beside = math.hypot(hx - sx, hy - sy)
+    if beside >= LOOP_TURN_MIN * max(solid.shape) and below < -0.5 * beside:
+        level += 180.0  # the opening would lie above the face: turn the other way round
+    turn = (level + 180.0) % 360.0 - 180.0
     return float(turn) if abs(turn) >= LOOP_TURN_MIN_DEG else 0.0
 
 
@@ -562,8 +568,10 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     if product_width_mm <= 0 or mm_per_px <= 0:
         raise StudioError(f"product_width_mm and mm_per_px must be positive, got {product_width_mm}, {mm_per_px}")
     item, _ = trim(cutout)
+    # how the ring was photographed, judged before any turn (a turned opening would look edge-on)
+    view = ring_view(item) if kind == "ring" else None
     turn = 0.0
-    if kind == "ring" and ring_view(item) == "loop":  # the opening below the face, as on a finger
+    if view == "loop":  # the opening below the face, as on a finger
         turn = loop_turn(item)
         if turn:
             item, _ = trim(item.rotate(turn, resample=Image.BICUBIC, expand=True))
@@ -580,7 +588,7 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     scaled = resample(item, (round(item.width * scale), round(item.height * scale)))
     arr = np.asarray(scaled).copy()
     sh, sw = arr.shape[:2]
-    if kind == "ring" and ring_view(item) == "side":
+    if view == "side":
         raise StudioError("the ring is photographed from the side, so it cannot sit on a finger convincingly: "
                           "add a photo taken from above (its face toward the camera) or at three-quarters "
                           "(the band's opening in view)")
@@ -647,7 +655,6 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     warnings = []
     if scale > 1.01:
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach true scale")
-    view = ring_view(item) if kind == "ring" else None
     band_px = band_height_px(item) * scale if view == "top" else None
     params = {"product_width_mm": product_width_mm, "mm_per_px": mm_per_px, "target_width_px": round(target_w, 1),
               "ring_view": view, "ring_turn": round(turn, 1), "band_width_mm_on_plate": round(band_px * mm_per_px, 2) if band_px else None,

@@ -169,3 +169,24 @@ def test_a_three_quarter_ring_is_turned_face_up_onto_the_finger_and_the_check_pa
     critique = critique_images(Settings.from_env({}), ring, result.image, role="try_on",
                                placement=to_placement(placed))
     assert critique.verdict == "pass", critique.reasons
+
+
+def test_a_ring_is_turned_only_to_lay_its_opening_across_the_finger_below_its_face():
+    """The turn lays the opening's long axis across the finger. A band photographed lying down, its opening
+    already wide, is not turned even with its stone beside it; one standing up, its opening tall beside the
+    face, is turned a quarter so the opening lies below the face; one upside down is turned round."""
+    def ring(opening: tuple[int, int, int, int], stone: tuple[int, int, int, int]) -> Image.Image:
+        item = Image.new("RGBA", (240, 240), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(item)
+        x0, y0, x1, y1 = opening
+        draw.ellipse([x0 - 14, y0 - 14, x1 + 14, y1 + 14], fill=(200, 200, 205, 255))
+        draw.ellipse(opening, fill=(0, 0, 0, 0))
+        draw.ellipse(stone, fill=(30, 120, 60, 255))
+        return item
+
+    lying = ring((60, 100, 220, 160), (10, 105, 60, 155))  # a wide opening, the stone at its left end
+    assert studio.loop_turn(lying) == 0.0
+    standing = ring((130, 40, 190, 200), (60, 90, 130, 150))  # a tall opening right of the face
+    assert studio.loop_turn(standing) == pytest.approx(-90, abs=5)
+    upside_down = ring((60, 30, 200, 110), (100, 110, 160, 170))  # the opening above the face
+    assert abs(studio.loop_turn(upside_down)) == pytest.approx(180, abs=5)
