@@ -388,17 +388,15 @@ ALTER_VARIANTS = ("packshot", "backdrop", "campaign", "packshot_jpeg", "resized"
 
 
 def _wearable(cutout, skipped: dict[str, int]) -> bool:
-    """Whether the try-on engine puts this ring on the hand plate; a ring it refuses (photographed from the side)
-    has no try-on case, counted as skipped."""
-    from pipelines.studio import StudioError
+    """Whether the try-on engine puts this ring on the hand plate: it refuses a ring photographed from the side
+    (studio.ring_view), which then has no try-on case, counted as skipped."""
+    from pipelines.studio import ring_view, trim
 
-    try:
-        studio_render(cutout, "try_on", 0)
-    except StudioError:
-        skipped["try-on refused by the engine (ring seen from the side)"] = skipped.get(
-            "try-on refused by the engine (ring seen from the side)", 0) + 1
-        return False
-    return True
+    if ring_view(trim(cutout)[0]) != "side":
+        return True
+    reason = "try-on refused by the engine (ring seen from the side)"
+    skipped[reason] = skipped.get(reason, 0) + 1
+    return False
 
 
 def build_cases(products: list[Product], seed: int = 0) -> tuple[list[Case], dict]:

@@ -198,7 +198,7 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
     # a faint tint beside a thin, contrasted edge (a gold chain) is the JPEG echo of that edge, not product
     reach = max(2, round(ECHO_REACH * a.shape[0] / alpha.shape[0]))
     echo = compression_echoes(strong, np.hypot(d_light, d_chroma), neural, reach=reach)
-    echo |= chroma_fringe(d_light, d_chroma, t, reach) & ~lighter
+    echo |= chroma_fringe(d_light, d_chroma, t, reach)
     strong &= ~echo
     # texture closes over the product's smooth faces between its edges (a polished band)
     closed = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)

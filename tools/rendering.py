@@ -35,7 +35,7 @@ def to_placement(placed) -> Placement:
     return Placement(x=float(placed.x), y=float(placed.y), width=float(placed.width), height=float(placed.height),
                      angle=float(placed.angle), scale=float(placed.scale), upscale=float(placed.upscale),
                      crop=list(placed.crop) if placed.crop else None, mm_per_px=placed.mm_per_px,
-                     hidden_below=placed.hidden_below, hidden_turn=getattr(placed, "hidden_turn", 0.0))
+                     hidden_below=placed.hidden_below, hidden_turn=placed.hidden_turn)
 
 
 def from_studio(result, **ids) -> Rendered:
