@@ -5,6 +5,8 @@ Sets (every product of ../shared/realdata with an exact alpha: cutouts/ and mask
   with a soft offset shadow and sensor noise, saved as JPEG q92;
 - white_on_white: each product made to look like polished metal / white enamel (desaturated and
   lifted to a light grey, its dark reflections and speculars kept) on white and on light grey;
+- reflection: each product standing on a glossy white / light-grey floor: its mirror image below its
+  foot, dimmed to 35-60 % and fading out over half its height (the truth is the product alone);
 - real: the real photos of masks/ with their masks (ring masks are coarse hand-drawn outlines).
 Metrics per case: IoU (alpha > 127), hole recall (share of true-hole pixels left transparent), edge
 error (mean |alpha error| in a 5 px band around the true edge), halo (mean dE00 of the product's outer
@@ -12,7 +14,7 @@ error (mean |alpha error| in a 5 px band around the true edge), halo (mean dE00 
 lighter, i.e. a rim of the old backdrop rather than an eroded edge), CPU ms per megapixel.
 Products are split in two halves by name (dev / held-out: limits were chosen on dev); both are reported.
 
-Run: .venv/bin/python -m benchmarks.bench_cutout [--quick] [--sets studio,white_on_white,real] [--no-u2netp] [--json]
+Run: .venv/bin/python -m benchmarks.bench_cutout [--quick] [--sets studio,white_on_white,reflection,real] [--no-u2netp] [--json]
      (writes benchmarks/out/bench_cutout.json)
 """
 
@@ -104,14 +106,17 @@ def metallic(cutout: Image.Image) -> Image.Image:
 
 
 def composite(cutout: Image.Image, kind: str, seed: int = 0, margin: float = 0.15,
-              jpeg: int | None = None) -> tuple[Image.Image, np.ndarray]:
-    """Place the cutout on a background with a soft offset shadow; return (RGB photo, true alpha 0..1)."""
+              jpeg: int | None = None, mirror: float = 0.0) -> tuple[Image.Image, np.ndarray]:
+    """Place the cutout on a background with a soft offset shadow (or, with `mirror` > 0, its reflection on a
+    glossy floor, that share of its light at its foot); return (RGB photo, true alpha 0..1)."""
     w, h = cutout.size
     pw, ph = int(w * margin), int(h * margin)
     size = (w + 2 * pw, h + 2 * ph)
     bg = background(kind, size, seed)
     alpha_full = np.zeros((size[1], size[0]), np.float32)
     alpha_full[ph:ph + h, pw:pw + w] = np.asarray(cutout.getchannel("A"), np.float32) / 255.0
+    if mirror:
+        return _on_glossy_floor(cutout, bg, alpha_full, (pw, ph), mirror, seed, jpeg)
     # soft cast shadow: offset, blurred, 35 % darker at its core
     shadow = Image.fromarray((alpha_full * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(max(2, w // 50)))
     shift = np.roll(np.roll(np.asarray(shadow, np.float32) / 255.0, h // 30, axis=0), w // 40, axis=1)
@@ -119,6 +124,31 @@ def composite(cutout: Image.Image, kind: str, seed: int = 0, margin: float = 0.1
     rgb_full = np.zeros((size[1], size[0], 3), np.float32)
     rgb_full[ph:ph + h, pw:pw + w] = np.asarray(cutout.convert("RGB"), np.float32)
     out = rgb_full * alpha_full[..., None] + bg * (1 - alpha_full[..., None])
+    out += np.random.default_rng(seed + 1).normal(0, 1.0, out.shape)
+    photo = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
+    if jpeg:
+        buffer = io.BytesIO()
+        photo.save(buffer, format="JPEG", quality=jpeg)
+        photo = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return photo, alpha_full
+
+
+def _on_glossy_floor(cutout: Image.Image, bg: np.ndarray, alpha_full: np.ndarray, at: tuple[int, int],
+                     gain: float, seed: int, jpeg: int | None) -> tuple[Image.Image, np.ndarray]:
+    """The product on a glossy floor: below its foot its mirror image, `gain` of its light there, fading out
+    over half its height."""
+    (pw, ph), (w, h) = at, cutout.size
+    rgb_full = np.zeros((*alpha_full.shape, 3), np.float32)
+    rgb_full[ph:ph + h, pw:pw + w] = np.asarray(cutout.convert("RGB"), np.float32)
+    foot = int(np.flatnonzero(alpha_full.max(1) > 0.5)[-1])
+    rows = np.arange(1, min(h, alpha_full.shape[0] - 1 - foot) + 1)
+    fade = gain * np.clip(1.0 - rows / (0.5 * h), 0.0, 1.0)
+    mirrored_alpha = np.zeros_like(alpha_full)
+    mirrored_rgb = np.zeros_like(rgb_full)
+    mirrored_alpha[foot + rows] = alpha_full[foot - rows + 1] * fade[:, None]
+    mirrored_rgb[foot + rows] = rgb_full[foot - rows + 1]
+    floor = mirrored_rgb * mirrored_alpha[..., None] + bg * (1 - mirrored_alpha[..., None])
+    out = rgb_full * alpha_full[..., None] + floor * (1 - alpha_full[..., None])
     out += np.random.default_rng(seed + 1).normal(0, 1.0, out.shape)
     photo = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
     if jpeg:
@@ -208,7 +238,7 @@ def halo_parts(rgba: np.ndarray, fg_true: np.ndarray, truth: np.ndarray, dark=(2
     return float(de.mean()), float(np.where(lighter, de, 0.0).mean())
 
 
-SETS = ("studio", "white_on_white", "real")
+SETS = ("studio", "white_on_white", "reflection", "real")
 
 
 def _cases(realdata: Path, quick: bool, sets=SETS):
@@ -224,6 +254,11 @@ def _cases(realdata: Path, quick: bool, sets=SETS):
             if "white_on_white" in sets:
                 photo, truth = composite(metal, kind, seed=i * 10 + 5 + j, jpeg=92)
                 yield "white_on_white", name, kind, photo, truth, true_foreground(metal, truth.shape)
+        for j, kind in enumerate(WHITE_ON_WHITE if not quick else ("white",)):
+            if "reflection" in sets:
+                gain = 0.35 + 0.25 * ((i + j) % 3) / 2
+                photo, truth = composite(cutout, kind, seed=i * 10 + 7 + j, jpeg=92, mirror=gain)
+                yield "reflection", name, kind, photo, truth, true_foreground(cutout, truth.shape)
     if "real" not in sets:
         return
     for mask_file in sorted((realdata / "masks").glob("*.mask.png"))[: 3 if quick else None]:

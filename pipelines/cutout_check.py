@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.matting import ECHO_REACH, chroma_fringe, compression_echoes
+from pipelines.reflection import mirrored_reflection
 
 WORK_PX = 512  # photo longest side for the analysis
 EDGE_PX = 4  # transparent pixels this close to kept ones are the cutout's own edge, not evidence
@@ -51,6 +52,7 @@ class CutoutEvidence:
     border_inliers: float  # share of the border the background model explains
     product_share: float  # kept share of the frame
     method: str = "photo"  # "photo" (+ "neural" when the map ran)
+    reflection: float = 0.0  # kept although the photo shows it as the product's mirrored reflection on the floor
 
     def as_dict(self) -> dict:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -206,9 +208,13 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
     plain = (np.hypot(d_light, d_chroma) < faint) & smooth
     if neural is not None:
         product |= _unbounded_shadow_removed(shadow & (neural > 0.9), smooth & ~coloured, plain)
+    # the product's mirrored reflection on a glossy floor shows its colours but is not the product
+    below = mirrored_reflection(diff, product)
+    reflection = below & (product | shadow)
+    product &= ~below
     return {"rgb": rgb, "alpha": a, "transparent": transparent, "kept": kept, "product": product, "plain": plain,
             "shadow": shadow, "chroma": np.hypot(lab[..., 1], lab[..., 2]), "noise": noise, "inliers": inliers,
-            "neural": neural, "diff": diff, "border": border, "echo": echo}
+            "neural": neural, "diff": diff, "border": border, "echo": echo, "reflection": reflection}
 
 
 def verify_cutout(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, *,
@@ -257,6 +263,7 @@ def verify_cutout(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndar
     # 4. Added: kept pixels that are the plain background (away from the cutout's edge).
     inner = cv2.erode(kept.astype(np.uint8), np.ones((2 * EDGE_PX + 1,) * 2, np.uint8)).astype(bool)
     added, _ = _components(m["plain"] & inner, min_px)
+    reflected, _ = _components(m["reflection"] & kept, min_px)
 
     # 5. The neural map against the alpha (where the photo itself is not plainly background).
     neural_missing = neural_added = None
@@ -268,7 +275,7 @@ def verify_cutout(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndar
         missing=missing_px / total, missing_grey=float(grey.sum()) / total, missing_pieces=pieces,
         added=float(added.sum()) / total, neural_missing=neural_missing, neural_added=neural_added,
         border_noise=m["noise"], border_inliers=m["inliers"], product_share=kept_px / kept.size,
-        method="photo+neural" if m["neural"] is not None else "photo")
+        method="photo+neural" if m["neural"] is not None else "photo", reflection=float(reflected.sum()) / total)
 
 
 # -- a candidate laid back over the photo ---------------------------------------------------------------
@@ -304,6 +311,7 @@ class RelayEvidence:
     lost_area: float | None = None  # where there is missing or faint evidence, the background the candidate
     #                                 shows within the product's outline, as a share of that outline (what the
     #                                 seller sees missing: a ghosted face shows evidence only at its rim)
+    reflection: float | None = None  # the candidate shows the photo's mirrored reflection of the product as product
 
     def as_dict(self) -> dict:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -688,9 +696,12 @@ def relay(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndarray, can
         telling[crop] = _shifted_distance(own_lab[crop], lab_p[crop], RELAY_SHIFT) >= tolerance
     added, _ = _components(_opened(shows_photo & m["plain"] & ~product & telling & placed), min_px)
     added_share = float(added.sum()) / total if plain_own else None
+    # the product's mirrored reflection on the photo's floor, carried into the image as if it were the product
+    reflected, _ = _components(_opened(shows_photo & m["reflection"] & placed), min_px)
     if maps is not None:
         maps.update(photo=m["rgb"], candidate=warped, missing=missing, added=added, product=product,
                     shows_own=shows_own, telling=telling, kept=kept, faint=faint, lost_part=part)
     return RelayEvidence(missing=missing_px / total, missing_grey=float(grey.sum()) / total, missing_pieces=pieces,
                          faint=float(faint.sum()) / total, added=added_share, reproduced=reproduced_share,
-                         tolerance=tolerance, lost_area=part_px / (kept_px + part_px))
+                         tolerance=tolerance, lost_area=part_px / (kept_px + part_px),
+                         reflection=float(reflected.sum()) / total)

@@ -10,7 +10,8 @@ inside the product, but never fills a region that is smooth and of the backgroun
 enclosed by the product (a ring's hole stays open). A shaded opening is a hole only where its shade fades
 out to the backdrop's tone or the neural map is unsure (a tinted lens stays whole), and a hole is framed by
 the product's edges (a white bulb's highlight of the backdrop's white is no pinhole). Faint specks beside a
-thin edge (the JPEG echo of a gold chain) are dropped. The alpha is then solved in the uncertain band
+thin edge (the JPEG echo of a gold chain) are dropped, and so is the product's mirrored reflection on a
+glossy floor (pipelines/reflection.py). The alpha is then solved in the uncertain band
 with pymatting's closed-form matting, and the foreground colour is estimated there
 (`estimate_foreground_ml`), so the cutout carries no rim of the old background.
 
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 from PIL import Image
+
+from pipelines.reflection import mirrored_reflection
 
 GRABCUT_MAX_PIXELS = 90_000  # GrabCut runs on a reduced copy of the product's surroundings
 GRABCUT_ITERATIONS = 1  # the trimap from colour evidence is good; one pass settles the boundary
@@ -195,6 +198,11 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     # echoing the edge, not product (they showed as white dots along a gold chain on a dark scene)
     echoes = compression_echoes(mask, offset, None if saliency is None else saliency.probability)
     mask &= ~echoes
+    # the product's mirrored reflection on a glossy floor has the product's colours; its model tells it apart
+    mirrored = mirrored_reflection(diff, mask)
+    if keep_mask is not None:
+        mirrored &= ~keep_mask
+    mask &= ~mirrored
     if keep_mask is not None:
         mask |= keep_mask
     if remove_mask is not None:
@@ -209,11 +217,11 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     den = cv2.boxFilter(interior, -1, (13, 13))
     reach = np.where(den > 0.05, num / np.maximum(den, 1e-3), reach)
     soft = np.clip(offset / np.maximum(reach, 12.0), 0.0, 1.0)
-    soft[plain | (echoes & ~mask)] = 0.0
+    soft[plain | (echoes & ~mask) | mirrored] = 0.0
     cast = in_small_hole & darker & smooth  # a shadow cast into a small gap is no thin product edge
     soft[cast] = np.minimum(soft[cast], 0.45)
     textured = mask & (peak > TEXTURED * reach)
-    alpha, solved = _solve_alpha(rgb, mask, soft, textured, plain & ~mask, keep_mask, remove_mask)
+    alpha, solved = _solve_alpha(rgb, mask, soft, textured, (plain & ~mask) | mirrored, keep_mask, remove_mask)
     coverage = float((alpha > 0.5).mean())
     if coverage > 0.97:
         return _fills_frame(rgb, start, "the product fills the whole frame")
@@ -233,6 +241,8 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
         notes.append("corrected with keep / remove strokes")
     if solved:
         notes.append("alpha solved along the edge")
+    if mirrored.any():
+        notes.append("its mirrored reflection on the floor below it was left out")
 
     # 9. Edge colours: the true foreground where the alpha is partial, so no rim of the background shows.
     foreground = _estimate_foreground(rgb, alpha)

@@ -57,6 +57,13 @@ def grade(values: dict, limits: TrustLimits = TRUST_LIMITS, noun: str = "product
     if values["added"] >= L.added_warn:
         reasons.append(f"the cutout may include background: {values['added']:.0%} of it looks like the photo's "
                        "plain background")
+    reflection = values.get("reflection") or 0.0
+    if reflection >= L.missing_warn:
+        kept = (f"the cutout keeps the {noun}'s reflection on the floor below it as if it were the {noun} "
+                f"({reflection:.0%} of its area)")
+        if reflection >= L.missing_fail:
+            return "failed", [kept] + reasons
+        reasons.append(kept)
     return ("uncertain" if reasons else "verified"), reasons
 
 
@@ -153,6 +160,13 @@ def relay_check(values: dict | None, limits: TrustLimits = TRUST_LIMITS, noun: s
     if added >= L.added_warn:
         reasons.append(f"this image may show part of the photo's background as the {noun}: {added:.0%} of what it "
                        "shows as the product is the photo's plain backdrop")
+    reflection = values.get("reflection") or 0.0
+    if reflection >= L.missing_warn:
+        shown = (f"this image shows the {noun}'s reflection on the photo's floor as part of the {noun}: "
+                 f"{reflection:.0%} of what it shows as the {noun}")
+        if reflection >= L.missing_fail:
+            return Check(name=RELAY_NAME, passed=False, value=reflection, limit=L.missing_fail, message=shown)
+        reasons.append(shown)
     if reasons:
         return Check(name=RELAY_NAME, passed=True, warning=True, value=missing, limit=L.missing_warn,
                      message="warning: " + "; ".join(reasons))
