@@ -29,13 +29,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipelines.matting import ECHO_REACH, chroma_fringe, compression_echoes
+from pipelines.matting import ECHO_REACH, chroma_fringe, compression_echoes, shadow_ramps
 from pipelines.reflection import mirrored_reflection
 
 WORK_PX = 512  # photo longest side for the analysis
 EDGE_PX = 4  # transparent pixels this close to kept ones are the cutout's own edge, not evidence
 MIN_REGION = 0.002  # a piece of evidence smaller than this share of the product is noise
 CLEAR = 0.1  # alpha below this is transparent (partial alpha at thin strands is neither kept nor dropped)
+RAMP_STEP = 8.0  # ΔL between neighbouring analysis pixels: a larger step is an edge, not a shadow's ramp
 
 
 @dataclass
@@ -161,6 +162,38 @@ def _unbounded_shadow_removed(candidates: np.ndarray, smooth: np.ndarray, plain:
     return candidates & ~touches_plain[labels]
 
 
+def _largest_step(lightness: np.ndarray) -> np.ndarray:
+    """Each pixel's largest lightness difference to a 4-neighbour (ΔL per analysis pixel)."""
+    step = np.zeros_like(lightness)
+    dy = np.abs(np.diff(lightness, axis=0))
+    dx = np.abs(np.diff(lightness, axis=1))
+    step[1:] = np.maximum(step[1:], dy)
+    step[:-1] = np.maximum(step[:-1], dy)
+    step[:, 1:] = np.maximum(step[:, 1:], dx)
+    step[:, :-1] = np.maximum(step[:, :-1], dx)
+    return step
+
+
+def _thin_cored(ramps: np.ndarray, deep: np.ndarray) -> np.ndarray:
+    """The ramps with a dark core (`deep`: darker than a cast shadow alone may be) no thicker than their
+    lighter part: a contact shadow is darkest in a band along the product's foot, narrower than the
+    penumbra around it, while a flat black face met at a soft step would be a broad dark plateau. A ramp
+    without such a core is left to the ordinary shadow rule (a grey metal face shades like a ramp too)."""
+    count, labels = cv2.connectedComponents(ramps.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return ramps
+    core, light = ramps & deep, ramps & ~deep
+    core_depth = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, 3)
+    light_depth = cv2.distanceTransform(light.astype(np.uint8), cv2.DIST_L2, 3)
+    thickest_core = np.zeros(count, np.float32)
+    thickest_light = np.zeros(count, np.float32)
+    np.maximum.at(thickest_core, labels[core], core_depth[core])
+    np.maximum.at(thickest_light, labels[light], light_depth[light])
+    keep = (thickest_core > 0) & (thickest_core <= thickest_light)
+    keep[0] = False
+    return keep[labels]
+
+
 def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | None = None,
                   work_px: int = WORK_PX) -> dict:
     """Per-pixel evidence at analysis size: {'product', 'shadow', 'plain', 'transparent', 'kept', ...}.
@@ -196,7 +229,15 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
     # the backdrop stops being plain, so a penumbra's faint end is shadow too, not neither
     faint = max(2.5, 2.5 * noise)
     shadow = (d_light < -faint) & ~coloured & smooth & (lab[..., 0] > 0.5 * bg[..., 0])
+    # a contact shadow's ramp: its lightness climbs from its dark core to the backdrop in small steps (more
+    # than the border's texture, less than an edge), and it runs out into the backdrop
+    gentle = (_largest_step(lab[..., 0]) < RAMP_STEP) & ~sparkle
+    ramp = _thin_cored(shadow_ramps((d_light < -faint) & ~coloured & gentle, gentle), lab[..., 0] <= 0.5 * bg[..., 0])
+    shadow |= ramp
     strong = coloured | lighter | ((textured | sparkle) & (darker | (d_chroma > 0.5 * t) | (np.abs(d_light) > 0.5 * t)))
+    # darker than a cast shadow may be and not a shadow's ramp: a dark face of the product, flat or not
+    strong |= (lab[..., 0] <= 0.5 * bg[..., 0]) & ~coloured
+    strong &= ~ramp
     # a faint tint beside a thin, contrasted edge (a gold chain) is the JPEG echo of that edge, not product
     reach = max(2, round(ECHO_REACH * a.shape[0] / alpha.shape[0]))
     echo = compression_echoes(strong, np.hypot(d_light, d_chroma), neural, reach=reach)

@@ -39,6 +39,7 @@ GRABCUT_ITERATIONS = 1  # the trimap from colour evidence is good; one pass sett
 TEXTURED = 1.3  # a product is textured where its brightest nearby pixel stands 30 % above its mean
 SHADOW_OPEN = 2  # a cast shadow is broader than 2 * SHADOW_OPEN + 1 px
 SHADOW_FADE = 0.15  # share of its outline along which a cast shadow runs out without an edge; a face has less
+SHADOW_CORE_SLOPE = 7.0  # ΔL per px: a darker region steeper than this is a face's texture or edge, not a shadow's blur
 MATTE_MAX_PIXELS = 160_000  # the alpha solve runs on tiles of the uncertain band, each at most this size
 YOUR_CUTOUT = "your cutout"
 LIGHT_BACKDROP_L = 75.0  # a backdrop lighter than this (L*) is white / light grey
@@ -140,6 +141,11 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     shaded = _soft_shadows(darker & smooth)  # broad: a cast shadow, or a grey face of the product
     shadow = _with_rim(_cast_shadows(darker & smooth, shaded, smooth), darker & smooth)  # the cast shadows
     shaded |= shadow
+    # a contact shadow's core, darker than the `darker` limit, where it continues a cast shadow without an edge
+    core = _shadow_core((d_light < -t_lo) & (d_chroma < np.maximum(3.0, 0.22 * -d_light)) & ~darker
+                        & (grad < np.maximum(3.0 * g_noise, SHADOW_CORE_SLOPE)), shadow)
+    shadow |= core
+    shaded |= core
     faces = shaded & ~shadow  # framed by edges all round: product, unless the hole step opens them
     strong = (dist > t_hi) & ~shaded
     weak = (dist > t_lo) & ~shaded
@@ -162,7 +168,7 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     if refine:
         # broad darker regions of the background's chroma are left for GrabCut to decide (shadow or
         # grey product part); everything else with strong evidence stays product
-        grey = _soft_shadows(darker)
+        grey = _soft_shadows(darker) | core
         sure_bg = plain if remove_mask is None else plain | remove_mask
         if keep_mask is not None:  # around a keep stroke the colour model decides, not the backdrop's tone
             reach = max(3, min(h, w) // 10)
@@ -666,6 +672,26 @@ def _cast_shadows(candidate: np.ndarray, broad: np.ndarray, fades: np.ndarray) -
     keep = fading >= SHADOW_FADE * np.maximum(total, 1)
     keep[0] = False
     return keep[labels] & broad
+
+
+def shadow_ramps(candidate: np.ndarray, fades: np.ndarray) -> np.ndarray:
+    """The broad regions of `candidate` (darker pixels of the backdrop's chroma) that run out into the
+    backdrop without an edge along part of their outline (`fades`): cast shadows, as the matting decides
+    them. Used by the check against the photo (pipelines/cutout_check.py), so both agree."""
+    return _cast_shadows(candidate, _soft_shadows(candidate), fades)
+
+
+def _shadow_core(deep: np.ndarray, shadow: np.ndarray) -> np.ndarray:
+    """The broad parts of `deep` (smooth, backdrop-chroma pixels darker than a cast shadow is allowed to be)
+    that touch a cast shadow: under a shoe's toe the shadow is darkest where it meets the sole, and grows
+    lighter without an edge out to the backdrop. GrabCut then decides where the product ends."""
+    count, labels = cv2.connectedComponents((deep | shadow).astype(np.uint8), connectivity=8)
+    if count <= 1 or not shadow.any():
+        return np.zeros_like(deep)
+    touches = np.zeros(count, bool)
+    touches[np.unique(labels[shadow])] = True
+    touches[0] = False
+    return _soft_shadows(deep & touches[labels])
 
 
 def _seen_as_product(regions: np.ndarray, prob: np.ndarray) -> np.ndarray:

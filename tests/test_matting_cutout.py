@@ -458,3 +458,53 @@ def test_a_gold_chain_on_a_dark_scene_shows_no_light_specks_beside_it(realdata):
     assert len(specks) <= 5 and specks.sum() <= 10, f"{len(specks)} specks, {specks.sum()} px"
     # and the chain itself is kept: the clearly gold pixels of the photo stay opaque
     assert (alpha[..., 0][gold] > 0.5).mean() > 0.97
+
+
+SHOE = "product_packshot/myntra_4344_shoe.jpg"  # a running shoe on white; its contact shadow darkest under the toe
+
+
+def test_a_shoes_contact_shadow_is_left_out_down_to_its_darkest_core(realdata):
+    """Under the toe the shadow is darker than a cast shadow may otherwise be (L* 29 on a white sweep) and
+    grows lighter without an edge out to the backdrop: it is shadow, while the black outsole above it stays."""
+    from pipelines.cutout_check import verify_cutout
+
+    photo = Image.open(realdata / SHOE).convert("RGB")
+    result = cut_out(photo)
+    alpha = _alpha(result)
+    assert alpha[830:860, 560:720].mean() < 0.05  # the shadow's core and its ramp under the toe
+    assert alpha[845:870, 400:520].mean() < 0.05  # ... and under the ball of the foot
+    assert alpha[815:827, 410:500].min() > 0.9  # the midsole down to the outsole
+    assert alpha[770:800, 560:640].min() > 0.9  # the toe's tread
+    # the check against the photo reads the same ramp as shadow: nothing it shows as the shoe was lost
+    assert verify_cutout(photo, result.rgba, neural=False).missing == 0.0
+
+
+def test_a_matte_black_product_beside_its_dark_contact_shadow_stays_whole():
+    """A flat black face is as dark and smooth as a shadow's core, but it meets that shadow at an edge."""
+    rng = np.random.default_rng(0)
+    import cv2
+
+    h, w = 700, 700
+    box = np.zeros((h, w), bool)
+    box[180:500, 240:460] = True
+    spread = np.zeros((h, w), np.float32)
+    spread[490:530, 230:490] = 1.0
+    core = np.zeros((h, w), np.float32)
+    core[495:502, 240:460] = 1.0
+    spread, core = cv2.GaussianBlur(spread, (0, 0), 10), cv2.GaussianBlur(core, (0, 0), 3)
+    shade = np.clip(0.5 * spread / spread.max() + 0.6 * core / core.max(), 0.0, 0.8)
+    photo = 248.0 * (1.0 - shade[..., None]) * np.ones((1, 1, 3))
+    photo[box] = 24.0
+    photo = np.clip(photo + rng.normal(0, 1.0, photo.shape), 0, 255).astype(np.uint8)
+    alpha = _alpha(cut_out(Image.fromarray(photo)))
+    assert alpha[box].mean() > 0.99
+    assert alpha[505:560, 240:460].mean() < 0.02
+    # ... and the check against the photo still sees a black face the cutout lost beside that shadow
+    from pipelines.cutout_check import verify_cutout
+
+    lost = alpha.copy()
+    lost[400:500, 240:460] = 0.0
+    from tools.verification import TRUST_LIMITS
+
+    assert verify_cutout(photo, lost, neural=False).missing >= TRUST_LIMITS.missing_fail  # the cutout fails
+    assert verify_cutout(photo, alpha, neural=False).missing == 0.0
