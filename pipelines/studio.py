@@ -455,6 +455,7 @@ OPENING_SIDE_ASPECT = 0.5  # cos 60 degrees: a round opening this much narrower 
 EDGE_MARGIN_PX = 3  # px of margin around a ring turned onto a finger, for its resampled edge
 SEE_THROUGH = 13  # alpha (0-255) below which a pixel of a ring's opening shows what is behind it
 LOOP_SOLIDITY = 0.7  # below this share of its convex hull, a ring photo shows its band's loop (not its face)
+TOP_ASPECT = 1.2  # a ring seen from above is about as wide (its outer diameter) as it is long along the finger
 
 
 def _ring_hole(item: Image.Image) -> np.ndarray | None:
@@ -480,9 +481,10 @@ def ring_hole_center(item: Image.Image) -> float | None:
 
 
 def ring_view(item: Image.Image) -> str:
-    """How a ring was photographed: "top" (its face toward the camera, compact), "loop" (the band's
-    opening in view, a hole the finger passes through) or "side" (the band's loop in view but no opening
-    to put a finger through, or an opening seen nearly edge-on: photographed from the side or lying down)."""
+    """How a ring was photographed: "top" (its face toward the camera, compact, about as long as it is
+    wide), "loop" (the band's opening in view, a hole the finger passes through) or "side" (the band's loop
+    in view but no opening to put a finger through, an opening seen nearly edge-on, or a band standing
+    taller than wide with its opening turned away: photographed from the side or lying down)."""
     solid = (np.asarray(item.getchannel("A")) > 127).astype(np.uint8)
     contours, _ = cv2.findContours(solid, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = np.zeros_like(solid)
@@ -492,7 +494,12 @@ def ring_view(item: Image.Image) -> str:
         # a round opening seen more than 60 degrees off its axis (narrower than half its height): from the side
         ys, xs = np.nonzero(hole)
         return "side" if (xs.max() - xs.min() + 1) < OPENING_SIDE_ASPECT * (ys.max() - ys.min() + 1) else "loop"
-    return "top" if solid.sum() >= LOOP_SOLIDITY * hull.sum() else "side"
+    if solid.sum() < LOOP_SOLIDITY * hull.sum():
+        return "side"
+    # a compact ring taller than it is wide stands on its band with its opening turned away (a wide band
+    # photographed from the front): seen from above, its diameter lies across the finger, its band along it
+    ys, xs = np.nonzero(solid)
+    return "top" if (ys.max() - ys.min() + 1) <= TOP_ASPECT * (xs.max() - xs.min() + 1) else "side"
 
 
 def band_height_px(item: Image.Image, ends: float = 0.06) -> float:

@@ -88,6 +88,22 @@ def test_a_ring_photographed_from_the_side_gets_a_request_for_another_view(reald
         studio.composite_try_on(plate, side, anchor, product_width_mm=21, mm_per_px=mm_per_px, body_mask=body)
 
 
+def test_a_wide_band_standing_with_its_opening_turned_away_gets_a_request_for_another_view(realdata, real_hand_plate):
+    """samlora_ring8: an engraved wide band photographed standing, its outer face toward the camera and its
+    opening seen at a slant (its inside shows, no see-through hole). It is compact like a ring seen from above,
+    but taller than wide: pasted upright it stood on the finger like a tube, wider than the finger."""
+    from pipelines.matting import cut_out
+
+    plate, anchor, body, mm_per_px = _plate(real_hand_plate)
+    band = studio.trim(cut_out(Image.open(realdata / "masks" / "samlora_ring8.jpg")).rgba)[0]
+    assert band.height > 1.2 * band.width
+    assert studio.ring_view(band) == "side"
+    with pytest.raises(studio.StudioError, match="from the side.*from above.*three-quarters"):
+        studio.composite_try_on(plate, band, anchor, product_width_mm=21, mm_per_px=mm_per_px, body_mask=body)
+    # the rule is the outline's proportions: the same outline turned a quarter, wider than tall, reads as a top view
+    assert studio.ring_view(band.rotate(90, expand=True)) == "top"
+
+
 def test_the_band_behind_the_finger_follows_the_rim_and_the_fingers_outline():
     # a ring seen at three-quarters: a thick elliptical loop with a stone on top
     item = Image.new("RGBA", (200, 240), (0, 0, 0, 0))
