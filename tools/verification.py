@@ -27,6 +27,8 @@ class TrustLimits:
     missing_warn: float = 0.005  # ... from this share it is a warning a person must look at
     neural_warn: float = 0.03  # the neural product map sees product where the cutout is transparent
     added_warn: float = 0.10  # kept although the photo shows plain background there
+    shown_added_warn: float = 0.005  # an image shows the photo's plain backdrop as product (as missing_warn: a
+    #                                  patch of backdrop shows as plainly as a hole of that size)
     border_inliers: float = 0.5  # below this share of the border fitting one background, nothing can be verified
     border_noise: float = 5.0  # ... or above this ΔE of border noise
     faint_warn: float = 0.005  # a candidate shows its own background where the photo is paler or tinted (as missing_warn)
@@ -148,8 +150,20 @@ def relay_check(values: dict | None, limits: TrustLimits = TRUST_LIMITS, noun: s
     # "part of the product may be missing" is also what the app points at the cutout fix for
     lost = (f"part of the product may be missing from this image: laid back over the photo, {share} of the "
             f"{noun}'s area shows background where the photo shows {what}{outline}")
+    # what the image shows that is not the product: the photo's plain backdrop, the product's floor reflection
+    shown = []
+    if added >= L.shown_added_warn:
+        shown.append(f"this image may show part of the photo's background as the {noun}: {added:.1%} of what it "
+                     "shows as the product is the photo's plain backdrop")
+    reflection = values.get("reflection") or 0.0
+    if reflection >= L.missing_warn:
+        shown.append(f"this image shows the {noun}'s reflection on the photo's floor as part of the {noun}: "
+                     f"{reflection:.0%} of what it shows as the {noun}")
     if missing >= L.missing_fail:
-        return Check(name=RELAY_NAME, passed=False, value=missing, limit=L.missing_fail, message=lost)
+        return Check(name=RELAY_NAME, passed=False, value=missing, limit=L.missing_fail,
+                     message="; ".join([lost] + shown))
+    if reflection >= L.missing_fail:
+        return Check(name=RELAY_NAME, passed=False, value=reflection, limit=L.missing_fail, message="; ".join(shown))
     reasons = []
     if missing >= L.missing_warn:
         reasons.append(lost)
@@ -157,16 +171,7 @@ def relay_check(values: dict | None, limits: TrustLimits = TRUST_LIMITS, noun: s
         reasons.append(f"part of the product may be missing from this image: laid back over the photo, {faint:.1%} "
                        f"of the {noun}'s area shows background where the photo is paler or more tinted than its "
                        f"backdrop, perhaps a pale part of the {noun}{outline}")
-    if added >= L.added_warn:
-        reasons.append(f"this image may show part of the photo's background as the {noun}: {added:.0%} of what it "
-                       "shows as the product is the photo's plain backdrop")
-    reflection = values.get("reflection") or 0.0
-    if reflection >= L.missing_warn:
-        shown = (f"this image shows the {noun}'s reflection on the photo's floor as part of the {noun}: "
-                 f"{reflection:.0%} of what it shows as the {noun}")
-        if reflection >= L.missing_fail:
-            return Check(name=RELAY_NAME, passed=False, value=reflection, limit=L.missing_fail, message=shown)
-        reasons.append(shown)
+    reasons += shown
     if reasons:
         return Check(name=RELAY_NAME, passed=True, warning=True, value=missing, limit=L.missing_warn,
                      message="warning: " + "; ".join(reasons))
