@@ -64,7 +64,9 @@ def produce(task: ShotTask, runtime: Runtime[StudioContext]) -> dict:
             summary["change"] = measured[i] if i < len(measured) else []
             summary["change_reply"] = said
     passed = sum(1 for s in summaries if s["verdict"] == "pass")
-    progress(title, "done", f"{passed} of {len(summaries)} version(s) match your photo", sku=task["sku"], shot=shot.id)
+    made = len(summaries)
+    progress(title, "done", f"{passed} of {made} version{'s' if made != 1 else ''} match{'es' if made == 1 else ''} your photo",
+             sku=task["sku"], shot=shot.id)
     return {"results": {shot.id: summaries}}
 
 

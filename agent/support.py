@@ -91,8 +91,8 @@ def publish(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
         progress(f"Publishing for {channel.value.capitalize()}", "done", "\n".join(pack_summary(result)))
         results.append({"channel": channel.value, "folder": str(result["folder"]), "files": len(result["files"]),
                         "skipped": result.get("skipped") or []})
-    text = "; ".join(f"{r['channel']}: {r['files']} file(s)"
-                     + (f" ({len(r['skipped'])} approved image(s) left out: "
+    text = "; ".join(f"{r['channel']}: {r['files']} file{'s' if r['files'] != 1 else ''}"
+                     + (f" ({len(r['skipped'])} approved image{'s' if len(r['skipped']) != 1 else ''} left out: "
                         + "; ".join(s["reason"] for s in r["skipped"]) + ")" if r["skipped"] else "")
                      for r in results)
     if problems:

@@ -190,7 +190,7 @@ def test_missing_panel_is_the_coverage_answer(workspace):
         Shot(role="packshot", slot=Slot.grid, channel="amazon", width=2000, height=2000)]))
     text = missing_panel(ctx, "RING-9")
     assert text == coverage_answer(workspace, "RING-9")
-    assert "lacks 1 image(s)" in text and "main image (search grid, Amazon): planned, not rendered yet" in text
+    assert "lacks 1 image (" in text and "main image (search grid, Amazon): planned, not rendered yet" in text
     assert "Not in its plan: try-on, detail close-up, lifestyle scene" in text
 
 
@@ -490,3 +490,26 @@ def test_two_handlers_writing_the_same_file_at_once_both_succeed(workspace, demo
     assert all(Path(ctx.show(str(demo_photo), size)).is_file() for size in (200, 300, 400))
     assert ctx.transcript("t-same")[0]["content"].startswith("message ")
     assert not list(ctx.media.rglob("*.part")) and not list((workspace.home / "conversations").glob("*.part"))
+
+
+def test_a_concern_is_said_once_on_a_card_and_in_the_large_view():
+    """The cutout's and the image's own "may be missing" are one headline with both sentences under it; in the
+    large view a warning that a check already says, or a second sentence on the same enlargement, is left out,
+    and no line repeats the "warning:" its mark already shows."""
+    from ui.views import card_notes, checks_markdown
+
+    cutout = "part of the product may be missing: 6% of its area became transparent although the photo shows it"
+    image = ("warning: part of the product may be missing from this image: laid back over the photo, 2.6% of the "
+             "ring's area shows background")
+    notes = card_notes([cutout, image], ["the product was enlarged 1.27x beyond its source photo"])
+    assert [headline for _, headline, _ in notes] == ["Part of the product may be missing", "Enlarged 1.3×"]
+    assert "6% of its area" in notes[0][2] and "2.6% of the ring's area" in notes[0][2]
+    assert "warning:" not in notes[0][2].lower()
+
+    detail = {"checks": [{"name": "cutout", "passed": False, "message": cutout},
+                         {"name": "against_photo", "passed": True, "warning": True, "message": image},
+                         {"name": "upscale", "passed": True, "message": "the ring is enlarged 1.27x, within the 2x allowed"}],
+              "warnings": [image, "the product was enlarged 1.27x beyond its source photo; a larger photo is sharper"]}
+    text = checks_markdown(detail)
+    assert text.count("missing from this image") == 1 and text.count("enlarged 1.27x") == 1
+    assert "warning:" not in text and "- ⚠ part of the product may be missing from this image" in text

@@ -101,8 +101,9 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Lo
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
-        raise BadInput(f"{name}: the file is truncated or corrupt ({exc}); export it again") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning):
+        raise BadInput(f"{name}: the file is truncated or corrupt (its image could not be read to the end); "
+                       "export it again") from None
 
     notes: list[str] = []
     fmt = image.format

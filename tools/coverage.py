@@ -248,5 +248,6 @@ def coverage_answer(ws: Workspace, sku: str | None = None, role: str | None = No
     if not report["missing"]:
         return f"{sku}: every planned image is approved ({count}).{not_planned}"
     lines = [f"- {_gap_line(m)}" for m in report["missing"]]
-    return (f"{sku} still lacks {len(report['missing'])} image(s) ({count} approved):\n" + "\n".join(lines)
+    lacking = len(report["missing"])
+    return (f"{sku} still lacks {lacking} image{'s' if lacking != 1 else ''} ({count} approved):\n" + "\n".join(lines)
             + (f"\n\n{not_planned.strip()}" if not_planned else ""))

@@ -135,14 +135,14 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
             "placement", loc.hint_scale, 1 + L.placement_scale, off <= L.placement_scale and not moved,
             f"the {noun} is {loc.hint_scale:.2f}x the size the engine recorded" + (
                 " and not where it said" if moved else "") + f" (limit ±{L.placement_scale:.0%})"
-            if off > L.placement_scale or moved else f"the {noun} is where and as large as the engine placed it"))
+            if off > L.placement_scale or moved else f"the {noun} is where it was placed, at the planned size"))
     if expected_scale:
         ratio = fid.scale / expected_scale
         ok = abs(ratio - 1) <= L.real_scale
         checks.append(_check(
             "scale", ratio, 1 + L.real_scale, ok,
             f"the {noun} is shown at {ratio:.2f}x its real size (limit ±{L.real_scale:.0%})" if not ok
-            else f"the {noun} is true to its real size ({ratio:.2f}x)"))
+            else f"the {noun} is shown at its real size"))
     # 2. Whole, not stretched.
     if role != Role.detail:
         ok = fid.cut <= L.cut
@@ -161,7 +161,7 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
         ok = fid.silhouette >= L.silhouette
         checks.append(_check("silhouette", fid.silhouette, L.silhouette, ok,
                              f"the {noun}'s outline changed: agreement {fid.silhouette:.2f}, limit {L.silhouette:.2f}"
-                             if not ok else f"the {noun}'s outline matches ({fid.silhouette:.2f})"))
+                             if not ok else f"the {noun}'s outline matches your photo"))
     if fid.outline_region is not None:
         ok = fid.outline_region <= L.outline_region
         checks.append(_check("outline_region", fid.outline_region, L.outline_region, ok,
@@ -171,8 +171,7 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
     ok = fid.de_material <= L.color
     checks.append(_check("color", fid.de_material, L.color, ok,
                          f"the {noun}'s color changed{words}: ΔE {fid.de_material:.1f}, limit {L.color:g}"
-                         if not ok else f"the {noun}'s color matches (ΔE {fid.de_material:.1f}; "
-                         f"median pixel ΔE {fid.de_median:.1f})"))
+                         if not ok else f"the {noun}'s color matches your photo"))
     ok = fid.de_p95 <= L.color_p95
     checks.append(_check("color_extremes", fid.de_p95, L.color_p95, ok,
                          f"part of the {noun} changed color: ΔE {fid.de_p95:.1f} at the 95th percentile, "
@@ -185,7 +184,7 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
     ok = fid.structure >= L.structure
     checks.append(_check("structure", fid.structure, L.structure, ok,
                          f"the {noun}'s surface detail differs: similarity {fid.structure:.2f}, limit {L.structure:.2f}"
-                         if not ok else f"the {noun}'s surface detail matches ({fid.structure:.2f})"))
+                         if not ok else f"the {noun}'s surface detail matches your photo"))
     ok = fid.missing_detail <= L.missing_detail
     checks.append(_check("missing_detail", fid.missing_detail, L.missing_detail, ok,
                          f"details of the {noun} are missing: {fid.missing_detail:.0%} of its edges are gone "
@@ -272,7 +271,7 @@ def frame_checks(stats: vision.FrameStats, *, role: Role, channel: Channel | Non
         ok = abs(ratio / expected - 1) <= 0.01
         checks.append(_check("aspect", ratio, expected, ok,
                              f"the image is {stats.width}x{stats.height}, the shot asks for {ew}x{eh}" if not ok
-                             else f"the image has the planned aspect ({stats.width}x{stats.height})"))
+                             else "the image has the planned shape"))
     if channel is None:
         return checks
     rules = channel_rules(channel)

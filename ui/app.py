@@ -93,7 +93,7 @@ CSS = """
 #approved-gallery .caption-label { white-space: normal; max-width: 100%; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
 #chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
-#sku-pick input, #channel-pick input { text-overflow: ellipsis; min-width: 0; }
+#sku-pick input, #channel-pick input { text-overflow: ellipsis; min-width: 0; padding-right: 44px !important; }
 #brief textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 body, .gradio-container { overflow-x: clip; }
 @media (max-width: 640px) {
@@ -669,7 +669,8 @@ def on_cutout_view(ctx: AppContext, choice):
     if cutout is None:
         return gr.update(visible=False), None, None, None, ""
     label = "your own cutout" if cutout["method"] == "your cutout" else "cut out by the studio"
-    fixed = f"; corrected {cutout['earlier']} time(s), earlier versions kept" if cutout["earlier"] else ""
+    times = {1: "once", 2: "twice"}.get(cutout["earlier"], f"{cutout['earlier']} times")
+    fixed = f"; corrected {times}, earlier versions kept" if cutout["earlier"] else ""
     return (gr.update(visible=True), ctx.show_cutout(cutout["cutout_path"], "checker"),
             ctx.show_cutout(cutout["cutout_path"], "white"),
             {"background": ctx.show(cutout["photo_path"], 1024), "layers": [], "composite": None},
@@ -933,10 +934,10 @@ def build_app(settings: Settings):
                 "<p>Upload a product photo, say what you need, approve the images you like.</p></div>")
         with gr.Row(equal_height=False, elem_id="top-row"):
             with gr.Column(scale=3, min_width=300, elem_id="talk"):
-                chat = gr.Chatbot(label="Studio assistant", elem_id="chat", height=480, buttons=["copy"],
-                                  feedback_options=None, placeholder="Say what you need, e.g. <i>gold ring with "
-                                  "a sapphire, Amazon and Etsy, warm holiday mood</i>, and attach a photo of the "
-                                  "product.")
+                chat = gr.Chatbot(label="Studio assistant", show_label=False, elem_id="chat", height=480,
+                                  buttons=["copy"], feedback_options=None,
+                                  placeholder="Say what you need, e.g. <i>gold ring with a sapphire, Amazon and Etsy, "
+                                  "warm holiday mood</i>, and attach a photo of the product.")
                 box = gr.MultimodalTextbox(elem_id="brief", file_count="multiple", file_types=["image"],
                                            sources=["upload"], show_label=False, lines=1,
                                            placeholder="Your brief or a question")

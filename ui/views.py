@@ -126,18 +126,31 @@ def card_notes(reasons: list[str], warnings: list[str]) -> list[tuple[str, str, 
     """(kind, headline, full text) for a card: the check's reasons, then warnings, one per concern.
 
     Two warnings about the same enlargement (the engine's and the check's) are one concern on a card, and
-    its headline is just the factor ("Enlarged 1.3×"): the sentence opens under it."""
-    notes, seen = [], set()
+    its headline is just the factor ("Enlarged 1.3×"): the sentence opens under it. So are the cutout's and
+    the image's own "part of the product may be missing": one headline, both sentences under it."""
+    notes: list[list[str]] = []
+    index: dict[str, int] = {}
     for kind, texts in (("reason", reasons), ("warning", warnings)):
         for text in texts or []:
-            key = "enlarged" if "enlarg" in str(text) else note_headline(text).lower()
-            if key in seen:
+            text = str(text)
+            key = ("enlarged" if "enlarg" in text else "missing" if "may be missing" in text
+                   else note_headline(text).lower())
+            if key in index:
+                if key == "missing":
+                    notes[index[key]][2] += " " + _sentence(text)
                 continue
-            seen.add(key)
-            factor = _ENLARGED.search(str(text))
-            headline = f"Enlarged {float(factor.group(1)):.1f}×" if factor else note_headline(text)
-            notes.append((kind, headline, str(text)))
-    return notes
+            index[key] = len(notes)
+            factor = _ENLARGED.search(text)
+            headline = (f"Enlarged {float(factor.group(1)):.1f}×" if factor
+                        else "Part of the product may be missing" if key == "missing" else note_headline(text))
+            notes.append([kind, headline, _sentence(text) if key == "missing" else text])
+    return [tuple(note) for note in notes]
+
+
+def _sentence(text: str) -> str:
+    """A reason as a sentence: capitalised, ending with a full stop."""
+    text = _unprefixed(text).strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
 
 
 def card_html(candidate: dict, warnings: list[str] | None = None) -> str:
@@ -153,18 +166,33 @@ def card_html(candidate: dict, warnings: list[str] | None = None) -> str:
 
 
 def checks_markdown(detail: dict) -> str:
-    """The large view's checks: every check in plain words, failed ones first."""
+    """The large view's checks: every check in plain words, failed ones first; a warning a check already
+    says (the same sentence, or the same enlargement) is said once."""
     checks = sorted(detail.get("checks") or [], key=lambda c: c["passed"])
     if not checks:
         return "_This image has not been checked yet._"
-    lines = []
+    lines, said = [], set()
     for check in checks:
         mark = "⚠" if check["passed"] and check.get("warning") else "✓" if check["passed"] else "✗"
-        message = check.get("message") or check["name"].replace("_", " ")
+        message = _unprefixed(check.get("message") or check["name"].replace("_", " "))
+        said.add(_concern(message))
         lines.append(f"- {mark} {safe(message)}")
     for warning in detail.get("warnings") or []:
-        lines.append(f"- ⚠ {safe(warning)}")
+        if _concern(_unprefixed(warning)) not in said:
+            said.add(_concern(_unprefixed(warning)))
+            lines.append(f"- ⚠ {safe(_unprefixed(warning))}")
     return "\n".join(lines)
+
+
+def _unprefixed(text: str) -> str:
+    """A check's message without the "warning: " its mark already says."""
+    text = str(text)
+    return text[len("warning: "):] if text.lower().startswith("warning: ") else text
+
+
+def _concern(text: str) -> str:
+    """What a sentence is about, to say it once: an enlargement, or the sentence itself."""
+    return "enlarged" if "enlarg" in text.lower() else text.strip().rstrip(".").lower()
 
 
 def group_by_shot(payload: dict | None, plan: dict | None) -> list[tuple[str, list[dict]]]:
