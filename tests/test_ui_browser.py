@@ -428,10 +428,14 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
         assert scenes, "the ring's gallery was expected to plan a lifestyle scene"
         changed = scenes[0]
         untouched = next(c for c in cards if c not in (packshots[0], changed))
+        # Send decisions looks secondary until a card has a choice: then it is the screen's primary action.
+        idle = page.evaluate("() => getComputedStyle(document.getElementById('send-decisions')).backgroundColor")
         # A flagged image is approved only with the seller's reason, typed on its card.
         _decide(page, packshots[0], "approve", "I checked it against my photo: the ring is whole" if flagged else "")
         # "Change" with no words: the card opens its box and asks; Send sends nothing until it is filled.
         _decide(page, changed, "change")
+        ready = page.evaluate("() => getComputedStyle(document.getElementById('send-decisions')).backgroundColor")
+        assert idle != ready, (idle, ready)
         assert page.locator(f"#note-{changed} textarea").is_visible()
         asked = page.evaluate("id => getComputedStyle(document.getElementById('card-' + id), '::after').content",
                               changed)

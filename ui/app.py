@@ -93,6 +93,10 @@ CSS = """
 #approved-gallery .caption-label { white-space: normal; max-width: 100%; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
 #chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
+/* Send decisions is the primary action only once a card has a choice or words: before, it looks secondary */
+body:not(:has(.ls-decide input:checked)):not(:has(.ls-note textarea:not(:placeholder-shown))) #send-decisions {
+  background: var(--button-secondary-background-fill) !important; color: var(--button-secondary-text-color) !important;
+  border-color: var(--button-secondary-border-color) !important; box-shadow: none !important; }
 #sku-pick input, #channel-pick input { text-overflow: ellipsis; min-width: 0; padding-right: 44px !important; }
 #brief textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 body, .gradio-container { overflow-x: clip; }
