@@ -334,3 +334,17 @@ def test_a_small_source_enlarged_at_render_time_publishes_at_its_rendered_size(w
         assert max(image.size) >= 635
         assert enlarged <= 2.0 + 0.01 or (enlarged <= 3.0 and max(image.size) == 635)
     assert main.get("note")
+
+
+def test_the_approved_view_knows_when_its_pack_is_already_published(workspace):
+    """The app's Approved view: before publishing the pack is to come; once the exports folder holds these very
+    images it is published (Publish would change nothing); a decision that changes the pack makes it new again."""
+    from tools.publish import pack_preview, publish_to_exports
+
+    candidates = add_gallery(workspace, roles=(Role.packshot, Role.detail, Role.lifestyle), size=(1000, 1000))
+    assert not pack_preview(workspace, "DEMO-RING", "amazon")["published"]
+    publish_to_exports(workspace, "DEMO-RING", "amazon")
+    assert pack_preview(workspace, "DEMO-RING", "amazon")["published"]
+    assert not pack_preview(workspace, "DEMO-RING", "etsy")["published"]  # another channel's pack is not
+    workspace.catalog.add_decision(Decision(candidate_id=candidates[2].id, action="reject"))
+    assert not pack_preview(workspace, "DEMO-RING", "amazon")["published"]

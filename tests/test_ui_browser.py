@@ -526,6 +526,9 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
         # 8. Publish and download the pack.
         page.click("#publish-btn")
         page.wait_for_selector("#chat >> text=Published")
+        # published as it stands: Publish again is there, no longer the screen's action
+        page.wait_for_selector("#publish-btn >> text=Publish again")
+        assert "Amazon has this image published" in page.locator("#approved-notes").inner_text()
         with page.expect_download() as download_info:
             page.locator("#download a").first.click()
         zipped = tmp_path / "pack.zip"

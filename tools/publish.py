@@ -227,8 +227,9 @@ def pack_preview(ws: Workspace, sku: str, channel: str | Channel) -> dict:
 
     {"sku", "channel", "ready": bool, "problem": str | None, "images": [{"candidate_id", "role", "slot",
     "position", "name", "width", "height", "note", "path"}] in page order, "skipped": [{"candidate_id",
-    "role", "reason"}], "warnings": [...]}. `problem` is why nothing can be published yet (the pack would
-    be refused).
+    "role", "reason"}], "warnings": [...], "published": bool}. `problem` is why nothing can be published yet
+    (the pack would be refused); `published`: the exports folder already holds this pack (the same images in
+    the same order), so publishing again would change nothing.
     """
     channel = normalize_channel(channel)
     roles = {c.id: c.role.value for c in ws.catalog.candidates(check_sku(sku))} if ws.catalog.has_product(sku) else {}
@@ -236,15 +237,18 @@ def pack_preview(ws: Workspace, sku: str, channel: str | Channel) -> dict:
         _, pack, skipped = assemble_pack(ws, sku, channel)
     except Refused as refusal:
         return {"sku": sku, "channel": channel.value, "ready": False, "problem": str(refusal), "images": [],
-                "skipped": [], "warnings": []}
+                "skipped": [], "warnings": [], "published": False}
     images = [{"candidate_id": item.candidate.id, "role": item.candidate.role.value,
                "slot": item.shot.slot.value if item.shot else None, "position": position, "name": item.name,
                "width": item.image.width, "height": item.image.height, "note": item.note,
                "path": str(ws.assets.path(item.candidate.asset_id))}
               for position, item in enumerate(pack)]
     left_out = [{**s, "role": roles.get(s["candidate_id"], "")} for s in skipped]
+    earlier = earlier_pack(exports_folder(ws, sku, channel))
+    published = earlier is not None and [e.get("candidate_id") for e in earlier.get("images") or []
+                                         if isinstance(e, dict)] == [image["candidate_id"] for image in images]
     return {"sku": sku, "channel": channel.value, "ready": True, "problem": None, "images": images,
-            "skipped": left_out, "warnings": duplicate_warnings(pack)}
+            "skipped": left_out, "warnings": duplicate_warnings(pack), "published": published}
 
 
 def exports_folder(ws: Workspace, sku: str, channel: str | Channel) -> Path:

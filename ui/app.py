@@ -856,7 +856,8 @@ def on_approved(ctx: AppContext, choice, typed, channel):
 def approved_view(ctx: AppContext, sku: str | None, channel: str, *, reviewing: bool = False):
     """The page as it will be published for the channel, what it leaves out, and whether Publish can run.
 
-    Publish is the screen's primary action only when no review waits (then Send decisions is).
+    Publish is the screen's primary action only when no review waits (then Send decisions is) and the pack is not
+    published as it stands.
     """
     import gradio as gr
 
@@ -868,8 +869,11 @@ def approved_view(ctx: AppContext, sku: str | None, channel: str, *, reviewing: 
     if not preview["ready"] and "no approved images" in (preview["problem"] or ""):
         return gr.update(visible=False), None, approved_markdown(None), gr.update(interactive=False)
     images = [(ctx.show(image["path"], 480), approved_caption(image)) for image in preview["images"]]
+    # once this pack is in the exports folder, publishing it again would change nothing: no longer the action
+    published = bool(preview.get("published"))
     return (gr.update(visible=True), images, approved_markdown(preview),
-            gr.update(interactive=preview["ready"], variant="secondary" if reviewing else "primary"))
+            gr.update(interactive=preview["ready"], value="Publish again" if published else "Publish",
+                      variant="secondary" if reviewing or published else "primary"))
 
 
 DISK_FULL = ("✗ The disk is full, so the pack could not be written. Free some space on this computer and "

@@ -294,7 +294,10 @@ def approved_markdown(preview: dict | None) -> str:
     if not preview["ready"]:
         return f"**Not ready for {channel}:** {safe(preview['problem'] or '')}"
     count = len(preview["images"])
-    lines = [f"**{channel}** will get {count} image{'s' if count != 1 else ''}, in this order."]
+    images = f"{count} image{'s' if count != 1 else ''}"
+    published = "this image published" if count == 1 else f"these {images} published, in this order"
+    lines = [f"**{channel}** has {published}." if preview.get("published") else
+             f"**{channel}** will get {images}, in this order."]
     for image in preview["images"]:
         if image.get("note"):
             lines.append(f"- {approved_caption(image)}: {safe(image['note'])}")
