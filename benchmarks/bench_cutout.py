@@ -115,14 +115,14 @@ def composite(cutout: Image.Image, kind: str, seed: int = 0, margin: float = 0.1
     bg = background(kind, size, seed)
     alpha_full = np.zeros((size[1], size[0]), np.float32)
     alpha_full[ph:ph + h, pw:pw + w] = np.asarray(cutout.getchannel("A"), np.float32) / 255.0
-    if mirror:
-        return _on_glossy_floor(cutout, bg, alpha_full, (pw, ph), mirror, seed, jpeg)
-    # soft cast shadow: offset, blurred, 35 % darker at its core
-    shadow = Image.fromarray((alpha_full * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(max(2, w // 50)))
-    shift = np.roll(np.roll(np.asarray(shadow, np.float32) / 255.0, h // 30, axis=0), w // 40, axis=1)
-    bg = bg * (1 - 0.35 * shift[..., None])
     rgb_full = np.zeros((size[1], size[0], 3), np.float32)
     rgb_full[ph:ph + h, pw:pw + w] = np.asarray(cutout.convert("RGB"), np.float32)
+    if mirror:
+        bg = _glossy_floor(rgb_full, alpha_full, bg, h, mirror)
+    else:  # soft cast shadow: offset, blurred, 35 % darker at its core
+        shadow = Image.fromarray((alpha_full * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(max(2, w // 50)))
+        shift = np.roll(np.roll(np.asarray(shadow, np.float32) / 255.0, h // 30, axis=0), w // 40, axis=1)
+        bg = bg * (1 - 0.35 * shift[..., None])
     out = rgb_full * alpha_full[..., None] + bg * (1 - alpha_full[..., None])
     out += np.random.default_rng(seed + 1).normal(0, 1.0, out.shape)
     photo = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
@@ -133,29 +133,17 @@ def composite(cutout: Image.Image, kind: str, seed: int = 0, margin: float = 0.1
     return photo, alpha_full
 
 
-def _on_glossy_floor(cutout: Image.Image, bg: np.ndarray, alpha_full: np.ndarray, at: tuple[int, int],
-                     gain: float, seed: int, jpeg: int | None) -> tuple[Image.Image, np.ndarray]:
-    """The product on a glossy floor: below its foot its mirror image, `gain` of its light there, fading out
-    over half its height."""
-    (pw, ph), (w, h) = at, cutout.size
-    rgb_full = np.zeros((*alpha_full.shape, 3), np.float32)
-    rgb_full[ph:ph + h, pw:pw + w] = np.asarray(cutout.convert("RGB"), np.float32)
+def _glossy_floor(rgb_full: np.ndarray, alpha_full: np.ndarray, bg: np.ndarray, height: int, gain: float) -> np.ndarray:
+    """The background as a glossy floor: below the product's foot its mirror image, `gain` of its light there,
+    fading out over half the product's `height`."""
     foot = int(np.flatnonzero(alpha_full.max(1) > 0.5)[-1])
-    rows = np.arange(1, min(h, alpha_full.shape[0] - 1 - foot) + 1)
-    fade = gain * np.clip(1.0 - rows / (0.5 * h), 0.0, 1.0)
+    rows = np.arange(1, min(height, alpha_full.shape[0] - 1 - foot) + 1)
+    fade = gain * np.clip(1.0 - rows / (0.5 * height), 0.0, 1.0)
     mirrored_alpha = np.zeros_like(alpha_full)
     mirrored_rgb = np.zeros_like(rgb_full)
     mirrored_alpha[foot + rows] = alpha_full[foot - rows + 1] * fade[:, None]
     mirrored_rgb[foot + rows] = rgb_full[foot - rows + 1]
-    floor = mirrored_rgb * mirrored_alpha[..., None] + bg * (1 - mirrored_alpha[..., None])
-    out = rgb_full * alpha_full[..., None] + floor * (1 - alpha_full[..., None])
-    out += np.random.default_rng(seed + 1).normal(0, 1.0, out.shape)
-    photo = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
-    if jpeg:
-        buffer = io.BytesIO()
-        photo.save(buffer, format="JPEG", quality=jpeg)
-        photo = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    return photo, alpha_full
+    return mirrored_rgb * mirrored_alpha[..., None] + bg * (1 - mirrored_alpha[..., None])
 
 
 def true_foreground(cutout: Image.Image, shape: tuple[int, int], margin: float = 0.15) -> np.ndarray:
