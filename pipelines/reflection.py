@@ -13,8 +13,8 @@ as product. The reflection is found by that model instead:
   all along (at most half the light of what it mirrors);
 - it runs out: below it the photo shows nothing that differs from the backdrop;
 - it has the outline of what it mirrors (near the line, the same columns), and a length that a
-  product's own rounded foot does not have (a fifth of a teardrop stone or of a ring's band would
-  also mirror the part above it).
+  product's own rounded foot does not have (the tip of a teardrop stone or the lower band of a ring
+  also mirrors the part above it, over a few rows).
 
 Used by the matting (pipelines/matting.py) and by the check against the photo
 (pipelines/cutout_check.py), so both agree on what the photo shows as the product.
@@ -59,14 +59,15 @@ def mirrored_reflection(diff: np.ndarray, product: np.ndarray) -> np.ndarray:
         return zone
     line, length, columns = found
     sy, sx = h / small_product.shape[0], w / small_product.shape[1]
-    # the columns of what it mirrors, with a search pixel's margin; everything below the line there
-    # (its faint end the fit no longer explains included: nothing product-like lies below it)
+    # the columns of what it mirrors, with a search pixel's margin; below the line there, as far again as the
+    # fit holds (its faint end, which the fit no longer explains, fades out within that)
     cols = np.zeros(w, bool)
     for x in np.flatnonzero(columns):
         cols[int(x * sx):int(np.ceil((x + 1) * sx))] = True
     cols = cv2.dilate(cols.astype(np.uint8)[None], np.ones((1, 2 * int(np.ceil(sx)) + 1), np.uint8))[0].astype(bool)
-    axis = _refined_axis(diff, cols, (line + 0.5) * sy, max(MIN_ROWS, int(length * sy)), max(1, int(np.ceil(2 * sy))))
-    zone[axis + 1:, :] = cols[None, :]
+    rows = max(MIN_ROWS, int(length * sy))
+    axis = _refined_axis(diff, cols, (line + 0.5) * sy, rows, max(1, int(np.ceil(2 * sy))))
+    zone[axis + 1:axis + 1 + 2 * rows, :] = cols[None, :]
     return zone
 
 

@@ -154,7 +154,7 @@ def relay_check(values: dict | None, limits: TrustLimits = TRUST_LIMITS, noun: s
     shown = []
     if added >= L.shown_added_warn:
         shown.append(f"this image may show part of the photo's background as the {noun}: {added:.1%} of what it "
-                     "shows as the product is the photo's plain backdrop")
+                     f"shows as the {noun} is the photo's plain backdrop")
     reflection = values.get("reflection") or 0.0
     if reflection >= L.missing_warn:
         shown.append(f"this image shows the {noun}'s reflection on the photo's floor as part of the {noun}: "
