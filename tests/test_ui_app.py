@@ -494,7 +494,7 @@ def test_two_handlers_writing_the_same_file_at_once_both_succeed(workspace, demo
 
 def test_a_concern_is_said_once_on_a_card_and_in_the_large_view():
     """The cutout's and the image's own "may be missing" are one headline with both sentences under it; in the
-    large view a warning that a check already says, or a second sentence on the same enlargement, is left out,
+    large view a warning that a check already says is left out, an enlargement is said once (by its warning),
     and no line repeats the "warning:" its mark already shows."""
     from ui.views import card_notes, checks_markdown
 
@@ -513,3 +513,4 @@ def test_a_concern_is_said_once_on_a_card_and_in_the_large_view():
     text = checks_markdown(detail)
     assert text.count("missing from this image") == 1 and text.count("enlarged 1.27x") == 1
     assert "warning:" not in text and "- ⚠ part of the product may be missing from this image" in text
+    assert "- ⚠ the product was enlarged 1.27x" in text  # the warning, with its advice, not the passing check

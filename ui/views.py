@@ -166,21 +166,26 @@ def card_html(candidate: dict, warnings: list[str] | None = None) -> str:
 
 
 def checks_markdown(detail: dict) -> str:
-    """The large view's checks: every check in plain words, failed ones first; a warning a check already
-    says (the same sentence, or the same enlargement) is said once."""
+    """The large view's checks: every check in plain words, failed ones first; each concern once. A passing
+    check whose concern a warning also raises (an enlargement) gives way to the warning, which says what to
+    do; a warning that a check already says is not repeated."""
     checks = sorted(detail.get("checks") or [], key=lambda c: c["passed"])
     if not checks:
         return "_This image has not been checked yet._"
+    warnings = [_unprefixed(w) for w in detail.get("warnings") or []]
+    warned = {_concern(w) for w in warnings}
     lines, said = [], set()
     for check in checks:
-        mark = "⚠" if check["passed"] and check.get("warning") else "✓" if check["passed"] else "✗"
         message = _unprefixed(check.get("message") or check["name"].replace("_", " "))
+        if check["passed"] and not check.get("warning") and _concern(message) in warned:
+            continue
+        mark = "⚠" if check["passed"] and check.get("warning") else "✓" if check["passed"] else "✗"
         said.add(_concern(message))
         lines.append(f"- {mark} {safe(message)}")
-    for warning in detail.get("warnings") or []:
-        if _concern(_unprefixed(warning)) not in said:
-            said.add(_concern(_unprefixed(warning)))
-            lines.append(f"- ⚠ {safe(_unprefixed(warning))}")
+    for warning in warnings:
+        if _concern(warning) not in said:
+            said.add(_concern(warning))
+            lines.append(f"- ⚠ {safe(warning)}")
     return "\n".join(lines)
 
 
