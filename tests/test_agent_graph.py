@@ -457,8 +457,13 @@ def test_add_a_try_on_after_a_model_photo_is_stored(ws, photos, real_hand_plate)
                     sku="RING-TO"))
     assert "try_on" in [g.role.value for g in ws.catalog.latest_plan("RING-TO").not_planned]
     _run(agent.send("t1", "approve all"))
+    from tools.coverage import coverage_answer
+
+    assert 'under "Model photos for try-ons"' in coverage_answer(ws, "RING-TO")
     plate, mask = real_hand_plate
     register_plate(ws, plate, kind="hand", mask=mask, talent_name="Ana", consent_channels=["etsy"])
+    # "What's missing" follows the photo just stored, though the plan was made before it
+    assert 'a model photo for it is ready: say "add a try-on"' in coverage_answer(ws, "RING-TO")
     events = _run(agent.send("t1", "add a try-on"))
     said = events["reply"][-1]["text"]
     assert "try_on" in [s.role.value for s in ws.catalog.latest_plan("RING-TO").shots]

@@ -247,7 +247,7 @@ def test_a_model_photo_added_in_the_app_makes_the_try_on_plannable(workspace, re
     assert on_add_model_photo(ctx, blank, "hand", "Ana", ["etsy"], None)[0] == "✗ Upload the model's photo first."
     assert workspace.catalog.plates() == []
     # 2. Stored: the spot is the anchor, the consent covers what was ticked.
-    note, editor = on_add_model_photo(ctx, _editor(plate, mask), "hand", "Ana", ["etsy"], None)
+    note, editor, _ = on_add_model_photo(ctx, _editor(plate, mask), "hand", "Ana", ["etsy"], None)
     assert note.startswith("✓ Added the photo of a hand (Ana, agreed for Etsy).") and editor["value"] is None
     (stored,) = workspace.catalog.plates("hand")
     talent = workspace.catalog.get_talent(stored.talent_id)

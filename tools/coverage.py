@@ -87,7 +87,7 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
         have = {c.role for c in usable}
         for gap in plan.not_planned:
             if gap.role not in have:
-                missing.append({"slot": gap.slot.value, "role": gap.role.value, "reason": gap.reason,
+                missing.append({"slot": gap.slot.value, "role": gap.role.value, "reason": _gap_reason(ws, gap),
                                 "kind": "needs", "needs": gap.needs, "shot": None,
                                 "channel": gap.channel.value if gap.channel else None})
 
@@ -207,6 +207,19 @@ def expected_roles(category: str) -> list[str]:
     kind = Category(category)
     worn = ["try_on"] if kind in JEWELRY else ["on_model"] if kind in APPAREL else []
     return ["packshot", *worn, "detail", "lifestyle"]
+
+
+def _gap_reason(ws: Workspace, gap) -> str:
+    """Why a shot the plan could not make is still missing, as things stand now: a model photo added since the
+    plan was made (with consent for the channel) turns "add one" into "say add a try-on"."""
+    from tools.plates import plate_refusal
+
+    if not gap.needs.startswith("plate:"):
+        return gap.reason
+    kind = gap.needs.split(":", 1)[1]
+    if any(p.kind == kind and plate_refusal(ws, p, gap.channel) is None for p in ws.catalog.plates(kind)):
+        return "a model photo for it is ready: say \"add a try-on\" in the chat to make it"
+    return gap.reason
 
 
 def _gap_line(gap: dict) -> str:

@@ -796,8 +796,8 @@ def painted_photo(editor_value):
 
 def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choice):
     """Store a model's photo for try-ons (tools.plates.register_plate): the painted spot is where the jewelry
-    sits, and the model's consent is recorded for the channels ticked. Returns the note and the editor
-    (cleared once stored)."""
+    sits, and the model's consent is recorded for the channels ticked. Returns the note, the editor (cleared
+    once stored) and the "What's missing" panel (its try-on advice follows the photo just added)."""
     import hashlib
     import io
 
@@ -815,7 +815,7 @@ def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choi
                "Write the model's name." if not (name or "").strip() else
                "Tick where the model agreed in writing that the photo may be used." if not channels else "")
     if problem:
-        return f"✗ {problem}", gr.update()
+        return f"✗ {problem}", gr.update(), gr.update()
 
     # 2. Store it (the photo is checked for text and watermarks; the spot gives the anchor).
     data, mask = io.BytesIO(), io.BytesIO()
@@ -827,7 +827,7 @@ def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choi
                        talent_name=name.strip()[:80], consent_channels=list(channels))
     except ListingError as error:
         reason = safe(error)
-        return f"✗ {reason[:1].upper()}{reason[1:]}", gr.update()
+        return f"✗ {reason[:1].upper()}{reason[1:]}", gr.update(), gr.update()
 
     # 3. What the seller can do next.
     where = ", ".join(channel_name(c) for c in channels)
@@ -835,7 +835,7 @@ def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choi
     nxt = (f"Say \"add a try-on\" in the chat to make one for **{safe(cutout['sku'])}**." if cutout else
            "The next gallery of a piece worn there includes a try-on.")
     return (f"✓ Added the photo of {part} ({safe(name.strip()[:80])}, agreed for {where}). {nxt}",
-            gr.update(value=None))
+            gr.update(value=None), missing_panel(ctx, cutout["sku"]) if cutout else gr.update())
 
 
 def on_close_view():
@@ -1118,7 +1118,7 @@ def build_app(settings: Settings):
         # refusal (no change to show) and blocked the next upload, so progress shows on the note instead
         add_model_btn.click(partial(on_add_model_photo, ctx),
                             inputs=[model_photo, model_kind, model_name, model_consent, sku_pick],
-                            outputs=[model_note, model_photo], show_progress_on=[model_note])
+                            outputs=[model_note, model_photo, missing_md], show_progress_on=[model_note])
         publish_btn.click(partial(on_publish, ctx),
                           inputs=[thread, chat, sku_pick, new_sku, channel_pick, plan_state, review_state],
                           outputs=[*turn_out, download])
