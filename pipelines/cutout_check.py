@@ -232,11 +232,12 @@ def evidence_maps(photo: np.ndarray, alpha: np.ndarray, neural: np.ndarray | Non
     # a contact shadow's ramp: its lightness climbs from its dark core to the backdrop in small steps (more
     # than the border's texture, less than an edge), and it runs out into the backdrop
     gentle = (_largest_step(lab[..., 0]) < RAMP_STEP) & ~sparkle
-    ramp = _thin_cored(shadow_ramps((d_light < -faint) & ~coloured & gentle, gentle), lab[..., 0] <= 0.5 * bg[..., 0])
+    deep = lab[..., 0] <= 0.5 * bg[..., 0]  # darker than a cast shadow alone may be
+    ramp = _thin_cored(shadow_ramps((d_light < -faint) & ~coloured & gentle, gentle), deep)
     shadow |= ramp
     strong = coloured | lighter | ((textured | sparkle) & (darker | (d_chroma > 0.5 * t) | (np.abs(d_light) > 0.5 * t)))
     # darker than a cast shadow may be and not a shadow's ramp: a dark face of the product, flat or not
-    strong |= (lab[..., 0] <= 0.5 * bg[..., 0]) & ~coloured
+    strong |= deep & ~coloured
     strong &= ~ramp
     # a faint tint beside a thin, contrasted edge (a gold chain) is the JPEG echo of that edge, not product
     reach = max(2, round(ECHO_REACH * a.shape[0] / alpha.shape[0]))

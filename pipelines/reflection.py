@@ -71,6 +71,19 @@ def mirrored_reflection(diff: np.ndarray, product: np.ndarray) -> np.ndarray:
     return zone
 
 
+def _mirror_fit(above: np.ndarray, below: np.ndarray, counted: np.ndarray | None = None):
+    """Per pair of rows (k, w, 3), mirrored about a line: the factor that best explains the row below by the
+    row above (least squares over the `counted` pixels, all when None), the share of the row below's
+    difference from the backdrop that it explains, and that difference's energy."""
+    weight = 1.0 if counted is None else counted
+    aa = (np.einsum("kwc,kwc->kw", above, above) * weight).sum(1)
+    ab = (np.einsum("kwc,kwc->kw", above, below) * weight).sum(1)
+    bb = (np.einsum("kwc,kwc->kw", below, below) * weight).sum(1)
+    gain = ab / np.maximum(aa, 1e-6)
+    explained = 1.0 - (bb - 2 * gain * ab + gain * gain * aa) / np.maximum(bb, 1e-6)
+    return gain, explained, bb
+
+
 def _outline_match(up: np.ndarray, down: np.ndarray) -> float:
     """Share of two rows-by-columns outlines that lies within a pixel of the other (a thin part's outline
     is a pixel or two wide at the search size, so exact overlap would say little)."""
@@ -91,11 +104,8 @@ def _refined_axis(diff: np.ndarray, cols: np.ndarray, coarse: float, length: int
         ks = np.arange(1, min(length, axis, h - 1 - axis) + 1)
         if ks.size < MIN_ROWS:
             continue
-        above, below = region[axis - ks], region[axis + ks]
-        aa, ab = np.einsum("kwc,kwc->k", above, above), np.einsum("kwc,kwc->k", above, below)
-        bb = np.einsum("kwc,kwc->k", below, below)
-        gain = ab / np.maximum(aa, 1e-6)
-        fit = float(np.mean(1.0 - (bb - 2 * gain * ab + gain * gain * aa) / np.maximum(bb, 1e-6)))
+        _, explained, _ = _mirror_fit(region[axis - ks], region[axis + ks])
+        fit = float(np.mean(explained))
         if fit > best_fit:
             best_axis, best_fit = axis, fit
     return best_axis
@@ -117,13 +127,7 @@ def _mirror_line(diff: np.ndarray, product: np.ndarray) -> tuple[int, int, np.nd
         if reach < MIN_ROWS:
             continue
         ks = np.arange(1, reach + 1)
-        above, below = diff[line - ks], diff[line + ks]
-        counted = product[line - ks] | product[line + ks]
-        aa = (np.einsum("kwc,kwc->kw", above, above) * counted).sum(1)
-        ab = (np.einsum("kwc,kwc->kw", above, below) * counted).sum(1)
-        bb = (np.einsum("kwc,kwc->kw", below, below) * counted).sum(1)
-        gain = ab / np.maximum(aa, 1e-6)
-        explained = 1.0 - (bb - 2 * gain * ab + gain * gain * aa) / np.maximum(bb, 1e-6)
+        gain, explained, bb = _mirror_fit(diff[line - ks], diff[line + ks], product[line - ks] | product[line + ks])
         holds = (explained >= MIRROR_FIT) & (gain > MIRROR_GAIN[0]) & (gain < MIRROR_GAIN[1]) & (bb > 0)
         length = reach if holds.all() else int(np.argmin(holds))
         if length < max(MIN_ROWS, MIRROR_LENGTH * (line - y0)):
