@@ -193,6 +193,11 @@ def _where(fx: float, fy: float) -> str:
     return "in the middle" if (row, col) == ("middle", "centre") else f"at the {row} {col}"
 
 
+def list_plates(ws: Workspace, kind: str | None = None) -> list[Plate]:
+    """The registered plates (model photos and scene sets), optionally of one kind."""
+    return ws.catalog.plates(kind)
+
+
 def revoke_consent(ws: Workspace, talent_id: str) -> Talent:
     """Revoke a talent's consent: their plates can no longer be used or published."""
     talent = ws.catalog.get_talent(_check_id(talent_id, "talent id"))

@@ -315,7 +315,7 @@ def cmd_plate(args):
     if args.plate_command == "revoke":
         talent = plates.revoke_consent(ws, args.talent)
         return EXIT_OK, talent.model_dump(mode="json"), f"revoked the consent of {talent.id}"
-    listed = [p.model_dump(mode="json") for p in ws.catalog.plates()]
+    listed = [p.model_dump(mode="json") for p in plates.list_plates(ws)]
     return EXIT_OK, {"plates": listed}, "\n".join(f"{p['id']}  {p['kind']}  talent={p['talent_id']}" for p in listed)
 
 
