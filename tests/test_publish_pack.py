@@ -348,3 +348,23 @@ def test_the_approved_view_knows_when_its_pack_is_already_published(workspace):
     assert not pack_preview(workspace, "DEMO-RING", "etsy")["published"]  # another channel's pack is not
     workspace.catalog.add_decision(Decision(candidate_id=candidates[2].id, action="reject"))
     assert not pack_preview(workspace, "DEMO-RING", "amazon")["published"]
+
+
+def test_the_approved_view_says_which_planned_images_are_not_on_the_page_yet(workspace):
+    """Before publishing, the Approved view lists each image the plan has for the channel that the page lacks, with
+    why, from the same coverage the "What's missing" answers use; a shot planned for another channel is not listed."""
+    from tools.publish import pack_preview
+    from ui.views import approved_markdown
+
+    packshot, detail, lifestyle = add_gallery(workspace, roles=(Role.packshot, Role.detail, Role.lifestyle),
+                                              size=(1000, 1000), approve=False)
+    workspace.catalog.add_decision(Decision(candidate_id=packshot.id, action="approve"))
+    workspace.catalog.add_decision(Decision(candidate_id=lifestyle.id, action="reject"))
+    preview = pack_preview(workspace, "DEMO-RING", "amazon")
+    assert [image["candidate_id"] for image in preview["images"]] == [packshot.id]
+    assert {gap["role"]: gap["reason"] for gap in preview["pending"]} == {
+        "detail": "1 image waiting for review", "lifestyle": "every image made for it was rejected"}
+    text = approved_markdown(preview)
+    assert "Not on the page yet, the detail close-up (gallery #2): 1 image waiting for review" in text, text
+    assert "the lifestyle scene" in text and "rejected" in text
+    assert pack_preview(workspace, "DEMO-RING", "etsy")["pending"] == []  # those shots were planned for Amazon

@@ -308,6 +308,10 @@ def approved_markdown(preview: dict | None) -> str:
             lines.append(f"- {approved_caption(image)}: {safe(image['note'])}")
     for left in preview.get("skipped") or []:
         lines.append(f"- Left out, the {role_word(left.get('role', ''))}: {safe(left['reason'])}")
+    for gap in preview.get("pending") or []:
+        slot = SLOT_WORDS.get(gap.get("slot") or "", "")
+        lines.append(f"- Not on the page yet, the {role_word(gap['role'])}" + (f" ({slot})" if slot else "")
+                     + f": {safe(gap['reason'])}")
     for warning in preview.get("warnings") or []:
         lines.append(f"- ⚠ {safe(warning)}")
     return "\n".join(lines)
