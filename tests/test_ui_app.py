@@ -233,7 +233,7 @@ def test_a_model_photo_added_in_the_app_makes_the_try_on_plannable(workspace, re
     ticked channels; the next plan of a ring includes the try-on. Missing parts are asked for, nothing stored."""
     from tools.models import Brief, Category, Channel, Product
     from tools.plan import plan_with_plates
-    from ui.app import AppContext, on_add_model_photo
+    from ui.app import AppContext, on_add_model_photo, on_model_photo
 
     ctx = AppContext(ws=workspace, agent=None, media=workspace.home)
     plate, mask = real_hand_plate
@@ -247,8 +247,10 @@ def test_a_model_photo_added_in_the_app_makes_the_try_on_plannable(workspace, re
     assert on_add_model_photo(ctx, blank, "hand", "Ana", ["etsy"], None)[0] == "✗ Upload the model's photo first."
     assert workspace.catalog.plates() == []
     # 2. Stored: the spot is the anchor, the consent covers what was ticked.
-    note, editor, _ = on_add_model_photo(ctx, _editor(plate, mask), "hand", "Ana", ["etsy"], None)
+    note, editor, _, button = on_add_model_photo(ctx, _editor(plate, mask), "hand", "Ana", ["etsy"], None)
     assert note.startswith("✓ Added the photo of a hand (Ana, agreed for Etsy).") and editor["value"] is None
+    assert button["interactive"] is False  # stored: the button waits for the next photo
+    assert on_model_photo(_editor(plate))["interactive"] and not on_model_photo(None)["interactive"]
     (stored,) = workspace.catalog.plates("hand")
     talent = workspace.catalog.get_talent(stored.talent_id)
     assert talent.name == "Ana" and [c.value for c in talent.consent.channels] == ["etsy"]
@@ -378,19 +380,24 @@ def test_cutout_strokes_from_the_app_recut_the_photo(workspace, realdata):
 
     from tools.prepare import ingest_product
     from tools.review import product_cutout
-    from ui.app import AppContext, on_cutout_view, on_recut, stroke_masks
+    from ui.app import AppContext, on_cutout_view, on_recut, on_strokes, stroke_masks
 
     photo = realdata / "masks" / "samlora_ring2.jpg"
     ingest_product(workspace, "RING-7", [str(photo)], category="ring")
     ctx = AppContext(ws=workspace, agent=None, media=workspace.home / "media")
     before = product_cutout(workspace, "RING-7")
-    visible, checker, backdrop, editor, note = on_cutout_view(ctx, "RING-7")
+    visible, checker, backdrop, editor, note, recut = on_cutout_view(ctx, "RING-7")
     assert Path(checker).is_file() and Path(backdrop).is_file() and "made from this cutout" in note
     shown = Image.open(editor["background"])
 
-    # 1. A green stroke over a corner of the background (the editor's layer is at the shown size).
+    # 1. A green stroke over a corner of the background (the editor's layer is at the shown size). Re-cut is
+    #    offered only once something is painted in green or red.
     layer = np.zeros((shown.height, shown.width, 4), np.uint8)
+    assert recut["interactive"] is False and not on_strokes({"layers": [layer]})["interactive"]
+    layer[200:210, 10:60] = (128, 128, 128, 255)  # neither keep nor remove
+    assert not on_strokes({"layers": [layer]})["interactive"]
     layer[10:40, 10:120] = (22, 163, 74, 255)
+    assert on_strokes({"layers": [layer]})["interactive"]
     layer[60:70, 10:60] = (220, 38, 38, 255)
     keep, remove = stroke_masks({"layers": [layer]}, Image.open(photo).size)
     assert keep.shape == (1080, 1920) and keep[40, 60] and not keep[1000, 1800]

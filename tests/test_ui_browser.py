@@ -440,6 +440,13 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
         asked = page.evaluate("id => getComputedStyle(document.getElementById('card-' + id), '::after').content",
                               changed)
         assert "Say what to change" in asked, asked
+        # each card says its decision in words (not by its border colour alone), and its box asks for what that
+        # decision needs: the reason to approve an image that differs, or what to change
+        badge = "id => getComputedStyle(document.getElementById('card-' + id), '::before').content"
+        assert "Approved" in page.evaluate(badge, packshots[0]) and "To change" in page.evaluate(badge, changed)
+        assert page.locator(f"#note-{changed} textarea").get_attribute("placeholder") == "What to change?"
+        ask = page.locator(f"#note-{packshots[0]} textarea").get_attribute("placeholder")
+        assert ask.startswith("Why approve it anyway" if flagged else "Why approve it"), ask
         page.click("#send-decisions")
         page.wait_for_selector("#chat >> text=Nothing was sent yet")
         assert _card_ids(page) == cards
@@ -477,8 +484,10 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
         lost = page.locator("#review .ls-card", has_text="Part of the product may be missing").count() > 0
         assert page.locator("#cutout-hint").is_visible() == lost  # the review points at the fix when a card says so
         size = Image.open(ring).size
+        assert not page.locator("#recut-btn").is_enabled()  # nothing painted yet: nothing to re-cut
         paint(page, keep_spots, size, colour=0)
         paint(page, remove_spots, size, colour=1)
+        page.wait_for_selector("#recut-btn:not([disabled])")
         shoot(page, "05b-strokes")
         waiting = _card_ids(page)
         before = _messages(page)
@@ -503,7 +512,10 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
 
         # 6. The approved page for the channel, in slot order, before Publish is enabled.
         page.wait_for_selector("#approved-gallery img")
-        assert "Amazon will get 1 image" in page.locator("#approved-notes").inner_text()
+        approved_notes = page.locator("#approved-notes").inner_text()
+        assert "Amazon will get 1 image" in approved_notes
+        # and what the page does not have yet, with why: the shots whose images still wait for review
+        assert "Not on the page yet, the lifestyle scene" in approved_notes and "waiting for review" in approved_notes
         assert page.locator("#publish-btn").is_enabled()
         assert_seller_words(page, "approved view")
         shoot(page, "06-approved")
@@ -551,6 +563,10 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
         page.wait_for_selector("#chat >> text=what's missing for")
         assert "warm holiday mood" in chat_text(page)
         assert sku in page.locator("#sku-pick input").input_value()
+        # the pack published before the reload is offered for download again, and the photo to paint on is back
+        page.wait_for_selector("#download a")
+        assert f"{sku}-amazon.zip" in "".join(page.locator("#download").inner_text().split())
+        page.wait_for_selector("#cutout-strokes canvas")
         shoot(page, "08-reloaded")
         other = browser.new_context(viewport=WIDE)
         try:
@@ -643,8 +659,10 @@ def test_a_seller_adds_a_model_photo_and_a_try_on(browser, tmp_path, realdata):
     ring = realdata / "masks" / "samlora_ring2.jpg"
     marked = realdata / "model_plates" / "ringvton_plate_left.jpg"  # a faint stock-photo watermark on the palm
     spot = np.asarray(Image.open(marked.with_suffix(".mask.png")).convert("L")) > 127
+    # the fingers without the watermark below them, framed as a seller would (not the empty white above them)
+    left, top = 60, 150
     clean = tmp_path / "hand.png"
-    Image.open(marked).crop((0, 0, Image.open(marked).width, PLATE_CLEAN_ROWS)).save(clean)
+    Image.open(marked).crop((left, top, Image.open(marked).width - left, PLATE_CLEAN_ROWS)).save(clean)
     ys, xs = np.nonzero(spot)
     across = [(int(xs.mean()), int(ys.mean()))]  # one stroke across the ring finger, as wide as the finger
     reach = (xs.max() - xs.min()) / 2 - 12  # the brush is 24 px wide
@@ -668,7 +686,9 @@ def test_a_seller_adds_a_model_photo_and_a_try_on(browser, tmp_path, realdata):
         assert not page.locator("#model-photo").is_visible()
         page.locator("#model-photos button.label-wrap").click()
         page.wait_for_selector("#model-photo", state="visible")
+        assert not page.locator("#add-model-photo").is_enabled()  # nothing to add before a photo is there
         upload_model_photo(page, marked)
+        page.wait_for_selector("#add-model-photo:not([disabled])")
         paint(page, across, Image.open(marked).size, colour=None, editor="#model-photo", shown=1, reach=reach)
         page.locator("#model-name input").fill("Ana")
         page.locator("#model-consent label", has_text="Amazon").click()
@@ -690,19 +710,22 @@ def test_a_seller_adds_a_model_photo_and_a_try_on(browser, tmp_path, realdata):
         # 3. The same hand without the watermark: painted across the ring finger, stored, said so.
         page.locator("#model-photo button[aria-label='Clear canvas']").click()
         upload_model_photo(page, clean)
-        paint(page, across, Image.open(clean).size, colour=None, editor="#model-photo", shown=1, reach=reach)
+        inside = [(x - left, y - top) for x, y in across]
+        paint(page, inside, Image.open(clean).size, colour=None, editor="#model-photo", shown=1, reach=reach)
         page.click("#add-model-photo")
         stored = model_note(page, "Added the photo of a hand")
         assert stored.startswith("✓ Added the photo of a hand (Ana, agreed for Amazon).") and "add a try-on" in stored
         assert sku in stored, stored
+        # stored: the editor is empty again and the button waits for the next photo
+        page.wait_for_selector("#add-model-photo[disabled]")
         ws = Workspace.open(Settings.from_env({}, home=served.home))
         try:
             (plate,) = ws.catalog.plates("hand")
             talent = ws.catalog.get_talent(plate.talent_id)
             assert talent.name == "Ana" and [c.value for c in talent.consent.channels] == ["amazon"]
             # the painted stroke is the anchor: on the ring finger, about as wide as the finger
-            assert abs(plate.anchor.center[0] - xs.mean()) < 12 and abs(plate.anchor.center[1] - ys.mean()) < 12, \
-                plate.anchor
+            assert abs(plate.anchor.center[0] + left - xs.mean()) < 12, plate.anchor
+            assert abs(plate.anchor.center[1] + top - ys.mean()) < 12, plate.anchor
             assert 0.6 < plate.anchor.span_px / (xs.max() - xs.min() + 1) < 1.6, plate.anchor
         finally:
             ws.close()
@@ -719,6 +742,7 @@ def test_a_seller_adds_a_model_photo_and_a_try_on(browser, tmp_path, realdata):
         assert "Try-on (Amazon, gallery #2)" in page.locator("#review").inner_text()
         missing = page.locator("#missing").inner_text()
         assert "try-on (gallery #2, Amazon): 2 images waiting for review" in missing and "a try-on needs" not in missing
+        assert page.locator("#model-note").inner_text().strip() == ""  # its "say add a try-on" is done: gone
         assert plate.id not in visible_text(page)
         page.evaluate("() => document.getElementById('review').scrollIntoView({block: 'start'})")
         shoot(page, "13-try-on")

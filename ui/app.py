@@ -93,6 +93,20 @@ CSS = """
 #approved-gallery .caption-label { white-space: normal; max-width: 100%; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
 #chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
+/* the chat's "scroll to the latest message" arrow: a solid round button in the corner, not a bare arrow over text */
+#chat .scroll-down-button-container { left: auto !important; right: 12px; transform: none !important; }
+#chat .scroll-down-button-container button { background: var(--background-fill-primary);
+  border: 1px solid var(--border-color-primary); }
+/* a card says its decision in words, not by border colour alone */
+.ls-card { position: relative; }
+.ls-card:has(.ls-decide input:checked)::before { position: absolute; top: 8px; left: 8px; z-index: 5;
+  font-size: 0.8rem; font-weight: 600; border-radius: 6px; padding: 1px 8px; box-shadow: 0 1px 3px rgba(0,0,0,.2); }
+.ls-card:has(.ls-decide input[value=approve]:checked)::before { content: "✓ Approved"; background: #dcfce7;
+  color: #166534; }
+.ls-card:has(.ls-decide input[value=reject]:checked)::before { content: "✗ Rejected"; background: #fee2e2;
+  color: #991b1b; }
+.ls-card:has(.ls-decide input[value=change]:checked)::before { content: "✎ To change"; background: #fef3c7;
+  color: #92400e; }
 /* Send decisions is the primary action only once a card has a choice or words: before, it looks secondary */
 body:not(:has(.ls-decide input:checked)):not(:has(.ls-note textarea:not(:placeholder-shown))) #send-decisions {
   background: var(--button-secondary-background-fill) !important; color: var(--button-secondary-text-color) !important;
@@ -103,8 +117,10 @@ body, .gradio-container { overflow-x: clip; }
 @media (max-width: 640px) {
   /* On a phone the review follows the chat (the product panels go below it) and the approved page with
      Publish comes before the cards, so no action sits below every card. */
-  #top-row { display: contents !important; }
-  #approved { order: 1; } #review { order: 2; } #cutout-box { order: 3; } #side { order: 4; }
+  #top-row, #side { display: contents !important; }
+  #product-box, #plan-box { order: 0; }  /* right after the chat: which product, and its plan */
+  #approved { order: 1; } #review { order: 2; } #cutout-box { order: 3; }
+  #demo-box, #missing-box, #new-chat { order: 4; }
   #model-photos { order: 5; }  /* right below "What's missing", whose try-on advice points to it */
   #cutout-checker, #cutout-backdrop { height: 200px !important; }
   #view-source, #view-image, #view-other { height: 260px !important; }
@@ -135,6 +151,17 @@ PAGE_JS = """
   document.addEventListener('click', (event) => {
     const input = event.target;
     if (input instanceof HTMLInputElement && input.type === 'file' && input.closest('#brief')) input.value = '';
+  }, true);
+  // A card's box asks for what its decision needs: what to change, or why an image that differs is approved.
+  const asks = {approve: 'Why approve it? (optional)', reject: 'Why not? (optional)', change: 'What to change?'};
+  document.addEventListener('change', (event) => {
+    const input = event.target;
+    if (!(input instanceof HTMLInputElement) || !input.closest('.ls-decide')) return;
+    const card = input.closest('.ls-card');
+    const box = card && card.querySelector('.ls-note textarea');
+    if (!box) return;
+    box.placeholder = input.value === 'approve' && card.querySelector('.ls-fail')
+      ? 'Why approve it anyway? It differs from your photo' : (asks[input.value] || asks.change);
   }, true);
 }
 """
@@ -409,6 +436,7 @@ def turn_outputs(ctx: AppContext, turn: Turn, *, busy: bool = False, keep_box=No
         gr.update(value=channel) if channel else gr.update(),
         *(approved_view(ctx, sku, channel or turn.channel, reviewing=bool(review)) if not busy
           else (gr.update(), gr.update(), gr.update(), gr.update(interactive=False))),  # no publish mid-turn
+        "",  # the model-photo panel's note answered its button; once the chat moves on it would only go stale
     )
 
 
@@ -477,7 +505,28 @@ def on_load(ctx: AppContext, thread_id):
     if turn.review and turn.review.get("candidates") and not str(last).startswith("Welcome back"):
         _say(turn.history, f"Welcome back. {len(turn.review['candidates'])} images for **{safe(turn.sku or '')}** are "
                            "still waiting for your review below.")
-    return turn_outputs(ctx, turn)
+    return (*turn_outputs(ctx, turn), published_download(ctx, turn.sku, plan_channel(turn.plan) or turn.channel))
+
+
+def published_download(ctx: AppContext, sku: str | None, channel: str):
+    """The download box after a reload: the pack published last for the channel the Approved view shows."""
+    import gradio as gr
+
+    from tools.publish import earlier_pack, exports_folder
+
+    if not ctx.known(sku):
+        return gr.update(value=None, visible=False)
+    folder = exports_folder(ctx.ws, sku, channel)
+    if earlier_pack(folder) is None:
+        return gr.update(value=None, visible=False)
+    return gr.update(value=zipped_pack(ctx, sku, channel, folder), visible=True)
+
+
+def zipped_pack(ctx: AppContext, sku: str, channel: str, folder: Path) -> str:
+    """A zip of a published pack in the media folder, for the browser to download."""
+    target = ctx.media / "downloads" / uuid.uuid4().hex / f"{sku}-{channel}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return shutil.make_archive(str(target), "zip", root_dir=folder)
 
 
 def on_new_chat(ctx: AppContext):
@@ -671,28 +720,37 @@ def on_cutout_view(ctx: AppContext, choice):
 
     cutout = product_cutout(ctx.ws, choice if choice and choice != NEW_SKU else None)
     if cutout is None:
-        return gr.update(visible=False), None, None, None, ""
+        return gr.update(visible=False), None, None, None, "", gr.update(interactive=False)
     label = "your own cutout" if cutout["method"] == "your cutout" else "cut out by the studio"
     times = {1: "once", 2: "twice"}.get(cutout["earlier"], f"{cutout['earlier']} times")
     fixed = f"; corrected {times}, earlier versions kept" if cutout["earlier"] else ""
     return (gr.update(visible=True), ctx.show_cutout(cutout["cutout_path"], "checker"),
             ctx.show_cutout(cutout["cutout_path"], "white"),
             {"background": ctx.show(cutout["photo_path"], 1024), "layers": [], "composite": None},
-            f"The images of **{safe(cutout['sku'])}** are made from this cutout ({label}{fixed}).")
+            f"The images of **{safe(cutout['sku'])}** are made from this cutout ({label}{fixed}). Where the "
+            "checkerboard shows through, the cutout is see-through.",
+            gr.update(interactive=False))  # Re-cut waits for a stroke on the fresh photo
 
 
-def stroke_masks(editor_value, size: tuple[int, int]):
-    """The painted layers of the editor -> (keep, remove) boolean masks at the photo's size (None: not painted).
+def on_strokes(editor_value):
+    """Re-cut is offered once a green or red stroke is on the photo (and withdrawn when they are erased)."""
+    import gradio as gr
+
+    keep, remove = painted_strokes(editor_value)
+    return gr.update(interactive=bool(keep is not None and keep.any() or remove is not None and remove.any()))
+
+
+def painted_strokes(editor_value):
+    """The painted layers of the editor -> (keep, remove) boolean masks at the editor's size (None: no layer).
 
     Green strokes keep, red strokes remove; anything else painted is ignored."""
     import numpy as np
-    from PIL import Image
 
     layers = [layer for layer in (editor_value or {}).get("layers") or [] if layer is not None]
     if not layers:
         return None, None
-    keep = np.zeros(layers[0].shape[:2], bool)
-    remove = np.zeros(layers[0].shape[:2], bool)
+    keep = np.zeros(np.asarray(layers[0]).shape[:2], bool)
+    remove = np.zeros(keep.shape, bool)
     for layer in layers:
         rgba = np.asarray(layer)
         if rgba.ndim != 3 or rgba.shape[2] < 4 or rgba.shape[:2] != keep.shape:
@@ -701,6 +759,17 @@ def stroke_masks(editor_value, size: tuple[int, int]):
         red, green = rgba[..., 0].astype(int), rgba[..., 1].astype(int)
         keep |= painted & (green > red + 40)
         remove |= painted & (red > green + 40)
+    return keep, remove
+
+
+def stroke_masks(editor_value, size: tuple[int, int]):
+    """The editor's (keep, remove) strokes as boolean masks at the photo's size (None: not painted)."""
+    import numpy as np
+    from PIL import Image
+
+    keep, remove = painted_strokes(editor_value)
+    if keep is None:
+        return None, None
 
     def scaled(mask):
         if not mask.any():
@@ -797,7 +866,8 @@ def painted_photo(editor_value):
 def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choice):
     """Store a model's photo for try-ons (tools.plates.register_plate): the painted spot is where the jewelry
     sits, and the model's consent is recorded for the channels ticked. Returns the note, the editor (cleared
-    once stored) and the "What's missing" panel (its try-on advice follows the photo just added)."""
+    once stored), the "What's missing" panel (its try-on advice follows the photo just added) and the button (off
+    once the photo is stored, until the next one)."""
     import hashlib
     import io
 
@@ -815,7 +885,7 @@ def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choi
                "Write the model's name." if not (name or "").strip() else
                "Tick where the model agreed in writing that the photo may be used." if not channels else "")
     if problem:
-        return f"✗ {problem}", gr.update(), gr.update()
+        return f"✗ {problem}", gr.update(), gr.update(), gr.update()
 
     # 2. Store it (the photo is checked for text and watermarks; the spot gives the anchor).
     data, mask = io.BytesIO(), io.BytesIO()
@@ -827,7 +897,7 @@ def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choi
                        talent_name=name.strip()[:80], consent_channels=list(channels))
     except ListingError as error:
         reason = safe(error)
-        return f"✗ {reason[:1].upper()}{reason[1:]}", gr.update(), gr.update()
+        return f"✗ {reason[:1].upper()}{reason[1:]}", gr.update(), gr.update(), gr.update()
 
     # 3. What the seller can do next.
     where = ", ".join(channel_name(c) for c in channels)
@@ -835,7 +905,16 @@ def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choi
     nxt = (f"Say \"add a try-on\" in the chat to make one for **{safe(cutout['sku'])}**." if cutout else
            "The next gallery of a piece worn there includes a try-on.")
     return (f"✓ Added the photo of {part} ({safe(name.strip()[:80])}, agreed for {where}). {nxt}",
-            gr.update(value=None), missing_panel(ctx, cutout["sku"]) if cutout else gr.update())
+            gr.update(value=None), missing_panel(ctx, cutout["sku"]) if cutout else gr.update(),
+            gr.update(interactive=False))  # stored: the button waits for the next photo
+
+
+def on_model_photo(editor_value):
+    """"Add model photo" is offered while the editor holds a photo."""
+    import gradio as gr
+
+    photo, _ = painted_photo(editor_value)
+    return gr.update(interactive=photo is not None)
 
 
 def on_close_view():
@@ -896,10 +975,7 @@ def on_publish(ctx: AppContext, thread_id, history, choice, typed, channel, plan
         roles = {f["candidate_id"]: f["role"] for f in result["files"]}
         result["skipped"] = [{**s, "role": roles.get(s["candidate_id"], "")} for s in result.get("skipped") or []]
         _say(turn.history, published_text(result))
-        folder = Path(result["folder"])
-        target = ctx.media / "downloads" / uuid.uuid4().hex / f"{turn.sku}-{result['channel']}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        zipped = shutil.make_archive(str(target), "zip", root_dir=folder)
+        zipped = zipped_pack(ctx, turn.sku, result["channel"], Path(result["folder"]))
     except OutOfSpace:
         _say(turn.history, DISK_FULL)
     except ListingError as error:
@@ -953,19 +1029,19 @@ def build_app(settings: Settings):
                     new_product_btn = gr.Button("A new product", elem_id="new-product", size="sm")
                     same_product_btn = gr.Button("Another photo of this product", elem_id="same-product", size="sm")
             with gr.Column(scale=2, min_width=280, elem_id="side"):
-                with gr.Group():
+                with gr.Group(elem_id="product-box"):
                     sku_pick = gr.Dropdown(label="Product", choices=ctx.sku_choices(), value=NEW_SKU,
                                            elem_id="sku-pick", interactive=True)
                     new_sku = gr.Textbox(label="New product code (optional)", placeholder="e.g. RING-001",
                                          elem_id="new-sku", max_lines=1)
-                with gr.Group():
+                with gr.Group(elem_id="demo-box"):
                     demo_pick = gr.Dropdown(label="No photo at hand? Try a demo product", elem_id="demo-pick",
                                             choices=[(d.title, d.sku) for d in DEMO_PRODUCTS.values()],
                                             value="DEMO-RING")
                     demo_btn = gr.Button("Use this demo product", elem_id="demo-btn", size="sm")
-                with gr.Accordion("Plan", open=True):
+                with gr.Accordion("Plan", open=True, elem_id="plan-box"):
                     plan_md = gr.Markdown(plan_markdown(None), elem_id="plan")
-                with gr.Accordion("What's missing", open=True):
+                with gr.Accordion("What's missing", open=True, elem_id="missing-box"):
                     missing_md = gr.Markdown(missing_panel(ctx, None), elem_id="missing")
                 new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
         ready_token = gr.Textbox(visible="hidden", elem_id="ready-token")
@@ -1051,7 +1127,7 @@ def build_app(settings: Settings):
             gr.Markdown("## The product's cutout")
             cutout_note = gr.Markdown(elem_id="cutout-note")
             with gr.Row(equal_height=True):
-                cutout_checker = gr.Image(label="On a checkerboard (what is see-through)", interactive=False,
+                cutout_checker = gr.Image(label="On a checkerboard", interactive=False,
                                           elem_id="cutout-checker", height=320, format="jpeg", buttons=["fullscreen"],
                                           min_width=140)
                 cutout_backdrop = gr.Image(label="On the backdrop", interactive=False, elem_id="cutout-backdrop",
@@ -1064,7 +1140,7 @@ def build_app(settings: Settings):
                                                     color_mode="fixed", default_size=24),
                                      eraser=gr.Eraser(default_size=24), height=420, format="png",
                                      image_mode="RGBA", buttons=[])
-            recut_btn = gr.Button("Re-cut", elem_id="recut-btn")
+            recut_btn = gr.Button("Re-cut", elem_id="recut-btn", interactive=False)
 
         with gr.Accordion("Model photos for try-ons", open=False, elem_id="model-photos"):
             gr.Markdown("A try-on shows your jewelry worn, at its real size. Upload a photo of a hand, a neckline, "
@@ -1082,17 +1158,17 @@ def build_app(settings: Settings):
                 model_name = gr.Textbox(label="The model's name", elem_id="model-name", max_lines=1)
             model_consent = gr.CheckboxGroup([(channel_name(c.value), c.value) for c in Channel],
                                              label="The model agreed in writing to its use on", elem_id="model-consent")
-            add_model_btn = gr.Button("Add model photo", elem_id="add-model-photo")
+            add_model_btn = gr.Button("Add model photo", elem_id="add-model-photo", interactive=False)
             model_note = gr.Markdown(elem_id="model-note")
 
         # 3. Wiring: module-level handlers bound to the context.
         approved_in = [sku_pick, new_sku, channel_pick]
         approved_out = [approved_box, approved_gallery, approved_md, publish_btn]
         turn_out = [thread, chat, plan_state, plan_md, review_state, sku_pick, missing_md, box, new_sku, send_btn,
-                    ready_token, channel_pick, *approved_out]
+                    ready_token, channel_pick, *approved_out, model_note]
         scroll = {"fn": None, "inputs": [ready_token], "js": SCROLL_TO_REVIEW}
 
-        demo.load(partial(on_load, ctx), inputs=[thread], outputs=turn_out)
+        demo.load(partial(on_load, ctx), inputs=[thread], outputs=[*turn_out, download])
         ready_token.change(**scroll)
         new_chat.click(partial(on_new_chat, ctx), outputs=[*turn_out, download]
                        ).then(on_close_view, outputs=[viewer])
@@ -1109,8 +1185,10 @@ def build_app(settings: Settings):
                          inputs=[held, chat, thread, plan_state, review_state],
                          outputs=[*turn_out, held, which_product], show_progress="minimal")
         close_view.click(on_close_view, outputs=[viewer])
-        cutout_out = [cutout_box, cutout_checker, cutout_backdrop, strokes, cutout_note]
+        cutout_out = [cutout_box, cutout_checker, cutout_backdrop, strokes, cutout_note, recut_btn]
         sku_pick.change(partial(on_cutout_view, ctx), inputs=[sku_pick], outputs=cutout_out)
+        strokes.input(on_strokes, inputs=[strokes], outputs=[recut_btn], show_progress="hidden",
+                      trigger_mode="always_last")
         recut_btn.click(partial(on_recut, ctx), inputs=[sku_pick, strokes, chat, thread, review_state, plan_state],
                         outputs=[*turn_out, *cutout_out], show_progress="minimal")
         channel_pick.input(partial(on_approved, ctx), inputs=approved_in, outputs=approved_out)
@@ -1118,7 +1196,12 @@ def build_app(settings: Settings):
         # refusal (no change to show) and blocked the next upload, so progress shows on the note instead
         add_model_btn.click(partial(on_add_model_photo, ctx),
                             inputs=[model_photo, model_kind, model_name, model_consent, sku_pick],
-                            outputs=[model_note, model_photo, missing_md], show_progress_on=[model_note])
+                            outputs=[model_note, model_photo, missing_md, add_model_btn],
+                            show_progress_on=[model_note])
+        # upload and clear, not input: the editor's input event fires before the uploaded photo is in its value
+        for photo_event in (model_photo.upload, model_photo.clear):
+            photo_event(on_model_photo, inputs=[model_photo], outputs=[add_model_btn], show_progress="hidden",
+                        trigger_mode="always_last")
         publish_btn.click(partial(on_publish, ctx),
                           inputs=[thread, chat, sku_pick, new_sku, channel_pick, plan_state, review_state],
                           outputs=[*turn_out, download])
