@@ -388,13 +388,16 @@ ALTER_VARIANTS = ("packshot", "backdrop", "campaign", "packshot_jpeg", "resized"
 
 
 def _wearable(cutout, skipped: dict[str, int]) -> bool:
-    """Whether the try-on engine puts this ring on the hand plate: it refuses a ring photographed from the side
-    (studio.ring_view), which then has no try-on case, counted as skipped."""
+    """Whether the try-on engine puts this ring on the hand plate: it refuses a ring photographed from the side or
+    lying down, and two rings photographed together (studio.ring_view); those have no try-on case, counted as
+    skipped."""
     from pipelines.studio import ring_view, trim
 
-    if ring_view(trim(cutout)[0]) != "side":
+    view = ring_view(trim(cutout)[0])
+    if view not in ("side", "pair"):
         return True
-    reason = "try-on refused by the engine (ring seen from the side)"
+    reason = ("try-on refused by the engine (ring seen from the side or lying down)" if view == "side" else
+              "try-on refused by the engine (two rings in one photo)")
     skipped[reason] = skipped.get(reason, 0) + 1
     return False
 

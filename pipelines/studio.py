@@ -451,25 +451,34 @@ def changed_pixels(image: Image.Image, original: Image.Image) -> np.ndarray:
 RING_HOLE_MIN = 0.05  # a see-through hole this large (share of the ring's area) means the band loop is in view
 
 
-OPENING_SIDE_ASPECT = 0.5  # cos 60 degrees: a round opening this much narrower than tall is seen from the side
+# cos 60 degrees: a round opening this much narrower one way than the other is seen more than 60 degrees off its
+# axis: standing, from the side; lying down, from low above
+OPENING_SIDE_ASPECT = 0.5
 EDGE_MARGIN_PX = 3  # px of margin around a ring turned onto a finger, for its resampled edge
 SEE_THROUGH = 13  # alpha (0-255) below which a pixel of a ring's opening shows what is behind it
 LOOP_SOLIDITY = 0.7  # below this share of its convex hull, a ring photo shows its band's loop (not its face)
 TOP_ASPECT = 1.2  # a ring seen from above is about as wide (its outer diameter) as it is long along the finger
 
 
-def _ring_hole(item: Image.Image) -> np.ndarray | None:
-    """The largest enclosed see-through hole of a ring photo (boolean mask), or None."""
+def _ring_openings(item: Image.Image) -> list[np.ndarray]:
+    """The enclosed see-through holes of a ring photo large enough to be a band's opening (boolean masks),
+    largest first. A ring has one; a photo of two rings together shows two."""
     solid = (np.asarray(item.getchannel("A")) > 127).astype(np.uint8)
     h, w = solid.shape
     count, labels, stats, _ = cv2.connectedComponentsWithStats(1 - solid, connectivity=4)
-    best = None
+    openings = []
     for i in range(1, count):
         x, y, bw, bh, area = stats[i]
         enclosed = x > 0 and y > 0 and x + bw < w and y + bh < h
-        if enclosed and area >= RING_HOLE_MIN * solid.sum() and (best is None or area > stats[best, 4]):
-            best = i
-    return None if best is None else labels == best
+        if enclosed and area >= RING_HOLE_MIN * solid.sum():
+            openings.append((area, i))
+    return [labels == i for _, i in sorted(openings, reverse=True)]
+
+
+def _ring_hole(item: Image.Image) -> np.ndarray | None:
+    """The largest enclosed see-through hole of a ring photo (boolean mask), or None."""
+    openings = _ring_openings(item)
+    return openings[0] if openings else None
 
 
 def ring_hole_center(item: Image.Image) -> float | None:
@@ -482,18 +491,23 @@ def ring_hole_center(item: Image.Image) -> float | None:
 
 def ring_view(item: Image.Image) -> str:
     """How a ring was photographed: "top" (its face toward the camera, compact, about as long as it is
-    wide), "loop" (the band's opening in view, a hole the finger passes through) or "side" (the band's loop
+    wide), "loop" (the band's opening in view, a hole the finger passes through), "side" (the band's loop
     in view but no opening to put a finger through, an opening seen nearly edge-on, or a band standing
-    taller than wide with its opening turned away: photographed from the side or lying down)."""
+    taller than wide with its opening turned away: photographed from the side or lying down) or "pair"
+    (two openings: two rings photographed together, a wedding set)."""
     solid = (np.asarray(item.getchannel("A")) > 127).astype(np.uint8)
     contours, _ = cv2.findContours(solid, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = np.zeros_like(solid)
     cv2.fillPoly(hull, [cv2.convexHull(np.vstack(contours))], 1)
-    hole = _ring_hole(item)
-    if hole is not None:
-        # a round opening seen more than 60 degrees off its axis (narrower than half its height): from the side
-        ys, xs = np.nonzero(hole)
-        return "side" if (xs.max() - xs.min() + 1) < OPENING_SIDE_ASPECT * (ys.max() - ys.min() + 1) else "loop"
+    openings = _ring_openings(item)
+    if len(openings) > 1:
+        return "pair"
+    if openings:
+        # a round opening seen more than 60 degrees off its axis (its short side under half its long side):
+        # standing, from the side; lying down, from low above. Turning it would not open it.
+        ys, xs = np.nonzero(openings[0])
+        tall, wide = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        return "side" if min(tall, wide) < OPENING_SIDE_ASPECT * max(tall, wide) else "loop"
     if solid.sum() < LOOP_SOLIDITY * hull.sum():
         return "side"
     # a compact ring taller than it is wide stands on its band with its opening turned away (a wide band
@@ -596,9 +610,13 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     arr = np.asarray(scaled).copy()
     sh, sw = arr.shape[:2]
     if view == "side":
-        raise StudioError("the ring is photographed from the side, so it cannot sit on a finger convincingly: "
-                          "add a photo taken from above (its face toward the camera) or at three-quarters "
-                          "(the band's opening in view)")
+        raise StudioError("the ring is photographed from the side or lying down, so it cannot sit on a finger "
+                          "convincingly: add a photo taken from above (its face toward the camera) or at "
+                          "three-quarters (the band's opening in view)")
+    if view == "pair":
+        raise StudioError("the photo shows two rings together, so neither can sit on a finger on its own: add a "
+                          "photo of one ring alone, taken from above (its face toward the camera) or at "
+                          "three-quarters (the band's opening in view)")
     hole = ring_hole_center(item) if kind == "ring" and behind and body_mask is not None else None
     behind_rows = None
     if hole is not None:  # the band below the opening's lower rim passes behind the finger (before rotation)

@@ -206,3 +206,68 @@ def test_a_ring_is_turned_only_to_lay_its_opening_across_the_finger_below_its_fa
     assert studio.loop_turn(standing) == pytest.approx(-90, abs=5)
     upside_down = ring((60, 30, 200, 110), (100, 110, 160, 170))  # the opening above the face
     assert abs(studio.loop_turn(upside_down)) == pytest.approx(180, abs=5)
+
+
+def _ring_loop(size: tuple[int, int], openings: list[tuple[int, int, int, int]]) -> Image.Image:
+    """Bands around each opening (x0, y0, x1, y1) on a transparent canvas."""
+    item = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(item)
+    for x0, y0, x1, y1 in openings:
+        draw.ellipse([x0 - 12, y0 - 12, x1 + 12, y1 + 12], fill=(200, 200, 205, 255))
+    for opening in openings:
+        draw.ellipse(opening, fill=(0, 0, 0, 0))
+    return item
+
+
+def test_an_opening_seen_edge_on_either_way_and_two_rings_together_get_a_request():
+    """An opening under half as tall as wide is seen from low above (a ring lying down): turning it would not
+    open it, just as one under half as wide as tall is seen from the side. Two openings are two rings."""
+    assert studio.ring_view(_ring_loop((260, 140), [(30, 40, 230, 100)])) == "side"  # 200 x 60
+    assert studio.ring_view(_ring_loop((260, 200), [(30, 40, 230, 160)])) == "loop"  # 200 x 120
+    assert studio.ring_view(_ring_loop((140, 260), [(40, 30, 100, 230)])) == "side"  # 60 x 200: standing, side-on
+    pair = _ring_loop((420, 200), [(30, 40, 190, 160), (220, 40, 380, 160)])
+    assert studio.ring_view(pair) == "pair"
+    plate = Image.new("RGB", (400, 400), (230, 190, 170))
+    anchor = studio.PlateAnchor((200.0, 200.0), [(170.0, 200.0), (230.0, 200.0)], 0.0, 60.0)
+    with pytest.raises(studio.StudioError, match="two rings together.*one ring alone"):
+        studio.composite_try_on(plate, pair, anchor, product_width_mm=20, mm_per_px=17 / 60)
+
+
+@pytest.mark.parametrize("name, view", [("samlora_ring6", "pair"), ("samlora_ring7", "pair"),
+                                        ("samlora_ring_test_1", "side"), ("samlora_ring4", "side"),
+                                        ("samlora_ring2", "loop"), ("samlora_ring5", "loop"),
+                                        ("samlora_ring_test_2", "loop")])
+def test_real_wedding_sets_and_rings_lying_down_get_a_request_and_single_rings_a_try_on(realdata, name, view):
+    """ring6 and ring7 are wedding sets (two bands together); ring_test_1 (a set lying flat) and ring4 (lying
+    on its side) show their openings as slits. On a finger they came out as flat ellipses across it. The single
+    rings photographed at three quarters or standing keep their try-on."""
+    from pipelines.matting import cut_out
+
+    ring = studio.trim(cut_out(Image.open(realdata / "masks" / f"{name}.jpg")).rgba)[0]
+    assert studio.ring_view(ring) == view
+
+
+def test_a_try_on_that_cannot_be_made_says_why_in_what_the_product_is_missing(workspace, realdata, real_hand_plate):
+    """A wedding set's try-on is refused while its other shots are made; "what's missing" then gives the
+    reason and what to add, not "planned, not rendered yet"."""
+    from tools.coverage import coverage_answer, missing_report
+    from tools.errors import BadInput
+    from tools.models import Brief, Channel, Dimensions
+    from tools.plates import register_plate
+    from tools.prepare import ingest_product
+    from tools.production import plan_with_plates, produce_shot
+
+    plate_path, mask_path = real_hand_plate
+    register_plate(workspace, plate_path, kind="hand", mask=mask_path, consent_channels=["etsy"], talent_name="Ana")
+    brief = Brief(channels=[Channel.etsy], dimensions=Dimensions(inner_diameter_mm=17.3))
+    product, _ = ingest_product(workspace, "SET-1", [str(realdata / "masks" / "samlora_ring7.jpg")], category="ring",
+                                brief=brief)
+    plan = workspace.catalog.save_plan(plan_with_plates(workspace, product, brief, [Channel.etsy]))
+    try_on = next(s for s in plan.shots if s.role.value == "try_on")
+    with pytest.raises(BadInput, match="the try-on cannot be made: the photo shows two rings together"):
+        produce_shot(workspace, "SET-1", try_on, max_rerenders=0)
+    (gap,) = [m for m in missing_report(workspace, "SET-1")["missing"] if m["role"] == "try_on"]
+    assert gap["reason"].startswith("the try-on cannot be made: the photo shows two rings together") and \
+        "one ring alone" in gap["reason"]
+    answer = coverage_answer(workspace, "SET-1")
+    assert "two rings together" in answer and "not rendered yet" not in answer.split("try-on")[1].split("\n")[0]

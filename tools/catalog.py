@@ -132,6 +132,16 @@ MIGRATIONS: list[str] = [
     UPDATE candidates SET cutout_asset_id = json_extract(data, '$.source_asset_id');
     CREATE INDEX candidates_by_cutout ON candidates(cutout_asset_id);
     """,
+    # 3: why a planned shot could not be made (the reason the seller is told, kept for "what's missing")
+    """
+    CREATE TABLE shot_failures (
+        shot_id TEXT PRIMARY KEY REFERENCES shots(id) ON DELETE CASCADE,
+        sku TEXT NOT NULL REFERENCES products(sku) ON DELETE CASCADE,
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX shot_failures_by_sku ON shot_failures(sku);
+    """,
 ]
 
 
@@ -285,11 +295,25 @@ class Catalog:
         rows = self._query("SELECT data FROM plans WHERE sku = ? ORDER BY version DESC LIMIT 1", (sku,))
         return GalleryPlan.model_validate_json(rows[0]["data"]) if rows else None
 
+    def has_shot(self, shot_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM shots WHERE id = ?", (shot_id,)))
+
     def get_shot(self, shot_id: str) -> Shot:
         rows = self._query("SELECT data FROM shots WHERE id = ?", (shot_id,))
         if not rows:
             raise NotFound(f"unknown shot {shot_id!r}")
         return Shot.model_validate_json(rows[0]["data"])
+
+    def record_shot_failure(self, sku: str, shot_id: str, reason: str) -> None:
+        """Why the shot could not be made (the latest attempt's reason replaces an earlier one)."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO shot_failures (shot_id, sku, reason, created_at) VALUES (?, ?, ?, ?)",
+                         (shot_id, check_sku(sku), reason, _now()))
+
+    def shot_failures(self, sku: str) -> dict[str, str]:
+        """shot id -> why it could not be made, for the SKU's shots that failed."""
+        rows = self._query("SELECT shot_id, reason FROM shot_failures WHERE sku = ?", (check_sku(sku),))
+        return {r["shot_id"]: r["reason"] for r in rows}
 
     # -- candidates, critiques, decisions -----------------------------------------------------------
 

@@ -35,6 +35,7 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
     plan = catalog.latest_plan(sku)
     approved = catalog.approved(sku)
     decisions = catalog.decisions(sku)
+    failures = catalog.shot_failures(sku)
     shots = {s.id: s for s in plan.shots} if plan else {}
 
     def shot_of(candidate):
@@ -73,7 +74,7 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
                 continue
             candidates = catalog.candidates(sku, shot.id)
             if not candidates:
-                reason = "planned, not rendered yet"
+                reason = failures.get(shot.id, "planned, not rendered yet")
             elif any(c.id in refused for c in candidates):
                 reason = "its approved image was withdrawn (talent consent); approve another or re-render"
             elif all(decisions.get(c.id) and decisions[c.id].action != "approve" for c in candidates):

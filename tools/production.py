@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipelines.threads import thread_budget
-from tools.errors import BadInput
+from tools.errors import BadInput, ListingError
 from tools.models import (
     Brief,
     Candidate,
@@ -44,8 +44,13 @@ def produce_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = No
     if not 0 <= limit <= 10:
         raise BadInput(f"max_rerenders must be 0..10, got {limit}")
 
-    # 2. First round
-    candidates = render_shot(ws, sku, shot, engine=engine, seed=0, attempt=0, progress=progress)
+    # 2. First round (a shot that cannot be made keeps its reason, for what the SKU is missing)
+    try:
+        candidates = render_shot(ws, sku, shot, engine=engine, seed=0, attempt=0, progress=progress)
+    except ListingError as error:
+        if ws.catalog.has_shot(shot.id):
+            ws.catalog.record_shot_failure(sku, shot.id, str(error))
+        raise
     kept = [(c, critique_candidate(ws, c)) for c in candidates]
 
     # 3. Re-render the failing places, bounded

@@ -95,7 +95,7 @@ def studio_try_on(ws, product: Product, shot: Shot, cutout: Image.Image, index: 
                                          kind=plate.anchor.kind, shadow=0.3 if index % 2 == 0 else 0.2,
                                          size=(shot.width, shot.height))
     except studio.StudioError as exc:
-        raise BadInput(f"try-on on plate {plate.id}: {exc}") from None
+        raise BadInput(f"the try-on cannot be made: {exc}") from None
     rendered = from_studio(result, plate_id=plate.id, talent_id=plate.talent_id)
     rendered.warnings = warnings + rendered.warnings + _band_check(product, rendered.params)
     if "assumed" in plate.description:
@@ -130,5 +130,6 @@ def try_on_changes(ws, rendered: Rendered, shot: Shot) -> np.ndarray:
                                     plate.mm_per_px, (shot.width, shot.height))
     changed = studio.changed_pixels(rendered.image, framed)
     if not changed.any():
-        raise BadInput(f"try-on on plate {plate.id}: the product did not land on the plate; check the plate's anchor")
+        raise BadInput("the try-on cannot be made: the product did not land on the model's photo; paint the spot "
+                       "where it sits again")
     return changed
