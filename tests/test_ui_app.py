@@ -521,3 +521,24 @@ def test_a_concern_is_said_once_on_a_card_and_in_the_large_view():
     assert text.count("missing from this image") == 1 and text.count("enlarged 1.27x") == 1
     assert "warning:" not in text and "- ⚠ part of the product may be missing from this image" in text
     assert "- ⚠ the product was enlarged 1.27x" in text  # the warning, with its advice, not the passing check
+
+
+def test_the_download_box_follows_the_product_and_channel_shown(workspace):
+    """The pack published last for the product and channel on screen is offered (so a reload finds it again);
+    another channel, another product or no product offers nothing."""
+    import zipfile
+
+    from publishing_helpers import add_gallery, add_product
+
+    from tools.publish import publish_to_exports
+    from ui.app import NEW_SKU, AppContext, on_download_view
+
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home / "media")
+    add_gallery(workspace, size=(1000, 1000))
+    add_product(workspace, "DEMO-NECKLACE")
+    publish_to_exports(workspace, "DEMO-RING", "amazon")
+    offered = on_download_view(ctx, "DEMO-RING", "amazon")
+    assert offered["visible"] and Path(offered["value"]).name == "DEMO-RING-amazon.zip"
+    assert "manifest.json" in [Path(n).name for n in zipfile.ZipFile(offered["value"]).namelist()]
+    for choice, channel in (("DEMO-RING", "etsy"), ("DEMO-NECKLACE", "amazon"), (NEW_SKU, "amazon"), ("DEMO-RING", None)):
+        assert on_download_view(ctx, choice, channel) == {"__type__": "update", "value": None, "visible": False}

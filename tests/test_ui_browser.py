@@ -199,8 +199,13 @@ def _wait_replaced(page, ids: list[str], before: int) -> None:
     the one that names a card as ready, reached the page (the cards appear one update earlier)."""
     page.wait_for_function("ids => { const c = [...document.querySelectorAll('#review .ls-card')];"
                            " return c.length > 0 && c.every(x => !ids.includes(x.id.slice(5))); }", arg=ids)
+    _wait_cards_ready(page, before)
+
+
+def _wait_cards_ready(page, before: int) -> None:
+    """Wait until a turn that made images finished: its last update, which names a card as ready, reached the page."""
     page.wait_for_function("() => { const t = document.querySelector('#ready-token textarea, #ready-token input');"
-                           " return t && [...document.querySelectorAll('#review .ls-card')]"
+                           " return t && t.value && [...document.querySelectorAll('#review .ls-card')]"
                            ".some(c => c.id.slice(5) === t.value); }")
     _wait_ready(page, before)
 
@@ -588,12 +593,16 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
         attach_by_dialog(page, necklace)
         _send(page, "now this one: silver pendant necklace for Etsy")
         page.wait_for_selector(f"#chat >> text=Is this a new product, or another photo of {sku}?")
+        before = _messages(page)
         page.click("#new-product")
         page.wait_for_selector("#review .ls-card img", state="visible")
+        _wait_cards_ready(page, before)
         page.wait_for_function("sku => !document.querySelector('#sku-pick input').value.startsWith(sku)", arg=sku)
         page.locator("#sku-pick input").click()
         assert page.get_by_role("option", name=ring_title).count() == 1
         page.keyboard.press("Escape")
+        # the ring's pack is not offered for the necklace, which has none
+        page.wait_for_selector("#download", state="hidden")
         ws = Workspace.open(Settings.from_env({}, home=served.home))
         try:
             skus = [p.sku for p in ws.catalog.list_products()]
@@ -608,6 +617,7 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
         # 12. 420 px: nothing sticks out; two cards side by side; the decision button stays reachable.
         page.set_viewport_size(NARROW)
         page.wait_for_timeout(500)
+        page.wait_for_selector("#review .ls-card img", state="visible")
         assert no_horizontal_overflow(page) == []
         boxes = [page.locator(f"#card-{c}").bounding_box() for c in _card_ids(page)[:2]]
         assert len(boxes) == 2 and abs(boxes[0]["y"] - boxes[1]["y"]) < 5, boxes

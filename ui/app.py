@@ -505,16 +505,18 @@ def on_load(ctx: AppContext, thread_id):
     if turn.review and turn.review.get("candidates") and not str(last).startswith("Welcome back"):
         _say(turn.history, f"Welcome back. {len(turn.review['candidates'])} images for **{safe(turn.sku or '')}** are "
                            "still waiting for your review below.")
-    return (*turn_outputs(ctx, turn), published_download(ctx, turn.sku, plan_channel(turn.plan) or turn.channel))
+    return turn_outputs(ctx, turn)
 
 
-def published_download(ctx: AppContext, sku: str | None, channel: str):
-    """The download box after a reload: the pack published last for the channel the Approved view shows."""
+def on_download_view(ctx: AppContext, choice, channel):
+    """The download box follows the product and channel shown: the pack published last for them, or nothing
+    (after a reload it comes back; another product never offers this one's pack)."""
     import gradio as gr
 
     from tools.publish import earlier_pack, exports_folder
 
-    if not ctx.known(sku):
+    sku = choice if choice and choice != NEW_SKU else None
+    if not ctx.known(sku) or not channel:
         return gr.update(value=None, visible=False)
     folder = exports_folder(ctx.ws, sku, channel)
     if earlier_pack(folder) is None:
@@ -1168,7 +1170,7 @@ def build_app(settings: Settings):
                     ready_token, channel_pick, *approved_out, model_note]
         scroll = {"fn": None, "inputs": [ready_token], "js": SCROLL_TO_REVIEW}
 
-        demo.load(partial(on_load, ctx), inputs=[thread], outputs=[*turn_out, download])
+        demo.load(partial(on_load, ctx), inputs=[thread], outputs=turn_out)
         ready_token.change(**scroll)
         new_chat.click(partial(on_new_chat, ctx), outputs=[*turn_out, download]
                        ).then(on_close_view, outputs=[viewer])
@@ -1187,8 +1189,12 @@ def build_app(settings: Settings):
         close_view.click(on_close_view, outputs=[viewer])
         cutout_out = [cutout_box, cutout_checker, cutout_backdrop, strokes, cutout_note, recut_btn]
         sku_pick.change(partial(on_cutout_view, ctx), inputs=[sku_pick], outputs=cutout_out)
-        strokes.input(on_strokes, inputs=[strokes], outputs=[recut_btn], show_progress="hidden",
-                      trigger_mode="always_last")
+        for shown in (sku_pick.change, channel_pick.change):
+            shown(partial(on_download_view, ctx), inputs=[sku_pick, channel_pick], outputs=[download],
+                  show_progress="hidden")
+        # change, not input: the editor's input event also fires when a new photo is put in it (a wasted upload)
+        strokes.change(on_strokes, inputs=[strokes], outputs=[recut_btn], show_progress="hidden",
+                       trigger_mode="always_last")
         recut_btn.click(partial(on_recut, ctx), inputs=[sku_pick, strokes, chat, thread, review_state, plan_state],
                         outputs=[*turn_out, *cutout_out], show_progress="minimal")
         channel_pick.input(partial(on_approved, ctx), inputs=approved_in, outputs=approved_out)
