@@ -531,8 +531,10 @@ def behind_the_finger(item: Image.Image) -> np.ndarray | None:
     below the lower rim of the opening the finger passes through (beside the opening: below the rim's
     end), never above the opening's centre row. None when the photo shows no opening.
 
-    The rim is the opening's lowest see-through pixel: the band's soft inner edge below it (partly
-    transparent, so inside the opening's outline) passes behind the finger with the band, not dotted over it."""
+    The rim is the opening's last see-through pixel going down from its centre: the band's soft inner edge
+    below it (partly transparent, so inside the opening's outline) passes behind the finger with the band, not
+    dotted over it. See-through gaps within the band further down (a thin band's cutout can have them, and
+    they join the opening) are not the rim: taken for it, they left the band above them dotted over the skin."""
     hole = _ring_hole(item)
     if hole is None:
         return None
@@ -543,7 +545,14 @@ def behind_the_finger(item: Image.Image) -> np.ndarray | None:
     hole = clear if clear.any() else hole
     cols = np.nonzero(hole.any(axis=0))[0]
     lowest = np.full(w, -1)
-    lowest[cols] = h - 1 - np.argmax(hole[::-1, cols], axis=0)  # the lowest hole pixel of each column
+    for col in cols:
+        column = hole[:, col]
+        start = max(centre, int(np.argmax(column)))  # from the centre row, or the opening's top in this column
+        if not column[start]:  # the opening ends above the centre here: its lowest pixel is the rim
+            lowest[col] = h - 1 - int(np.argmax(column[::-1]))
+            continue
+        run_end = np.nonzero(~column[start:])[0]
+        lowest[col] = start + (int(run_end[0]) - 1 if run_end.size else h - 1 - start)
     rim = np.interp(np.arange(w), cols, lowest[cols])  # beside the opening: the rim's end, held
     # from a pixel above the rim: see-through there, and it keeps a turn's resampling of the edge hidden too
     return rows > np.maximum(rim - 1, centre)[None, :]

@@ -133,6 +133,22 @@ def test_the_band_behind_the_finger_follows_the_rim_and_the_fingers_outline():
     assert not gold[below, 285:315].any()  # and passes behind it
 
 
+def test_a_see_through_gap_in_the_band_below_the_opening_is_not_taken_for_its_rim():
+    """A thin band's cutout can have see-through gaps that join the opening (49056's lower band). The rim is where
+    the opening ends going down, so the band between the opening and such a gap passes behind the finger too: taken
+    for the rim, the gap left that band dotted over the skin."""
+    item = Image.new("RGBA", (240, 240), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(item)
+    draw.ellipse([20, 20, 220, 220], fill=(200, 200, 205, 255))
+    draw.ellipse([50, 50, 190, 190], fill=(0, 0, 0, 0))
+    draw.rectangle([90, 202, 150, 205], fill=(0, 0, 0, 0))  # a gap inside the lower band
+    draw.line([(120, 185), (120, 203)], fill=(0, 0, 0, 0))  # joined to the opening by a one-pixel channel
+    behind = studio.behind_the_finger(item)
+    band = np.asarray(item.getchannel("A")) > 127
+    between = band[191:202, 90:151]  # the band between the opening and the gap
+    assert between.any() and behind[191:202, 90:151][between].all()
+
+
 def test_a_plate_with_a_watermark_or_overlaid_text_is_refused_with_the_reason(workspace, realdata, real_hand_plate,
                                                                              tmp_path):
     from pipelines import textmarks
