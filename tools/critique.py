@@ -123,7 +123,11 @@ def _color_words(shift: tuple[float, float, float]) -> str:
 def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float | None = None,
                     recorded_upscale: float | None = None, limits: Limits = LIMITS,
                     noun: str = "product", channel: Channel | None = None) -> list[Check]:
-    """Turn fidelity numbers into named checks for roles that keep the product's own pixels."""
+    """Turn fidelity numbers into named checks for roles that keep the product's own pixels.
+
+    They compare the image with the cutout it was made from, and a passing shape check says so ("matches its
+    cutout"): whether the cutout itself lost part of the product is the photo checks' to say, and a card that
+    shows both must not read "part may be missing" beside "no piece is missing"."""
     L = limits
     checks: list[Check] = []
     loc = fid.location
@@ -161,12 +165,12 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
         ok = fid.silhouette >= L.silhouette
         checks.append(_check("silhouette", fid.silhouette, L.silhouette, ok,
                              f"the {noun}'s outline changed: agreement {fid.silhouette:.2f}, limit {L.silhouette:.2f}"
-                             if not ok else f"the {noun}'s outline matches your photo"))
+                             if not ok else f"the {noun}'s outline matches its cutout"))
     if fid.outline_region is not None:
         ok = fid.outline_region <= L.outline_region
         checks.append(_check("outline_region", fid.outline_region, L.outline_region, ok,
                              f"a piece of the {noun} is missing or was added: {fid.outline_region:.1%} of its area "
-                             f"(limit {L.outline_region:.1%})" if not ok else f"no piece of the {noun} is missing or added"))
+                             f"(limit {L.outline_region:.1%})" if not ok else f"no piece of the {noun}'s cutout is missing or added"))
     words = _color_words(fid.de_mean_lab)
     ok = fid.de_material <= L.color
     checks.append(_check("color", fid.de_material, L.color, ok,
@@ -188,7 +192,7 @@ def fidelity_checks(fid: vision.Fidelity, role: Role, *, expected_scale: float |
     ok = fid.missing_detail <= L.missing_detail
     checks.append(_check("missing_detail", fid.missing_detail, L.missing_detail, ok,
                          f"details of the {noun} are missing: {fid.missing_detail:.0%} of its edges are gone "
-                         f"(limit {L.missing_detail:.0%})" if not ok else f"no detail of the {noun} is missing"))
+                         f"(limit {L.missing_detail:.0%})" if not ok else f"no detail of the {noun}'s cutout is missing"))
     ok = fid.added_detail <= L.added_detail
     checks.append(_check("added_detail", fid.added_detail, L.added_detail, ok,
                          f"something was added to the {noun}: {fid.added_detail:.0%} new edges "
