@@ -136,3 +136,24 @@ def test_every_channel_of_the_gallery_is_checked_not_only_those_with_shots(works
     assert report["channels"] == ["amazon", "etsy"]
     packshot = next(m for m in report["missing"] if m["role"] == "packshot")
     assert "etsy" in packshot.get("blocks", []) or any(m["channel"] == "etsy" for m in report["missing"])
+
+
+def test_versions_still_waiting_for_a_shot_already_approved_are_mentioned_as_waiting(workspace):
+    """The main image is approved, and its shot was made again (a corrected cutout): the new versions are not
+    missing, but the answer says they wait for review rather than leaving them out."""
+    from tools.coverage import coverage_answer
+    from tools.models import Critique, Shot
+
+    packshot, detail = add_gallery(workspace, size=(320, 320), roles=(Role.packshot, Role.detail), approve=False)
+    workspace.catalog.add_decision(Decision(candidate_id=packshot.id, action="approve"))
+    plan = workspace.catalog.latest_plan("DEMO-RING")
+    replanned = [Shot(**{**s.model_dump(), "id": f"{s.id}-v2"}) for s in plan.shots]
+    plan = workspace.catalog.save_plan(plan.model_copy(update={"shots": replanned}))
+    for i in range(2):  # two new versions of the main image, not decided
+        again = packshot.model_copy(update={"id": f"cand_again{i}", "shot_id": plan.shots[0].id, "seed": 8 + i})
+        workspace.catalog.add_candidate(again, Critique(candidate_id=again.id, verdict="pass", score=0.9, checks=[]))
+    report = missing_report(workspace, "DEMO-RING")
+    assert [m["role"] for m in report["missing"]] == ["detail"]
+    assert report["waiting"] == [{"slot": "grid", "role": "packshot", "count": 2}]
+    answer = coverage_answer(workspace, "DEMO-RING")
+    assert "Also waiting for your review: 2 more versions of the main image." in answer

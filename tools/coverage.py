@@ -28,6 +28,8 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
     `kind` is "shot" (planned, no approval), "needs" (not planned: it cannot be made with what is
     installed or uploaded; `needs` says what would enable it), "channel" (a channel lacks its required
     image) or "consent" (an approved image whose talent consent was revoked or expired; it no longer counts).
+    `waiting` lists, per planned shot that an approval already covers, the further versions still waiting for
+    review (`{"slot", "role", "count"}`): not missing, but not decided either.
     """
     # 1. Read the SKU's state.
     catalog = ws.catalog
@@ -61,6 +63,7 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
             })
 
     # 3. Planned shots without a usable approval.
+    waiting: list[dict] = []
     if plan is None:
         missing.append({"slot": Slot.grid.value, "role": Role.packshot.value, "reason": "no gallery plan yet",
                         "kind": "shot", "shot": None, "channel": None})
@@ -71,6 +74,9 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
         filled = {(s.slot, s.role, s.channel) for c in usable if (s := shot_of(c)) is not None}
         for shot in plan.shots:
             if shot.id in approved_shots or (shot.slot, shot.role, shot.channel) in filled:
+                more = sum(1 for c in catalog.candidates(sku, shot.id) if c.id not in decisions)
+                if more:
+                    waiting.append({"slot": shot.slot.value, "role": shot.role.value, "count": more})
                 continue
             candidates = catalog.candidates(sku, shot.id)
             if not candidates:
@@ -124,6 +130,7 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
                       "path": str(ws.assets.path(c.asset_id)) if ws.assets.exists(c.asset_id) else None}
                      for c in usable],
         "blocked": [{"id": cid, "reason": why} for cid, why in refused.items()],
+        "waiting": waiting,
         "channels": [c.value for c in channels],
         "exported": sorted({e["channel"] for e in exports}),
         "complete": not missing,
@@ -259,9 +266,12 @@ def coverage_answer(ws: Workspace, sku: str | None = None, role: str | None = No
     absent = [ROLE_WORDS[r] for r in expected_roles(report["category"]) if r not in approved_roles
               and not any(m["role"] == r for m in report["missing"])]
     not_planned = f" Not in its plan: {', '.join(absent)}." if absent else ""
+    more = [f"{w['count']} more version{'s' if w['count'] != 1 else ''} of the {ROLE_WORDS.get(w['role'], w['role'])}"
+            for w in report.get("waiting") or []]
+    waiting = f" Also waiting for your review: {', '.join(more)}." if more else ""
     if not report["missing"]:
-        return f"{sku}: every planned image is approved ({count}).{not_planned}"
+        return f"{sku}: every planned image is approved ({count}).{waiting}{not_planned}"
     lines = [f"- {_gap_line(m)}" for m in report["missing"]]
     lacking = len(report["missing"])
     return (f"{sku} still lacks {lacking} image{'s' if lacking != 1 else ''} ({count} approved):\n" + "\n".join(lines)
-            + (f"\n\n{not_planned.strip()}" if not_planned else ""))
+            + "".join(f"\n\n{extra.strip()}" for extra in (waiting, not_planned) if extra))
