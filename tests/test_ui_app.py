@@ -274,6 +274,9 @@ def test_card_html_shows_verdict_reasons_and_warnings_escaped():
     assert "<summary>⚠ Enlarged 3.0×</summary>" in html  # the short headline; the sentence opens under it
     assert "0.41" not in html and "cand_1" not in html
     assert "ls-pass" in card_html({"id": "c", "verdict": "pass", "score": 0.9, "reasons": []})
+    # what a passing check noted is a warning (⚠), like the engine's own: an enlargement reads the same either way
+    noted = card_html({"id": "c", "verdict": "pass", "reasons": ["the close-up is enlarged 2.5x beyond your photo"]})
+    assert "ls-reason" not in noted and "<summary>⚠ Enlarged 2.5×</summary>" in noted
 
 
 def test_progress_events_update_one_message_per_step():
@@ -542,3 +545,17 @@ def test_the_download_box_follows_the_product_and_channel_shown(workspace):
     assert "manifest.json" in [Path(n).name for n in zipfile.ZipFile(offered["value"]).namelist()]
     for choice, channel in (("DEMO-RING", "etsy"), ("DEMO-NECKLACE", "amazon"), (NEW_SKU, "amazon"), ("DEMO-RING", None)):
         assert on_download_view(ctx, choice, channel) == {"__type__": "update", "value": None, "visible": False}
+
+
+def test_a_refused_upload_says_the_message_waits_in_the_box_only_when_one_was_typed(workspace, tmp_path):
+    from ui.app import AppContext, on_send
+
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home / "media")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not a photo")
+    typed = list(on_send(ctx, {"text": "gold ring for Etsy", "files": [str(broken)]}, [], "t-up", None, None, False,
+                         None, None))
+    assert "Your message is still in the box: attach a JPEG" in typed[-1][1][-1]["content"]
+    bare = list(on_send(ctx, {"text": "", "files": [str(broken)]}, [], "t-up2", None, None, False, None, None))
+    said = bare[-1][1][-1]["content"]
+    assert said.endswith("Attach a JPEG, PNG or WebP photo and send it again.") and "still in the box" not in said

@@ -141,6 +141,7 @@ def test_shell_refuses_a_bad_upload_and_offers_a_demo_product(browser, served, t
         page.wait_for_selector("#chat >> text=None of these files could be used")
         text = chat_text(page)
         assert "broken.jpg" in text and "truncated or corrupt" in text
+        assert "still in the box" not in text  # nothing was typed, so nothing is said to wait there
         shoot(page, "02-bad-upload")
 
         # 3. "Try a demo product" fills the SKU, the brief and the photo, ready to send.

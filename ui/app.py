@@ -79,6 +79,7 @@ CSS = """
 .ls-decide label { padding: 2px 6px !important; font-size: 0.8rem !important; flex: 1 1 0; justify-content: center;
                    min-width: 0; }
 .ls-decide label input { display: none; }
+.ls-decide label span { margin-left: 0 !important; }  /* the hidden radio's gap: the word centred in its button */
 /* "Change" with an empty box, or approving a flagged image without a reason: the card asks for the words */
 .ls-card:has(.ls-decide input[value=change]:checked) .ls-note textarea:placeholder-shown,
 .ls-card:has(.ls-fail):has(.ls-decide input[value=approve]:checked) .ls-note textarea:placeholder-shown {
@@ -584,8 +585,9 @@ def on_send(ctx: AppContext, message, history, thread_id, choice, typed, picked,
     for line in lines:
         _say(turn.history, line)
     if files and not good:
-        _say(turn.history, "None of these files could be used, so nothing was sent. Your message is still in the box: "
-                           "attach a JPEG, PNG or WebP photo and send it again.")
+        retry = "attach a JPEG, PNG or WebP photo and send it again."
+        _say(turn.history, "None of these files could be used, so nothing was sent. " + (
+            f"Your message is still in the box: {retry}" if text else retry[:1].upper() + retry[1:]))
         yield (*turn_outputs(ctx, turn, keep_box={"text": text, "files": []}), picked, *hold_nothing)
         return
     if not text and not good:
@@ -815,9 +817,9 @@ def on_recut(ctx: AppContext, choice, editor_value, history, thread_id, review, 
         return
     view = on_cutout_view(ctx, choice)
     pending = [c for c in (review or {}).get("candidates", []) if review.get("sku") == cutout["sku"]]
+    # each shot waiting is made again in full, so the count of new images can differ from the count waiting
     _say(turn.history, "The cutout is corrected (the earlier one is kept)." + (
-        f" Making the {len(pending)} images waiting for review again from it." if pending else
-        " The next images are made from it."))
+        " Making the images waiting for review again from it." if pending else " The next images are made from it."))
     if not pending:
         yield (*turn_outputs(ctx, turn), *view)
         return
@@ -1195,8 +1197,9 @@ def build_app(settings: Settings):
         # change, not input: the editor's input event also fires when a new photo is put in it (a wasted upload)
         strokes.change(on_strokes, inputs=[strokes], outputs=[recut_btn], show_progress="hidden",
                        trigger_mode="always_last")
+        # progress shows on the cutout's note: an overlay on the stroke editor stayed after the re-cut finished
         recut_btn.click(partial(on_recut, ctx), inputs=[sku_pick, strokes, chat, thread, review_state, plan_state],
-                        outputs=[*turn_out, *cutout_out], show_progress="minimal")
+                        outputs=[*turn_out, *cutout_out], show_progress="minimal", show_progress_on=[cutout_note])
         channel_pick.input(partial(on_approved, ctx), inputs=approved_in, outputs=approved_out)
         # the editor is an output only to be cleared once stored: its loading overlay stayed over it after a
         # refusal (no change to show) and blocked the next upload, so progress shows on the note instead

@@ -156,9 +156,12 @@ def _sentence(text: str) -> str:
 def card_html(candidate: dict, warnings: list[str] | None = None) -> str:
     """Verdict, then each reason and warning as a one-line headline that opens to its full text."""
     html = verdict_badge(candidate.get("verdict"))
+    passed = candidate.get("verdict") == "pass"
     for kind, headline, full in card_notes(candidate.get("reasons") or [], warnings or []):
-        css = "ls-reason" if kind == "reason" else "ls-warning"
-        mark = "" if kind == "reason" else "⚠ "
+        # a passing image's reasons are what the check noted, not why it failed: warnings, marked as such
+        failed = kind == "reason" and not passed
+        css = "ls-reason" if failed else "ls-warning"
+        mark = "" if failed else "⚠ "
         body = f"<div>{safe(full)}</div>" if full.strip().rstrip(".").lower() != headline.lower() else ""
         html += (f"<details class='{css}'><summary>{mark}{safe(headline)}</summary>{body}</details>"
                  if body else f"<div class='{css}'>{mark}{safe(headline)}</div>")
