@@ -137,6 +137,15 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
     }
 
 
+def pending_images(ws: Workspace, sku: str, channel: str | Channel) -> list[dict]:
+    """The plan's images for `channel` (or for every channel) that its page does not have yet, and why (waiting
+    for review, rejected, not made, what they need): `[{"role", "slot", "reason"}]`, for the Approved view."""
+    channel = Channel(channel)
+    return [{"role": gap["role"], "slot": gap["slot"], "reason": gap["reason"]}
+            for gap in sku_coverage(ws, check_sku(sku))["missing"]
+            if gap["kind"] in ("shot", "needs", "consent") and gap.get("channel") in (None, channel.value)]
+
+
 def missing_report(ws: Workspace, sku: str | None = None, role: str | None = None) -> dict:
     """One SKU's coverage, or every SKU's (`{"skus": [...]}`).
 

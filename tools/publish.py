@@ -227,11 +227,10 @@ def pack_preview(ws: Workspace, sku: str, channel: str | Channel) -> dict:
 
     {"sku", "channel", "ready": bool, "problem": str | None, "images": [{"candidate_id", "role", "slot",
     "position", "name", "width", "height", "note", "path"}] in page order, "skipped": [{"candidate_id",
-    "role", "reason"}], "pending": [{"role", "slot", "reason"}], "warnings": [...], "published": bool}. `problem`
-    is why nothing can be published yet (the pack would be refused); `pending`: the images the plan has for this
-    channel that are not on the page yet, with why (waiting for review, not made, what they need), from the same
-    coverage the "What's missing" answers use; `published`: the exports folder already holds this pack (the same
-    images in the same order), so publishing again would change nothing.
+    "role", "reason"}], "warnings": [...], "published": bool}. `problem` is why nothing can be published yet
+    (the pack would be refused); `published`: the exports folder already holds this pack (the same images in
+    the same order), so publishing again would change nothing. What the page still lacks is
+    `tools.coverage.pending_images`.
     """
     channel = normalize_channel(channel)
     roles = {c.id: c.role.value for c in ws.catalog.candidates(check_sku(sku))} if ws.catalog.has_product(sku) else {}
@@ -239,7 +238,7 @@ def pack_preview(ws: Workspace, sku: str, channel: str | Channel) -> dict:
         _, pack, skipped = assemble_pack(ws, sku, channel)
     except Refused as refusal:
         return {"sku": sku, "channel": channel.value, "ready": False, "problem": str(refusal), "images": [],
-                "skipped": [], "pending": [], "warnings": [], "published": False}
+                "skipped": [], "warnings": [], "published": False}
     images = [{"candidate_id": item.candidate.id, "role": item.candidate.role.value,
                "slot": item.shot.slot.value if item.shot else None, "position": position, "name": item.name,
                "width": item.image.width, "height": item.image.height, "note": item.note,
@@ -250,17 +249,7 @@ def pack_preview(ws: Workspace, sku: str, channel: str | Channel) -> dict:
     published = earlier is not None and [e.get("candidate_id") for e in earlier.get("images") or []
                                          if isinstance(e, dict)] == [image["candidate_id"] for image in images]
     return {"sku": sku, "channel": channel.value, "ready": True, "problem": None, "images": images,
-            "skipped": left_out, "pending": pending_images(ws, sku, channel), "warnings": duplicate_warnings(pack),
-            "published": published}
-
-
-def pending_images(ws: Workspace, sku: str, channel: Channel) -> list[dict]:
-    """The plan's images for `channel` (or for every channel) that the page does not have yet, and why."""
-    from tools.coverage import sku_coverage  # coverage reads publish's consent rules: imported when used
-
-    return [{"role": gap["role"], "slot": gap["slot"], "reason": gap["reason"]}
-            for gap in sku_coverage(ws, sku)["missing"]
-            if gap["kind"] in ("shot", "needs", "consent") and gap.get("channel") in (None, channel.value)]
+            "skipped": left_out, "warnings": duplicate_warnings(pack), "published": published}
 
 
 def exports_folder(ws: Workspace, sku: str, channel: str | Channel) -> Path:

@@ -92,6 +92,8 @@ CSS = """
 .ls-plan-notes summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .ls-empty { color: var(--body-text-color-subdued); font-style: italic; }
 #approved-gallery .caption-label { white-space: normal; max-width: 100%; }
+/* the caption sits under the picture, not over the product's lower edge */
+#approved-gallery .thumbnail-item img { height: calc(100% - 2.4em) !important; object-fit: contain; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
 #chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
 /* the chat's "scroll to the latest message" arrow: a solid round button in the corner, not a bare arrow over text */
@@ -944,6 +946,7 @@ def approved_view(ctx: AppContext, sku: str | None, channel: str, *, reviewing: 
     """
     import gradio as gr
 
+    from tools.coverage import pending_images
     from tools.publish import pack_preview
 
     if not sku or not ctx.known(sku):
@@ -951,6 +954,8 @@ def approved_view(ctx: AppContext, sku: str | None, channel: str, *, reviewing: 
     preview = pack_preview(ctx.ws, sku, channel)
     if not preview["ready"] and "no approved images" in (preview["problem"] or ""):
         return gr.update(visible=False), None, approved_markdown(None), gr.update(interactive=False)
+    if preview["ready"]:
+        preview["pending"] = pending_images(ctx.ws, sku, channel)
     images = [(ctx.show(image["path"], 480), approved_caption(image)) for image in preview["images"]]
     # once this pack is in the exports folder, publishing it again would change nothing: no longer the action
     published = bool(preview.get("published"))
@@ -992,6 +997,32 @@ def on_publish(ctx: AppContext, thread_id, history, choice, typed, channel, plan
             _say(turn.history, f"✗ Publishing failed ({type(error).__name__}); nothing stored was lost. Try again.")
     return (*turn_outputs(ctx, turn),
             gr.update(value=zipped, visible=True) if zipped else gr.update())
+
+
+SCROLL_TO_VIEWER = "() => { document.getElementById('viewer').scrollIntoView({block: 'start'}); return []; }"
+
+
+def review_card(ctx: AppContext, cand: dict, states: list, view_out: list):
+    """One candidate's card inside the review (drawn by the review's gr.render): the image, its verdict and notes,
+    "View large" (wired to the large view: `states` in, `view_out` out) and its own decision and words.
+    Returns the decision radio and the words box, which Send decisions reads."""
+    import gradio as gr
+
+    from tools.review import candidate_detail
+
+    cid = cand["id"]
+    detail = candidate_detail(ctx.ws, cid)
+    with gr.Column(min_width=140, elem_classes=["ls-card", f"ls-role-{cand.get('role', '')}"], elem_id=f"card-{cid}"):
+        gr.Image(value=ctx.show(cand.get("path")), show_label=False, height=180, interactive=False,
+                 container=False, buttons=[], format="jpeg", elem_classes=["ls-thumb"])
+        gr.HTML(card_html(cand, detail["warnings"]))
+        view = gr.Button("View large", size="sm", elem_id=f"view-{cid}", elem_classes=["ls-view"])
+        choice = gr.Radio(DECIDE, show_label=False, elem_id=f"decide-{cid}", elem_classes=["ls-decide"],
+                          container=False, key=f"decide-{cid}")
+        note = gr.Textbox(show_label=False, placeholder="What to change?", max_lines=4, elem_id=f"note-{cid}",
+                          elem_classes=["ls-note"], container=False, key=f"note-{cid}")
+    view.click(partial(on_view, ctx, cid), inputs=states, outputs=view_out).then(None, js=SCROLL_TO_VIEWER)
+    return choice, note
 
 
 # -- the layout ---------------------------------------------------------------------------------------------
@@ -1062,6 +1093,7 @@ def build_app(settings: Settings):
                                           height=420, buttons=["fullscreen"], format="jpeg", min_width=140)
                 view_checks = gr.Markdown(elem_id="view-checks")
                 close_view = gr.Button("Close the large view", size="sm", elem_id="close-view")
+            view_out = [viewer, view_title, view_source, view_image, view_other, view_checks]
 
             @gr.render(inputs=[review_state, plan_state])
             def candidates(review, plan):
@@ -1081,7 +1113,7 @@ def build_app(settings: Settings):
                             gr.Markdown(f"### {title}", elem_classes=["ls-shot-title"])
                             with gr.Row(equal_height=False, elem_classes=["ls-cards"]):
                                 for cand in group:
-                                    choice, note = _card(ctx, cand)
+                                    choice, note = review_card(ctx, cand, [review_state, plan_state], view_out)
                                     ids.append(cand["id"])
                                     choices.append(choice)
                                     notes.append(note)
@@ -1089,28 +1121,6 @@ def build_app(settings: Settings):
                                                                      *notes],
                                outputs=turn_out, show_progress="minimal"
                                ).then(on_close_view, outputs=[viewer]).then(None, js=ASK_IN_VIEW)
-
-            def _card(ctx, cand):
-                from tools.review import candidate_detail
-
-                cid = cand["id"]
-                detail = candidate_detail(ctx.ws, cid)
-                with gr.Column(min_width=140, elem_classes=["ls-card", f"ls-role-{cand.get('role', '')}"],
-                               elem_id=f"card-{cid}"):
-                    gr.Image(value=ctx.show(cand.get("path")), show_label=False, height=180, interactive=False,
-                             container=False, buttons=[], format="jpeg", elem_classes=["ls-thumb"])
-                    gr.HTML(card_html(cand, detail["warnings"]))
-                    view = gr.Button("View large", size="sm", elem_id=f"view-{cid}", elem_classes=["ls-view"])
-                    choice = gr.Radio(DECIDE, show_label=False, elem_id=f"decide-{cid}", elem_classes=["ls-decide"],
-                                      container=False, key=f"decide-{cid}")
-                    note = gr.Textbox(show_label=False, placeholder="What to change?", max_lines=4,
-                                      elem_id=f"note-{cid}", elem_classes=["ls-note"], container=False,
-                                      key=f"note-{cid}")
-                view.click(partial(on_view, ctx, cid), inputs=[review_state, plan_state],
-                           outputs=[viewer, view_title, view_source, view_image, view_other, view_checks]
-                           ).then(None, js="() => { document.getElementById('viewer').scrollIntoView({block: "
-                                           "'start'}); return []; }")
-                return choice, note
 
             with gr.Row(elem_id="decide-bar"):
                 send_btn = gr.Button("Send decisions", variant="primary", visible=False, elem_id="send-decisions")

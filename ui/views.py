@@ -295,7 +295,8 @@ def approved_caption(image: dict) -> str:
 
 
 def approved_markdown(preview: dict | None) -> str:
-    """Under the approved page: what the channel will get, what it leaves out and why, or why it cannot publish."""
+    """Under the approved page: what the channel will get, what it leaves out and why, what is not on the page yet
+    (`pending`, from tools.coverage.pending_images), or why it cannot publish."""
     if not preview:
         return "<span class='ls-empty'>Approved images appear here, in the order the page will show them.</span>"
     channel = preview["channel"].capitalize()
