@@ -152,8 +152,10 @@ def test_versions_still_waiting_for_a_shot_already_approved_are_mentioned_as_wai
     for i in range(2):  # two new versions of the main image, not decided
         again = packshot.model_copy(update={"id": f"cand_again{i}", "shot_id": plan.shots[0].id, "seed": 8 + i})
         workspace.catalog.add_candidate(again, Critique(candidate_id=again.id, verdict="pass", score=0.9, checks=[]))
+    fresh = detail.model_copy(update={"id": "cand_detail2", "shot_id": plan.shots[1].id})  # the close-up waits too
+    workspace.catalog.add_candidate(fresh, Critique(candidate_id=fresh.id, verdict="pass", score=0.9, checks=[]))
     report = missing_report(workspace, "DEMO-RING")
-    assert [m["role"] for m in report["missing"]] == ["detail"]
+    assert [(m["role"], m["reason"]) for m in report["missing"]] == [("detail", "1 image waiting for review")]
     assert report["waiting"] == [{"slot": "grid", "role": "packshot", "count": 2}]
     answer = coverage_answer(workspace, "DEMO-RING")
     assert "Also waiting for your review: 2 more versions of the main image." in answer

@@ -63,7 +63,7 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
             })
 
     # 3. Planned shots without a usable approval.
-    waiting: list[dict] = []
+    still_to_review: list[dict] = []
     if plan is None:
         missing.append({"slot": Slot.grid.value, "role": Role.packshot.value, "reason": "no gallery plan yet",
                         "kind": "shot", "shot": None, "channel": None})
@@ -76,7 +76,7 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
             if shot.id in approved_shots or (shot.slot, shot.role, shot.channel) in filled:
                 more = sum(1 for c in catalog.candidates(sku, shot.id) if c.id not in decisions)
                 if more:
-                    waiting.append({"slot": shot.slot.value, "role": shot.role.value, "count": more})
+                    still_to_review.append({"slot": shot.slot.value, "role": shot.role.value, "count": more})
                 continue
             candidates = catalog.candidates(sku, shot.id)
             if not candidates:
@@ -130,7 +130,7 @@ def sku_coverage(ws: Workspace, sku: str) -> dict:
                       "path": str(ws.assets.path(c.asset_id)) if ws.assets.exists(c.asset_id) else None}
                      for c in usable],
         "blocked": [{"id": cid, "reason": why} for cid, why in refused.items()],
-        "waiting": waiting,
+        "waiting": still_to_review,
         "channels": [c.value for c in channels],
         "exported": sorted({e["channel"] for e in exports}),
         "complete": not missing,
