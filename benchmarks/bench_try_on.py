@@ -1,6 +1,7 @@
-"""Try-on on the real hand plate: for each real ring cutout, how it was photographed, the width across
-the finger against the ring size's outer width, the band measured on the finger against the band the
-brief states, and a contact sheet (PNG) to look at. `python -m benchmarks.bench_try_on [OUT.png]`."""
+"""Try-on on the real hand plate: for each real ring photo, how it was photographed (those seen from the side
+or lying down, and two rings together, are refused with a request for another photo), the width across the
+finger against the ring size's outer width, the band measured on the finger against the band the brief
+states, and a contact sheet (PNG) to look at. `python -m benchmarks.bench_try_on [OUT.png]`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from benchmarks.realplates import REALDATA, clean_hand_plate
 RINGS = [("cutouts/nishi_ring_RMIS017G1F.rgba.png", ("US", "10"), 8.0),
          ("cutouts/nishi_ring_RFSV015D1F.rgba.png", ("UK", "L½"), 2.0),
          ("jewelry_packshot/myntra_49056_ring.jpg", ("US", "7"), 2.0),
-         ("jewelry_packshot/myntra_48927_ring.jpg", ("US", "7"), 2.0)]
+         ("jewelry_packshot/myntra_48927_ring.jpg", ("US", "7"), 2.0),
+         ("jewelry_packshot/myntra_59459_ring.jpg", ("US", "7"), 2.0),
+         ("jewelry_packshot/myntra_59468_ring.jpg", ("US", "7"), 2.0),
+         *((f"masks/samlora_{name}.jpg", ("US", "7"), 2.0)
+           for name in ("ring2", "ring4", "ring5", "ring6", "ring7", "ring8", "ring_test_1", "ring_test_2"))]
 
 
 def main(out: str = "try_on_sheet.png") -> int:
@@ -45,7 +50,9 @@ def main(out: str = "try_on_sheet.png") -> int:
             result = studio.composite_try_on(plate, cutout, anchor, product_width_mm=fit.across_mm,
                                              mm_per_px=mm_per_px, body_mask=body, size=(800, 800))
         except studio.StudioError as exc:
-            print(f"{Path(name).name:<34} {'side':<6} {fit.across_mm:>10.2f} {'-':>9} {band:>11.1f} {'-':>14}  refused: {exc}")
+            view = studio.ring_view(studio.trim(cutout)[0])
+            print(f"{Path(name).name:<34} {view:<6} {fit.across_mm:>10.2f} {'-':>9} {band:>11.1f} {'-':>14}  "
+                  f"refused: {str(exc).split(',')[0]}")
             continue
         p = result.placed
         measured_band = result.params["band_width_mm_on_plate"]
