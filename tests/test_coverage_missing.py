@@ -159,3 +159,12 @@ def test_versions_still_waiting_for_a_shot_already_approved_are_mentioned_as_wai
     assert report["waiting"] == [{"slot": "grid", "role": "packshot", "count": 2}]
     answer = coverage_answer(workspace, "DEMO-RING")
     assert "Also waiting for your review: 2 more versions of the main image." in answer
+
+
+def test_a_gap_names_its_place_once():
+    from tools.coverage import _gap_line
+
+    assert _gap_line({"slot": "campaign", "role": "campaign", "channel": None, "reason": "planned"}) == \
+        "campaign image: planned"
+    assert _gap_line({"slot": "hero", "role": "lifestyle", "channel": "etsy", "reason": "planned"}) == \
+        "lifestyle scene (hero, Etsy): planned"

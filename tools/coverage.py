@@ -240,9 +240,12 @@ def _gap_reason(ws: Workspace, gap) -> str:
 
 
 def _gap_line(gap: dict) -> str:
+    named = ROLE_WORDS.get(gap["role"], gap["role"])
     where = SLOT_WORDS.get(gap["slot"], gap["slot"])
-    channel = f", {gap['channel'].capitalize()}" if gap.get("channel") else ""
-    return f"{ROLE_WORDS.get(gap['role'], gap['role'])} ({where}{channel}): {gap['reason']}"
+    where = "" if where in named else where  # "campaign image", not "campaign image (campaign)"
+    channel = gap["channel"].capitalize() if gap.get("channel") else ""
+    place = ", ".join(x for x in (where, channel) if x)
+    return f"{named}" + (f" ({place})" if place else "") + f": {gap['reason']}"
 
 
 def coverage_answer(ws: Workspace, sku: str | None = None, role: str | None = None) -> str:

@@ -314,7 +314,8 @@ def approved_markdown(preview: dict | None) -> str:
         lines.append(f"- Left out, the {role_word(left.get('role', ''))}: {safe(left['reason'])}")
     for gap in preview.get("pending") or []:
         slot = SLOT_WORDS.get(gap.get("slot") or "", "")
-        lines.append(f"- Not on the page yet, the {role_word(gap['role'])}" + (f" ({slot})" if slot else "")
+        named = role_word(gap["role"])
+        lines.append(f"- Not on the page yet, the {named}" + (f" ({slot})" if slot and slot not in named else "")
                      + f": {safe(gap['reason'])}")
     for warning in preview.get("warnings") or []:
         lines.append(f"- ⚠ {safe(warning)}")
