@@ -559,3 +559,12 @@ def test_a_refused_upload_says_the_message_waits_in_the_box_only_when_one_was_ty
     bare = list(on_send(ctx, {"text": "", "files": [str(broken)]}, [], "t-up2", None, None, False, None, None))
     said = bare[-1][1][-1]["content"]
     assert said.endswith("Attach a JPEG, PNG or WebP photo and send it again.") and "still in the box" not in said
+
+
+def test_the_large_views_decision_buttons_name_the_image_they_decide():
+    from ui.views import view_decisions_html
+
+    html = view_decisions_html("cand_0a1b2c")
+    assert html.count("data-cid='cand_0a1b2c'") == 3
+    assert [a for a in ("approve", "reject", "change") if f"data-action='{a}'" in html] == ["approve", "reject", "change"]
+    assert "data-cid='x&#x27; onclick=&#x27;" in view_decisions_html("x' onclick='")  # an id never becomes markup

@@ -418,12 +418,18 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
         packshots = [c for c in cards if page.locator(f"#card-{c}.ls-role-packshot").count()]
         assert packshots, "no main image was made"
         flagged = page.locator(f"#card-{packshots[0]} .ls-fail").count() > 0
+        # Send decisions looks secondary until a card has a choice: then it is the screen's primary action.
+        idle = page.evaluate("() => getComputedStyle(document.getElementById('send-decisions')).backgroundColor")
         page.click(f"#view-{packshots[0]}")
         page.wait_for_selector("#viewer #view-source img")
         page.wait_for_selector("#viewer #view-image img")
         assert in_viewport(page, "#viewer")
         assert page.locator("#view-checks li").count() >= 3
         assert page.locator("#view-other img").count() == 1  # the other version of the same shot, to compare
+        # a decision made in the large view is the card's own (sent with the others by Send decisions)
+        page.click("#view-decide button[data-action=reject]")
+        assert page.locator(f"#decide-{packshots[0]} input[value=reject]").is_checked()
+        assert "ls-chosen" in page.locator("#view-decide button[data-action=reject]").get_attribute("class")
         assert_seller_words(page, "large view")
         shoot(page, "03-large-view")
         page.click("#close-view")
@@ -434,8 +440,6 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
         assert scenes, "the ring's gallery was expected to plan a lifestyle scene"
         changed = scenes[0]
         untouched = next(c for c in cards if c not in (packshots[0], changed))
-        # Send decisions looks secondary until a card has a choice: then it is the screen's primary action.
-        idle = page.evaluate("() => getComputedStyle(document.getElementById('send-decisions')).backgroundColor")
         # A flagged image is approved only with the seller's reason, typed on its card.
         _decide(page, packshots[0], "approve", "I checked it against my photo: the ring is whole" if flagged else "")
         # "Change" with no words: the card opens its box and asks; Send sends nothing until it is filled.

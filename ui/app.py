@@ -43,6 +43,7 @@ from ui.views import (
     review_decisions,
     role_word,
     safe,
+    view_decisions_html,
 )
 
 log = logging.getLogger("listing_studio.ui")
@@ -95,6 +96,10 @@ CSS = """
 /* the caption sits under the picture, not over the product's lower edge */
 #approved-gallery .thumbnail-item img { height: calc(100% - 2.4em) !important; object-fit: contain; }
 #viewer { border: 2px solid var(--color-accent); border-radius: 12px; padding: 8px; }
+.ls-view-decide { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+.ls-view-pick { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 4px 14px;
+                background: var(--button-secondary-background-fill); cursor: pointer; }
+.ls-view-pick.ls-chosen { border: 2px solid var(--color-accent); font-weight: 600; }
 #chat code, #plan code { white-space: pre-wrap; word-break: break-word; }
 /* the chat's "scroll to the latest message" arrow: a solid round button in the corner, not a bare arrow over text */
 #chat .scroll-down-button-container { left: auto !important; right: 12px; transform: none !important; }
@@ -155,6 +160,22 @@ PAGE_JS = """
     const input = event.target;
     if (input instanceof HTMLInputElement && input.type === 'file' && input.closest('#brief')) input.value = '';
   }, true);
+  // The large view's decision buttons set the image's own card (sent with the others by Send decisions); a
+  // decision that needs words brings the card's box into view.
+  document.addEventListener('click', (event) => {
+    const pick = event.target.closest('#view-decide button[data-cid]');
+    if (!pick) return;
+    const card = document.getElementById('card-' + pick.dataset.cid);
+    const input = card && card.querySelector('.ls-decide input[value="' + pick.dataset.action + '"]');
+    if (!input) return;
+    input.closest('label').click();
+    document.querySelectorAll('#view-decide button').forEach((b) => b.classList.toggle('ls-chosen', b === pick));
+    if (pick.dataset.action === 'change' || (pick.dataset.action === 'approve' && card.querySelector('.ls-fail'))) {
+      card.scrollIntoView({block: 'center'});
+      const box = card.querySelector('.ls-note textarea');
+      if (box) box.focus();
+    }
+  });
   // A card's box asks for what its decision needs: what to change, or why an image that differs is approved.
   const asks = {approve: 'Why approve it? (optional)', reject: 'Why not? (optional)', change: 'What to change?'};
   document.addEventListener('change', (event) => {
@@ -694,7 +715,7 @@ def on_decide(ctx: AppContext, candidate_ids: list[str], history, thread_id, rev
 
 def on_view(ctx: AppContext, candidate_id: str, review, plan):
     """The large view: the source photo, this image, and the other version of the shot (or the one a
-    change request replaced), with the checks in plain words."""
+    change request replaced), the decision buttons (they set the image's card) and the checks in plain words."""
     import gradio as gr
 
     from tools.review import candidate_detail
@@ -715,7 +736,7 @@ def on_view(ctx: AppContext, candidate_id: str, review, plan):
             gr.update(value=ctx.show(detail["source_path"], 1200), label="Your photo"),
             gr.update(value=ctx.show(detail["path"], 1200), label="This image"),
             gr.update(value=ctx.show(other, 1200), label=other_label or "Other version", visible=bool(other)),
-            checks_markdown(detail))
+            view_decisions_html(candidate_id), checks_markdown(detail))
 
 
 def on_cutout_view(ctx: AppContext, choice):
@@ -1091,9 +1112,10 @@ def build_app(settings: Settings):
                                           buttons=["fullscreen"], format="jpeg", min_width=140)
                     view_other = gr.Image(label="Other version", interactive=False, elem_id="view-other",
                                           height=420, buttons=["fullscreen"], format="jpeg", min_width=140)
+                view_decide = gr.HTML(elem_id="view-decide")
                 view_checks = gr.Markdown(elem_id="view-checks")
                 close_view = gr.Button("Close the large view", size="sm", elem_id="close-view")
-            view_out = [viewer, view_title, view_source, view_image, view_other, view_checks]
+            view_out = [viewer, view_title, view_source, view_image, view_other, view_decide, view_checks]
 
             @gr.render(inputs=[review_state, plan_state])
             def candidates(review, plan):

@@ -168,6 +168,15 @@ def card_html(candidate: dict, warnings: list[str] | None = None) -> str:
     return html
 
 
+def view_decisions_html(candidate_id: str) -> str:
+    """The large view's Approve / Reject / Change: each sets the decision on the image's own card (the page's
+    script, ui.app.PAGE_JS), so a decision made here is sent with the others by Send decisions."""
+    cid = escape(candidate_id, quote=True)
+    buttons = "".join(f"<button type='button' class='ls-view-pick' data-cid='{cid}' data-action='{action}'>{label}</button>"
+                      for label, action in (("Approve", "approve"), ("Reject", "reject"), ("Change…", "change")))
+    return f"<div class='ls-view-decide'><span>Your decision:</span>{buttons}</div>"
+
+
 def checks_markdown(detail: dict) -> str:
     """The large view's checks: every check in plain words, failed ones first; each concern once. A passing
     check whose concern a warning also raises (an enlargement) gives way to the warning, which says what to
