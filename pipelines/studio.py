@@ -421,13 +421,32 @@ def anchor_from_mask(mask: Image.Image | np.ndarray) -> PlateAnchor:
     return PlateAnchor((float(mean[0]), float(mean[1])), [tuple(map(float, p1)), tuple(map(float, p2))], angle, span)
 
 
+def _plate_crop_width(plate_size: tuple[int, int], anchor: PlateAnchor, size: tuple[int, int]) -> float:
+    """How wide a crop of the plate frame_plate takes for an output of `size`: the hand, not the whole plate."""
+    w, h = size
+    pw, ph = plate_size
+    return min(pw, ph * w / h, max(anchor.span_px * 9, 64) * max(1.0, w / h))
+
+
+def plate_output_size(plate_size: tuple[int, int], anchor: PlateAnchor, size: tuple[int, int], *,
+                      max_enlarge: float, min_long: int = 0) -> tuple[tuple[int, int], float]:
+    """The output size for a plate framed to `size`'s aspect under the small-photo policy: the plate's crop
+    enlarged at most `max_enlarge` times, unless the channel's minimum long side (`min_long`) needs more; never
+    larger than `size`. Returns ((width, height), the plate's enlargement at that size)."""
+    w, h = size
+    crop = _plate_crop_width(plate_size, anchor, size)
+    k = min(w / crop, max(max_enlarge, min_long / max(w, h) * w / crop))
+    out = (max(1, round(w * k * crop / w)), max(1, round(h * k * crop / w)))
+    return out, out[0] / crop
+
+
 def frame_plate(plate: Image.Image, anchor: PlateAnchor, mm_per_px: float, size: tuple[int, int],
                 body_mask: np.ndarray | None = None):
     """Crop the plate to the output aspect around the anchor (as large as the plate allows) and scale it
     to `size`. Returns (plate, anchor, mm_per_px, body mask) in output pixels."""
     w, h = size
     pw, ph = plate.size
-    cw = min(pw, ph * w / h, max(anchor.span_px * 9, 64) * max(1.0, w / h))  # the hand, not the whole plate
+    cw = _plate_crop_width(plate.size, anchor, size)
     ch = cw * h / w
     cx, cy = anchor.center
     x0 = float(np.clip(cx - cw / 2, 0, pw - cw))
@@ -589,11 +608,16 @@ def loop_turn(item: Image.Image) -> float:
 
 def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAnchor, *, product_width_mm: float,
                      mm_per_px: float, body_mask: np.ndarray | None = None, kind: str = "ring",
-                     behind: bool = True, shadow: float = 0.3, size: tuple[int, int] | None = None) -> StudioImage:
+                     behind: bool = True, shadow: float = 0.3, size: tuple[int, int] | None = None,
+                     max_enlarge: float | None = None, min_long: int = 0) -> StudioImage:
     """Put the product on the plate at the anchor, at true scale (product_width_mm / mm_per_px pixels
     wide), turned to lie across the finger (or wrist); for a ring whose photo shows the band loop, the band
     below the hole's centre passes behind the finger (hidden where `body_mask` covers it); a soft shadow
-    falls on the skin. `Placed.hidden_below` records what may be hidden, for the vision check."""
+    falls on the skin. `Placed.hidden_below` records what may be hidden, for the vision check.
+
+    With `size` the plate is framed to that size; with `max_enlarge` too, the small-photo policy holds for the
+    model's photo as for the product's: the output shrinks so the plate is enlarged at most that much, unless the
+    channel's minimum long side (`min_long`) needs more, which is then said in a warning."""
     # 1. Check inputs
     if product_width_mm <= 0 or mm_per_px <= 0:
         raise StudioError(f"product_width_mm and mm_per_px must be positive, got {product_width_mm}, {mm_per_px}")
@@ -606,7 +630,11 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
         if turn:
             item, _ = trim(item.rotate(turn, resample=Image.BICUBIC, expand=True))
     plate = plate.convert("RGB")
+    plate_enlarged = 1.0
     if size is not None:  # the scene (not the product) is cropped and scaled to the shot's size
+        if max_enlarge is not None:
+            size, plate_enlarged = plate_output_size(plate.size, anchor, size, max_enlarge=max_enlarge,
+                                                     min_long=min_long)
         plate, anchor, mm_per_px, body_mask = frame_plate(plate, anchor, mm_per_px, size, body_mask)
     pw, ph = plate.size
 
@@ -689,6 +717,9 @@ def composite_try_on(plate: Image.Image, cutout: Image.Image, anchor: PlateAncho
     warnings = []
     if scale > 1.01:
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach true scale")
+    if max_enlarge is not None and plate_enlarged > max_enlarge + 0.01:
+        warnings.append(f"the model's photo is enlarged {plate_enlarged:.1f}x to reach the channel's minimum size; "
+                        "it may look soft when zoomed: a larger model photo would be sharper")
     band_px = band_height_px(item) * scale if view == "top" else None
     params = {"product_width_mm": product_width_mm, "mm_per_px": mm_per_px, "target_width_px": round(target_w, 1),
               "ring_view": view, "ring_turn": round(turn, 1), "band_width_mm_on_plate": round(band_px * mm_per_px, 2) if band_px else None,

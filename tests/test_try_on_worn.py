@@ -287,3 +287,24 @@ def test_a_try_on_that_cannot_be_made_says_why_in_what_the_product_is_missing(wo
         "one ring alone" in gap["reason"]
     answer = coverage_answer(workspace, "SET-1")
     assert "two rings together" in answer and "not rendered yet" not in answer.split("try-on")[1].split("\n")[0]
+
+
+def test_a_small_model_photo_is_enlarged_only_as_far_as_the_small_photo_policy_allows(realdata, real_hand_plate):
+    """The model's photo follows the policy the product's photo does: enlarged freely up to 2x, beyond that only to
+    reach the channel's minimum (1000 px), with a warning; a photo large enough fills the planned frame."""
+    plate, anchor, body, mm_per_px = _plate(real_hand_plate)
+    ring = Image.open(realdata / "cutouts" / "nishi_ring_RMIS017G1F.rgba.png").convert("RGBA")
+    policy = {"size": (1600, 1600), "max_enlarge": 2.0, "min_long": 1000}
+    small = studio.composite_try_on(plate, ring, anchor, product_width_mm=22, mm_per_px=mm_per_px, body_mask=body,
+                                    **policy)
+    assert small.image.size == (1000, 1000)  # not the planned 1600: the hand's crop is under 500 px
+    assert any(w.startswith("the model's photo is enlarged") for w in small.warnings), small.warnings
+    # the same hand photographed three times as large fills the planned frame, and nothing is said
+    big = plate.resize((plate.width * 3, plate.height * 3), Image.LANCZOS)
+    big_anchor = studio.PlateAnchor((anchor.center[0] * 3, anchor.center[1] * 3),
+                                    [(x * 3, y * 3) for x, y in anchor.points], anchor.angle, anchor.span_px * 3)
+    big_body = np.asarray(Image.fromarray(body).resize(big.size, Image.NEAREST))
+    large = studio.composite_try_on(big, ring, big_anchor, product_width_mm=22, mm_per_px=mm_per_px / 3,
+                                    body_mask=big_body, **policy)
+    assert large.image.size == (1600, 1600)
+    assert not any("model's photo" in w for w in large.warnings)

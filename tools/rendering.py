@@ -15,7 +15,7 @@ from PIL import Image
 
 from tools.errors import BadInput
 from tools.models import Placement, Product, Shot
-from tools.rules import PLATE_KIND
+from tools.rules import CHANNEL_SPECS, NO_UPSCALE_CHANNELS, PLATE_KIND, enlarge_limits
 
 
 @dataclass
@@ -74,6 +74,17 @@ def try_on_width_mm(product: Product) -> tuple[float, list[str]]:
     return width_mm, warnings
 
 
+def plate_enlargement(shot: Shot) -> dict:
+    """The small-photo policy for a model's photo in a try-on: enlarged freely up to the channel's free limit (2x),
+    beyond that only to reach its minimum size (at least 1000 px, as for the product), never for a channel that
+    forbids upscaled images beyond its own minimum."""
+    spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
+    free, _ = enlarge_limits(shot.channel)
+    min_long = spec.min_long_side if shot.channel in NO_UPSCALE_CHANNELS and spec else \
+        max(1000, spec.min_long_side if spec else 1000)
+    return {"max_enlarge": free, "min_long": min(min_long, max(shot.width, shot.height))}
+
+
 def studio_try_on(ws, product: Product, shot: Shot, cutout: Image.Image, index: int = 0) -> Rendered:
     """The product composited on a registered plate whose talent consents to the shot's channel, at true
     scale, at the plate's anchor, occluded along the body's outline."""
@@ -93,7 +104,7 @@ def studio_try_on(ws, product: Product, shot: Shot, cutout: Image.Image, index: 
         result = studio.composite_try_on(image, cutout, plate_anchor(plate), product_width_mm=width_mm,
                                          mm_per_px=plate.mm_per_px, body_mask=body_mask(ws, plate),
                                          kind=plate.anchor.kind, shadow=0.3 if index % 2 == 0 else 0.2,
-                                         size=(shot.width, shot.height))
+                                         size=(shot.width, shot.height), **plate_enlargement(shot))
     except studio.StudioError as exc:
         raise BadInput(f"the try-on cannot be made: {exc}") from None
     rendered = from_studio(result, plate_id=plate.id, talent_id=plate.talent_id)
