@@ -566,10 +566,11 @@ def behind_the_finger(item: Image.Image) -> np.ndarray | None:
     lowest = np.full(w, -1)
     for col in cols:
         column = hole[:, col]
-        start = max(centre, int(np.argmax(column)))  # from the centre row, or the opening's top in this column
-        if not column[start]:  # the opening ends above the centre here: its lowest pixel is the rim
+        below = np.nonzero(column[centre:])[0]
+        if below.size == 0:  # the opening ends above the centre in this column: its lowest pixel is the rim
             lowest[col] = h - 1 - int(np.argmax(column[::-1]))
             continue
+        start = centre + int(below[0])  # the opening at or below the centre (below a stone hanging into it)
         run_end = np.nonzero(~column[start:])[0]
         lowest[col] = start + (int(run_end[0]) - 1 if run_end.size else h - 1 - start)
     rim = np.interp(np.arange(w), cols, lowest[cols])  # beside the opening: the rim's end, held
