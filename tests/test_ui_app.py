@@ -543,6 +543,7 @@ def test_the_download_box_follows_the_product_and_channel_shown(workspace):
     offered = on_download_view(ctx, "DEMO-RING", "amazon")
     assert offered["visible"] and Path(offered["value"]).name == "DEMO-RING-amazon.zip"
     assert "manifest.json" in [Path(n).name for n in zipfile.ZipFile(offered["value"]).namelist()]
+    assert on_download_view(ctx, "DEMO-RING", "amazon")["value"] == offered["value"]  # zipped once per pack
     for choice, channel in (("DEMO-RING", "etsy"), ("DEMO-NECKLACE", "amazon"), (NEW_SKU, "amazon"), ("DEMO-RING", None)):
         assert on_download_view(ctx, choice, channel) == {"__type__": "update", "value": None, "visible": False}
 

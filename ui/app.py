@@ -549,10 +549,19 @@ def on_download_view(ctx: AppContext, choice, channel):
 
 
 def zipped_pack(ctx: AppContext, sku: str, channel: str, folder: Path) -> str:
-    """A zip of a published pack in the media folder, for the browser to download."""
-    target = ctx.media / "downloads" / uuid.uuid4().hex / f"{sku}-{channel}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return shutil.make_archive(str(target), "zip", root_dir=folder)
+    """A zip of a published pack in the media folder, for the browser to download: made once per pack (named by
+    its manifest), so showing the same product again does not copy it again."""
+    import hashlib
+
+    manifest = folder / "manifest.json"
+    key = hashlib.sha256(manifest.read_bytes()).hexdigest()[:16] if manifest.is_file() else uuid.uuid4().hex
+    zipped = ctx.media / "downloads" / key / f"{sku}-{channel}.zip"  # a SKU may hold dots: no with_suffix
+    if zipped.is_file():
+        return str(zipped)
+    zipped.parent.mkdir(parents=True, exist_ok=True)
+    partial_name = _partial(zipped)  # two events may zip the same pack at once: each writes its own, then renames
+    os.replace(shutil.make_archive(str(partial_name), "zip", root_dir=folder), zipped)
+    return str(zipped)
 
 
 def on_new_chat(ctx: AppContext):
