@@ -308,3 +308,41 @@ def test_a_small_model_photo_is_enlarged_only_as_far_as_the_small_photo_policy_a
                                     body_mask=big_body, **policy)
     assert large.image.size == (1600, 1600)
     assert not any("model's photo" in w for w in large.warnings)
+
+
+def test_a_try_on_has_one_version_per_model_photo(workspace, realdata, real_hand_plate):
+    """Two versions on one model photo differed only in their shadow: the plan makes one version per usable model
+    photo (up to the brief's count), says so, and each version is made on its own photo."""
+    from tools.models import Brief, Category, Channel, Product
+    from tools.plates import register_plate
+    from tools.production import plan_with_plates
+
+    plate_path, mask_path = real_hand_plate
+    product = workspace.catalog.upsert_product(Product(sku="RING-V", category=Category.ring, title="ring"))
+    brief = Brief(channels=[Channel.etsy])
+    register_plate(workspace, plate_path, kind="hand", mask=mask_path, plate_id="hand-ana", talent_name="Ana",
+                   consent_channels=["etsy"])
+    (one,) = [s for s in plan_with_plates(workspace, product, brief, [Channel.etsy]).shots if s.role.value == "try_on"]
+    assert one.count == 1 and one.options["plate_ids"] == ["hand-ana"]
+    notes = plan_with_plates(workspace, product, brief, [Channel.etsy]).notes
+    assert any("one per model photo" in n and "add another model photo" in n for n in notes), notes
+    mirrored = plate_path.with_name("hand-mirrored.png")
+    Image.open(plate_path).transpose(Image.FLIP_LEFT_RIGHT).save(mirrored)
+    mirrored_mask = mask_path.with_name("hand-mirrored.mask.png")
+    Image.open(mask_path).transpose(Image.FLIP_LEFT_RIGHT).save(mirrored_mask)
+    register_plate(workspace, mirrored, kind="hand", mask=mirrored_mask, plate_id="hand-bo", talent_name="Bo",
+                   consent_channels=["etsy"])
+    (two,) = [s for s in plan_with_plates(workspace, product, brief, [Channel.etsy]).shots if s.role.value == "try_on"]
+    assert two.count == 2 and sorted(two.options["plate_ids"]) == ["hand-ana", "hand-bo"]
+    # made: each version on its own model photo
+    from tools.models import Dimensions
+    from tools.prepare import ingest_product
+    from tools.production import produce_shot
+
+    sized = Brief(channels=[Channel.etsy], dimensions=Dimensions(inner_diameter_mm=17.3))
+    ring, _ = ingest_product(workspace, "RING-W", [str(realdata / "masks" / "samlora_ring2.jpg")], category="ring",
+                             brief=sized)
+    plan = workspace.catalog.save_plan(plan_with_plates(workspace, ring, sized, [Channel.etsy]))
+    try_on = next(s for s in plan.shots if s.role.value == "try_on")
+    made = produce_shot(workspace, "RING-W", try_on, max_rerenders=0)
+    assert sorted(candidate.plate_id for candidate, _ in made) == ["hand-ana", "hand-bo"]

@@ -73,7 +73,7 @@ def render_shot(ws: Workspace, sku: str, shot: Shot, *, engine: str | None = Non
             placement=rendered.placement, attempt=attempt, warnings=list(rendered.warnings),
             params={k: v for k, v in params.items() if k not in ("plate_id", "talent_id")},
             talent_id=talent_id if shot.role is not Role.try_on else None,
-            plate_id=plate_id if shot.role is Role.try_on else None,
+            plate_id=(rendered.plate_id or plate_id) if shot.role is Role.try_on else None,  # each on its own
         )
         candidates.append(ws.catalog.add_candidate(candidate))
     report(progress, f"rendering {shot.role.value}", "done", f"rendered {len(candidates)} {shot.role.value} "

@@ -95,7 +95,9 @@ def studio_try_on(ws, product: Product, shot: Shot, cutout: Image.Image, index: 
     kind = shot.options.get("plate_kind") or PLATE_KIND.get(product.category)
     if kind is None:
         raise BadInput(f"try-on is for jewelry and watches, not {product.category.value}")
-    plate = usable_plate(ws, kind, shot.channel, plate_id=shot.options.get("plate_id"))
+    # each version on its own model photo where the plan has several
+    plates = shot.options.get("plate_ids") or [shot.options.get("plate_id")]
+    plate = usable_plate(ws, kind, shot.channel, plate_id=plates[index % len(plates)])
     # 2. The real size
     width_mm, warnings = try_on_width_mm(product)
     # 3. Composite on the plate

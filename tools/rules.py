@@ -247,8 +247,14 @@ def plan_gallery(product: Product, brief: Brief | None, channels: list[Channel] 
                 {"plate_kind": kind})
             notes.append(f"try-on needs a registered {kind} plate whose talent consents to {primary.value}")
         elif candidates:
+            # one version per model photo: a second version on the same photo differed only in its shadow
+            versions = min(count, len(candidates))
             add(Role.try_on, Slot.gallery_2, 1600, 1600, f"{category.value} worn on plate {candidates[0].id}, true scale",
-                {"plate_kind": kind, "plate_id": candidates[0].id})
+                {"plate_kind": kind, "plate_id": candidates[0].id,
+                 "plate_ids": [plate.id for plate in candidates[:versions]]}, n=versions)
+            if versions < count:
+                notes.append(f"{versions} try-on version{'s' if versions != 1 else ''}: one per model photo "
+                             f"({kind}); add another model photo for another version")
         else:
             cannot(Role.try_on, Slot.gallery_2, try_on_request(kind, primary, sum(p.kind == kind for p in plates)),
                    f"plate:{kind}")
