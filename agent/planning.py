@@ -17,7 +17,14 @@ from agent.offline.intents import campaign_additions, parse_plan_edit
 from agent.state import StudioState
 from tools.errors import ListingError
 from tools.models import Brief, GalleryPlan, Role
-from tools.plan import apply_edit, brief_for_rules, campaign_shot, plan_with_plates, size_for_aspect  # noqa: F401
+from tools.plan import (  # noqa: F401
+    apply_edit,
+    brief_for_rules,
+    campaign_shot,
+    plan_with_plates,
+    size_for_aspect,
+    usable_plate_ids,
+)
 
 ADD_CUES = re.compile(r"\b(?:add|another|extra|plus|include|new|also)\b|\d")  # words that ask for more shots
 
@@ -89,7 +96,7 @@ def edit_plan(state: StudioState, runtime: Runtime[StudioContext]) -> dict:
                           "shots with a winter mood\"."}
     progress("Changing the plan", "running")
     try:
-        result = apply_edit(current, edit)
+        result = apply_edit(current, edit, try_on_plates=usable_plate_ids(ws, ws.catalog.get_product(current.sku)))
     except ListingError as exc:
         return {"answer": str(exc)}
     if not (result.to_render or result.dropped or result.added or result.replaced):

@@ -17,7 +17,7 @@ from agent.offline.reader import find_mood
 from agent.state import ShotTask, StudioState
 from tools.errors import BadInput, ListingError
 from tools.models import Decision, GalleryPlan, Shot
-from tools.plan import apply_edit, replan_from_changes
+from tools.plan import apply_edit, replan_from_changes, usable_plate_ids
 from tools.progress import ProgressEvent
 
 # The app's re-cut asks for the shots waiting for review to be made again, unchanged, from the corrected cutout.
@@ -291,7 +291,7 @@ def _plan_edit_during_review(state: StudioState, runtime: Runtime[StudioContext]
         return None
     ws = runtime.context.ws
     try:
-        result = apply_edit(plan, edit)
+        result = apply_edit(plan, edit, try_on_plates=usable_plate_ids(ws, ws.catalog.get_product(plan.sku)))
     except ListingError as exc:
         reply_event(str(exc))
         return {"decisions": None, "rereview": True}

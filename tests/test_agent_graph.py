@@ -466,5 +466,6 @@ def test_add_a_try_on_after_a_model_photo_is_stored(ws, photos, real_hand_plate)
     assert 'a model photo for it is ready: say "add a try-on"' in coverage_answer(ws, "RING-TO")
     events = _run(agent.send("t1", "add a try-on"))
     said = events["reply"][-1]["text"]
-    assert "try_on" in [s.role.value for s in ws.catalog.latest_plan("RING-TO").shots]
+    (try_on,) = [s for s in ws.catalog.latest_plan("RING-TO").shots if s.role.value == "try_on"]
+    assert try_on.options["plate_ids"] == [ws.catalog.plates("hand")[0].id]  # made on the stored model photo
     assert "The try-on could not be made: " in said and "real width in mm" in said and "try_on" not in said, said

@@ -346,3 +346,26 @@ def test_a_try_on_has_one_version_per_model_photo(workspace, realdata, real_hand
     try_on = next(s for s in plan.shots if s.role.value == "try_on")
     made = produce_shot(workspace, "RING-W", try_on, max_rerenders=0)
     assert sorted(candidate.plate_id for candidate, _ in made) == ["hand-ana", "hand-bo"]
+
+
+def test_a_try_on_added_in_the_chat_has_one_version_per_model_photo():
+    """"add a try-on" after a model photo is stored gets one version per photo it may use, as a planned one does."""
+    from tools.models import Channel, GalleryPlan, NotPlanned, Role, Shot, Slot
+    from tools.plan import PlanEdit, ShotAdd, apply_edit
+
+    plan = GalleryPlan(sku="RING-1", shots=[Shot(role=Role.packshot, slot=Slot.grid, channel=Channel.amazon,
+                                                  width=2000, height=2000, count=2)],
+                       not_planned=[NotPlanned(role=Role.try_on, slot=Slot.gallery_2, channel=Channel.amazon,
+                                               reason="a try-on needs a photo of a hand", needs="plate:hand")])
+    edit = PlanEdit(add=[ShotAdd(role=Role.try_on)])
+
+    def added(plates):
+        result = apply_edit(plan, edit, try_on_plates=lambda channel: plates if channel is Channel.amazon else [])
+        return next(s for s in result.plan.shots if s.role is Role.try_on), result.summary()
+
+    one, said = added(["hand-a"])
+    assert one.count == 1 and one.options["plate_ids"] == ["hand-a"] and "1 version" in said
+    two, _ = added(["hand-a", "hand-b", "hand-c"])
+    assert two.count == 2 and two.options["plate_ids"] == ["hand-a", "hand-b"]
+    unknown, _ = added([])  # no usable photo known: as many versions as the plan's others, the plate found when made
+    assert unknown.count == 2 and "plate_ids" not in unknown.options

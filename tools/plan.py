@@ -10,6 +10,7 @@ asked for without one renders as many as the plan's other shots.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import Field
 
@@ -190,9 +191,24 @@ def _unchangeable(shot: Shot, edit: PlanEdit) -> str:
     return limit_refusal(shot.role.value, previous_look(shot), edit.changes)
 
 
-def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = None) -> EditResult:
+def usable_plate_ids(ws: Workspace, product: Product) -> Callable[[Channel | None], list[str]]:
+    """For apply_edit: the ids of the model photos a try-on of `product` may use on a channel (consent holds)."""
+    from tools.plates import list_plates, plate_refusal
+    from tools.rules import PLATE_KIND
+
+    kind = PLATE_KIND.get(product.category)
+
+    def usable(channel: Channel | None) -> list[str]:
+        return [p.id for p in list_plates(ws, kind) if plate_refusal(ws, p, channel) is None] if kind else []
+
+    return usable
+
+
+def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = None,
+               try_on_plates: Callable[[Channel | None], list[str]] | None = None) -> EditResult:
     """Apply a chat edit to a plan: drop, then re-style, then add. Returns the new plan, the shots to render
-    and what changed (nothing is dropped or replaced without being listed)."""
+    and what changed (nothing is dropped or replaced without being listed). `try_on_plates(channel)`: the model
+    photos a try-on added for that channel may use; it gets one version per photo, as the rules plan it."""
     # 1. Check inputs
     if edit.empty:
         raise BadInput("the edit changes nothing; say which shots to add, remove or change")
@@ -263,11 +279,15 @@ def apply_edit(plan: GalleryPlan, edit: PlanEdit, default_count: int | None = No
             slot = template.slot if template else gap.slot if gap else Slot.gallery_3
             channel = template.channel if template else gap.channel if gap and gap.channel else (
                 plan.channels[0] if plan.channels else None)
+            # a new shot has nothing to verify against: the template's change record stays behind
+            options = {k: v for k, v in template.options.items() if k != "change"} if template else {}
+            plates = try_on_plates(channel) if add.role is Role.try_on and template is None and try_on_plates else []
+            if plates:  # one version per model photo (versions on one photo differ only in their shadow)
+                count = min(count, len(plates))
+                options = {**options, "plate_id": plates[0], "plate_ids": plates[:count]}
             shot = Shot(role=add.role, slot=slot, channel=channel,
                         width=width, height=height, scene=template.scene if template else f"{add.role.value} as asked",
-                        mood=mood, count=count,
-                        # a new shot has nothing to verify against: the template's change record stays behind
-                        options={k: v for k, v in template.options.items() if k != "change"} if template else {})
+                        mood=mood, count=count, options=options)
         shots.append(shot)
         result.to_render.append(shot.id)
         result.added.append(f"{shot_label(shot)} ({count} version{'s' if count != 1 else ''})")
