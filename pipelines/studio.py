@@ -435,8 +435,8 @@ def plate_output_size(plate_size: tuple[int, int], anchor: PlateAnchor, size: tu
     larger than `size`. Returns ((width, height), the plate's enlargement at that size)."""
     w, h = size
     crop = _plate_crop_width(plate_size, anchor, size)
-    k = min(w / crop, max(max_enlarge, min_long / max(w, h) * w / crop))
-    out = (max(1, round(w * k * crop / w)), max(1, round(h * k * crop / w)))
+    k = min(w / crop, max(max_enlarge, min_long / max(w, h) * w / crop))  # the crop's enlargement
+    out = (max(1, round(k * crop)), max(1, round(k * crop * h / w)))
     return out, out[0] / crop
 
 

@@ -229,23 +229,26 @@ def expected_roles(category: str) -> list[str]:
 def _gap_reason(ws: Workspace, gap) -> str:
     """Why a shot the plan could not make is still missing, as things stand now: a model photo added since the
     plan was made (with consent for the channel) turns "add one" into "say add a try-on"."""
-    from tools.plates import plate_refusal
+    from tools.plates import usable_plates
 
     if not gap.needs.startswith("plate:"):
         return gap.reason
-    kind = gap.needs.split(":", 1)[1]
-    if any(p.kind == kind and plate_refusal(ws, p, gap.channel) is None for p in ws.catalog.plates(kind)):
+    if usable_plates(ws, gap.needs.split(":", 1)[1], gap.channel):
         return "a model photo for it is ready: say \"add a try-on\" in the chat to make it"
     return gap.reason
 
 
+def shot_words(role: str, slot: str | None, channel: str | None = None) -> str:
+    """A planned image in a seller's words with its place: "detail close-up (gallery #3, Amazon)"; the slot is
+    left out when the role already says it ("campaign image", not "campaign image (campaign)")."""
+    named = ROLE_WORDS.get(role, role.replace("_", " "))
+    where = SLOT_WORDS.get(slot or "", slot or "")
+    place = ", ".join(x for x in ("" if where in named else where, channel.capitalize() if channel else "") if x)
+    return named + (f" ({place})" if place else "")
+
+
 def _gap_line(gap: dict) -> str:
-    named = ROLE_WORDS.get(gap["role"], gap["role"])
-    where = SLOT_WORDS.get(gap["slot"], gap["slot"])
-    where = "" if where in named else where  # "campaign image", not "campaign image (campaign)"
-    channel = gap["channel"].capitalize() if gap.get("channel") else ""
-    place = ", ".join(x for x in (where, channel) if x)
-    return f"{named}" + (f" ({place})" if place else "") + f": {gap['reason']}"
+    return f"{shot_words(gap['role'], gap['slot'], gap.get('channel'))}: {gap['reason']}"
 
 
 def coverage_answer(ws: Workspace, sku: str | None = None, role: str | None = None) -> str:

@@ -193,13 +193,13 @@ def _unchangeable(shot: Shot, edit: PlanEdit) -> str:
 
 def usable_plate_ids(ws: Workspace, product: Product) -> Callable[[Channel | None], list[str]]:
     """For apply_edit: the ids of the model photos a try-on of `product` may use on a channel (consent holds)."""
-    from tools.plates import list_plates, plate_refusal
+    from tools.plates import usable_plates
     from tools.rules import PLATE_KIND
 
     kind = PLATE_KIND.get(product.category)
 
     def usable(channel: Channel | None) -> list[str]:
-        return [p.id for p in list_plates(ws, kind) if plate_refusal(ws, p, channel) is None] if kind else []
+        return [plate.id for plate in usable_plates(ws, kind, channel)] if kind else []
 
     return usable
 

@@ -221,6 +221,11 @@ def plate_refusal(ws: Workspace, plate: Plate, channel: Channel | str | None, to
     return talent.consent.refusal(channel, today)
 
 
+def usable_plates(ws: Workspace, kind: str, channel: Channel | str | None) -> list[Plate]:
+    """The registered plates of `kind` whose consent covers `channel` (what a try-on for it may be made on)."""
+    return [plate for plate in ws.catalog.plates(kind) if plate_refusal(ws, plate, channel) is None]
+
+
 def usable_plate(ws: Workspace, kind: str, channel: Channel | str | None, plate_id: str | None = None) -> Plate:
     """The first registered plate of `kind` (or the given one) whose consent covers `channel`; refuses
     with every plate's reason otherwise."""

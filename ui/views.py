@@ -11,7 +11,7 @@ import re
 from html import escape
 from pathlib import Path
 
-from tools.coverage import ROLE_WORDS, SLOT_WORDS
+from tools.coverage import ROLE_WORDS, SLOT_WORDS, shot_words
 from tools.rules import ADD_MODEL_PHOTO
 
 STATUS = {"running": "pending", "done": "done", "failed": "done"}
@@ -322,10 +322,7 @@ def approved_markdown(preview: dict | None) -> str:
     for left in preview.get("skipped") or []:
         lines.append(f"- Left out, the {role_word(left.get('role', ''))}: {safe(left['reason'])}")
     for gap in preview.get("pending") or []:
-        slot = SLOT_WORDS.get(gap.get("slot") or "", "")
-        named = role_word(gap["role"])
-        lines.append(f"- Not on the page yet, the {named}" + (f" ({slot})" if slot and slot not in named else "")
-                     + f": {safe(gap['reason'])}")
+        lines.append(f"- Not on the page yet, the {shot_words(gap['role'], gap.get('slot'))}: {safe(gap['reason'])}")
     for warning in preview.get("warnings") or []:
         lines.append(f"- ⚠ {safe(warning)}")
     return "\n".join(lines)
