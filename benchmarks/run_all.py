@@ -12,6 +12,7 @@ BENCHMARKS = [
     "benchmarks.bench_vision",
     "benchmarks.bench_trust",
     "benchmarks.bench_roles",
+    "benchmarks.bench_scene_plates",
     "benchmarks.bench_agent",
     "benchmarks.bench_diffusion",
     "benchmarks.bench_batch",

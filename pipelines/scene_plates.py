@@ -12,16 +12,28 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipelines.studio import Placed, PlateAnchor, StudioError, StudioImage, frame_plate, resample, trim
+from pipelines.studio import (
+    Placed,
+    PlateAnchor,
+    StudioError,
+    StudioImage,
+    frame_plate,
+    plate_output_size,
+    resample,
+    trim,
+)
 
 DEFAULT_HEIGHT_SHARE = 0.4  # without a scale: the product stands this share of the frame's height
 SHADOW_STRENGTH = 0.45  # darkening at the shadow's core (0..1)
+LIGHT_SIDE = 160  # px: the set's light is read from a copy this size on its long side
 
 
 # Candidates on one plate differ as a photographer's frames of one set would: where on the surface the
 # product stands (share of the surface's width), how tightly the set is framed (share of the widest
-# frame the plate allows) and how soft the shadow is (its blur as a share of the product's size).
-VARIANTS = ((0.5, 1.0, 0.02), (0.25, 0.8, 0.035), (0.75, 0.9, 0.012), (0.38, 0.7, 0.026))
+# frame the plate allows), how soft the shadow is (its blur as a share of the product's size) and where
+# in the frame the product sits (share of the frame's width: the middle, or a third with room for copy
+# on the other side; the frame pans over the plate to put it there, as far as the plate reaches).
+VARIANTS = ((0.5, 1.0, 0.02, 0.5), (0.25, 0.8, 0.035, 2 / 3), (0.75, 0.9, 0.012, 1 / 3), (0.38, 0.7, 0.026, 0.58))
 
 
 def standing_point(surface: np.ndarray, across: float = 0.5) -> tuple[float, float]:
@@ -41,7 +53,9 @@ def standing_point(surface: np.ndarray, across: float = 0.5) -> tuple[float, flo
 def light_direction(image: Image.Image) -> tuple[float, float]:
     """The key light's direction in the image plane (a unit vector pointing toward the light): from the
     large-scale brightness gradient of the photo (the lit side of a set is brighter)."""
-    grey = np.asarray(image.convert("L"), np.float32) / 255.0
+    small = image.convert("L")
+    small.thumbnail((LIGHT_SIDE, LIGHT_SIDE), Image.BILINEAR)  # a set-wide gradient needs no detail (and is fast)
+    grey = np.asarray(small, np.float32) / 255.0
     h, w = grey.shape
     blur = cv2.GaussianBlur(grey, (0, 0), max(h, w) / 8)
     ys, xs = np.mgrid[0:h, 0:w]
@@ -88,34 +102,44 @@ def _paste_max(canvas: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
 
 
 def plate_frame(plate_size: tuple[int, int], surface: np.ndarray, size: tuple[int, int],
-                variant: int = 0) -> PlateAnchor:
-    """The anchor studio.frame_plate crops a variant's frame around: centred on the surface's middle, the
-    widest frame of the shot's aspect the plate allows, then the variant's share of it (never narrower
-    than the shot itself, so a tighter frame does not enlarge the plate)."""
-    framing = VARIANTS[variant % len(VARIANTS)][1]
-    middle = standing_point(surface)
-    if framing >= 1:
-        return PlateAnchor(middle, [middle, middle], 0.0, float(max(plate_size)))  # as much of the plate as fits
+                variant: int = 0, max_enlarge: float = 1.0, min_long: int = 0) -> PlateAnchor:
+    """The anchor studio.frame_plate crops a variant's frame around: the widest frame of the shot's aspect
+    the plate allows, then the variant's share of it, panned so that the variant's standing point sits at its place in
+    the frame (frame_plate keeps the frame on the plate). A tighter frame is never narrower than what fills
+    the picture enlarged at most `max_enlarge` times: the shot's own width, or, under the small-photo policy
+    (`min_long`), the width at which its long side is the channel's minimum (the picture is then smaller)."""
+    across, framing, _, place = VARIANTS[variant % len(VARIANTS)]
+    stand = standing_point(surface, across)
     widest = min(plate_size[0], plate_size[1] * size[0] / size[1])
-    width = max(min(widest, size[0]), widest * framing)
-    return PlateAnchor(middle, [middle, middle], 0.0, float(width / max(1.0, size[0] / size[1]) / 9))
+    smallest = min(size[0], min_long * size[0] / max(size)) if min_long else size[0]  # the picture's least width
+    width = widest if framing >= 1 else max(min(widest, smallest / max(1.0, max_enlarge)), widest * framing)
+    centre = (stand[0] + (0.5 - place) * width, stand[1])
+    if framing >= 1:
+        return PlateAnchor(centre, [centre, centre], 0.0, float(max(plate_size)))  # as much of the plate as fits
+    return PlateAnchor(centre, [centre, centre], 0.0, float(width / max(1.0, size[0] / size[1]) / 9))
 
 
 def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image, *, size: tuple[int, int],
                    mm_per_px: float | None = None, height_mm: float | None = None,
-                   width_mm: float | None = None, variant: int = 0) -> StudioImage:
+                   width_mm: float | None = None, variant: int = 0, max_enlarge: float | None = None,
+                   min_long: int = 0) -> StudioImage:
     """The product standing on the plate's surface: framed to `size` around the standing point, at true
     scale when the plate's scale (mm_per_px) and the product's height or width in mm are known.
     `variant` (a candidate's place) picks another spot on the surface, framing and shadow softness
-    (VARIANTS); the plate's and the product's pixels stay what they are."""
+    (VARIANTS). With `max_enlarge`, the small-photo policy holds for the seller's set as for the product: the
+    plate is enlarged at most that much (a smaller picture rather than a soft one), unless the channel's minimum long side
+    (`min_long`) needs more, which a warning says. The plate's and the product's pixels stay what they are."""
     # 1. Check inputs; frame the plate to the shot's aspect around where the product stands.
     if surface.shape != (plate.height, plate.width):
         raise StudioError(f"the surface mask is {surface.shape[1]}x{surface.shape[0]} but the plate is "
                           f"{plate.width}x{plate.height}")
     item, _ = trim(cutout)
-    across, _, softness = VARIANTS[variant % len(VARIANTS)]
-    middle, stand = standing_point(surface), standing_point(surface, across)
-    anchor = plate_frame(plate.size, surface, size, variant)
+    across, _, softness, _ = VARIANTS[variant % len(VARIANTS)]
+    stand = standing_point(surface, across)
+    anchor = plate_frame(plate.size, surface, size, variant, max_enlarge or 1.0, min_long if max_enlarge else 0)
+    plate_enlarged = 1.0
+    if max_enlarge is not None:
+        size, plate_enlarged = plate_output_size(plate.size, anchor, size, max_enlarge=max_enlarge, min_long=min_long)
     framed, moved, framed_mm, framed_surface = frame_plate(plate.convert("RGB"), anchor, mm_per_px or 1.0, size,
                                                            surface)
     w, h = size
@@ -132,10 +156,9 @@ def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image,
     if pw > w or ph > h:
         raise StudioError(f"at true scale the product ({pw}x{ph} px) does not fit the {w}x{h} frame of this scene")
     placed_item = resample(item, (pw, ph))
-    # the frame is centred on the surface's middle; the product stands at its own spot (off centre for
-    # later variants), kept on the surface's row and inside the frame
+    # the product stands at its own spot on the surface, kept on the surface's row and inside the frame
     k = moved.span_px / anchor.span_px  # output px per plate px
-    foot = (moved.center[0] + (stand[0] - middle[0]) * k, moved.center[1] + (stand[1] - middle[1]) * k)
+    foot = (moved.center[0] + (stand[0] - anchor.center[0]) * k, moved.center[1] + (stand[1] - anchor.center[1]) * k)
     x, y = foot[0] - pw / 2, foot[1] - ph
     row = framed_surface[int(np.clip(foot[1], 0, h - 1))] if framed_surface is not None else None
     cols = np.nonzero(row)[0] if row is not None else []
@@ -153,6 +176,9 @@ def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image,
     out.paste(placed_item.convert("RGB"), (x, y), placed_item.getchannel("A"))
     if scale > 1.01:
         warnings.append(f"the product was enlarged {scale:.2f}x beyond its source photo to reach this size")
+    if max_enlarge is not None and plate_enlarged > max_enlarge + 0.01:
+        warnings.append(f"the scene photo is enlarged {plate_enlarged:.1f}x to reach the channel's minimum size; "
+                        "it may look soft when zoomed: a larger photo of the set would be sharper")
     placed = Placed(float(x), float(y), float(pw), float(ph), scale=scale, upscale=max(1.0, scale),
                     mm_per_px=framed_mm if mm_per_px else None)
     params = {"scene_plate": True, "variant": variant % len(VARIANTS), "light_from": [round(light[0], 3), round(light[1], 3)],

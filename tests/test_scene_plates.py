@@ -109,6 +109,47 @@ def test_candidates_on_one_plate_differ_in_spot_framing_and_shadow_without_recol
     assert max(xs) - min(xs) > 0.08  # the product stands at other spots on the surface
 
 
+@pytest.mark.parametrize("size", [(1000, 800), (600, 600)])
+def test_on_a_small_plate_a_closer_frame_within_the_free_enlargement_makes_the_candidates_distinct(table, size):
+    """The 820x500 set already fills a 1000x800 frame enlarged 1.6x; the second candidate frames the set closer,
+    up to the channel's free 2x, with the product at a third: as different as two built scenes are."""
+    from pipelines.scene_metrics import image_distance
+
+    photo, mask = Image.open(table[0]), np.asarray(Image.open(table[1])) > 127
+    ring = demo_cutout("DEMO-RING", 600)
+    wide, close = (scene_plates.on_scene_plate(photo, mask, ring, size=size, mm_per_px=0.25, width_mm=21.0,
+                                               variant=v, max_enlarge=2.0, min_long=600) for v in range(2))
+    assert wide.image.size == close.image.size == size
+    assert image_distance(wide.image, close.image) >= 0.25
+    assert close.placed.width > 1.15 * wide.placed.width  # closer: the true-scale product is larger in the frame
+    assert close.placed.width * close.placed.mm_per_px == pytest.approx(21.0, rel=0.02)
+    # the frame is at most 2x the plate: its crop is at least half the output's width
+    crop = size[0] / (close.placed.width / (21.0 / 0.25))
+    assert crop >= size[0] / 2 - 1
+    # at a third of the frame, room for copy on the other side
+    assert abs((close.placed.x + close.placed.width / 2) / size[0] - 2 / 3) < 0.05
+
+
+def test_a_plate_is_enlarged_no_more_than_the_policy_allows_and_a_larger_one_is_not_shrunk(table):
+    photo, mask = Image.open(table[0]), np.asarray(Image.open(table[1])) > 127
+    ring = demo_cutout("DEMO-RING", 600)
+    # 820x500 for a 1920x1080 frame: 2.3x; at most 2x, so 1640x922 (the minimum of 1000 px is met)
+    small = scene_plates.on_scene_plate(photo, mask, ring, size=(1920, 1080), mm_per_px=0.25, width_mm=21.0,
+                                        max_enlarge=2.0, min_long=1000)
+    assert small.image.size == (1640, 922) and not small.warnings
+    # a channel that needs 2000 px: enlarged beyond 2x only to reach it, and said
+    needed = scene_plates.on_scene_plate(photo, mask, ring, size=(1920, 1080), mm_per_px=0.25, width_mm=21.0,
+                                         max_enlarge=2.0, min_long=1920)
+    assert needed.image.size == (1920, 1080)
+    assert any("scene photo is enlarged 2.3x" in w for w in needed.warnings)
+    # the same set photographed three times larger fills the planned frame without a word
+    big_photo = photo.resize((photo.width * 3, photo.height * 3), Image.LANCZOS)
+    big_mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(big_photo.size)) > 127
+    big = scene_plates.on_scene_plate(big_photo, big_mask, ring, size=(1920, 1080), mm_per_px=0.25 / 3, width_mm=21.0,
+                                      max_enlarge=2.0, min_long=1000)
+    assert big.image.size == (1920, 1080) and not big.warnings
+
+
 @pytest.mark.slow
 def test_lifestyle_and_campaign_use_the_registered_scene_plate(workspace, table, capsys):
     from tools import provenance
@@ -120,14 +161,16 @@ def test_lifestyle_and_campaign_use_the_registered_scene_plate(workspace, table,
     plate = json.loads(capsys.readouterr().out)
     assert plate["kind"] == "scene" and plate["talent_id"] is None
     add_product(workspace, "DEMO-RING")
-    for role, size in ((Role.lifestyle, (1200, 1200)), (Role.campaign, (1080, 1920))):
+    # the 820x500 set is enlarged at most 2x (the small-photo policy): 1000 px on the long side, not the planned size
+    for role, size, made in ((Role.lifestyle, (1200, 1200), (1000, 1000)), (Role.campaign, (1080, 1920), (562, 1000))):
         shot = Shot(role=role, slot=Slot.hero if role is Role.lifestyle else Slot.campaign, width=size[0],
                     height=size[1], count=1, options={"aspect": "9:16"} if role is Role.campaign else {})
         [candidate] = render_shot(workspace, "DEMO-RING", shot)
         assert candidate.params["scene_plate_id"] == "oak-table" and candidate.params["true_scale"]
         assert candidate.placement.width * candidate.placement.mm_per_px == pytest.approx(21.0, rel=0.02)
         assert provenance.digital_source_type(candidate) == "compositeCapture"
-        assert workspace.assets.open(candidate.asset_id).size == size
+        assert workspace.assets.open(candidate.asset_id).size == made
+        assert not any("enlarged" in w for w in candidate.warnings)
 
 
 def test_a_scene_plate_with_a_mismatched_surface_mask_is_refused(workspace, table, tmp_path):
@@ -138,3 +181,31 @@ def test_a_scene_plate_with_a_mismatched_surface_mask_is_refused(workspace, tabl
     with pytest.raises(BadInput, match="surface mask is 10x10 but the scene photo is 820x500"):
         register_scene_plate(workspace, table[0], surface=tmp_path / "small.png")
     assert workspace.catalog.plates() == []
+
+
+@pytest.mark.slow
+def test_a_set_with_no_room_for_another_frame_gives_a_built_set_not_a_near_duplicate(workspace, table, capsys,
+                                                                                      tmp_path):
+    """The set photographed at 492x300 needs all of itself for a 16:9 picture of 1000 px (the least the policy
+    makes), so a second frame of it could only move 8 mm studs a little: that version is made on a built set
+    instead, and its card says why."""
+    from pipelines.scene_metrics import NEAR_DUPLICATE, image_distance
+    from tools.render import render_shot
+
+    small = [tmp_path / "small_table.png", tmp_path / "small_table.surface.png"]
+    for source, target in zip(table, small, strict=True):
+        Image.open(source).resize((492, 300), Image.LANCZOS).save(target)
+    home = str(workspace.settings.home)
+    assert main(["--home", home, "plate", "add", str(small[0]), "--kind", "scene", "--surface", str(small[1]),
+                 "--mm-per-px", str(0.25 * 820 / 492), "--id", "oak-table", "--json"]) == 0
+    capsys.readouterr()
+    studs = add_product(workspace, "DEMO-EARRINGS")
+    studs.dimensions.width_mm = studs.dimensions.height_mm = 8.0
+    workspace.catalog.upsert_product(studs)
+    shot = Shot(role=Role.campaign, slot=Slot.campaign, width=1920, height=1080, count=2, options={"aspect": "16:9"})
+    on_set, built = render_shot(workspace, "DEMO-EARRINGS", shot)
+    assert on_set.params["scene_plate_id"] == "oak-table"
+    assert "scene_plate_id" not in built.params
+    assert any("your set photo 'oak-table' leaves no room for another frame" in w for w in built.warnings)
+    images = [workspace.assets.open(c.asset_id) for c in (on_set, built)]
+    assert image_distance(images[0], images[1].resize(images[0].size)) > NEAR_DUPLICATE

@@ -75,9 +75,9 @@ def try_on_width_mm(product: Product) -> tuple[float, list[str]]:
 
 
 def plate_enlargement(shot: Shot) -> dict:
-    """The small-photo policy for a model's photo in a try-on: enlarged freely up to the channel's free limit (2x),
-    beyond that only to reach its minimum size (at least 1000 px, as for the product), never for a channel that
-    forbids upscaled images beyond its own minimum."""
+    """The small-photo policy for a photographed plate (a model's photo in a try-on, the seller's set in a scene):
+    enlarged freely up to the channel's free limit (2x), beyond that only to reach its minimum size (at least
+    1000 px, as for the product), never for a channel that forbids upscaled images beyond its own minimum."""
     spec = CHANNEL_SPECS.get(shot.channel) if shot.channel else None
     free, _ = enlarge_limits(shot.channel)
     min_long = spec.min_long_side if shot.channel in NO_UPSCALE_CHANNELS and spec else \
