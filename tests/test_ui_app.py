@@ -264,6 +264,45 @@ def test_a_model_photo_added_in_the_app_makes_the_try_on_plannable(workspace, re
     assert any("none of your hand photos has that consent yet" in g.reason for g in amazon.not_planned)
 
 
+def test_a_set_photo_added_in_the_app_is_where_the_next_scenes_stand_the_product_at_true_size(workspace, realdata,
+                                                                                               tmp_path):
+    """The "Your own sets" panel stores the photo with the painted surface; the surface's width in cm gives its
+    scale, so the next lifestyle image stands a 21 mm ring on it at 21 mm. Missing parts are asked for."""
+    from PIL import Image, ImageDraw
+    from publishing_helpers import add_product
+
+    from tools.models import Role, Shot, Slot
+    from tools.render import render_shot
+    from ui.app import AppContext, on_add_set_photo
+
+    ctx = AppContext(ws=workspace, agent=None, media=workspace.home)
+    table = Image.open(realdata / "product_lifestyle" / "unsplash_laptop_desk.jpg").convert("RGB").crop((0, 780, 820, 1280))
+    table.save(tmp_path / "table.png")
+    surface = Image.new("L", table.size, 0)
+    ImageDraw.Draw(surface).rectangle((400, 100, 799, 480), fill=255)  # 400 px across: a 40 cm tray is 1 mm/px
+    surface.save(tmp_path / "surface.png")
+    # 1. Asked back: no photo, nothing painted; a width no surface has is refused with the reason
+    assert on_add_set_photo(ctx, None, 40)[0] == "✗ Upload a photo of your set first."
+    assert on_add_set_photo(ctx, _editor(tmp_path / "table.png"), 40)[0] == (
+        "✗ Paint over the surface where a product may stand.")
+    assert on_add_set_photo(ctx, _editor(tmp_path / "table.png", tmp_path / "surface.png"), 0.01)[0].startswith(
+        "✗ The surface's width must be within 1 cm..10 m")
+    assert workspace.catalog.plates() == []
+    # 2. Stored with its scale; the button waits for the next photo
+    note, editor, width, button = on_add_set_photo(ctx, _editor(tmp_path / "table.png", tmp_path / "surface.png"), 40)
+    assert note == ("✓ Added your set. Lifestyle and campaign images made from now on stand the product on it, at "
+                    "its true size.")
+    assert editor["value"] is None and width["value"] is None and button["interactive"] is False
+    (stored,) = workspace.catalog.plates("scene")
+    assert stored.mm_per_px == pytest.approx(1.0)
+    # 3. The next lifestyle image stands the ring on it, 21 mm wide
+    add_product(workspace, "DEMO-RING")
+    shot = Shot(role=Role.lifestyle, slot=Slot.hero, width=1000, height=1000, count=1)
+    [candidate] = render_shot(workspace, "DEMO-RING", shot)
+    assert candidate.params["scene_plate_id"] == stored.id and candidate.params["true_scale"]
+    assert candidate.placement.width * candidate.placement.mm_per_px == pytest.approx(21.0, rel=0.02)
+
+
 def test_card_html_shows_verdict_reasons_and_warnings_escaped():
     from ui.views import card_html
 

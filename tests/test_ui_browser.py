@@ -332,11 +332,11 @@ def stroke_spots(mask, count: int, erode: int = 6) -> list[tuple[int, int]]:
 
 
 def paint(page, spots, photo_size: tuple[int, int], *, colour: int | None, editor: str = "#cutout-strokes",
-          shown: float | None = None, reach: float | None = None) -> None:
+          shown: float | None = None, reach: float | None = None, steps: int | None = None) -> None:
     """Dab an editor's brush at photo coordinates: a stroke 4 screen px (or `reach` photo px) either side of each
-    spot (colour 0 green keep, 1 red remove; None: the editor's one colour). The cutout editor shows the photo at
-    1024 px (`shown` None); an uploaded photo is shown at its own size (`shown` 1). Either is centred in its
-    canvas at the zoom the editor displays."""
+    spot, drawn in `steps` moves (default: one per screen px), colour 0 green keep, 1 red remove (None: the
+    editor's one colour). The cutout editor shows the photo at 1024 px (`shown` None); an uploaded photo is shown
+    at its own size (`shown` 1). Either is centred in its canvas at the zoom the editor displays."""
     box_of = page.locator(editor)
     box_of.scroll_into_view_if_needed()
     if colour is not None:
@@ -351,7 +351,7 @@ def paint(page, spots, photo_size: tuple[int, int], *, colour: int | None, edito
         half = 4 if reach is None else reach * shown * zoom
         page.mouse.move(sx - half, sy)
         page.mouse.down()
-        page.mouse.move(sx + half, sy, steps=max(4, int(half)))
+        page.mouse.move(sx + half, sy, steps=steps or max(4, int(half)))
         page.mouse.up()
 
 
@@ -645,10 +645,11 @@ def test_a_seller_with_two_real_products(browser, tmp_path, realdata, caplog):
     assert outside == []
 
 
-def upload_model_photo(page, path) -> None:
-    """Put a photo into the model-photo editor through its file input and wait until it is drawn."""
-    page.locator("#model-photo input[type=file]").set_input_files(str(path))
-    page.wait_for_function("() => { const z = document.querySelector('#model-photo .zoom-number');"
+def upload_model_photo(page, path, editor: str = "#model-photo") -> None:
+    """Put a photo into an upload editor (the model's photo, a set) through its file input and wait until it is
+    drawn."""
+    page.locator(f"{editor} input[type=file]").set_input_files(str(path))
+    page.wait_for_function(f"() => {{ const z = document.querySelector('{editor} .zoom-number');"
                            " return z && parseFloat(z.innerText) > 0; }")
     page.wait_for_timeout(500)
 
@@ -763,6 +764,34 @@ def test_a_seller_adds_a_model_photo_and_a_try_on(browser, tmp_path, realdata):
         assert plate.id not in visible_text(page)
         page.evaluate("() => document.getElementById('review').scrollIntoView({block: 'start'})")
         shoot(page, "13-try-on")
+
+        # 5. The seller's own set: a table top uploaded, its surface painted, its width given; stored at that scale.
+        table = tmp_path / "table.png"
+        Image.open(realdata / "product_lifestyle" / "unsplash_laptop_desk.jpg").convert("RGB").crop(
+            (0, 780, 820, 1280)).save(table)
+        page.locator("#set-photos button.label-wrap").click()
+        page.wait_for_selector("#set-photo", state="visible")
+        assert not page.locator("#add-set-photo").is_enabled()
+        upload_model_photo(page, table, editor="#set-photo")
+        page.wait_for_selector("#add-set-photo:not([disabled])")
+        rows = [(630, y) for y in range(200, 420, 25)]  # strokes across the table top, x 480..780
+        paint(page, rows, (820, 500), colour=None, editor="#set-photo", shown=1, reach=150, steps=12)
+        page.locator("#set-width input").fill("40")
+        page.click("#add-set-photo")
+        page.locator("#set-note", has_text="Added your set").wait_for()
+        assert "at its true size" in page.locator("#set-note").inner_text()
+        page.wait_for_selector("#add-set-photo[disabled]")
+        ws = Workspace.open(Settings.from_env({}, home=served.home))
+        try:
+            (scene,) = ws.catalog.plates("scene")
+            painted = np.asarray(ws.assets.open(scene.mask_asset_id).convert("L")) > 127
+            cols = np.nonzero(painted.any(axis=0))[0]
+            assert 400 < cols.min() < 480 and 780 < cols.max() <= 820, (cols.min(), cols.max())  # where it was painted
+            assert 0.8 < scene.mm_per_px < 1.4, scene.mm_per_px  # 40 cm across the 300-400 px painted
+        finally:
+            ws.close()
+        page.locator("#set-photos").scroll_into_view_if_needed()
+        shoot(page, "14-set-stored")
     except Exception:
         print(page_state(page, traffic))
         raise

@@ -123,11 +123,13 @@ def _checked_plate_id(image, plate_id: str | None, mm_per_px: float | None, *, d
 
 
 def register_scene_plate(ws: Workspace, image, *, surface=None, plate_id: str | None = None,
-                         mm_per_px: float | None = None) -> Plate:
+                         mm_per_px: float | None = None, surface_width_mm: float | None = None) -> Plate:
     """Store the seller's photographed set (a marble slab, a shelf, a linen table) for lifestyle and
     campaign shots. `surface`: a mask whose white pixels are where a product may stand (default: the
-    lower third of the photo). `mm_per_px`: the set's scale where the product stands, for true scale.
-    `image` and `surface` are paths or bytes (`listing-studio plate add --kind scene`)."""
+    lower third of the photo). `mm_per_px`: the set's scale where the product stands, for true scale; or
+    `surface_width_mm`, how wide the surface is across where the product stands (what a seller can
+    measure with a tape), from which the scale follows. `image` and `surface` are paths or bytes
+    (`listing-studio plate add --kind scene`, the app's "Your own sets")."""
     from pipelines.scene_plates import standing_point
     from pipelines.studio import StudioError
 
@@ -153,6 +155,8 @@ def register_scene_plate(ws: Workspace, image, *, surface=None, plate_id: str | 
         stand = standing_point(np.asarray(mask_image) > 127)
     except StudioError as exc:
         raise BadInput(f"surface mask: {exc}") from None
+    if surface_width_mm is not None:
+        mm_per_px = surface_scale(np.asarray(mask_image) > 127, stand[1], float(surface_width_mm))
 
     # 3. Store the photo, its surface and the plate (no talent: a set shows no person)
     anchor = Anchor(kind="surface", center=stand, points=[stand], angle=0.0, span_px=float(width))
@@ -162,6 +166,20 @@ def register_scene_plate(ws: Workspace, image, *, surface=None, plate_id: str | 
                   mm_per_px=float(mm_per_px) if mm_per_px else 1.0, mask_asset_id=ws.assets.put_image(mask_image, "PNG"),
                   description=description)
     return ws.catalog.add_plate(plate)
+
+
+def surface_scale(surface: np.ndarray, row: float, width_mm: float) -> float:
+    """mm per pixel of a set whose surface is `width_mm` wide across the row where products stand."""
+    if not 10 <= width_mm <= 10_000:
+        raise BadInput(f"the surface's width must be within 1 cm..10 m, got {width_mm / 10:g} cm")
+    cols = np.nonzero(surface[int(round(row))])[0]
+    if len(cols) < 2:
+        raise BadInput("the surface mask marks nothing on the row where products stand")
+    mm_per_px = width_mm / float(cols.max() - cols.min() + 1)
+    if not 0.005 <= mm_per_px <= 20:
+        raise BadInput(f"a surface {width_mm / 10:g} cm wide painted {cols.max() - cols.min() + 1} px across gives "
+                       f"{mm_per_px:.3f} mm per pixel, outside 0.005..20: check the width or the painted surface")
+    return mm_per_px
 
 
 def scene_scale(plate: Plate) -> float | None:

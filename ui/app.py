@@ -876,8 +876,9 @@ MODEL_KINDS = [("A hand (rings)", "hand"), ("A neckline (necklaces)", "neck"), (
 
 
 def painted_photo(editor_value):
-    """The model-photo editor -> (photo, spot): the uploaded photo (PIL RGB) and where it was painted (PIL L,
-    white, at the photo's size); (None, None) without a photo, (photo, None) when nothing was painted."""
+    """A photo editor (a model's photo, a set) -> (photo, spot): the uploaded photo (PIL RGB) and where it was
+    painted (PIL L, white, at the photo's size); (None, None) without a photo, (photo, None) when nothing was
+    painted."""
     import numpy as np
     from PIL import Image
 
@@ -945,8 +946,39 @@ def on_add_model_photo(ctx: AppContext, editor_value, kind, name, channels, choi
             gr.update(interactive=False))  # stored: the button waits for the next photo
 
 
+def on_add_set_photo(ctx: AppContext, editor_value, width_cm):
+    """Store the seller's own set for lifestyle and campaign images (tools.plates.register_scene_plate): the painted
+    area is where a product may stand; its width in cm, when given, sets the true scale. Returns the note, the
+    editor and the width (cleared once stored) and the button (off once stored, until the next photo)."""
+    import hashlib
+    import io
+
+    import gradio as gr
+
+    from tools.plates import register_scene_plate
+
+    photo, surface = painted_photo(editor_value)
+    problem = ("Upload a photo of your set first." if photo is None else
+               "Paint over the surface where a product may stand." if surface is None else "")
+    if problem:
+        return f"✗ {problem}", gr.update(), gr.update(), gr.update()
+    data, mask = io.BytesIO(), io.BytesIO()
+    photo.save(data, "PNG")
+    surface.save(mask, "PNG")
+    width_mm = float(width_cm) * 10 if width_cm else None
+    try:
+        register_scene_plate(ctx.ws, data.getvalue(), surface=mask.getvalue(), surface_width_mm=width_mm,
+                             plate_id=f"set-{hashlib.sha256(data.getvalue()).hexdigest()[:12]}")
+    except ListingError as error:
+        reason = safe(error)
+        return f"✗ {reason[:1].upper()}{reason[1:]}", gr.update(), gr.update(), gr.update()
+    size = "at its true size" if width_mm else "at a typical size (give the surface's width for its true size)"
+    return (f"✓ Added your set. Lifestyle and campaign images made from now on stand the product on it, {size}.",
+            gr.update(value=None), gr.update(value=None), gr.update(interactive=False))
+
+
 def on_model_photo(editor_value):
-    """"Add model photo" is offered while the editor holds a photo."""
+    """"Add model photo" (and "Add set photo") is offered while its editor holds a photo."""
     import gradio as gr
 
     photo, _ = painted_photo(editor_value)
@@ -1206,6 +1238,22 @@ def build_app(settings: Settings):
             add_model_btn = gr.Button("Add model photo", elem_id="add-model-photo", interactive=False)
             model_note = gr.Markdown(elem_id="model-note")
 
+        with gr.Accordion("Your own sets for scenes", open=False, elem_id="set-photos"):
+            gr.Markdown("Lifestyle and campaign images can stand your product on a set you photographed: a marble "
+                        "slab, a shelf, a linen table. Upload a photo of the set (no text or watermark), paint over "
+                        "the surface where a product may stand, and, for its true size, say how wide that surface "
+                        "is.")
+            set_photo = gr.ImageEditor(label="Your set", type="numpy", elem_id="set-photo", sources=["upload"],
+                                       transforms=[], layers=False,
+                                       brush=gr.Brush(colors=["#d97706"], default_color="#d97706",
+                                                      color_mode="fixed", default_size=32),
+                                       eraser=gr.Eraser(default_size=32), height=420, format="png",
+                                       image_mode="RGBA", buttons=[])
+            set_width = gr.Number(label="How wide the painted surface is, in cm (for true size; optional)",
+                                  elem_id="set-width", minimum=0, precision=1)
+            add_set_btn = gr.Button("Add set photo", elem_id="add-set-photo", interactive=False)
+            set_note = gr.Markdown(elem_id="set-note")
+
         # 3. Wiring: module-level handlers bound to the context.
         approved_in = [sku_pick, new_sku, channel_pick]
         approved_out = [approved_box, approved_gallery, approved_md, publish_btn]
@@ -1251,6 +1299,11 @@ def build_app(settings: Settings):
         # upload and clear, not input: the editor's input event fires before the uploaded photo is in its value
         for photo_event in (model_photo.upload, model_photo.clear):
             photo_event(on_model_photo, inputs=[model_photo], outputs=[add_model_btn], show_progress="hidden",
+                        trigger_mode="always_last")
+        add_set_btn.click(partial(on_add_set_photo, ctx), inputs=[set_photo, set_width],
+                          outputs=[set_note, set_photo, set_width, add_set_btn], show_progress_on=[set_note])
+        for photo_event in (set_photo.upload, set_photo.clear):
+            photo_event(on_model_photo, inputs=[set_photo], outputs=[add_set_btn], show_progress="hidden",
                         trigger_mode="always_last")
         publish_btn.click(partial(on_publish, ctx),
                           inputs=[thread, chat, sku_pick, new_sku, channel_pick, plan_state, review_state],
