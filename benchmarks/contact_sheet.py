@@ -92,9 +92,14 @@ def run() -> tuple[list[dict], Path]:
                 plan = ws.catalog.save_plan(plan_gallery(product, brief, [Channel.amazon], plates=ws.catalog.plates(),
                                                          consents={}, photo_size=Image.open(photo).size))
                 for shot in plan.shots:
-                    candidate = render_shot(ws, sku, shot, count=1)[0]
-                    image = ws.assets.open(candidate.asset_id)
                     label = shot.role.value + (f" {shot.options['aspect']}" if "aspect" in shot.options else "")
+                    try:
+                        candidate = render_shot(ws, sku, shot, count=1)[0]
+                    except ListingError as exc:  # a shot that cannot be made: its reason, and the row goes on
+                        row.setdefault("refused", []).append(f"{label}: {exc}")
+                        tiles.append(_thumb(Image.new("RGB", (THUMB, THUMB), (60, 60, 60)), f"{label}: refused"))
+                        continue
+                    image = ws.assets.open(candidate.asset_id)
                     if shot.role is Role.packshot:
                         check = main_compliance(image, category in JEWELRY)
                         row |= {"main_ok": check["ok"], "white": check["white"], "fill": round(check["fill"], 3),
@@ -190,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['photo']:<32} {r['category']:<9} {'ok' if r['main_ok'] else 'FAIL':>4} {str(r['white']):>5} "
               f"{r['fill']:6.3f} {r['long']:5d} {r['upscale']:5.2f} {r['shots']:5d} {r.get('try_on_mm', ''):>9} "
               f"{r['seconds']:6.2f}")
+        for reason in r.get("refused", []):
+            print(f"{'':<32} refused: {reason}")
     good = sum(1 for r in rows if r.get("main_ok"))
     print(f"\n{good} of {len(rows)} photos give an Amazon-compliant MAIN; sheet: {path}")
     return 0 if good == len(rows) else 1
