@@ -33,7 +33,8 @@ LIGHT_SIDE = 160  # px: the set's light is read from a copy this size on its lon
 # frame the plate allows), how soft the shadow is (its blur as a share of the product's size) and where
 # in the frame the product sits (share of the frame's width: the middle, or a third with room for copy
 # on the other side; the frame pans over the plate to put it there, as far as the plate reaches).
-VARIANTS = ((0.5, 1.0, 0.02, 0.5), (0.25, 0.8, 0.035, 2 / 3), (0.75, 0.9, 0.012, 1 / 3), (0.38, 0.7, 0.026, 0.58))
+VARIANTS = ((0.5, 1.0, 0.02, 0.5), (0.25, 0.8, 0.035, 2 / 3), (0.75, 0.9, 0.012, 1 / 3),
+            (0.38, 0.7, 0.026, 0.58))
 
 
 def standing_point(surface: np.ndarray, across: float = 0.5) -> tuple[float, float]:
@@ -104,10 +105,11 @@ def _paste_max(canvas: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
 def plate_frame(plate_size: tuple[int, int], surface: np.ndarray, size: tuple[int, int],
                 variant: int = 0, max_enlarge: float = 1.0, min_long: int = 0) -> PlateAnchor:
     """The anchor studio.frame_plate crops a variant's frame around: the widest frame of the shot's aspect
-    the plate allows, then the variant's share of it, panned so that the variant's standing point sits at its place in
-    the frame (frame_plate keeps the frame on the plate). A tighter frame is never narrower than what fills
-    the picture enlarged at most `max_enlarge` times: the shot's own width, or, under the small-photo policy
-    (`min_long`), the width at which its long side is the channel's minimum (the picture is then smaller)."""
+    the plate allows, then the variant's share of it, panned so that the variant's standing point sits at
+    its place in the frame (frame_plate keeps the frame on the plate). A tighter frame is never narrower
+    than what fills the picture enlarged at most `max_enlarge` times: the shot's own width, or, under the
+    small-photo policy (`min_long`), the width at which its long side is the channel's minimum (the
+    picture is then smaller)."""
     across, framing, _, place = VARIANTS[variant % len(VARIANTS)]
     stand = standing_point(surface, across)
     widest = min(plate_size[0], plate_size[1] * size[0] / size[1])
@@ -126,9 +128,10 @@ def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image,
     """The product standing on the plate's surface: framed to `size` around the standing point, at true
     scale when the plate's scale (mm_per_px) and the product's height or width in mm are known.
     `variant` (a candidate's place) picks another spot on the surface, framing and shadow softness
-    (VARIANTS). With `max_enlarge`, the small-photo policy holds for the seller's set as for the product: the
-    plate is enlarged at most that much (a smaller picture rather than a soft one), unless the channel's minimum long side
-    (`min_long`) needs more, which a warning says. The plate's and the product's pixels stay what they are."""
+    (VARIANTS). With `max_enlarge`, the small-photo policy holds for the seller's set as for the product:
+    the plate is enlarged at most that much (a smaller picture rather than a soft one), unless the channel's
+    minimum long side (`min_long`) needs more, which a warning says. The plate's and the product's pixels
+    stay what they are."""
     # 1. Check inputs; frame the plate to the shot's aspect around where the product stands.
     if surface.shape != (plate.height, plate.width):
         raise StudioError(f"the surface mask is {surface.shape[1]}x{surface.shape[0]} but the plate is "
@@ -139,7 +142,8 @@ def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image,
     anchor = plate_frame(plate.size, surface, size, variant, max_enlarge or 1.0, min_long if max_enlarge else 0)
     plate_enlarged = 1.0
     if max_enlarge is not None:
-        size, plate_enlarged = plate_output_size(plate.size, anchor, size, max_enlarge=max_enlarge, min_long=min_long)
+        size, plate_enlarged = plate_output_size(plate.size, anchor, size, max_enlarge=max_enlarge,
+                                                 min_long=min_long)
     framed, moved, framed_mm, framed_surface = frame_plate(plate.convert("RGB"), anchor, mm_per_px or 1.0, size,
                                                            surface)
     w, h = size
@@ -158,7 +162,8 @@ def on_scene_plate(plate: Image.Image, surface: np.ndarray, cutout: Image.Image,
     placed_item = resample(item, (pw, ph))
     # the product stands at its own spot on the surface, kept on the surface's row and inside the frame
     k = moved.span_px / anchor.span_px  # output px per plate px
-    foot = (moved.center[0] + (stand[0] - anchor.center[0]) * k, moved.center[1] + (stand[1] - anchor.center[1]) * k)
+    foot = (moved.center[0] + (stand[0] - anchor.center[0]) * k,
+            moved.center[1] + (stand[1] - anchor.center[1]) * k)
     x, y = foot[0] - pw / 2, foot[1] - ph
     row = framed_surface[int(np.clip(foot[1], 0, h - 1))] if framed_surface is not None else None
     cols = np.nonzero(row)[0] if row is not None else []

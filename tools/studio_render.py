@@ -59,9 +59,9 @@ def render_one(ws, product: Product, shot: Shot, cutout: Image.Image, seed: int,
                 on_set = on_scene_plate(ws, product, shot, cutout, plate, variant=index // len(scenes))
                 if on_set is not None:
                     return on_set
-                set_note = (f"your set photo '{plate.id}' leaves no room for another frame at this size, so this "
-                            "version is on a built set: a larger photo of your set, or another one, gives more "
-                            "versions on yours")
+                set_note = ("your set photo leaves no room for another frame at this size, so this version "
+                            "is on a built set: a larger photo of your set, or another one, gives more versions "
+                            "on yours")
         rendered = built_scene(product, shot, cutout, seed, index, pose)
         if set_note:
             rendered.warnings.append(set_note)
@@ -93,7 +93,8 @@ def built_scene(product: Product, shot: Shot, cutout: Image.Image, seed: int, in
                                        pose=pose))
 
 
-def on_scene_plate(ws, product: Product, shot: Shot, cutout: Image.Image, plate, variant: int = 0) -> Rendered | None:
+def on_scene_plate(ws, product: Product, shot: Shot, cutout: Image.Image, plate,
+                   variant: int = 0) -> Rendered | None:
     """The product standing on a registered scene plate's surface, at true scale when both the plate's
     scale and the product's size are known (pipelines.scene_plates); `variant`: another spot, framing and
     shadow for each further candidate on the same plate. None for a further variant that would be a near
