@@ -134,6 +134,21 @@ def test_a_change_already_at_its_limit_is_known_before_rendering():
     assert held.endswith("its set reached the limit of that change, so this is as far as it goes.")
 
 
+def test_a_change_asked_of_an_image_on_the_sellers_own_set_is_refused_with_why():
+    """The seller's set photo is never recoloured and the product stands at its true size: "darker", "bigger" or
+    a new mood cannot alter such an image, so it is not made again and the reply says why and what to do."""
+    from tools.models import Role, Shot, Slot
+
+    shot = Shot(role=Role.lifestyle, slot=Slot.hero, width=1000, height=1000, count=1)
+    on_set = {"scene_plate": True, "variant": 0, "true_scale": True}
+    said = looks.change_refusal(shot, "make it darker and bigger", "", on_set)
+    assert said.startswith("The lifestyle scene stands on your own set photo, which I never recolour")
+    assert '"darker" or "bigger"' in said and "Your own sets for scenes" in said
+    assert "holiday mood" in looks.change_refusal(shot, "christmas", "holiday", on_set)
+    assert looks.change_refusal(shot, "make it darker", "", {"warmth": 0.2}) == ""  # a built set takes it
+    assert looks.change_refusal(shot, "looks great", "", on_set) == ""  # nothing asked: nothing refused
+
+
 def test_candidates_of_one_shot_differ_visibly():
     look = _plain("")
     first, second = _render(look, index=0)[0], _render(look, index=1)[0]

@@ -295,11 +295,17 @@ def previous_look(shot, mood: str = "", previous_params: dict | None = None) -> 
 
 def change_refusal(shot, note: str, mood: str = "", previous_params: dict | None = None) -> str:
     """Why a change request would give the same picture again, in the seller's words ("" when it changes the
-    picture): a role that takes no look (unchangeable), or a set already as far as every asked change goes
-    (at_limit, from what the previous candidate was rendered with)."""
+    picture): a role that takes no look (unchangeable), an image on the seller's own set photo (its pixels
+    are never recoloured and the product keeps its true size, so no look or mood applies), or a set already
+    as far as every asked change goes (at_limit, from what the previous candidate was rendered with)."""
     request = read_change(note)
     role = shot.role.value
     cannot = unchangeable(role, request.changes, mood)
+    if not cannot and (previous_params or {}).get("scene_plate") and (request.changes or mood):
+        cannot = (f"The {role_words(role)} stands on your own set photo, which I never recolour, with the product "
+                  f"at its true size, so it can't take {_asked(request.changes, mood)}: I left it as it was. For "
+                  "another look, add another photo under \"Your own sets for scenes\", or approve or reject "
+                  "this one.")
     if cannot or mood or role not in SCENE_ROLES or not request.understood:
         return cannot
     return limit_refusal(role, previous_look(shot, "", previous_params), request.changes)
