@@ -209,3 +209,22 @@ def test_a_set_with_no_room_for_another_frame_gives_a_built_set_not_a_near_dupli
     assert any("your set photo leaves no room for another frame" in w for w in built.warnings)
     images = [workspace.assets.open(c.asset_id) for c in (on_set, built)]
     assert image_distance(images[0], images[1].resize(images[0].size)) > NEAR_DUPLICATE
+
+
+@pytest.mark.slow
+def test_past_the_sets_last_frame_a_further_version_is_built_not_repeated(workspace, table, capsys):
+    """A shot asked for more versions than the set has frames: the ones past the last frame are made on a built
+    set (a repeat of a frame would be the same picture twice)."""
+    from tools.render import render_shot
+
+    home = str(workspace.settings.home)
+    assert main(["--home", home, "plate", "add", str(table[0]), "--kind", "scene", "--surface", str(table[1]),
+                 "--mm-per-px", "0.25", "--id", "oak-table", "--json"]) == 0
+    capsys.readouterr()
+    add_product(workspace, "DEMO-RING")
+    count = len(scene_plates.VARIANTS) + 1
+    shot = Shot(role=Role.lifestyle, slot=Slot.hero, width=1000, height=800, count=count)
+    candidates = render_shot(workspace, "DEMO-RING", shot, count=count)
+    on_set = [c for c in candidates if c.params.get("scene_plate_id") == "oak-table"]
+    assert 2 <= len(on_set) <= len(scene_plates.VARIANTS) and "scene_plate_id" not in candidates[-1].params
+    assert len({c.asset_id for c in candidates}) == count  # no picture twice

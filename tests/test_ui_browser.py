@@ -664,7 +664,8 @@ def model_note(page, text: str) -> str:
 def test_a_seller_adds_a_model_photo_and_a_try_on(browser, tmp_path, realdata):
     """The try-on advice points to the "Model photos for try-ons" panel; there a watermarked photo is refused in
     the seller's words with nothing typed lost, a clean one is stored with the painted spot as its anchor and the
-    model's consent, and "add a try-on" in the chat puts a try-on in the review."""
+    model's consent, and "add a try-on" in the chat puts a try-on in the review. Then a photo of the seller's own
+    set, its surface painted and its width given, is stored at the scale the width gives."""
     import numpy as np
     from conftest import PLATE_CLEAN_ROWS
     from PIL import Image

@@ -98,16 +98,19 @@ def on_scene_plate(ws, product: Product, shot: Shot, cutout: Image.Image, plate,
     """The product standing on a registered scene plate's surface, at true scale when both the plate's
     scale and the product's size are known (pipelines.scene_plates); `variant`: another spot, framing and
     shadow for each further candidate on the same plate. None for a further variant that would be a near
-    duplicate of the first (the set photo leaves no room for another frame at this size)."""
+    duplicate of the first (the set photo leaves no room for another frame at this size), or past the last
+    of the set's frames."""
     import numpy as np
 
     from pipelines.scene_metrics import NEAR_DUPLICATE, image_distance
     from pipelines.scene_plates import VARIANTS
 
+    if variant >= len(VARIANTS):  # every frame of the set is taken: another would repeat one
+        return None
     image = ws.assets.open(plate.asset_id).convert("RGB")
     surface = np.asarray(ws.assets.open(plate.mask_asset_id).convert("L")) > 127
     result = _on_set(image, surface, cutout, product, shot, plate, variant)
-    if variant % len(VARIANTS):
+    if variant:
         first = _on_set(image, surface, cutout, product, shot, plate, 0)
         if image_distance(result.image, first.image) < NEAR_DUPLICATE:
             return None
