@@ -791,6 +791,12 @@ def test_a_seller_adds_a_model_photo_and_a_try_on(browser, tmp_path, realdata):
             assert 0.8 < scene.mm_per_px < 1.4, scene.mm_per_px  # 40 cm across the 300-400 px painted
         finally:
             ws.close()
+        # on a phone the sets panel comes last, after the model photos, not between the plan and the review
+        page.set_viewport_size(NARROW)
+        page.wait_for_timeout(400)
+        ys = {k: page.locator(k).bounding_box()["y"] for k in ("#review", "#model-photos", "#set-photos")}
+        assert ys["#review"] < ys["#model-photos"] < ys["#set-photos"], ys
+        page.set_viewport_size(WIDE)
         page.locator("#set-photos").scroll_into_view_if_needed()
         shoot(page, "14-set-stored")
     except Exception:

@@ -130,6 +130,7 @@ body, .gradio-container { overflow-x: clip; }
   #approved { order: 1; } #review { order: 2; } #cutout-box { order: 3; }
   #demo-box, #missing-box, #new-chat { order: 4; }
   #model-photos { order: 5; }  /* right below "What's missing", whose try-on advice points to it */
+  #set-photos { order: 6; }  /* then the seller's own sets, which scenes use */
   #cutout-checker, #cutout-backdrop { height: 200px !important; }
   #view-source, #view-image, #view-other { height: 260px !important; }
   #view-source img, #view-image img, #view-other img { max-height: 200px !important; object-fit: contain; }
