@@ -25,6 +25,7 @@ KINDS = ("hand", "neck", "ear", "wrist")  # model plates (a talent, consent); "s
 ANCHOR_KIND = {"hand": "ring", "neck": "necklace", "ear": "earrings", "wrist": "bracelet"}
 # the typical real width of the body part across the anchor, used when no calibration is given
 TYPICAL_SPAN_MM = {"hand": 17.0, "wrist": 55.0, "neck": 110.0, "ear": 20.0}
+MM_PER_PX = (0.005, 20.0)  # the scales a plate may have: a macro shot of a ring .. a whole room
 _ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch: `$` would let a final "\n" through
 
 
@@ -114,8 +115,9 @@ def _check_plate_size(image: Image.Image, what: str) -> None:
 
 def _checked_plate_id(image, plate_id: str | None, mm_per_px: float | None, *, default: str) -> str:
     """Check the scale and the plate id every plate kind shares; without an id, the file's name is used."""
-    if mm_per_px is not None and not 0.005 <= float(mm_per_px) <= 20:
-        raise BadInput(f"mm_per_px must be within 0.005..20, got {mm_per_px}")
+    low, high = MM_PER_PX
+    if mm_per_px is not None and not low <= float(mm_per_px) <= high:
+        raise BadInput(f"mm_per_px must be within {low:g}..{high:g}, got {mm_per_px}")
     if plate_id is None:
         stem = Path(str(image)).stem if not isinstance(image, bytes | bytearray) else default
         plate_id = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64] or default
@@ -176,9 +178,11 @@ def surface_scale(surface: np.ndarray, row: float, width_mm: float) -> float:
     if len(cols) < 2:
         raise BadInput("the surface mask marks nothing on the row where products stand")
     mm_per_px = width_mm / float(cols.max() - cols.min() + 1)
-    if not 0.005 <= mm_per_px <= 20:
+    low, high = MM_PER_PX
+    if not low <= mm_per_px <= high:
         raise BadInput(f"a surface {width_mm / 10:g} cm wide painted {cols.max() - cols.min() + 1} px across gives "
-                       f"{mm_per_px:.3f} mm per pixel, outside 0.005..20: check the width or the painted surface")
+                       f"{mm_per_px:.3f} mm per pixel, outside {low:g}..{high:g}: check the width or the painted "
+                       "surface")
     return mm_per_px
 
 
