@@ -36,6 +36,7 @@ WORK_PX = 512  # photo longest side for the analysis
 EDGE_PX = 4  # transparent pixels this close to kept ones are the cutout's own edge, not evidence
 MIN_REGION = 0.002  # a piece of evidence smaller than this share of the product is noise
 CLEAR = 0.1  # alpha below this is transparent (partial alpha at thin strands is neither kept nor dropped)
+NEURAL_SEES = 0.7  # neural probability from which the map sees product
 RAMP_STEP = 8.0  # ΔL between neighbouring analysis pixels: a larger step is an edge, not a shadow's ramp
 
 
@@ -54,6 +55,9 @@ class CutoutEvidence:
     product_share: float  # kept share of the frame
     method: str = "photo"  # "photo" (+ "neural" when the map ran)
     reflection: float = 0.0  # kept although the photo shows it as the product's mirrored reflection on the floor
+    shadow_kept: float | None = None  # kept although the photo shows the backdrop in shade there (a cast shadow's
+    #                                   smooth ramp) and the neural map does not see product: a hole or a gap
+    #                                   between parts filled with the shadow seen through it (None: no map)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -307,17 +311,21 @@ def verify_cutout(photo: Image.Image | np.ndarray, cutout: Image.Image | np.ndar
     added, _ = _components(m["plain"] & inner, min_px)
     reflected, _ = _components(m["reflection"] & kept, min_px)
 
-    # 5. The neural map against the alpha (where the photo itself is not plainly background).
-    neural_missing = neural_added = None
+    # 5. The neural map against the alpha (where the photo itself is not plainly background), and where
+    #    neither the photo nor the map sees product inside the kept area: the backdrop in the product's shade.
+    neural_missing = neural_added = shadow_kept = None
     if m["neural"] is not None:
         sal = m["neural"]
-        neural_missing = float((far & (sal > 0.7) & ~m["plain"] & ~m["shadow"]).sum() / total)
+        neural_missing = float((far & (sal > NEURAL_SEES) & ~m["plain"] & ~m["shadow"]).sum() / total)
         neural_added = float((inner & (sal < 0.2)).sum() / total)
+        shaded, _ = _components(inner & m["shadow"] & ~m["product"] & (sal < NEURAL_SEES), min_px)
+        shadow_kept = float(shaded.sum() / total)
     return CutoutEvidence(
         missing=missing_px / total, missing_grey=float(grey.sum()) / total, missing_pieces=pieces,
         added=float(added.sum()) / total, neural_missing=neural_missing, neural_added=neural_added,
         border_noise=m["noise"], border_inliers=m["inliers"], product_share=kept_px / kept.size,
-        method="photo+neural" if m["neural"] is not None else "photo", reflection=float(reflected.sum()) / total)
+        method="photo+neural" if m["neural"] is not None else "photo", reflection=float(reflected.sum()) / total,
+        shadow_kept=shadow_kept)
 
 
 # -- a candidate laid back over the photo ---------------------------------------------------------------

@@ -113,6 +113,35 @@ def test_photo_evidence_separates_a_true_cutout_from_a_broken_one(ring_photo):
     assert "part of the product may be missing" in reasons[0] and "became transparent" in reasons[0]
 
 
+def true_holes_filled(alpha: np.ndarray) -> np.ndarray:
+    """The cutout with every hole the product encloses made opaque (what a matting that fills holes gives)."""
+    import cv2
+
+    background = (alpha <= 0.5).astype(np.uint8)
+    _, labels = cv2.connectedComponents(background, connectivity=4)
+    outside = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return np.where(~np.isin(labels, outside) & (alpha <= 0.5), 1.0, alpha).astype(np.float32)
+
+
+@pytest.mark.parametrize("backdrop", ["white", "light_grey"])
+def test_a_hole_filled_with_its_shadow_is_a_warning_a_person_must_see(realdata, backdrop):
+    """A real bracelet with an open infinity knot, photographed with its soft shadow: the shade seen through
+    its loops is the backdrop's colour, only darker and smooth, so colour alone took a filled loop for a grey
+    face of polished metal and the cutout was verified. Where the neural map does not see product there
+    either, the filled loop is a warning with its reason; the true cutout stays verified."""
+    from benchmarks.bench_cutout import composite
+
+    cutout = Image.open(realdata / "cutouts" / "nishi_bracelet_BFCL013D2C.rgba.png").convert("RGBA")
+    photo, truth = composite(cutout, backdrop, seed=0)
+    true = verify_cutout(photo, truth.astype(np.float32))
+    assert true.shadow_kept < 0.005 and grade(true.as_dict()) == ("verified", [])
+    filled = verify_cutout(photo, true_holes_filled(truth.astype(np.float32)))
+    assert filled.shadow_kept >= 0.01
+    level, reasons = grade(filled.as_dict())
+    assert level == "uncertain"
+    assert any("filled a hole or a gap" in reason for reason in reasons)
+
+
 def test_a_cutout_that_does_not_fit_its_photo_is_refused_with_a_reason(ring_photo):
     photo, alpha = ring_photo
     with pytest.raises(ValueError, match="same frame|shape"):

@@ -59,6 +59,10 @@ def grade(values: dict, limits: TrustLimits = TRUST_LIMITS, noun: str = "product
     if values["added"] >= L.added_warn:
         reasons.append(f"the cutout may include background: {values['added']:.0%} of it looks like the photo's "
                        "plain background")
+    shadow_kept = values.get("shadow_kept") or 0.0
+    if shadow_kept >= L.missing_warn:
+        reasons.append(f"the cutout may have filled a hole or a gap: {shadow_kept:.1%} of it is smooth shade of the "
+                       f"photo's background, where neither the photo nor the product finder shows the {noun}")
     reflection = values.get("reflection") or 0.0
     if reflection >= L.missing_warn:
         kept = (f"the cutout keeps the {noun}'s reflection on the floor below it as if it were the {noun} "
