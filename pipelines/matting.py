@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 from PIL import Image
+from scipy.ndimage import find_objects
 
 from pipelines.reflection import mirrored_reflection
 
@@ -771,9 +772,13 @@ def _framed(labels: np.ndarray, count: int, candidates: np.ndarray, edges: np.nd
     """Per region: some of the 2 px around it (at least HOLE_FRAMED) are edges. A gap of the backdrop's tone
     with no edge anywhere around it is the product's own surface (a white bulb's highlight), not a hole."""
     framed = np.ones(count, bool)
+    boxes = find_objects(labels, max_label=count - 1)  # one pass for every region's bounding box
     for label in np.nonzero(candidates)[0]:  # few: enclosed gaps only
-        ys, xs = np.nonzero(labels == label)
-        y0, y1, x0, x1 = max(0, ys.min() - 2), ys.max() + 3, max(0, xs.min() - 2), xs.max() + 3
+        box = boxes[label - 1]
+        if box is None:
+            continue
+        y0, y1 = max(0, box[0].start - 2), box[0].stop + 2
+        x0, x1 = max(0, box[1].start - 2), box[1].stop + 2
         region = labels[y0:y1, x0:x1] == label
         around = cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~region
         framed[label] = edges[y0:y1, x0:x1][around].mean() >= HOLE_FRAMED
