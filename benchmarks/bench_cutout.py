@@ -11,7 +11,9 @@ Sets (every product of ../shared/realdata with an exact alpha: cutouts/ and mask
 Metrics per case: IoU (alpha > 127), hole recall (share of true-hole pixels left transparent), edge
 error (mean |alpha error| in a 5 px band around the true edge), halo (mean dE00 of the product's outer
 2 px composited on a dark backdrop against the true foreground; "light" is its part where ours is the
-lighter, i.e. a rim of the old backdrop rather than an eroded edge), CPU ms per megapixel.
+lighter, i.e. a rim of the old backdrop rather than an eroded edge), CPU ms per megapixel (all photos;
+"mat ms/MP" where the neural map did not run, the studio target's path; "nn s" the wall seconds per photo
+where it ran, the other speed target; "nn%" how many photos of the set needed it).
 Products are split in two halves by name (dev / held-out: limits were chosen on dev); both are reported.
 
 Run: .venv/bin/python -m benchmarks.bench_cutout [--quick] [--sets studio,white_on_white,reflection,real] [--no-u2netp] [--json]
@@ -277,7 +279,7 @@ def run(realdata: Path = REALDATA, quick: bool = False, sets=SETS, u2netp_alone:
         mp = photo.width * photo.height / 1e6
         row = {"set": set_name, "case": name, "background": kind, "held_out": held_out(name)}
         # 1. our engine
-        cpu = time.process_time()
+        cpu, wall, result = time.process_time(), time.perf_counter(), None
         try:
             result = cut_out(photo)
             rgba = np.asarray(result.rgba)
@@ -286,6 +288,8 @@ def run(realdata: Path = REALDATA, quick: bool = False, sets=SETS, u2netp_alone:
             rgba = np.zeros((photo.height, photo.width, 4), np.uint8)
             row |= {"kind": "refused", "method": "refused", "confidence": 0.0, "error": str(exc)[:80]}
         row["cpu_ms_per_mp"] = 1000 * (time.process_time() - cpu) / mp
+        row["wall_s"] = time.perf_counter() - wall
+        row["neural_ran"] = bool(result is not None and result.neural_map)
         row |= _measure(rgba, truth, fg_true)
         # 2. u2netp alone (its map as the alpha, the photo's own colours)
         if not u2netp_alone:
@@ -328,9 +332,14 @@ def summary(rows: list[dict]) -> list[dict]:
             values = [r[key] for r in items if r.get(key) is not None]
             return float(np.mean(values)) if values else None
         holes = [r["hole_recall"] for r in items if r["hole_recall"] is not None]
+        matting_only = [r["cpu_ms_per_mp"] for r in items if not r.get("neural_ran")]
+        with_neural = [r["wall_s"] for r in items if r.get("neural_ran")]
         out.append({"set": group, "half": half, "n": len(items), "iou": mean("iou"), "min_iou": min(r["iou"] for r in items),
                     "hole_recall": float(np.mean(holes)) if holes else None, "edge_error": mean("edge_error"),
-                    "halo": mean("halo"), "halo_light": mean("halo_light"), "cpu_ms_per_mp": mean("cpu_ms_per_mp"), "u2netp_iou": mean("u2netp_iou"),
+                    "halo": mean("halo"), "halo_light": mean("halo_light"), "cpu_ms_per_mp": mean("cpu_ms_per_mp"),
+                    "matting_ms_per_mp": float(np.mean(matting_only)) if matting_only else None,
+                    "neural_s_per_photo": float(np.mean(with_neural)) if with_neural else None,
+                    "neural_share": len(with_neural) / len(items), "u2netp_iou": mean("u2netp_iou"),
                     "u2netp_edge_error": mean("u2netp_edge_error"), "u2netp_hole_recall": mean("u2netp_hole_recall"),
                     "u2netp_cpu_s": mean("u2netp_cpu_s"),
                     "refused": sum(1 for r in items if r["method"] == "refused")})
@@ -356,11 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(quick=args.quick, sets=sets, u2netp_alone=not args.no_u2netp)
     table = summary(rows)
     print(f"\n{'set':<15} {'half':<9} {'n':>3} {'IoU':>6} {'min':>6} {'holes':>6} {'edge':>6} {'halo':>5} "
-          f"{'light':>5} {'ms/MP':>6} | {'u2 IoU':>6} {'u2 edge':>7} {'u2 holes':>8} {'u2 s':>5} refused")
+          f"{'light':>5} {'ms/MP':>6} {'mat ms/MP':>9} {'nn s':>5} {'nn%':>4} | {'u2 IoU':>6} {'u2 edge':>7} "
+          f"{'u2 holes':>8} {'u2 s':>5} refused")
     for s in table:
         print(f"{s['set']:<15} {s['half']:<9} {s['n']:3d} {s['iou']:6.3f} {s['min_iou']:6.3f} "
               f"{_fmt(s['hole_recall'], '6.2f'):>6} {s['edge_error']:6.3f} {_fmt(s['halo'], '5.1f'):>5} "
-              f"{_fmt(s['halo_light'], '5.1f'):>5} {s['cpu_ms_per_mp']:6.0f} | {_fmt(s['u2netp_iou'], '6.3f')} {_fmt(s['u2netp_edge_error'], '7.3f')} "
+              f"{_fmt(s['halo_light'], '5.1f'):>5} {s['cpu_ms_per_mp']:6.0f} {_fmt(s['matting_ms_per_mp'], '9.0f'):>9} "
+              f"{_fmt(s['neural_s_per_photo'], '5.2f'):>5} {s['neural_share']:4.0%} | {_fmt(s['u2netp_iou'], '6.3f')} {_fmt(s['u2netp_edge_error'], '7.3f')} "
               f"{_fmt(s['u2netp_hole_recall'], '8.2f'):>8} {_fmt(s['u2netp_cpu_s'], '5.2f')} {s['refused']}")
     print("targets: " + ", ".join(f"{k} {v}" for k, v in TARGETS.items()) + "; edge error <= half of u2netp's")
     OUT.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,7 @@ class CutoutResult:
     notes: list[str] = field(default_factory=list)
     method: str = "matting"  # matting | matting+neural | neural | your cutout | strokes
     foreground: np.ndarray | None = None  # float32 (h, w, 3) 0..1: estimated foreground colours
+    neural_map: bool = False  # the segmenter ran on the photo (whether or not its map changed the cutout)
 
     def report(self) -> dict:
         return {"background": self.background, "confidence": round(self.confidence, 3), "bbox": list(self.bbox),
@@ -256,7 +257,7 @@ def cut_out(image: Image.Image, *, keep=None, remove=None, segmenter=None, neura
     rgba = np.dstack([np.clip(foreground * 255.0 + 0.5, 0, 255).astype(np.uint8),
                       np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
     return _result(Image.fromarray(rgba, "RGBA"), alpha, kind, min(confidence, 1.0), holes, start, notes,
-                   method, foreground)
+                   method, foreground, neural_map=saliency is not None)
 
 
 def cut_out_with_strokes(photo: Image.Image, keep=None, remove=None, *, segmenter=None) -> CutoutResult:
@@ -382,7 +383,8 @@ def _cut_out_scene(rgb, why, keep, remove, segmenter, start) -> CutoutResult:
         notes.append("corrected with keep / remove strokes")
     rgba = np.dstack([np.clip(foreground * 255 + 0.5, 0, 255).astype(np.uint8),
                       np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
-    return _result(Image.fromarray(rgba, "RGBA"), alpha, "scene", confidence, 0, start, notes, method, foreground)
+    return _result(Image.fromarray(rgba, "RGBA"), alpha, "scene", confidence, 0, start, notes, method, foreground,
+                   neural_map=True)
 
 
 def _scene_grabcut(rgb: np.ndarray, prob: np.ndarray, keep, remove) -> np.ndarray:
@@ -576,11 +578,12 @@ def _estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def _result(rgba: Image.Image, alpha: np.ndarray, kind: str, confidence: float, holes: int, start: float,
-            notes: list[str], method: str = "matting", foreground: np.ndarray | None = None) -> CutoutResult:
+            notes: list[str], method: str = "matting", foreground: np.ndarray | None = None,
+            neural_map: bool = False) -> CutoutResult:
     ys, xs = np.nonzero(alpha > 0.5)
     bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else (0, 0, 0, 0)
     return CutoutResult(rgba, kind, confidence, bbox, float((alpha > 0.5).mean()), holes,
-                        time.perf_counter() - start, notes, method, foreground)
+                        time.perf_counter() - start, notes, method, foreground, neural_map)
 
 
 def _border(array: np.ndarray, width: int) -> np.ndarray:

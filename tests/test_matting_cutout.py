@@ -111,7 +111,7 @@ def test_real_packshots_give_a_sensible_cutout(realdata):
 def test_busy_background_is_cut_out_by_the_neural_model_and_labelled(realdata):
     photo = Image.open(realdata / "product_lifestyle" / "grocery_oatly_hand.jpg")
     result = cut_out(photo)
-    assert result.background == "scene" and result.method == "neural"
+    assert result.background == "scene" and result.method == "neural" and result.neural_map
     assert result.confidence < 0.6 and 0.05 < result.coverage < 0.7
     # without the neural model the refusal says what the user can do in the app
     with pytest.raises(BusyBackground, match="busy.*upload a cutout with transparency, paint keep and remove strokes"):
@@ -255,10 +255,11 @@ def test_polished_metal_on_white_is_kept_whole(realdata):
 
     cases = dict(ground_truth_cutouts(realdata))
     photo, truth = composite(metallic(cases["nishi_ring_RFSV015D1F"]), "white", seed=5, jpeg=92)
-    colour_only = iou(_alpha(cut_out(photo, neural=False)), truth)
+    without = cut_out(photo, neural=False)
+    colour_only = iou(_alpha(without), truth)
     result = cut_out(photo)
     # colour alone punches the white band and frames out; the neural evidence keeps them
-    assert result.method == "matting+neural"
+    assert result.method == "matting+neural" and result.neural_map and not without.neural_map
     assert iou(_alpha(result), truth) >= 0.92 > colour_only + 0.05
 
 
