@@ -318,6 +318,21 @@ def test_card_html_shows_verdict_reasons_and_warnings_escaped():
     assert "ls-reason" not in noted and "<summary>⚠ Enlarged 2.5×</summary>" in noted
 
 
+def test_the_review_points_at_the_cutout_strokes_for_a_lost_part_or_a_filled_gap():
+    """The pointer above the cards says what the cards say of the cutout, whatever the product is called."""
+    from tools.verification import grade
+    from ui.views import cutout_hint
+
+    values = {"missing": 0.0, "added": 0.0, "border_noise": 1.0, "border_inliers": 1.0}
+    _, lost = grade(values | {"missing": 0.01}, noun="ring")
+    _, filled = grade(values | {"shadow_kept": 0.02}, noun="pendant")
+    assert "lost part of the product" in cutout_hint(lost) and "#cutout-box" in cutout_hint(lost)
+    assert "filled a hole or a gap" in cutout_hint(["the image is fine", *filled])
+    assert "lost part" in cutout_hint([*filled, *lost])  # a lost part is the first thing to fix
+    assert cutout_hint(["the product is enlarged 3.0x beyond your photo"]) is None
+    assert cutout_hint([]) is None
+
+
 def test_progress_events_update_one_message_per_step():
     from ui.views import progress_message
 

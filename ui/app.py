@@ -33,6 +33,7 @@ from ui.views import (
     card_html,
     checks_markdown,
     close_pending,
+    cutout_hint,
     decisions_summary,
     file_label,
     group_by_shot,
@@ -1166,10 +1167,9 @@ def build_app(settings: Settings):
                 if not groups:
                     return
                 gr.Markdown("## Review", elem_id="review-title")
-                if any("product may be missing" in r for c in review.get("candidates", []) for r in c.get("reasons") or []):
-                    gr.HTML("<div class='ls-warning' id='cutout-hint'>⚠ The cutout may have lost part of the "
-                            "product. <a href='#cutout-box'>Fix it with two strokes</a> under <b>The product's "
-                            "cutout</b>: the images waiting here are made again from it.</div>")
+                hint = cutout_hint(r for c in review.get("candidates", []) for r in c.get("reasons") or [])
+                if hint:
+                    gr.HTML(f"<div class='ls-warning' id='cutout-hint'>{hint}</div>")
                 ids, choices, notes = [], [], []
                 with gr.Row(equal_height=False, elem_classes=["ls-shots"]):
                     for title, group in groups:

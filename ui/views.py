@@ -122,6 +122,20 @@ def note_headline(text: str) -> str:
 _ENLARGED = re.compile(r"enlarg\w*\s+(?:by\s+)?(\d+(?:\.\d+)?)\s*[x×]", re.IGNORECASE)
 
 
+def cutout_hint(reasons) -> str | None:
+    """The review's pointer to the cutout strokes (HTML), worded for what the cards say of the cutout: a part
+    lost, or a hole or gap filled with the photo's background; None when no card says either."""
+    texts = [str(r) for r in reasons]
+    if any("may be missing" in text for text in texts):
+        what = "may have lost part of the product"
+    elif any("filled a hole or a gap" in text for text in texts):
+        what = "may have filled a hole or a gap with the photo's background"
+    else:
+        return None
+    return (f"⚠ The cutout {what}. <a href='#cutout-box'>Fix it with two strokes</a> under <b>The product's "
+            "cutout</b>: the images waiting here are made again from it.")
+
+
 def card_notes(reasons: list[str], warnings: list[str]) -> list[tuple[str, str, str]]:
     """(kind, headline, full text) for a card: the check's reasons, then warnings, one per concern.
 
