@@ -134,3 +134,17 @@ def test_cutout_reports_its_check_against_the_photo(tmp_path, realdata):
                      home=tmp_path / "home", check=True)
     assert "checked against the photo: failed" in result.stdout
     assert "part of the product may be missing" in result.stdout
+    assert "pass it with --keep MASK" in result.stdout
+
+
+def test_cutout_advice_names_the_stroke_for_the_concern():
+    """A filled hole is fixed with --remove, a lost part with --keep; both concerns name both."""
+    from tools.verification import grade
+    from ui.cli import stroke_advice
+
+    values = {"missing": 0.0, "added": 0.0, "border_noise": 1.0, "border_inliers": 1.0}
+    _, filled = grade(values | {"shadow_kept": 0.02}, noun="pendant")
+    _, lost = grade(values | {"missing": 0.01}, noun="pendant")
+    assert stroke_advice(filled) == "paint the background it kept white in a mask and pass it with --remove MASK"
+    assert "--keep MASK" in stroke_advice(lost) and "missing part" in stroke_advice(lost)
+    assert "--keep MASK --remove MASK" in stroke_advice(filled + lost)

@@ -173,8 +173,22 @@ def cmd_cutout(args):
     if checked["reasons"]:
         text += " - " + "; ".join(checked["reasons"])
         if checked["level"] != "verified":
-            text += "; paint the missing part white in a mask and pass it with --keep MASK (or --remove for background)"
+            text += "; " + stroke_advice(checked["reasons"])
     return EXIT_OK, report, text
+
+
+def stroke_advice(reasons: list[str]) -> str:
+    """What to paint for the cutout's concerns: a lost part is kept back with --keep, background it kept
+    (a filled hole or gap, a plain patch, the floor's reflection) goes with --remove."""
+    lost = any("may be missing" in reason for reason in reasons)
+    kept = any(words in reason for reason in reasons
+               for words in ("filled a hole or a gap", "may include background", "reflection"))
+    if lost and kept:
+        return ("paint the missing part white in one mask and the background it kept white in another, and pass "
+                "them with --keep MASK --remove MASK")
+    if kept:
+        return "paint the background it kept white in a mask and pass it with --remove MASK"
+    return "paint the missing part white in a mask and pass it with --keep MASK (or --remove for background)"
 
 
 def cmd_gallery(args):
