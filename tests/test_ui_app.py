@@ -233,7 +233,7 @@ def test_a_model_photo_added_in_the_app_makes_the_try_on_plannable(workspace, re
     ticked channels; the next plan of a ring includes the try-on. Missing parts are asked for, nothing stored."""
     from tools.models import Brief, Category, Channel, Product
     from tools.plan import plan_with_plates
-    from ui.app import AppContext, on_add_model_photo, on_model_photo
+    from ui.app import AppContext, on_add_model_photo, on_editor_photo
 
     ctx = AppContext(ws=workspace, agent=None, media=workspace.home)
     plate, mask = real_hand_plate
@@ -250,7 +250,7 @@ def test_a_model_photo_added_in_the_app_makes_the_try_on_plannable(workspace, re
     note, editor, _, button = on_add_model_photo(ctx, _editor(plate, mask), "hand", "Ana", ["etsy"], None)
     assert note.startswith("✓ Added the photo of a hand (Ana, agreed for Etsy).") and editor["value"] is None
     assert button["interactive"] is False  # stored: the button waits for the next photo
-    assert on_model_photo(_editor(plate))["interactive"] and not on_model_photo(None)["interactive"]
+    assert on_editor_photo(_editor(plate))["interactive"] and not on_editor_photo(None)["interactive"]
     (stored,) = workspace.catalog.plates("hand")
     talent = workspace.catalog.get_talent(stored.talent_id)
     assert talent.name == "Ana" and [c.value for c in talent.consent.channels] == ["etsy"]

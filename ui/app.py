@@ -979,8 +979,21 @@ def on_add_set_photo(ctx: AppContext, editor_value, width_cm):
             gr.update(value=None), gr.update(value=None), gr.update(interactive=False))
 
 
-def on_model_photo(editor_value):
-    """"Add model photo" (and "Add set photo") is offered while its editor holds a photo."""
+def paint_editor(label: str, elem_id: str, colours: list[str], *, brush_size: int = 24, upload: bool = True):
+    """A photo editor to paint on with fixed brush colours (the first is the default): the cutout's strokes
+    (over the product's own photo, no upload), a model's photo, a set."""
+    import gradio as gr
+
+    return gr.ImageEditor(label=label, type="numpy", elem_id=elem_id, sources=["upload"] if upload else [],
+                          transforms=[], layers=False,
+                          brush=gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed",
+                                         default_size=brush_size),
+                          eraser=gr.Eraser(default_size=brush_size), height=420, format="png", image_mode="RGBA",
+                          buttons=[])
+
+
+def on_editor_photo(editor_value):
+    """"Add model photo" and "Add set photo" are offered while their editor holds a photo."""
     import gradio as gr
 
     photo, _ = painted_photo(editor_value)
@@ -1212,24 +1225,14 @@ def build_app(settings: Settings):
                                            height=320, format="jpeg", buttons=["fullscreen"], min_width=140)
             gr.Markdown("Something missing or left over? Paint **green** over parts of the product that were cut "
                         "away and **red** over background that was kept, then press **Re-cut**.")
-            strokes = gr.ImageEditor(label="Your photo", type="numpy",
-                                     elem_id="cutout-strokes", sources=[], transforms=[], layers=False,
-                                     brush=gr.Brush(colors=["#16a34a", "#dc2626"], default_color="#16a34a",
-                                                    color_mode="fixed", default_size=24),
-                                     eraser=gr.Eraser(default_size=24), height=420, format="png",
-                                     image_mode="RGBA", buttons=[])
+            strokes = paint_editor("Your photo", "cutout-strokes", ["#16a34a", "#dc2626"], upload=False)
             recut_btn = gr.Button("Re-cut", elem_id="recut-btn", interactive=False)
 
         with gr.Accordion("Model photos for try-ons", open=False, elem_id="model-photos"):
             gr.Markdown("A try-on shows your jewelry worn, at its real size. Upload a photo of a hand, a neckline, "
                         "an ear or a wrist (plain background, no text or watermark), paint over the spot where the "
                         "piece sits, and say who the model is and where they agreed in writing that it may be used.")
-            model_photo = gr.ImageEditor(label="The model's photo", type="numpy",
-                                         elem_id="model-photo", sources=["upload"], transforms=[], layers=False,
-                                         brush=gr.Brush(colors=["#2563eb"], default_color="#2563eb",
-                                                        color_mode="fixed", default_size=24),
-                                         eraser=gr.Eraser(default_size=24), height=420, format="png",
-                                         image_mode="RGBA", buttons=[])
+            model_photo = paint_editor("The model's photo", "model-photo", ["#2563eb"])
             with gr.Row():
                 model_kind = gr.Radio(MODEL_KINDS, value="hand", label="The photo shows", elem_id="model-kind",
                                       min_width=320)  # on a phone the name goes below, not squeezed beside it
@@ -1244,12 +1247,7 @@ def build_app(settings: Settings):
                         "slab, a shelf, a linen table. Upload a photo of the set (no text or watermark), paint over "
                         "the surface where a product may stand, and, for its true size, say how wide that surface "
                         "is.")
-            set_photo = gr.ImageEditor(label="Your set", type="numpy", elem_id="set-photo", sources=["upload"],
-                                       transforms=[], layers=False,
-                                       brush=gr.Brush(colors=["#d97706"], default_color="#d97706",
-                                                      color_mode="fixed", default_size=32),
-                                       eraser=gr.Eraser(default_size=32), height=420, format="png",
-                                       image_mode="RGBA", buttons=[])
+            set_photo = paint_editor("Your set", "set-photo", ["#d97706"], brush_size=32)
             set_width = gr.Number(label="How wide the painted surface is, in cm (for true size; optional)",
                                   elem_id="set-width", minimum=0, precision=1)
             add_set_btn = gr.Button("Add set photo", elem_id="add-set-photo", interactive=False)
@@ -1299,12 +1297,12 @@ def build_app(settings: Settings):
                             show_progress_on=[model_note])
         # upload and clear, not input: the editor's input event fires before the uploaded photo is in its value
         for photo_event in (model_photo.upload, model_photo.clear):
-            photo_event(on_model_photo, inputs=[model_photo], outputs=[add_model_btn], show_progress="hidden",
+            photo_event(on_editor_photo, inputs=[model_photo], outputs=[add_model_btn], show_progress="hidden",
                         trigger_mode="always_last")
         add_set_btn.click(partial(on_add_set_photo, ctx), inputs=[set_photo, set_width],
                           outputs=[set_note, set_photo, set_width, add_set_btn], show_progress_on=[set_note])
         for photo_event in (set_photo.upload, set_photo.clear):
-            photo_event(on_model_photo, inputs=[set_photo], outputs=[add_set_btn], show_progress="hidden",
+            photo_event(on_editor_photo, inputs=[set_photo], outputs=[add_set_btn], show_progress="hidden",
                         trigger_mode="always_last")
         publish_btn.click(partial(on_publish, ctx),
                           inputs=[thread, chat, sku_pick, new_sku, channel_pick, plan_state, review_state],
